@@ -1,0 +1,54 @@
+"""The exceptions deeplab-widgets raises: one type per kind of failure, one base to catch them all."""
+
+from __future__ import annotations
+
+
+class DeeplabWidgetsError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class ImageNotFoundError(DeeplabWidgetsError, FileNotFoundError):
+    """The image path does not exist."""
+
+
+class ImageDecodeError(DeeplabWidgetsError, ValueError):
+    """The data is not a readable image (not an image at all, truncated, or an unsupported array)."""
+
+
+class ImageTooLargeError(DeeplabWidgetsError, ValueError):
+    """The image has more pixels than the configured limit (decompression-bomb guard)."""
+
+
+class ImageTooSmallError(DeeplabWidgetsError, ValueError):
+    """The image is too small to segment meaningfully (e.g. 1x1)."""
+
+
+class ModelNotFoundError(DeeplabWidgetsError, KeyError):
+    """A model or sample name is not in the registry, or a model path does not exist."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ModelFormatError(DeeplabWidgetsError, ValueError):
+    """The file is not a usable TFLite segmentation model (not TFLite, truncated, wrong shapes)."""
+
+
+class ChecksumError(DeeplabWidgetsError):
+    """A cached or mirrored file does not have the SHA-256 the registry records."""
+
+
+class DownloadError(DeeplabWidgetsError):
+    """A registry file could not be fetched from its URL and no mirror holds it."""
+
+
+class BackendError(DeeplabWidgetsError):
+    """The requested interpreter backend is unknown or not installed."""
+
+
+class DelegateError(DeeplabWidgetsError):
+    """An external delegate library could not be loaded."""
+
+
+class OptionsError(DeeplabWidgetsError, ValueError):
+    """Runtime or pipeline options are out of range."""

@@ -1,0 +1,132 @@
+"""Reading what a .tflite file says about itself: its label map and input normalisation.
+
+TFLite metadata is a flatbuffer (metadata_schema.fbs) stored in a model buffer named
+"TFLITE_METADATA"; associated files such as `labelmap.txt` are a zip appended to the model.
+Only the few fields we need are read, by their schema slot numbers, with `flatbuffers`.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass
+
+import flatbuffers
+from flatbuffers.table import Table
+
+from .errors import ModelFormatError
+
+# Slot numbers from schema.fbs (Model, Metadata, Buffer) and metadata_schema.fbs.
+_MODEL_BUFFERS, _MODEL_METADATA = 4, 6
+_METADATA_NAME, _METADATA_BUFFER = 0, 1
+_BUFFER_DATA, _BUFFER_OFFSET, _BUFFER_SIZE = 0, 1, 2
+_MODELMD_SUBGRAPHS = 3
+_SUBGRAPHMD_INPUTS = 2
+_TENSORMD_PROCESS_UNITS = 4
+_PROCESS_UNIT_TYPE, _PROCESS_UNIT_OPTIONS = 0, 1
+_NORMALIZATION_OPTIONS = 1
+_NORM_MEAN, _NORM_STD = 0, 1
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Float input normalisation: x_model = (x_pixel - mean) / std."""
+
+    mean: float = 127.5
+    std: float = 127.5
+
+
+def check_tflite(content: bytes, name: str = "model") -> None:
+    """Raise `ModelFormatError` unless `content` carries the TFLite file identifier."""
+    if len(content) < 8 or content[4:8] != b"TFL3":
+        raise ModelFormatError(f"{name} is not a TFLite model (no 'TFL3' identifier in its header)")
+
+
+def _table(buf: bytes, pos: int) -> Table:
+    return Table(buf, pos)
+
+
+def _field(t: Table, slot: int) -> int:
+    return t.Offset(4 + 2 * slot)
+
+
+def _vector_tables(t: Table, slot: int) -> list[Table]:
+    o = _field(t, slot)
+    if not o:
+        return []
+    start, n = t.Vector(o), t.VectorLen(o)
+    return [_table(t.Bytes, t.Indirect(start + 4 * i)) for i in range(n)]
+
+
+def _string(t: Table, slot: int) -> str:
+    o = _field(t, slot)
+    return t.String(o + t.Pos).decode("utf-8", "replace") if o else ""
+
+
+def _floats(t: Table, slot: int) -> list[float]:
+    o = _field(t, slot)
+    if not o:
+        return []
+    start, n = t.Vector(o), t.VectorLen(o)
+    return [t.Get(flatbuffers.number_types.Float32Flags, start + 4 * i) for i in range(n)]
+
+
+def _metadata_bytes(content: bytes) -> bytes | None:
+    root = _table(content, flatbuffers.encode.Get(flatbuffers.packer.uoffset, content, 0))
+    buffers = _vector_tables(root, _MODEL_BUFFERS)
+    for md in _vector_tables(root, _MODEL_METADATA):
+        if _string(md, _METADATA_NAME) != "TFLITE_METADATA":
+            continue
+        o = _field(md, _METADATA_BUFFER)
+        index = md.Get(flatbuffers.number_types.Uint32Flags, o + md.Pos) if o else 0
+        if index >= len(buffers):
+            return None
+        buf = buffers[index]
+        data = _field(buf, _BUFFER_DATA)
+        if data:
+            start = buf.Vector(data)
+            return bytes(content[start : start + buf.VectorLen(data)])
+        off, size = _field(buf, _BUFFER_OFFSET), _field(buf, _BUFFER_SIZE)
+        if off and size:
+            start = buf.Get(flatbuffers.number_types.Uint64Flags, off + buf.Pos)
+            length = buf.Get(flatbuffers.number_types.Uint64Flags, size + buf.Pos)
+            return bytes(content[start : start + length])
+    return None
+
+
+def read_normalization(content: bytes) -> Normalization | None:
+    """The input NormalizationOptions recorded in the model's metadata, if any."""
+    try:
+        md = _metadata_bytes(content)
+        if md is None:
+            return None
+        root = _table(md, flatbuffers.encode.Get(flatbuffers.packer.uoffset, md, 0))
+        for subgraph in _vector_tables(root, _MODELMD_SUBGRAPHS)[:1]:
+            for tensor in _vector_tables(subgraph, _SUBGRAPHMD_INPUTS)[:1]:
+                for unit in _vector_tables(tensor, _TENSORMD_PROCESS_UNITS):
+                    o = _field(unit, _PROCESS_UNIT_TYPE)
+                    kind = unit.Get(flatbuffers.number_types.Uint8Flags, o + unit.Pos) if o else 0
+                    if kind != _NORMALIZATION_OPTIONS:
+                        continue
+                    options = Table(md, 0)
+                    unit.Union(options, _field(unit, _PROCESS_UNIT_OPTIONS))
+                    mean, std = _floats(options, _NORM_MEAN), _floats(options, _NORM_STD)
+                    if mean and std:
+                        return Normalization(float(mean[0]), float(std[0]))
+    except (IndexError, ValueError, TypeError, UnicodeDecodeError):
+        return None  # malformed metadata: fall back to the DeepLab default
+    return None
+
+
+def read_labels(content: bytes) -> tuple[str, ...] | None:
+    """Class names from a label file in the zip appended to the model (e.g. `labelmap.txt`)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            names = [n for n in archive.namelist() if n.lower().endswith(".txt")]
+            if not names:
+                return None
+            text = archive.read(names[0]).decode("utf-8", "replace")
+    except (zipfile.BadZipFile, OSError, KeyError):
+        return None
+    labels = tuple(line.strip() for line in text.splitlines() if line.strip())
+    return labels or None

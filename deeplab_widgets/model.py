@@ -1,0 +1,144 @@
+"""What a loaded DeepLab-style TFLite model is: its input, output kind, labels and normalisation."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence, Union
+
+import numpy as np
+
+from . import zoo
+from .errors import ModelFormatError, ModelNotFoundError
+from .metadata import Normalization, check_tflite, read_labels, read_normalization
+from .palettes import LabelSet, generic_label_set, label_set
+from .runtime import RUNNERS, Runner, RuntimeOptions
+
+ModelInput = Union[str, os.PathLike, bytes]
+LabelsInput = Union[Sequence[str], str, os.PathLike, None]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model's bytes and everything the pipeline needs to feed it and read it."""
+
+    name: str
+    digest: str
+    content: bytes = field(repr=False, compare=False)
+    input_index: int
+    input_size: tuple[int, int]  # (height, width)
+    input_dtype: np.dtype
+    input_quantization: tuple[float, int]  # (scale, zero point); (0.0, 0) when float
+    output_index: int
+    output_kind: str  # "logits" or "class_ids"
+    num_classes: int
+    labels: LabelSet
+    normalization: Normalization
+    zoo: zoo.ZooModel | None = None
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """One name per class id."""
+        return self.labels.names
+
+    def runner(self, options: RuntimeOptions, preserve_all_tensors: bool = False) -> Runner:
+        """The cached interpreter for this model with these options."""
+        return RUNNERS.get(self.digest, self.content, options, preserve_all_tensors)
+
+
+def _read_model(model: ModelInput) -> tuple[str, bytes, zoo.ZooModel | None]:
+    if isinstance(model, (bytes, bytearray)):
+        return "uploaded model", bytes(model), None
+    text = os.fspath(model)
+    if isinstance(model, str) and model in zoo.model_names():
+        info = zoo.model_info(model)
+        return model, info.fetch().read_bytes(), info
+    path = Path(text)
+    if path.is_file():
+        return path.name, path.read_bytes(), None
+    if path.suffix == ".tflite" or os.sep in text:
+        raise ModelNotFoundError(f"model file not found: {text}")
+    raise ModelNotFoundError(f"unknown model {text!r}; known: {', '.join(zoo.model_names())}")
+
+
+def read_label_file(path: str | os.PathLike) -> tuple[str, ...]:
+    """Names from a text file, one per line, up to the first blank line (notes may follow)."""
+    names = []
+    for line in Path(path).read_text("utf-8").splitlines():
+        if not line.strip():
+            if names:
+                break
+            continue
+        names.append(line.strip())
+    return tuple(names)
+
+
+def _class_count(interpreter: Any, out: dict) -> int:
+    shape = tuple(out["shape"])
+    if len(shape) == 4:
+        return shape[3]
+    # An in-model ArgMax: its input is the 4-D score tensor of the same height and width.
+    counts = [
+        int(t["shape"][3])
+        for t in interpreter.get_tensor_details()
+        if len(t["shape"]) == 4 and tuple(t["shape"][1:3]) == shape[1:3] and t["shape"][3] > 1
+    ]
+    return max(counts) if counts else 256
+
+
+def _resolve_labels(labels: LabelsInput, content: bytes, info: zoo.ZooModel | None, n: int) -> LabelSet:
+    if labels is None:
+        names = read_labels(content)
+    elif isinstance(labels, (str, os.PathLike)):
+        names = read_label_file(labels)
+    else:
+        names = tuple(str(x) for x in labels)
+    base = label_set(info.dataset) if info else None
+    if names is None:
+        names = base.names if base else tuple(f"class {i}" for i in range(n))
+    if len(names) == n + 1 and names[0].lower() == "background":
+        warnings.warn("label file has an extra leading 'background' line; dropping it", stacklevel=3)
+        names = names[1:]
+    if len(names) != n:
+        raise ModelFormatError(f"{len(names)} labels given but the model predicts {n} classes")
+    return LabelSet(base.name, names, base.colormap) if base else generic_label_set(names)
+
+
+def load_model(model: ModelInput, labels: LabelsInput = None, options: RuntimeOptions | None = None) -> ModelSpec:
+    """Load a zoo id, a .tflite path or model bytes and describe it; errors are specific."""
+    name, content, info = _read_model(model)
+    check_tflite(content, name)
+    digest = hashlib.sha256(content).hexdigest()
+    runner = RUNNERS.get(digest, content, options or RuntimeOptions())
+    interpreter = runner.interpreter
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    in_shape, out_shape = tuple(inp["shape"]), tuple(out["shape"])
+    if len(in_shape) != 4 or in_shape[0] != 1 or in_shape[3] != 3:
+        raise ModelFormatError(f"{name}: input shape {in_shape} is not a single RGB image (1 x H x W x 3)")
+    if len(out_shape) == 4 and out_shape[3] == 1:
+        out_shape = out_shape[:3]
+    if len(out_shape) == 3:
+        kind = "class_ids"
+    elif len(out_shape) == 4:
+        kind = "logits"
+    else:
+        raise ModelFormatError(f"{name}: output shape {out_shape} is not a segmentation map")
+    n = _class_count(interpreter, out)
+    return ModelSpec(
+        name=name,
+        digest=digest,
+        content=content,
+        input_index=inp["index"],
+        input_size=(int(in_shape[1]), int(in_shape[2])),
+        input_dtype=np.dtype(inp["dtype"]),
+        input_quantization=(float(inp["quantization"][0]), int(inp["quantization"][1])),
+        output_index=out["index"],
+        output_kind=kind,
+        num_classes=n,
+        labels=_resolve_labels(labels, content, info, n),
+        normalization=read_normalization(content) or Normalization(),
+        zoo=info,
+    )

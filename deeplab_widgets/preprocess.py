@@ -1,0 +1,82 @@
+"""Fitting an image to the model input and mapping the prediction back to the image.
+
+Two resize modes: "stretch" (what the TFLite example apps do) and "pad" (keep the aspect
+ratio, pad bottom/right with the mean pixel, crop the prediction back: DeepLab's eval style).
+Pixels are written straight into the interpreter's input tensor, with no temporary arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from .errors import OptionsError
+from .metadata import Normalization
+
+RESIZE_MODES = ("stretch", "pad")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the image sits in the model input: the content box (height, width) from the top left."""
+
+    image_size: tuple[int, int]  # original (width, height)
+    content: tuple[int, int]  # (height, width) of the resized image inside the input
+
+
+def check_resize(mode: str) -> str:
+    """Validate a resize mode name."""
+    if mode not in RESIZE_MODES:
+        raise OptionsError(f"unknown resize mode {mode!r}; choose one of: {', '.join(RESIZE_MODES)}")
+    return mode
+
+
+def fit(image: Image.Image, size: tuple[int, int], mode: str) -> tuple[np.ndarray, Placement]:
+    """Resize `image` for an input of `size` (height, width); returns uint8 pixels and placement."""
+    h, w = size
+    if mode == "stretch":
+        ch, cw = h, w
+    else:
+        scale = min(h / image.height, w / image.width)
+        ch, cw = max(1, round(image.height * scale)), max(1, round(image.width * scale))
+    resized = image if image.size == (cw, ch) else image.resize((cw, ch), Image.BILINEAR, reducing_gap=3.0)
+    return np.asarray(resized), Placement(image.size, (ch, cw))
+
+
+def write_input(
+    target: np.ndarray,
+    pixels: np.ndarray,
+    dtype: np.dtype,
+    quantization: tuple[float, int],
+    norm: Normalization,
+) -> None:
+    """Normalise (and quantize) uint8 `pixels` into the H x W x 3 input view `target`, padding the rest."""
+    ch, cw = pixels.shape[:2]
+    box = target[:ch, :cw]
+    if np.issubdtype(dtype, np.floating):
+        if box.shape != target.shape:
+            target.fill(0.0)  # the mean pixel, normalised
+        np.subtract(pixels, np.float32(norm.mean), out=box, dtype=np.float32)
+        box *= np.float32(1.0 / norm.std)
+        return
+    scale, zero = quantization
+    a = 1.0 / (norm.std * scale) if scale else 1.0
+    b = zero - norm.mean * a
+    info = np.iinfo(dtype)
+    if box.shape != target.shape:
+        target.fill(int(np.clip(round(norm.mean * a + b), info.min, info.max)))
+    if abs(a - 1) < 0.01 and abs(b) < 1.0 and dtype == np.uint8:
+        np.copyto(box, pixels)  # e.g. scale 1/128, zero point 128: the pixels are the quantized values
+    else:
+        np.copyto(box, np.clip(np.rint(pixels * a + b), info.min, info.max), casting="unsafe")
+
+
+def restore(labels: np.ndarray, placement: Placement) -> np.ndarray:
+    """Crop a model-resolution label map to the content box and scale it to the image size."""
+    ch, cw = placement.content
+    crop = labels[:ch, :cw]
+    if (cw, ch) == placement.image_size:
+        return np.ascontiguousarray(crop)
+    return np.asarray(Image.fromarray(crop).resize(placement.image_size, Image.NEAREST))

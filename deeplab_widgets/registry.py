@@ -1,0 +1,124 @@
+"""The file registry: every model and sample has an official URL and a SHA-256.
+
+`fetch()` looks in the offline mirror folders first, then in the cache, then downloads
+with `pooch` (hash-verified, with a progress bar). A file whose hash is wrong is never
+used and never silently replaced: the caller gets a `ChecksumError` naming it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+import pooch
+
+from .errors import ChecksumError, DownloadError, ModelNotFoundError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+CACHE_ENV = "DEEPLAB_WIDGETS_CACHE"
+MIRROR_ENV = "DEEPLAB_WIDGETS_MIRROR"
+
+
+@dataclass(frozen=True)
+class Asset:
+    """One registry file: where it comes from, what it must hash to, and what it is."""
+
+    name: str
+    file: str
+    url: str
+    sha256: str
+    description: str = ""
+    license: str = ""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@cache
+def _registry() -> dict[str, dict[str, Any]]:
+    return tomllib.loads(files(__package__).joinpath("registry.toml").read_text("utf-8"))
+
+
+def assets(section: str) -> dict[str, Asset]:
+    """All entries of one registry section (`models` or `samples`), by name."""
+    out = {}
+    for name, raw in _registry()[section].items():
+        known = {k: raw[k] for k in ("file", "url", "sha256", "description", "license") if k in raw}
+        extra = {k: v for k, v in raw.items() if k not in known}
+        out[name] = Asset(name=name, extra=extra, **known)
+    return out
+
+
+def lookup(section: str, name: str) -> Asset:
+    """One registry entry; an unknown name raises `ModelNotFoundError` listing the known ones."""
+    table = assets(section)
+    if name not in table:
+        kind = section.rstrip("s")
+        raise ModelNotFoundError(f"unknown {kind} {name!r}; known: {', '.join(table)}")
+    return table[name]
+
+
+def cache_dir() -> Path:
+    """Where downloads are kept: $DEEPLAB_WIDGETS_CACHE, else the user cache dir."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env) if env else Path(platformdirs.user_cache_dir("deeplab-widgets"))
+
+
+def mirror_dirs() -> list[Path]:
+    """Offline mirror folders from $DEEPLAB_WIDGETS_MIRROR (os.pathsep-separated)."""
+    return [Path(p) for p in os.environ.get(MIRROR_ENV, "").split(os.pathsep) if p]
+
+
+def sha256_of(path: Path) -> str:
+    """SHA-256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _verified(path: Path, asset: Asset, where: str) -> Path:
+    digest = sha256_of(path)
+    if digest != asset.sha256:
+        raise ChecksumError(
+            f"{where} file {path} has SHA-256 {digest[:12]}..., expected {asset.sha256[:12]}... "
+            f"for {asset.name!r}; remove or replace it"
+        )
+    return path
+
+
+def fetch(asset: Asset, progress: bool = True) -> Path:
+    """Local path of a verified copy of `asset`: mirror first, then cache, then download."""
+    for folder in mirror_dirs():
+        candidate = folder / asset.file
+        if candidate.is_file():
+            return _verified(candidate, asset, "mirror")
+    cached = cache_dir() / asset.file
+    if cached.is_file():
+        return _verified(cached, asset, "cached")
+    try:
+        path = pooch.retrieve(
+            asset.url,
+            known_hash=f"sha256:{asset.sha256}",
+            fname=asset.file,
+            path=cache_dir(),
+            progressbar=progress,
+        )
+    except ValueError as exc:  # pooch's hash mismatch after download
+        raise ChecksumError(f"download of {asset.name!r} from {asset.url} failed verification: {exc}") from exc
+    except Exception as exc:  # network errors come in many types (requests, OSError, ...)
+        raise DownloadError(
+            f"could not download {asset.name!r} from {asset.url} ({type(exc).__name__}: {exc}); "
+            f"put {asset.file} in a folder named by ${MIRROR_ENV} to work offline"
+        ) from exc
+    return Path(path)

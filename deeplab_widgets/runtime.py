@@ -1,0 +1,157 @@
+"""Interpreter backends (LiteRT, tflite-runtime), runtime options, and a cache of interpreters.
+
+An interpreter is built once per (model, options) and kept, so toggling threads or XNNPACK
+back and forth costs nothing. Interpreters are not thread-safe: `Runner.lock` guards invoke.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from .errors import BackendError, DelegateError, ModelFormatError, OptionsError
+
+#: Backend name -> (module to import, pip install hint).
+BACKENDS = {
+    "litert": ("ai_edge_litert.interpreter", "pip install ai-edge-litert"),
+    "tflite-runtime": ("tflite_runtime.interpreter", "pip install 'deeplab-widgets[tflite-runtime]' (needs numpy<2)"),
+}
+
+
+def cpu_count() -> int:
+    """Cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """How the interpreter runs: threads, XNNPACK, an external delegate and the backend."""
+
+    num_threads: int = field(default_factory=cpu_count)
+    xnnpack: bool = True
+    delegate: str | None = None
+    delegate_options: tuple[tuple[str, str], ...] = ()
+    backend: str = "auto"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.num_threads <= cpu_count():
+            raise OptionsError(f"num_threads must be between 1 and {cpu_count()} (this machine's cores), not {self.num_threads}")
+        if self.backend != "auto" and self.backend not in BACKENDS:
+            raise BackendError(f"unknown backend {self.backend!r}; choose one of: auto, {', '.join(BACKENDS)}")
+
+    def describe(self) -> str:
+        """A short human-readable summary, e.g. for a timing table."""
+        parts = [f"{self.num_threads} thread{'s' * (self.num_threads > 1)}", "XNNPACK" if self.xnnpack else "no XNNPACK"]
+        if self.delegate:
+            parts.append(f"delegate {os.path.basename(self.delegate)}")
+        return ", ".join(parts)
+
+
+def available_backends() -> list[str]:
+    """The backends importable in this environment, preferred first."""
+    out = []
+    for name, (module, _) in BACKENDS.items():
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            continue
+        out.append(name)
+    return out
+
+
+def backend_module(name: str) -> tuple[str, ModuleType]:
+    """Resolve "auto" and import a backend's interpreter module, or say how to install it."""
+    if name == "auto":
+        found = available_backends()
+        if not found:
+            raise BackendError(f"no TFLite backend is installed; {BACKENDS['litert'][1]}")
+        name = found[0]
+    if name not in BACKENDS:
+        raise BackendError(f"unknown backend {name!r}; choose one of: auto, {', '.join(BACKENDS)}")
+    module, hint = BACKENDS[name]
+    try:
+        return name, importlib.import_module(module)
+    except ImportError as exc:
+        raise BackendError(f"backend {name!r} is not installed ({exc}); {hint}") from exc
+
+
+def make_interpreter(model_content: bytes, options: RuntimeOptions, *, preserve_all_tensors: bool = False) -> Any:
+    """A new, allocated interpreter for the model bytes with these options."""
+    _, mod = backend_module(options.backend)
+    kwargs: dict[str, Any] = {"model_content": model_content, "num_threads": options.num_threads}
+    if not options.xnnpack:
+        kwargs["experimental_op_resolver_type"] = mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    if options.delegate:
+        kwargs["experimental_delegates"] = [load_delegate(mod, options.delegate, dict(options.delegate_options))]
+    if preserve_all_tensors:
+        kwargs["experimental_preserve_all_tensors"] = True
+    try:
+        interpreter = mod.Interpreter(**kwargs)
+        interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        raise ModelFormatError(f"the model could not be loaded by the TFLite interpreter: {exc}") from exc
+    return interpreter
+
+
+def load_delegate(mod: ModuleType, path: str, options: dict[str, str]) -> Any:
+    """Load an external delegate library, or raise `DelegateError` naming it and the reason."""
+    try:
+        return mod.load_delegate(path, options)
+    except (ValueError, OSError, RuntimeError) as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise DelegateError(f"could not load delegate {path!r}: {reason}") from exc
+
+
+class Runner:
+    """One interpreter and the lock that serialises its use."""
+
+    def __init__(self, interpreter: Any) -> None:
+        self.interpreter = interpreter
+        self.lock = threading.Lock()
+        self.invocations = 0
+
+    def invoke(self) -> None:
+        """Run the model once (call with `lock` held while touching tensors)."""
+        self.interpreter.invoke()
+        self.invocations += 1
+
+
+class RunnerCache:
+    """A small LRU of runners keyed by (model digest, options, preserve_all_tensors)."""
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self._runners: OrderedDict[tuple, Runner] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, digest: str, content: bytes, options: RuntimeOptions, preserve_all_tensors: bool = False) -> Runner:
+        """The cached runner for this model and options, built on first use."""
+        key = (digest, options, preserve_all_tensors)
+        with self._lock:
+            runner = self._runners.get(key)
+            if runner is not None:
+                self._runners.move_to_end(key)
+                return runner
+        runner = Runner(make_interpreter(content, options, preserve_all_tensors=preserve_all_tensors))
+        with self._lock:
+            self._runners[key] = runner
+            while len(self._runners) > self.size:
+                self._runners.popitem(last=False)
+        return runner
+
+    def clear(self) -> None:
+        """Drop every cached interpreter."""
+        with self._lock:
+            self._runners.clear()
+
+
+#: The process-wide cache the Segmenter uses.
+RUNNERS = RunnerCache()

@@ -1,0 +1,53 @@
+"""Sample photographs (and reference masks) served through the same verified registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from . import registry
+from .images import load_image
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A registered sample image: a photo to segment or a reference mask."""
+
+    name: str
+    file: str
+    description: str
+    license: str
+    kind: str  # "photo" or "mask"
+    shows: str  # the main class in the photo, "" for masks
+
+    def path(self, progress: bool = False) -> Path:
+        """A verified local copy of the file."""
+        return registry.fetch(registry.lookup("samples", self.name), progress=progress)
+
+    def load(self) -> Image.Image:
+        """The sample decoded to RGB (masks: use `PIL.Image.open(sample.path())`)."""
+        return load_image(self.path())
+
+
+def list_samples(kind: str | None = "photo") -> list[Sample]:
+    """Registered samples, photos only by default (`kind=None` for all)."""
+    out = [sample(name) for name in registry.assets("samples")]
+    return [s for s in out if kind is None or s.kind == kind]
+
+
+def sample(name: str) -> Sample:
+    """One sample by name (`cat`, `pets`, `bird`, ...)."""
+    asset = registry.lookup("samples", name)
+    return Sample(asset.name, asset.file, asset.description, asset.license, asset.extra["kind"], asset.extra.get("shows", ""))
+
+
+def sample_path(name: str) -> Path:
+    """A verified local path of sample `name`."""
+    return sample(name).path()
+
+
+def load_sample(name: str) -> Image.Image:
+    """Sample `name` decoded to an RGB image."""
+    return sample(name).load()
