@@ -13,7 +13,7 @@ from .errors import DeeplabWidgetsError
 from .export import save_image, save_mask, summary
 from .images import IMAGE_EXTENSIONS, load_image
 from .preprocess import RESIZE_MODES
-from .runtime import RuntimeOptions, available_backends, cpu_count
+from .runtime import RuntimeOptions, cpu_count
 from .segmenter import Segmenter
 
 DEFAULT_SAMPLE = "cat"
@@ -22,7 +22,9 @@ DEFAULT_SAMPLE = "cat"
 def _models(args: argparse.Namespace) -> int:
     if args.action == "list":
         for m in zoo.list_models():
-            print(f"{m.name:34} {m.dataset:11} {m.input_size}x{m.input_size} {m.input_dtype:8} {m.output:9} {m.backbone}")
+            print(
+                f"{m.name:34} {m.dataset:11} {m.input_size}x{m.input_size} {m.input_dtype:8} {m.output:9} {m.backbone}"
+            )
     elif args.action == "info":
         for name in args.names or zoo.model_names():
             m = zoo.model_info(name)
@@ -75,8 +77,9 @@ def _segment(args: argparse.Namespace) -> int:
         if out:
             record["mask"] = str(save_mask(result, out / f"{path.stem}_mask.png"))
             if args.overlay:
-                from .viz import overlay
                 from PIL import Image
+
+                from .viz import overlay
 
                 blended = Image.fromarray(overlay(image, result, args.alpha))
                 record["overlay"] = str(save_image(blended, out / f"{path.stem}_overlay.png"))

@@ -6,14 +6,13 @@ import io
 import os
 import warnings
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageDecodeError, ImageNotFoundError, ImageTooLargeError, ImageTooSmallError
 
-ImageInput = Union[str, os.PathLike, bytes, bytearray, Image.Image, np.ndarray]
+ImageInput = str | os.PathLike | bytes | bytearray | Image.Image | np.ndarray
 
 #: Refuse images above this many pixels unless told otherwise (a decompression-bomb guard).
 DEFAULT_MAX_PIXELS = 64_000_000

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence, Union
+from typing import Any
 
 import numpy as np
 
@@ -17,8 +18,8 @@ from .metadata import Normalization, check_tflite, read_labels, read_normalizati
 from .palettes import LabelSet, generic_label_set, label_set
 from .runtime import RUNNERS, Runner, RuntimeOptions
 
-ModelInput = Union[str, os.PathLike, bytes]
-LabelsInput = Union[Sequence[str], str, os.PathLike, None]
+ModelInput = str | os.PathLike | bytes
+LabelsInput = Sequence[str] | str | os.PathLike | None
 
 
 @dataclass(frozen=True)

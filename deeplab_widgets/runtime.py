@@ -43,13 +43,18 @@ class RuntimeOptions:
 
     def __post_init__(self) -> None:
         if not 1 <= self.num_threads <= cpu_count():
-            raise OptionsError(f"num_threads must be between 1 and {cpu_count()} (this machine's cores), not {self.num_threads}")
+            raise OptionsError(
+                f"num_threads must be between 1 and {cpu_count()} (this machine's cores), not {self.num_threads}"
+            )
         if self.backend != "auto" and self.backend not in BACKENDS:
             raise BackendError(f"unknown backend {self.backend!r}; choose one of: auto, {', '.join(BACKENDS)}")
 
     def describe(self) -> str:
         """A short human-readable summary, e.g. for a timing table."""
-        parts = [f"{self.num_threads} thread{'s' * (self.num_threads > 1)}", "XNNPACK" if self.xnnpack else "no XNNPACK"]
+        parts = [
+            f"{self.num_threads} thread{'s' * (self.num_threads > 1)}",
+            "XNNPACK" if self.xnnpack else "no XNNPACK",
+        ]
         if self.delegate:
             parts.append(f"delegate {os.path.basename(self.delegate)}")
         return ", ".join(parts)

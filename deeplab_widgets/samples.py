@@ -40,7 +40,9 @@ def list_samples(kind: str | None = "photo") -> list[Sample]:
 def sample(name: str) -> Sample:
     """One sample by name (`cat`, `pets`, `bird`, ...)."""
     asset = registry.lookup("samples", name)
-    return Sample(asset.name, asset.file, asset.description, asset.license, asset.extra["kind"], asset.extra.get("shows", ""))
+    return Sample(
+        asset.name, asset.file, asset.description, asset.license, asset.extra["kind"], asset.extra.get("shows", "")
+    )
 
 
 def sample_path(name: str) -> Path:
