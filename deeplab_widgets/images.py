@@ -65,6 +65,8 @@ def _open(source: str | os.PathLike | bytes | bytearray, max_pixels: int) -> Ima
             image = Image.open(fp)
             _check_size(image, max_pixels, 0, name)
             image.load()
+    except ImageTooLargeError:
+        raise
     except Image.DecompressionBombError as exc:
         raise ImageTooLargeError(f"{name}: {exc}") from exc
     except UnidentifiedImageError as exc:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import zoo
+from .argmax_head import add_argmax_head
 from .errors import ModelFormatError, ModelNotFoundError
 from .metadata import Normalization, check_tflite, read_labels, read_normalization
 from .palettes import LabelSet, generic_label_set, label_set
@@ -27,13 +28,15 @@ class ModelSpec:
     """A model's bytes and everything the pipeline needs to feed it and read it."""
 
     name: str
-    digest: str
-    content: bytes = field(repr=False, compare=False)
+    digest: str  # SHA-256 of the model file
+    content: bytes = field(repr=False, compare=False)  # the model file
+    run_content: bytes = field(repr=False, compare=False)  # what the interpreter runs (maybe with an ARG_MAX head)
     input_index: int
     input_size: tuple[int, int]  # (height, width)
     input_dtype: np.dtype
     input_quantization: tuple[float, int]  # (scale, zero point); (0.0, 0) when float
-    output_index: int
+    output_index: int  # the model's own output: logits or class ids
+    labels_index: int | None  # class ids computed in-graph by the grafted ARG_MAX head (logits models)
     output_kind: str  # "logits" or "class_ids"
     num_classes: int
     labels: LabelSet
@@ -47,7 +50,8 @@ class ModelSpec:
 
     def runner(self, options: RuntimeOptions, preserve_all_tensors: bool = False) -> Runner:
         """The cached interpreter for this model with these options."""
-        return RUNNERS.get(self.digest, self.content, options, preserve_all_tensors)
+        key = self.digest if self.labels_index is None else f"{self.digest}+argmax"
+        return RUNNERS.get(key, self.run_content, options, preserve_all_tensors)
 
 
 def _read_model(model: ModelInput) -> tuple[str, bytes, zoo.ZooModel | None]:
@@ -108,14 +112,25 @@ def _resolve_labels(labels: LabelsInput, content: bytes, info: zoo.ZooModel | No
     return LabelSet(base.name, names, base.colormap) if base else generic_label_set(names)
 
 
+def _argmax_head(content: bytes) -> bytes | None:
+    """The model with an in-graph ARG_MAX head, or None (not a logits model, or not parseable)."""
+    try:
+        return add_argmax_head(content)
+    except Exception:  # a malformed flatbuffer: the interpreter will report it precisely
+        return None
+
+
 def load_model(model: ModelInput, labels: LabelsInput = None, options: RuntimeOptions | None = None) -> ModelSpec:
     """Load a zoo id, a .tflite path or model bytes and describe it; errors are specific."""
     name, content, info = _read_model(model)
     check_tflite(content, name)
     digest = hashlib.sha256(content).hexdigest()
-    runner = RUNNERS.get(digest, content, options or RuntimeOptions())
-    interpreter = runner.interpreter
-    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    grafted = _argmax_head(content)
+    run_content = grafted or content
+    key = f"{digest}+argmax" if grafted else digest
+    interpreter = RUNNERS.get(key, run_content, options or RuntimeOptions()).interpreter
+    inp, *outs = interpreter.get_input_details()[:1] + interpreter.get_output_details()
+    labels_out, out = outs if grafted else (None, outs[0])
     in_shape, out_shape = tuple(inp["shape"]), tuple(out["shape"])
     if len(in_shape) != 4 or in_shape[0] != 1 or in_shape[3] != 3:
         raise ModelFormatError(f"{name}: input shape {in_shape} is not a single RGB image (1 x H x W x 3)")
@@ -132,11 +147,13 @@ def load_model(model: ModelInput, labels: LabelsInput = None, options: RuntimeOp
         name=name,
         digest=digest,
         content=content,
+        run_content=run_content,
         input_index=inp["index"],
         input_size=(int(in_shape[1]), int(in_shape[2])),
         input_dtype=np.dtype(inp["dtype"]),
         input_quantization=(float(inp["quantization"][0]), int(inp["quantization"][1])),
         output_index=out["index"],
+        labels_index=labels_out["index"] if labels_out else None,
         output_kind=kind,
         num_classes=n,
         labels=_resolve_labels(labels, content, info, n),

@@ -117,8 +117,10 @@ def fetch(asset: Asset, progress: bool = True) -> Path:
     except ValueError as exc:  # pooch's hash mismatch after download
         raise ChecksumError(f"download of {asset.name!r} from {asset.url} failed verification: {exc}") from exc
     except Exception as exc:  # network errors come in many types (requests, OSError, ...)
+        reason = f"{type(exc).__name__}: {exc}"
+        reason = reason if len(reason) < 160 else reason[:157] + "..."
         raise DownloadError(
-            f"could not download {asset.name!r} from {asset.url} ({type(exc).__name__}: {exc}); "
+            f"could not download {asset.name!r} from {asset.url} ({reason}); "
             f"put {asset.file} in a folder named by ${MIRROR_ENV} to work offline"
         ) from exc
     return Path(path)

@@ -10,7 +10,7 @@ import numpy as np
 
 from .images import DEFAULT_MAX_PIXELS, ImageInput, load_image
 from .model import LabelsInput, ModelInput, ModelSpec, load_model
-from .preprocess import Placement, check_resize, fit, restore, write_input
+from .preprocess import Placement, argmax_labels, check_resize, fit, restore, write_input
 from .runtime import Runner, RuntimeOptions
 
 
@@ -148,13 +148,17 @@ class Segmenter:
         )
 
     def _read_output(self, interpreter, placement: Placement, scores: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        out = interpreter.tensor(self.spec.output_index)()[0]
-        ch, cw = placement.content
-        if self.spec.output_kind == "class_ids":
+        spec, (ch, cw) = self.spec, placement.content
+        if spec.output_kind == "class_ids":
+            out = interpreter.tensor(spec.output_index)()[0]
             return out.reshape(out.shape[:2])[:ch, :cw].astype(np.uint8), None
-        labels = out.argmax(axis=-1).astype(np.uint8)[:ch, :cw]
+        if spec.labels_index is not None:
+            labels = interpreter.tensor(spec.labels_index)()[0][:ch, :cw].astype(np.uint8)
+        else:
+            labels = argmax_labels(interpreter.tensor(spec.output_index)()[0][:ch, :cw])
         if not scores:
             return labels, None
+        out = interpreter.tensor(spec.output_index)()[0]
         logits = out[:ch, :cw].astype(np.float32)
         logits -= logits.max(axis=-1, keepdims=True)
         np.exp(logits, out=logits)

@@ -1,0 +1,145 @@
+"""The Segmenter on the real zoo models and real photos."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import PASCAL_MODELS
+from PIL import Image
+
+from deeplab_widgets import RuntimeOptions, Segmenter, load_sample, sample_path
+from deeplab_widgets.palettes import CITYSCAPES_NAMES
+
+
+def largest_object(result) -> str:
+    """The largest class other than background."""
+    return next(c.name for c in result.present_classes() if c.id != 0)
+
+
+@pytest.mark.parametrize("model", PASCAL_MODELS)
+def test_cat_is_the_largest_object_with_every_pascal_model(segmenters, model: str) -> None:
+    result = segmenters[model].segment(sample_path("cat"))
+    assert largest_object(result) == "cat"
+    assert result.labels.shape == (341, 512)  # the photo's own size, not the model's
+    assert result.labels.dtype == np.uint8
+
+
+@pytest.mark.parametrize(("sample", "expected"), [("grace_hopper", "person"), ("pets", "dog"), ("kite_and_cold", "person")])
+def test_everyday_photos(starter, sample: str, expected: str) -> None:
+    assert largest_object(starter.segment(sample_path(sample))) == expected
+
+
+def agreement(result, mask_sample: str) -> float:
+    reference = np.asarray(Image.open(sample_path(mask_sample)))
+    if reference.ndim == 3:
+        reference = reference[..., 0]
+    assert reference.shape == result.labels.shape
+    return float((reference == result.labels).mean())
+
+
+def test_bird_agrees_with_reference_mask(segmenters) -> None:
+    result = segmenters["deeplabv3-mnv2-voc"].segment(sample_path("bird_segmentation"))
+    assert agreement(result, "bird_segmentation_mask") >= 0.97
+    assert largest_object(result) == "bird"
+
+
+def test_cityscapes_model_agrees_with_reference_and_names_classes(segmenters) -> None:
+    result = segmenters["deeplab-edgetpu-slim-cityscapes"].segment(sample_path("cityscapes"))
+    assert agreement(result, "cityscapes_mask") >= 0.90
+    assert result.class_names == CITYSCAPES_NAMES
+    names = [c.name for c in result.present_classes()]
+    assert names[0] == "road"
+    assert "car" in names
+    assert result.present_classes()[0].id == 0
+
+
+def test_starter_labels_come_from_embedded_metadata(starter) -> None:
+    assert len(starter.class_names) == 21
+    assert starter.class_names[20] == "tv"  # the metadata's labelmap.txt, not the VOC file's "tvmonitor"
+    assert starter.spec.normalization.mean == 127.5
+    assert starter.spec.output_kind == "logits"
+
+
+@pytest.mark.parametrize("resize", ["stretch", "pad"])
+@pytest.mark.parametrize("model", ["deeplabv3-starter", "deeplabv3-mnv2-dm05-voc"])
+def test_both_resize_modes_find_the_dog(segmenters, model: str, resize: str) -> None:
+    result = segmenters[model].with_options(resize=resize).segment(sample_path("pets"))
+    assert result.resize == resize
+    assert result.labels.shape == (430, 512)
+    assert largest_object(result) == "dog"
+
+
+def test_pad_mode_crops_the_padding_away(starter) -> None:
+    # A wide photo padded to a square: the bottom rows of the input are padding and must not reach the result.
+    result = starter.with_options(resize="pad").segment(sample_path("kite_and_cold"))
+    assert result.labels.shape == (900, 1352)
+
+
+def test_scores_are_probabilities_and_agree_with_labels(starter) -> None:
+    result = starter.segment(sample_path("cat"), scores=True)
+    assert result.has_scores
+    h, w, c = result.scores.shape
+    assert (h, w, c) == (257, 257, 21)
+    np.testing.assert_allclose(result.scores.sum(axis=-1), 1.0, rtol=1e-4)
+    assert result.scores[..., 8].max() > 0.9  # confident cat somewhere
+    assert starter.segment(sample_path("cat")).scores is None  # opt-in
+
+
+def test_argmax_models_have_no_scores(segmenters) -> None:
+    assert segmenters["deeplabv3-mnv2-dm05-voc"].segment(sample_path("cat"), scores=True).scores is None
+
+
+def test_result_is_immutable(starter) -> None:
+    result = starter.segment(sample_path("cat"))
+    with pytest.raises(ValueError):
+        result.labels[0, 0] = 3
+    with pytest.raises(AttributeError):
+        result.model = "other"  # type: ignore[misc]
+
+
+def test_present_classes_sum_to_one_and_are_sorted(starter) -> None:
+    classes = starter.segment(sample_path("cat")).present_classes()
+    assert sum(c.fraction for c in classes) == pytest.approx(1.0)
+    assert [c.fraction for c in classes] == sorted((c.fraction for c in classes), reverse=True)
+
+
+def test_timings_are_reported(starter) -> None:
+    t = starter.segment(sample_path("cat")).timings
+    assert t.invoke_ms > 0 and t.preprocess_ms > 0 and t.postprocess_ms > 0
+    assert t.total_ms == pytest.approx(t.preprocess_ms + t.invoke_ms + t.postprocess_ms)
+
+
+def test_threads_and_xnnpack_options_give_the_same_answer(starter) -> None:
+    image = load_sample("cat")
+    base = starter.segment(image).labels
+    for options in (RuntimeOptions(num_threads=1), RuntimeOptions(num_threads=1, xnnpack=False)):
+        other = starter.with_options(options).segment(image)
+        assert other.options == options
+        assert (other.labels == base).mean() > 0.995
+
+
+def test_interpreters_are_cached_per_options(starter) -> None:
+    one = starter.with_options(RuntimeOptions(num_threads=1))
+    assert one.runner is starter.with_options(RuntimeOptions(num_threads=1)).runner
+    assert one.runner is not starter.runner
+
+
+def test_from_file_with_path_and_bytes(shared) -> None:
+    path = shared / "models" / "deeplabv3_mnv2_dm05_pascal_quant.tflite"
+    from_path = Segmenter.from_file(path, labels=shared / "models" / "pascal_voc_segmentation_labels.txt")
+    assert from_path.class_names[8] == "cat"  # the label file's trailing note is not a class
+    assert len(from_path.class_names) == 21
+    assert from_path.spec.output_kind == "class_ids"
+    assert largest_object(from_path.segment(sample_path("cat"))) == "cat"
+    from_bytes = Segmenter.from_file(path.read_bytes())
+    assert from_bytes.class_names[8] == "class 8"  # no labels: generic names, the class count read from the graph
+    assert len(from_bytes.class_names) == 21
+
+
+def test_coral_cityscapes_label_file_is_realigned(shared) -> None:
+    with pytest.warns(UserWarning, match="extra leading 'background'"):
+        seg = Segmenter.from_file(
+            shared / "models" / "deeplab_mobilenet_edgetpu_slim_cityscapes_quant.tflite",
+            labels=shared / "models" / "cityscapes_segmentation_labels.txt",
+        )
+    assert seg.class_names == CITYSCAPES_NAMES
