@@ -7,16 +7,13 @@ Pixels are written straight into the interpreter's input tensor, with no tempora
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 from PIL import Image
 
 from .errors import OptionsError
 from .metadata import Normalization
-from .runtime import cpu_count
 
 RESIZE_MODES = ("stretch", "pad")
 
@@ -85,23 +82,6 @@ def restore(labels: np.ndarray, placement: Placement) -> np.ndarray:
     return np.asarray(Image.fromarray(crop).resize(placement.image_size, Image.NEAREST))
 
 
-@cache
-def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=cpu_count(), thread_name_prefix="deeplab-argmax")
-
-
 def argmax_labels(scores: np.ndarray) -> np.ndarray:
-    """H x W x C scores -> H x W uint8 class ids, rows split across cores (numpy releases the GIL)."""
-    out = np.empty(scores.shape[:2], np.uint8)
-    bands = np.array_split(np.arange(scores.shape[0]), cpu_count())
-    bands = [(b[0], b[-1] + 1) for b in bands if len(b)]
-
-    def work(band: tuple[int, int]) -> None:
-        lo, hi = band
-        out[lo:hi] = scores[lo:hi].argmax(axis=-1)
-
-    if len(bands) == 1:
-        work(bands[0])
-    else:
-        list(_pool().map(work, bands))
-    return out
+    """H x W x C scores -> H x W uint8 class ids (the fallback when no ARG_MAX head could be grafted)."""
+    return scores.argmax(axis=-1).astype(np.uint8)

@@ -143,3 +143,12 @@ def test_coral_cityscapes_label_file_is_realigned(shared) -> None:
             labels=shared / "models" / "cityscapes_segmentation_labels.txt",
         )
     assert seg.class_names == CITYSCAPES_NAMES
+
+
+def test_grafted_argmax_head_matches_numpy_argmax(starter, monkeypatch) -> None:
+    assert starter.spec.labels_index is not None  # the ARG_MAX head was grafted on
+    monkeypatch.setattr("deeplab_widgets.model.add_argmax_head", lambda content: None)
+    plain = Segmenter("deeplabv3-starter")
+    assert plain.spec.labels_index is None
+    image = load_sample("pets")
+    np.testing.assert_array_equal(plain.segment(image).labels, starter.segment(image).labels)
