@@ -17,6 +17,7 @@ from .argmax_head import add_argmax_head
 from .errors import ModelFormatError, ModelNotFoundError
 from .metadata import Normalization, check_tflite, read_labels, read_normalization
 from .palettes import LabelSet, generic_label_set, label_set
+from .preprocess import write_input
 from .runtime import RUNNERS, Runner, RuntimeOptions
 
 ModelInput = str | os.PathLike | bytes
@@ -47,6 +48,11 @@ class ModelSpec:
     def class_names(self) -> tuple[str, ...]:
         """One name per class id."""
         return self.labels.names
+
+    def feed(self, interpreter: Any, pixels: np.ndarray) -> None:
+        """Normalise/quantize uint8 pixels (from `preprocess.fit`) straight into the input tensor."""
+        target = interpreter.tensor(self.input_index)()[0]
+        write_input(target, pixels, self.input_dtype, self.input_quantization, self.normalization)
 
     def runner(self, options: RuntimeOptions, preserve_all_tensors: bool = False) -> Runner:
         """The cached interpreter for this model with these options."""

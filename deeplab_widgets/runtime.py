@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -108,11 +109,23 @@ def make_interpreter(model_content: bytes, options: RuntimeOptions, *, preserve_
 
 def load_delegate(mod: ModuleType, path: str, options: dict[str, str]) -> Any:
     """Load an external delegate library, or raise `DelegateError` naming it and the reason."""
+    previous = sys.unraisablehook
+
+    def quiet(info: Any) -> None:
+        # LiteRT's half-built Delegate fails in __del__ ("no attribute '_library'") after a failed
+        # load; that noise would reach notebook output areas. Everything else passes through.
+        if not (isinstance(info.exc_value, AttributeError) and "Delegate" in repr(info.object)):
+            previous(info)
+
+    sys.unraisablehook = quiet
     try:
         return mod.load_delegate(path, options)
     except (ValueError, OSError, RuntimeError) as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise DelegateError(f"could not load delegate {path!r}: {reason}") from exc
+        exc.__traceback__ = None  # frees the half-built Delegate now, while its __del__ noise is silenced
+    finally:
+        sys.unraisablehook = previous
+    raise DelegateError(f"could not load delegate {path!r}: {reason}")
 
 
 class Runner:

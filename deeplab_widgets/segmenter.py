@@ -10,7 +10,7 @@ import numpy as np
 
 from .images import DEFAULT_MAX_PIXELS, ImageInput, load_image
 from .model import LabelsInput, ModelInput, ModelSpec, load_model
-from .preprocess import Placement, argmax_labels, check_resize, fit, restore, write_input
+from .preprocess import Placement, argmax_labels, check_resize, fit, restore
 from .runtime import Runner, RuntimeOptions
 
 
@@ -72,6 +72,11 @@ class SegmentationResult:
         return self.scores is not None
 
 
+def default_resize(spec: ModelSpec) -> str:
+    """The zoo's measured best resize mode for a model; "stretch" for other models."""
+    return spec.zoo.resize if spec.zoo else "stretch"
+
+
 class Segmenter:
     """Segments images with one DeepLab TFLite model.
 
@@ -85,12 +90,12 @@ class Segmenter:
         options: RuntimeOptions | None = None,
         *,
         labels: LabelsInput = None,
-        resize: str = "stretch",
+        resize: str | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
         self.options = options or RuntimeOptions()
         self.spec = model if isinstance(model, ModelSpec) else load_model(model, labels, self.options)
-        self.resize = check_resize(resize)
+        self.resize = check_resize(resize or default_resize(self.spec))
         self.max_pixels = max_pixels
         self.invocations = 0
 
@@ -121,13 +126,7 @@ class Segmenter:
         pixels, placement = fit(image, spec.input_size, self.resize)
         with runner.lock:
             interpreter = runner.interpreter
-            write_input(
-                interpreter.tensor(spec.input_index)()[0],
-                pixels,
-                spec.input_dtype,
-                spec.input_quantization,
-                spec.normalization,
-            )
+            spec.feed(interpreter, pixels)
             t1 = time.perf_counter()
             runner.invoke()
             self.invocations += 1

@@ -24,6 +24,7 @@ class ZooModel:
     input_dtype: str
     output: str  # "logits" or "class_ids"
     source: str
+    resize: str  # the resize mode measured best for this model
 
     def fetch(self, progress: bool = True) -> Path:
         """A verified local copy of the model file (mirror, cache, or download)."""
@@ -50,7 +51,7 @@ def model_info(name: str) -> ZooModel:
         sha256=asset.sha256,
         description=asset.description,
         license=asset.license,
-        **{k: asset.extra[k] for k in ("backbone", "dataset", "input_size", "input_dtype", "output", "source")},
+        **{k: asset.extra[k] for k in ("backbone", "dataset", "input_size", "input_dtype", "output", "source", "resize")},
     )
 
 

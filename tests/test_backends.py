@@ -39,5 +39,8 @@ def test_backend_segments_the_cat(backend: str, model: str, xnnpack: bool) -> No
 
 @pytest.mark.skipif("tflite-runtime" in BACKENDS, reason="tflite-runtime is installed here")
 def test_missing_backend_says_how_to_install_it() -> None:
-    with pytest.raises(BackendError, match=r"backend 'tflite-runtime' is not installed .*pip install 'deeplab-widgets\[tflite-runtime\]'"):
+    with pytest.raises(
+        BackendError,
+        match=r"backend 'tflite-runtime' is not installed .*pip install 'deeplab-widgets\[tflite-runtime\]'",
+    ):
         Segmenter("deeplabv3-starter", RuntimeOptions(backend="tflite-runtime"))

@@ -38,13 +38,28 @@ def test_registry_matches_the_shared_files(shared) -> None:
 
 def test_zoo_has_the_four_models() -> None:
     names = [m.name for m in list_models()]
-    assert names == ["deeplabv3-starter", "deeplabv3-mnv2-dm05-voc", "deeplabv3-mnv2-voc", "deeplab-edgetpu-slim-cityscapes"]
+    assert names == [
+        "deeplabv3-starter",
+        "deeplabv3-mnv2-dm05-voc",
+        "deeplabv3-mnv2-voc",
+        "deeplab-edgetpu-slim-cityscapes",
+    ]
     assert model_info("deeplab-edgetpu-slim-cityscapes").dataset == "cityscapes"
-    assert {s.name for s in list_samples()} >= {"cat", "pets", "bird", "parrot", "grace_hopper", "kite_and_cold", "cityscapes"}
+    assert {s.name for s in list_samples()} >= {
+        "cat",
+        "pets",
+        "bird",
+        "parrot",
+        "grace_hopper",
+        "kite_and_cold",
+        "cityscapes",
+    }
 
 
 def test_unknown_model_lists_the_known_ones() -> None:
-    with pytest.raises(ModelNotFoundError, match="unknown model 'deeplab-v9'; known: deeplabv3-starter, deeplabv3-mnv2-dm05-voc"):
+    with pytest.raises(
+        ModelNotFoundError, match="unknown model 'deeplab-v9'; known: deeplabv3-starter, deeplabv3-mnv2-dm05-voc"
+    ):
         Segmenter("deeplab-v9")
     with pytest.raises(ModelNotFoundError, match="unknown sample 'dragon'; known: cat, pets"):
         sample("dragon")
@@ -122,7 +137,7 @@ def test_thread_count_out_of_range() -> None:
         RuntimeOptions(num_threads=10_000)
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # LiteRT's Delegate.__del__ bug
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")  # LiteRT's Delegate.__del__ noise
 def test_delegate_that_does_not_exist(starter) -> None:
     options = RuntimeOptions(delegate="/nonexistent/libedgetpu.so.1")
     with pytest.raises(DelegateError, match="could not load delegate '/nonexistent/libedgetpu.so.1': "):

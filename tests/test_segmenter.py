@@ -24,7 +24,9 @@ def test_cat_is_the_largest_object_with_every_pascal_model(segmenters, model: st
     assert result.labels.dtype == np.uint8
 
 
-@pytest.mark.parametrize(("sample", "expected"), [("grace_hopper", "person"), ("pets", "dog"), ("kite_and_cold", "person")])
+@pytest.mark.parametrize(
+    ("sample", "expected"), [("grace_hopper", "person"), ("pets", "dog"), ("kite_and_cold", "person")]
+)
 def test_everyday_photos(starter, sample: str, expected: str) -> None:
     assert largest_object(starter.segment(sample_path(sample))) == expected
 
@@ -152,3 +154,11 @@ def test_grafted_argmax_head_matches_numpy_argmax(starter, monkeypatch) -> None:
     assert plain.spec.labels_index is None
     image = load_sample("pets")
     np.testing.assert_array_equal(plain.segment(image).labels, starter.segment(image).labels)
+
+
+def test_default_resize_is_the_mode_measured_best_per_model(segmenters, shared) -> None:
+    assert segmenters["deeplabv3-starter"].resize == "stretch"
+    assert segmenters["deeplabv3-mnv2-voc"].resize == "pad"
+    assert segmenters["deeplabv3-mnv2-dm05-voc"].resize == "pad"
+    assert Segmenter.from_file(shared / "models" / "deeplabv3_mnv2_pascal_quant.tflite").resize == "stretch"
+    assert segmenters["deeplabv3-mnv2-voc"].with_options().resize == "pad"
