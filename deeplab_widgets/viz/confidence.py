@@ -1,0 +1,64 @@
+"""Confidence and entropy heat maps from a result's per-class probabilities (logits models only)."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+from PIL import Image
+
+from ..errors import NoScoresError
+from ..segmenter import SegmentationResult
+
+#: The two heat maps: the top class's probability, and the normalised entropy (uncertainty).
+HEAT_KINDS = ("confidence", "entropy")
+
+
+def no_scores_message(result: SegmentationResult, output_kind: str | None = None) -> str:
+    """Why a result has no scores, in one plain sentence (`output_kind` from `ModelSpec`, else the zoo)."""
+    if output_kind is None:
+        from ..zoo import model_info, model_names
+
+        output_kind = model_info(result.model).output if result.model in model_names() else None
+    if output_kind == "class_ids":
+        return (
+            f"No scores available: {result.model} outputs class ids only (the ArgMax is inside the model), "
+            "so there is no confidence or entropy to show."
+        )
+    if output_kind == "logits":
+        return f"No scores available: this result of {result.model} was segmented without scores=True."
+    return f"No scores available: {result.model} gave class ids only (an ArgMax model, or no scores=True)."
+
+
+def heat_values(result: SegmentationResult, kind: str = "confidence") -> np.ndarray:
+    """h x w float32 in [0, 1] at model resolution: top-class probability, or entropy / log(C)."""
+    if kind not in HEAT_KINDS:
+        raise ValueError(f"unknown heat map {kind!r}; choose one of: {', '.join(HEAT_KINDS)}")
+    if result.scores is None:
+        raise NoScoresError(no_scores_message(result))
+    probs = result.scores
+    if kind == "confidence":
+        return probs.max(axis=-1).astype(np.float32)
+    entropy = -(probs * np.log(np.clip(probs, 1e-12, 1.0))).sum(axis=-1)
+    return (entropy / np.log(probs.shape[-1])).astype(np.float32)
+
+
+@cache
+def heat_palette(cmap: str = "magma") -> bytes:
+    """A 256-entry RGB palette sampled from a matplotlib colour map."""
+    from matplotlib import colormaps
+
+    table = colormaps[cmap](np.linspace(0.0, 1.0, 256))[:, :3]
+    return (table * 255 + 0.5).astype(np.uint8).tobytes()
+
+
+def heat_image(
+    result: SegmentationResult, kind: str = "confidence", cmap: str = "magma", size: tuple[int, int] | None = None
+) -> Image.Image:
+    """The heat map as an RGB image at `size` (width, height; default the image size), bright = high."""
+    values = heat_values(result, kind)
+    small = Image.fromarray(np.clip(values * 255 + 0.5, 0, 255).astype(np.uint8), "L")
+    size = size or (result.labels.shape[1], result.labels.shape[0])
+    gray = small.resize(size, Image.BILINEAR)
+    table = heat_palette(cmap)
+    return Image.merge("RGB", [gray.point(list(table[c::3])) for c in range(3)])

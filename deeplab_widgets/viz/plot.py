@@ -1,0 +1,56 @@
+"""A matplotlib figure of a result: image | mask | overlay | legend, the layout of DeepLab's `vis_segmentation`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.gridspec import GridSpec
+from PIL import Image
+
+from ..images import ImageInput, load_image
+from ..segmenter import SegmentationResult
+from .legend import legend_entries
+from .masks import overlay_image
+
+
+def plot_segmentation(
+    result: SegmentationResult,
+    image: ImageInput,
+    *,
+    alpha: float = 0.6,
+    hidden: Iterable[int] = (),
+    title: str | None = None,
+    width: float = 15.0,
+) -> Figure:
+    """A figure for papers and slides; Jupyter shows it inline, `fig.savefig(...)` writes it.
+
+    Built on `matplotlib.figure.Figure` (not pyplot), so it holds no global state and is never shown twice.
+    """
+    photo = image if isinstance(image, Image.Image) else load_image(image)
+    hidden = tuple(hidden)
+    entries = [e for e in legend_entries(result, hidden) if e.visible]
+    aspect = photo.height / photo.width
+    fig = Figure(figsize=(width, max(2.5, width / 3.6 * aspect + 0.6)), layout="constrained")
+    grid = GridSpec(1, 4, figure=fig, width_ratios=[6, 6, 6, 1])
+    panels = [
+        ("input image", photo),
+        ("segmentation map", overlay_image(photo, result, 1.0, hidden)),
+        ("segmentation overlay", overlay_image(photo, result, alpha, hidden)),
+    ]
+    for i, (name, picture) in enumerate(panels):
+        ax = fig.add_subplot(grid[0, i])
+        ax.imshow(np.asarray(picture))
+        ax.set_title(name)
+        ax.axis("off")
+    ax = fig.add_subplot(grid[0, 3])
+    if entries:
+        ax.imshow(np.array([[e.color] for e in entries], np.uint8), interpolation="nearest", aspect="auto")
+        ax.set_yticks(range(len(entries)), [f"{e.name} {e.percent}" for e in entries])
+        ax.yaxis.tick_right()
+    ax.set_xticks([])
+    ax.tick_params(width=0.0)
+    ax.set_title("classes")
+    fig.suptitle(title or f"{result.model} ({result.options.describe()}, {result.timings.total_ms:.0f} ms)")
+    return fig

@@ -1,0 +1,114 @@
+"""ImagePicker: sample thumbnails, an upload button and a path field; its `image` trait is the chosen photo."""
+
+from __future__ import annotations
+
+import html
+import io
+from collections.abc import Callable, Sequence
+from functools import cache
+
+import ipywidgets as widgets
+import traitlets
+from PIL import Image
+
+from ..errors import DeeplabWidgetsError
+from ..images import IMAGE_EXTENSIONS, ImageInput, load_image
+from ..samples import list_samples, load_sample
+
+THUMBNAIL_SIZE = 72
+
+
+@cache
+def thumbnail(name: str, size: int = THUMBNAIL_SIZE) -> bytes:
+    """A small JPEG of sample `name` for the gallery (made once per process)."""
+    image = load_sample(name)
+    image.thumbnail((size, size))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=80)
+    return buffer.getvalue()
+
+
+def error_html(message: str) -> str:
+    """A status-line message for an error."""
+    return f'<span style="color:#b00020">&#9888; {html.escape(message)}</span>'
+
+
+def info_html(message: str) -> str:
+    """A status-line message for information."""
+    return f'<span style="color:#555">{html.escape(message)}</span>'
+
+
+class ImagePicker(widgets.VBox):
+    """Choose a photo: click a sample, upload a file or type a path.
+
+    Observe `image` (an RGB PIL image); `source` says where it came from and `error` holds the last
+    failure, which is also shown in the picker's status line while the previous image stays chosen.
+    """
+
+    image = traitlets.Instance(Image.Image, allow_none=True)
+    source = traitlets.Unicode("")
+    error = traitlets.Unicode("")
+
+    def __init__(self, value: str | None = "cat", samples: Sequence[str] | None = None, **kwargs) -> None:
+        names = list(samples) if samples is not None else [s.name for s in list_samples("photo")]
+        self.buttons: dict[str, widgets.Button] = {}
+        cells = []
+        for name in names:
+            button = widgets.Button(description=name, tooltip=f"segment the {name} sample", layout={"width": "86px"})
+            button.add_class(f"dlw-sample-{name}")
+            button.on_click(lambda _, n=name: self.select(n))
+            self.buttons[name] = button
+            thumb = widgets.Image(value=thumbnail(name), format="jpeg", layout={"height": "56px", "width": "auto"})
+            cells.append(widgets.VBox([thumb, button], layout={"align_items": "center"}))
+        self.gallery = widgets.HBox(cells, layout={"flex_flow": "row wrap"})
+        self.gallery.add_class("dlw-gallery")
+        self.upload = widgets.FileUpload(accept=",".join(IMAGE_EXTENSIONS), multiple=False, description="Upload")
+        self.upload.add_class("dlw-upload")
+        self.path = widgets.Text(placeholder="or a path: photos/street.jpg", continuous_update=False)
+        self.path.add_class("dlw-path")
+        self.open_button = widgets.Button(description="Open", layout={"width": "70px"})
+        self.status = widgets.HTML()
+        self.status.add_class("dlw-picker-status")
+        self.upload.observe(self._on_upload, names="value")
+        self.path.observe(lambda change: self.open_path(change["new"]), names="value")
+        self.open_button.on_click(lambda _: self.open_path(self.path.value))
+        row = widgets.HBox([self.upload, self.path, self.open_button, self.status])
+        super().__init__([self.gallery, row], **kwargs)
+        self.add_class("dlw-image-picker")
+        if value is not None:
+            self.select(value)
+
+    def select(self, name: str) -> None:
+        """Choose the sample photo `name`."""
+        self._choose(lambda: load_sample(name), f"sample {name}")
+
+    def open_path(self, path: str) -> None:
+        """Choose the image at `path` (a blank path does nothing)."""
+        if path.strip():
+            self.load(path.strip(), path.strip())
+
+    def load(self, source: ImageInput, label: str = "image") -> bool:
+        """Decode `source` (path, bytes, PIL image or array) and choose it; on error show it and return False."""
+        return self._choose(lambda: load_image(source), label)
+
+    def _choose(self, loader: Callable[[], Image.Image], label: str) -> bool:
+        try:
+            image = loader()
+        except DeeplabWidgetsError as exc:
+            self.error = ""  # so that the same failure twice is still a change observers see
+            self.error = f"{label}: {exc}"
+            self.status.value = error_html(self.error)
+            return False
+        self.error = ""
+        self.status.value = info_html(f"{label} ({image.width}x{image.height})")
+        with self.hold_trait_notifications():
+            self.source = label
+            self.image = image
+        return True
+
+    def _on_upload(self, change: dict) -> None:
+        if not change["new"]:
+            return
+        item = change["new"][-1]
+        self.load(bytes(item["content"]), f"upload {item['name']}")
+        self.upload.value = ()  # so that uploading the same file again is seen as a change

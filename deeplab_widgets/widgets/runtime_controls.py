@@ -1,0 +1,162 @@
+"""RuntimeControls: model, threads, XNNPACK, external delegate, backend and resize mode as observable traits."""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+import traitlets
+
+from ..errors import DeeplabWidgetsError
+from ..model import ModelInput, ModelSpec, load_model
+from ..preprocess import RESIZE_MODES
+from ..runtime import RuntimeOptions, available_backends, cpu_count
+from ..zoo import list_models
+from .image_picker import error_html, info_html
+
+#: The model dropdown's entry that opens the "load a .tflite file" box.
+LOAD_FILE = "load a .tflite file..."
+
+
+class RuntimeControls(widgets.VBox):
+    """Choose the model and how it runs; observe `model`, `options` (a `RuntimeOptions`) and `resize`.
+
+    A user .tflite (uploaded or from a path) joins the model dropdown; `model_source(name)` gives what
+    to build a `Segmenter` from. Bad input shows in the status line and `error`, the old choice stays.
+    """
+
+    model = traitlets.Unicode("deeplabv3-starter")
+    options = traitlets.Instance(RuntimeOptions)
+    resize = traitlets.Unicode("stretch")
+    error = traitlets.Unicode("")
+
+    def __init__(
+        self,
+        model: str = "deeplabv3-starter",
+        options: RuntimeOptions | None = None,
+        resize: str = "stretch",
+        **kwargs,
+    ) -> None:
+        options = options or RuntimeOptions()
+        self.custom_models: dict[str, ModelSpec] = {}
+        self._syncing = False
+        zoo = [(f"{m.name} ({m.dataset}, {m.input_dtype} {m.input_size})", m.name) for m in list_models()]
+        self.model_dropdown = widgets.Dropdown(options=[*zoo, (LOAD_FILE, LOAD_FILE)], value=model, description="Model")
+        self.model_dropdown.add_class("dlw-model")
+        self.model_upload = widgets.FileUpload(accept=".tflite", multiple=False, description="Upload .tflite")
+        self.model_upload.add_class("dlw-model-upload")
+        self.model_path = widgets.Text(placeholder="path/to/model.tflite", continuous_update=False)
+        self.model_path.add_class("dlw-model-path")
+        self.load_box = widgets.HBox([self.model_upload, self.model_path], layout={"display": "none"})
+        self.threads = widgets.IntSlider(
+            value=options.num_threads, min=1, max=cpu_count(), description="Threads", continuous_update=False
+        )
+        self.threads.add_class("dlw-threads")
+        self.xnnpack = widgets.Checkbox(value=options.xnnpack, description="XNNPACK", indent=False)
+        self.xnnpack.add_class("dlw-xnnpack")
+        self.delegate = widgets.Text(
+            value=options.delegate or "",
+            description="Delegate",
+            placeholder="external delegate .so (optional)",
+            continuous_update=False,
+        )
+        self.delegate.add_class("dlw-delegate")
+        self.backend = widgets.Dropdown(options=["auto", *available_backends()], value="auto", description="Backend")
+        self.backend.add_class("dlw-backend")
+        self.resize_buttons = widgets.ToggleButtons(options=list(RESIZE_MODES), value=resize, description="Resize")
+        self.resize_buttons.add_class("dlw-resize")
+        self.status = widgets.HTML()
+        self.status.add_class("dlw-controls-status")
+        super().__init__(
+            [
+                self.model_dropdown,
+                self.load_box,
+                self.threads,
+                self.xnnpack,
+                self.delegate,
+                self.backend,
+                self.resize_buttons,
+                self.status,
+            ],
+            **kwargs,
+        )
+        self.add_class("dlw-runtime-controls")
+        self.set_trait("options", options)
+        self.model, self.resize = model, resize
+        self.model_dropdown.observe(self._on_model, names="value")
+        self.model_upload.observe(self._on_upload, names="value")
+        self.model_path.observe(lambda change: self.load_file(change["new"]), names="value")
+        for control in (self.threads, self.xnnpack, self.delegate, self.backend):
+            control.observe(self._on_option, names="value")
+        self.resize_buttons.observe(lambda change: setattr(self, "resize", change["new"]), names="value")
+        self.observe(self._sync_widgets, names=["model", "options", "resize"])
+
+    def model_source(self, name: str | None = None) -> str | ModelSpec:
+        """What to build a `Segmenter` from for model `name` (default: the chosen one)."""
+        name = name or self.model
+        return self.custom_models.get(name, name)
+
+    def load_file(self, source: ModelInput, name: str | None = None) -> bool:
+        """Load a user .tflite (path or bytes), add it to the dropdown and choose it; False on error."""
+        if isinstance(source, str) and not source.strip():
+            return False
+        try:
+            spec = load_model(source.strip() if isinstance(source, str) else source)
+        except DeeplabWidgetsError as exc:
+            self._fail(f"{name or source}: {exc}")
+            return False
+        label = name or spec.name
+        self.custom_models[label] = spec
+        options = [o for o in self.model_dropdown.options if o[1] != LOAD_FILE and o[1] != label]
+        self.model_dropdown.options = [*options, (f"{label} (file)", label), (LOAD_FILE, LOAD_FILE)]
+        self.model_dropdown.value = label
+        self.status.value = info_html(f"loaded {label}: {spec.num_classes} classes, input {spec.input_size}")
+        return True
+
+    def _fail(self, message: str) -> None:
+        self.error = ""  # so that the same failure twice is still a change observers see
+        self.error = message
+        self.status.value = error_html(message)
+
+    def _on_model(self, change: dict) -> None:
+        if self._syncing:
+            return
+        choosing_file = change["new"] == LOAD_FILE
+        self.load_box.layout.display = "flex" if choosing_file else "none"
+        if not choosing_file:
+            self.error = ""
+            self.model = change["new"]
+
+    def _on_upload(self, change: dict) -> None:
+        if change["new"]:
+            item = change["new"][-1]
+            self.load_file(bytes(item["content"]), item["name"])
+            self.model_upload.value = ()
+
+    def _on_option(self, _: dict) -> None:
+        if self._syncing:
+            return
+        try:
+            options = RuntimeOptions(
+                num_threads=self.threads.value,
+                xnnpack=self.xnnpack.value,
+                delegate=self.delegate.value.strip() or None,
+                backend=self.backend.value,
+            )
+        except DeeplabWidgetsError as exc:
+            self._fail(str(exc))
+            return
+        self.error = ""
+        self.status.value = info_html(options.describe())
+        self.options = options
+
+    def _sync_widgets(self, _: dict) -> None:
+        """Keep the controls showing the traits when code sets them."""
+        self._syncing = True
+        try:
+            self.model_dropdown.value = self.model
+            self.threads.value = self.options.num_threads
+            self.xnnpack.value = self.options.xnnpack
+            self.delegate.value = self.options.delegate or ""
+            self.backend.value = self.options.backend
+            self.resize_buttons.value = self.resize
+        finally:
+            self._syncing = False

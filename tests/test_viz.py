@@ -1,0 +1,193 @@
+"""Visualisation on real results: colours, overlays, boundaries, hiding, legends, heat maps and the figure."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from deeplab_widgets import NoScoresError, OptionsError, load_sample
+from deeplab_widgets.viz import (
+    MODES,
+    DisplayOptions,
+    Renderer,
+    boundaries,
+    colorize,
+    draw_boundaries,
+    encode,
+    heat_image,
+    heat_values,
+    legend_entries,
+    legend_html,
+    overlay,
+    plot_segmentation,
+    render,
+    side_by_side,
+)
+
+CAT = 8  # VOC class id
+
+
+@pytest.fixture(scope="module")
+def cat():
+    return load_sample("cat")
+
+
+@pytest.fixture(scope="module")
+def cat_result(starter, cat):
+    return starter.segment(cat, scores=True)
+
+
+@pytest.fixture(scope="module")
+def argmax_result(segmenters, cat):
+    return segmenters["deeplabv3-mnv2-dm05-voc"].segment(cat)
+
+
+def test_colorize_is_the_palette_lookup(cat_result):
+    colours = colorize(cat_result.labels, cat_result.colormap)
+    assert colours.shape == (*cat_result.labels.shape, 3)
+    np.testing.assert_array_equal(colours, cat_result.colormap[cat_result.labels])
+    assert tuple(colours[cat_result.labels == CAT][0]) == (64, 0, 0)  # DeepLab's PASCAL colour of "cat"
+
+
+def test_overlay_alpha_ends_and_middle(cat, cat_result):
+    photo = np.asarray(cat)
+    mask = cat_result.colormap[cat_result.labels]
+    np.testing.assert_array_equal(overlay(cat, cat_result, 0.0), photo)
+    np.testing.assert_array_equal(overlay(cat, cat_result, 1.0), mask)
+    half = overlay(cat, cat_result, 0.5).astype(int)
+    expected = (photo.astype(int) + mask) / 2
+    assert np.abs(half - expected).max() <= 1
+
+
+def test_overlay_rejects_an_image_of_another_size(cat_result):
+    with pytest.raises(ValueError, match=r"image is 100x80 but the mask is 512x341"):
+        overlay(np.zeros((80, 100, 3), np.uint8), cat_result)
+
+
+def test_hidden_class_is_not_coloured(cat, cat_result):
+    photo = np.asarray(cat)
+    out = overlay(cat, cat_result, 1.0, hidden={CAT})
+    is_cat = cat_result.labels == CAT
+    np.testing.assert_array_equal(out[is_cat], photo[is_cat])
+    np.testing.assert_array_equal(out[~is_cat], cat_result.colormap[cat_result.labels][~is_cat])
+
+
+def test_boundaries_are_thin_and_only_between_classes(cat_result):
+    labels = cat_result.labels
+    edges = boundaries(labels)
+    assert 0 < edges.sum() < 0.05 * edges.size
+    # every edge pixel differs from its left or upper neighbour, and no pixel inside a region is marked
+    differs = np.zeros_like(edges)
+    differs[:, 1:] |= labels[:, 1:] != labels[:, :-1]
+    differs[1:] |= labels[1:] != labels[:-1]
+    np.testing.assert_array_equal(edges, differs)
+    # between the cat and the background only: hiding both leaves no edge at all
+    present = [c.id for c in cat_result.present_classes()]
+    assert not boundaries(labels, hidden=present).any()
+
+
+def test_draw_boundaries_paints_only_the_edges(cat, cat_result):
+    drawn = np.asarray(draw_boundaries(cat, cat_result.labels))
+    edges = boundaries(cat_result.labels)
+    assert (drawn[edges] == 255).all()
+    np.testing.assert_array_equal(drawn[~edges], np.asarray(cat)[~edges])
+
+
+def test_side_by_side_layout(cat, starter):
+    pair = side_by_side(cat, cat, gap=8)
+    assert pair.size == (2 * cat.width + 8, cat.height)
+    kite = load_sample("kite_and_cold")  # 1352x900: the halves are scaled so the pair fits 1400 px
+    shown = render(kite, starter.segment(kite), DisplayOptions("side by side"))
+    assert shown.width <= 1400 and abs(shown.height - 900 * (1400 - 8) / 2704) <= 1
+
+
+def test_boundaries_mode_draws_white_edges_over_the_overlay(cat, cat_result):
+    shown = np.asarray(render(cat, cat_result, DisplayOptions("boundaries", 0.4, {0})))
+    edges = boundaries(cat_result.labels, {0})
+    assert edges.sum() > 100 and (shown[edges] == 255).all()
+    plain = overlay(cat, cat_result, 0.4, {0})
+    assert np.abs(shown[~edges].astype(int) - plain[~edges]).max() <= 1
+
+
+def test_legend_lists_present_classes_with_colour_and_share(cat_result):
+    entries = legend_entries(cat_result, hidden={0})
+    names = [e.name for e in entries]
+    assert names[:2] == ["background", "cat"]
+    assert abs(sum(e.fraction for e in entries) - 1.0) < 1e-9
+    cat_entry = entries[1]
+    assert (cat_entry.hex, cat_entry.visible, entries[0].visible) == ("#400000", True, False)
+    assert 0.3 < cat_entry.fraction < 0.45
+    page = legend_html(entries)
+    assert "cat" in page and "#400000" in page and "<s>background</s>" in page
+    assert "aeroplane" not in page  # only classes present
+
+
+def test_confidence_and_entropy_from_scores(cat_result):
+    conf = heat_values(cat_result, "confidence")
+    ent = heat_values(cat_result, "entropy")
+    assert conf.shape == ent.shape == cat_result.scores.shape[:2]
+    assert conf.min() >= 0.0 and conf.max() <= 1.0 and ent.min() >= 0.0 and ent.max() <= 1.0
+    assert np.median(conf) > 0.9  # the starter model is sure about most of the cat photo
+    # uncertainty sits where confidence is low
+    assert np.corrcoef(conf.ravel(), ent.ravel())[0, 1] < -0.8
+    heat = heat_image(cat_result, "confidence")
+    assert heat.size == (cat_result.labels.shape[1], cat_result.labels.shape[0])
+
+
+def test_argmax_models_say_plainly_that_no_scores_exist(argmax_result, starter, cat):
+    with pytest.raises(NoScoresError, match=r"No scores available: deeplabv3-mnv2-dm05-voc outputs class ids only"):
+        heat_values(argmax_result)
+    with pytest.raises(NoScoresError, match=r"segmented without scores=True"):
+        heat_values(starter.segment(cat))
+
+
+def test_renderer_covers_every_mode(cat, cat_result, argmax_result):
+    renderer = Renderer()
+    for mode in MODES:
+        out = renderer.render(cat, cat_result, DisplayOptions(mode, 0.5))
+        width = 2 * cat.width + 8 if mode == "side by side" else cat.width
+        assert out.image.size == (width, cat.height) and out.note == ""
+    note = Renderer("class_ids").render(cat, argmax_result, DisplayOptions("confidence")).note
+    assert note.startswith("No scores available")
+    with pytest.raises(NoScoresError):
+        render(cat, argmax_result, DisplayOptions("entropy"), strict=True)
+    with pytest.raises(OptionsError, match="unknown display mode 'sepia'"):
+        DisplayOptions("sepia")
+
+
+def test_encode_formats(cat):
+    assert encode(cat)[:3] == b"\xff\xd8\xff"
+    assert encode(cat, "png")[:4] == b"\x89PNG"
+    assert Image.open(io.BytesIO(encode(cat))).size == cat.size
+
+
+def test_plot_segmentation_names_the_present_classes(cat, cat_result):
+    fig = plot_segmentation(cat_result, cat)
+    axes = fig.get_axes()
+    assert len(axes) == 4
+    assert [ax.get_title() for ax in axes] == ["input image", "segmentation map", "segmentation overlay", "classes"]
+    ticks = [t.get_text() for t in axes[3].get_yticklabels()]
+    assert ticks[0].startswith("background") and ticks[1].startswith("cat")
+    assert len(ticks) == len(cat_result.present_classes())
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    assert buffer.getvalue()[:4] == b"\x89PNG"
+    hidden = [t.get_text() for t in plot_segmentation(cat_result, cat, hidden={0}).get_axes()[3].get_yticklabels()]
+    assert not any(t.startswith("background") for t in hidden)
+
+
+def test_core_import_loads_neither_ipywidgets_nor_matplotlib():
+    code = (
+        "import sys, deeplab_widgets;"
+        "print('ipywidgets' in sys.modules, 'matplotlib' in sys.modules);"
+        "from deeplab_widgets import Workbench, plot_segmentation;"
+        "print('ipywidgets' in sys.modules, 'matplotlib' in sys.modules)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["False", "False", "True", "True"]
