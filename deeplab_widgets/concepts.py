@@ -1,0 +1,347 @@
+"""DeepLab's ideas in small numpy functions, for teaching: atrous convolution, receptive fields,
+gridding, ASPP, the image-level feature, output stride vs cost, and coarse-logit upsampling error.
+
+Everything here is plain numpy so each idea can be checked numerically (e.g. atrous convolution
+equals ordinary convolution with a zero-inserted kernel) and computed on the real models' layer
+tables and activations rather than on invented numbers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .errors import OptionsError
+from .graph import CONV_OPS, UPSAMPLE_OPS, ModelGraph
+
+# ---------------------------------------------------------------- atrous convolution
+
+
+def _check_rate(rate: int) -> int:
+    if int(rate) != rate or rate < 1:
+        raise OptionsError(f"the atrous rate must be a whole number >= 1, not {rate!r}")
+    return int(rate)
+
+
+def effective_kernel_size(kernel: int, rate: int) -> int:
+    """Span of a k-tap filter at rate r: r * (k - 1) + 1 (a 3-tap filter at rate 2 spans 5)."""
+    return _check_rate(rate) * (kernel - 1) + 1
+
+
+def zero_insert(kernel: np.ndarray, rate: int) -> np.ndarray:
+    """The kernel with rate - 1 zeros inserted between its taps along every axis ("holes", à trous)."""
+    rate = _check_rate(rate)
+    kernel = np.asarray(kernel)
+    out = np.zeros(tuple(effective_kernel_size(n, rate) for n in kernel.shape), kernel.dtype)
+    out[tuple(slice(None, None, rate) for _ in kernel.shape)] = kernel
+    return out
+
+
+def conv(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Ordinary 'valid' cross-correlation (as in CNNs) of a 1-D or 2-D signal, via sliding windows."""
+    x, kernel = np.asarray(x, np.float64), np.asarray(kernel, np.float64)
+    if x.ndim != kernel.ndim or x.ndim not in (1, 2):
+        raise OptionsError("conv takes a 1-D signal with a 1-D kernel or a 2-D image with a 2-D kernel")
+    if any(k > n for k, n in zip(kernel.shape, x.shape, strict=True)):
+        raise OptionsError(f"kernel {kernel.shape} is larger than the input {x.shape}")
+    windows = sliding_window_view(x, kernel.shape)
+    return np.tensordot(windows, kernel, axes=kernel.ndim)
+
+
+def atrous_conv(x: np.ndarray, kernel: np.ndarray, rate: int) -> np.ndarray:
+    """Atrous ('valid') convolution computed directly: out[i] = sum_k w[k] * x[i + r * k].
+
+    Implemented as a sum of shifted copies of the input, one per tap, so it shares no code with
+    `conv` and the identity atrous_conv(x, w, r) == conv(x, zero_insert(w, r)) is a real check.
+    """
+    rate = _check_rate(rate)
+    x, kernel = np.asarray(x, np.float64), np.asarray(kernel, np.float64)
+    if x.ndim != kernel.ndim or x.ndim not in (1, 2):
+        raise OptionsError("atrous_conv takes a 1-D signal with a 1-D kernel or a 2-D image with a 2-D kernel")
+    span = [effective_kernel_size(k, rate) for k in kernel.shape]
+    out_shape = [n - s + 1 for n, s in zip(x.shape, span, strict=True)]
+    if min(out_shape) < 1:
+        raise OptionsError(f"a {kernel.shape} kernel at rate {rate} spans {span}, more than the input {x.shape}")
+    out = np.zeros(out_shape)
+    for tap in np.ndindex(*kernel.shape):
+        start = [rate * t for t in tap]
+        region = tuple(slice(s, s + n) for s, n in zip(start, out_shape, strict=True))
+        out += kernel[tap] * x[region]
+    return out
+
+
+def tap_offsets(kernel: int, rate: int) -> np.ndarray:
+    """Offsets from the centre of a k-tap filter's taps at rate r, e.g. k=3, r=2 -> [-2, 0, 2]."""
+    rate = _check_rate(rate)
+    if kernel < 1:
+        raise OptionsError(f"kernel size must be >= 1, not {kernel}")
+    return (np.arange(kernel) - (kernel - 1) / 2) * rate
+
+
+def tap_grid(kernel: int, rate: int, center: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """(k*k, 2) (row, col) positions a k x k filter at rate r samples around `center`."""
+    off = tap_offsets(kernel, rate)
+    rows, cols = np.meshgrid(off + center[0], off + center[1], indexing="ij")
+    return np.stack([rows.ravel(), cols.ravel()], axis=1)
+
+
+# ---------------------------------------------------------------- receptive field
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    """One layer of a toy stack: kernel size, stride and atrous rate."""
+
+    kernel: int = 3
+    stride: int = 1
+    rate: int = 1
+
+
+@dataclass(frozen=True)
+class RFStep:
+    """Receptive field after a layer of the stack, and the distance between its outputs (jump)."""
+
+    layer: int
+    spec: ConvSpec
+    receptive_field: int
+    jump: int
+
+
+def receptive_field(stack: Sequence[ConvSpec]) -> tuple[RFStep, ...]:
+    """Theoretical receptive field layer by layer: rf += (r * (k - 1)) * jump; jump *= stride."""
+    rf, jump, out = 1, 1, []
+    for i, spec in enumerate(stack):
+        rf += (effective_kernel_size(spec.kernel, spec.rate) - 1) * jump
+        jump *= spec.stride
+        out.append(RFStep(i, spec, rf, jump))
+    return tuple(out)
+
+
+def gridding_map(rates: Sequence[int], kernel: int = 3) -> np.ndarray:
+    """How many paths link each input pixel to one output of a stride-1 stack with these rates (2-D).
+
+    Zeros inside the receptive field are the 'gridding' holes: e.g. rates (2, 2, 2) never look at
+    odd offsets, while (1, 2, 5) (hybrid dilated convolution) covers every pixel.
+    """
+    line = np.ones(1)
+    for r in rates:
+        line = np.convolve(line, zero_insert(np.ones(kernel), r))
+    return np.outer(line, line).astype(np.int64)
+
+
+def coverage(rates: Sequence[int], kernel: int = 3) -> float:
+    """Fraction of the receptive field's pixels that reach the output at all (1.0 = no gridding)."""
+    grid = gridding_map(rates, kernel)
+    return float(np.count_nonzero(grid) / grid.size)
+
+
+# ---------------------------------------------------------------- ASPP and the image-level feature
+
+
+@dataclass(frozen=True)
+class ValidTaps:
+    """For a k x k filter at rate r on an n x n map with zero padding: how many taps land inside."""
+
+    rate: int
+    mean_fraction: float  # mean over positions of (taps inside / k*k)
+    center_only: float  # fraction of positions where only the centre tap is inside
+
+
+def valid_taps(feature_size: int, rate: int, kernel: int = 3) -> ValidTaps:
+    """DeepLab v3's argument for the image-level feature: at large rates a 3x3 filter degenerates to 1x1."""
+    off = tap_offsets(kernel, rate).astype(int)
+    pos = np.arange(feature_size)
+    inside_1d = ((pos[:, None] + off[None, :]) >= 0) & ((pos[:, None] + off[None, :]) < feature_size)
+    per_axis = inside_1d.sum(axis=1)  # taps inside along one axis, per position
+    counts = np.outer(per_axis, per_axis)
+    return ValidTaps(rate, float(counts.mean() / kernel**2), float(np.mean(counts == 1)))
+
+
+def aspp_sampling(rates: Sequence[int], kernel: int = 3, size: int | None = None) -> np.ndarray:
+    """A map of which ASPP branch samples each offset around one output (0 = none, i+1 = rates[i]).
+
+    Later (larger) rates win where branches share an offset (only the centre for 3x3 filters).
+    """
+    reach = max(int(tap_offsets(kernel, r).max()) for r in rates)
+    n = size or 2 * reach + 1
+    grid = np.zeros((n, n), np.int64)
+    c = n // 2
+    for i, r in enumerate(rates):
+        for row, col in tap_grid(kernel, r, (c, c)).astype(int):
+            if 0 <= row < n and 0 <= col < n:
+                grid[row, col] = i + 1
+    return grid
+
+
+def image_level_feature(features: np.ndarray) -> np.ndarray:
+    """The image-level feature of a h x w x C map: its global average, broadcast back to h x w."""
+    features = np.asarray(features, np.float32)
+    return np.broadcast_to(features.mean(axis=(0, 1), keepdims=True), features.shape)
+
+
+# ---------------------------------------------------------------- output stride and cost
+
+
+@dataclass(frozen=True)
+class StrideCost:
+    """A model rebuilt at another output stride: its encoder feature size and MACs."""
+
+    output_stride: int
+    feature_size: tuple[int, int]
+    macs: int
+
+
+def output_stride_costs(graph: ModelGraph, strides: Sequence[int] = (8, 16, 32)) -> tuple[StrideCost, ...]:
+    """MACs and feature size if the model's backbone were run at each output stride.
+
+    Works from the real layer table: strides the model turned into atrous rates (a rate increase
+    after a layer) are restored, then DeepLab's rule is applied again (once the target stride is
+    reached, further strides become 1 and raise the rate). Channel counts and kernels are the model's.
+    Strides beyond what the backbone reaches without atrous convolution are left out.
+    """
+    encoder_layers = [ly for ly in graph.layers if ly.role in ("backbone", "atrous")]
+    factor: dict[int, int] = {}
+    previous, prev_rate = None, 1
+    for ly in encoder_layers:
+        if ly.kernel is None or ly.kernel == (1, 1) or ly.op not in CONV_OPS:
+            continue
+        if ly.rate > prev_rate and previous is not None and graph.layers[previous].stride == (1, 1):
+            factor[previous] = ly.rate // prev_rate  # this layer's stride was replaced by the rate increase
+        previous, prev_rate = ly.index, ly.rate
+    full = graph.summary.output_stride * math.prod(factor.values())
+    return tuple(_rebuild(graph, factor, target) for target in strides if target <= full)
+
+
+def _rebuild(graph: ModelGraph, factor: dict[int, int], target: int) -> StrideCost:
+    s = graph.summary
+    in_h, in_w = s.input_size
+    graph_input = next(t for t in graph.layers[0].inputs)
+    size: dict[int, tuple[int, int]] = {graph_input: (in_h, in_w)}
+    cum: dict[int, int] = {graph_input: 1}
+    size_of_original: dict[int, tuple[int, int]] = {in_h: (in_h, in_w)}
+    macs = 0
+    for ly in graph.layers:
+        ins = [t for t in ly.inputs if t in size]
+        spatial_ins = [t for t in ins if size[t][0] > 1] or ins
+        h, w = max((size[t] for t in spatial_ins), default=(1, 1))
+        c = max((cum[t] for t in spatial_ins), default=1)
+        out = ly.spatial
+        if out is None:
+            new = (1, 1)
+        elif out == (1, 1) and ly.input_shapes and len(ly.input_shapes[0]) == 4 and ly.input_shapes[0][1] > 1:
+            new = (1, 1)  # a global pool
+        elif ly.op in UPSAMPLE_OPS:
+            new = size_of_original.get(out[0], out)
+        elif ly.kernel is not None:
+            original = ly.stride[0] * factor.get(ly.index, 1)
+            step = original if c * original <= target else 1
+            c *= step
+            new = (math.ceil(h / step), math.ceil(w / step))
+        else:
+            new = (h, w)
+        if out is not None and out[0] > 1:
+            size_of_original[out[0]] = new
+        for t in ly.outputs:
+            size[t], cum[t] = new, c
+        if ly.macs:
+            if ly.op == "TRANSPOSE_CONV":
+                macs += ly.macs  # decoder upsampling: its input resolution does not follow the encoder here
+            elif out is not None:
+                macs += ly.macs // (out[0] * out[1]) * new[0] * new[1]
+            else:
+                macs += ly.macs
+    enc = graph.layers[s.encoder_layer].outputs[0]
+    return StrideCost(target, size[enc], macs)
+
+
+# ---------------------------------------------------------------- coarse logits and boundaries
+
+
+def upsample_bilinear(x: np.ndarray, size: tuple[int, int], align_corners: bool = True) -> np.ndarray:
+    """Bilinear resize of a h x w (x C) array to `size` (height, width), as TF's ResizeBilinear does."""
+    x = np.asarray(x, np.float32)
+    h, w = x.shape[:2]
+
+    def coords(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if align_corners and n_out > 1:
+            src = np.arange(n_out) * ((n_in - 1) / (n_out - 1))
+        else:
+            src = np.arange(n_out) * (n_in / n_out)
+        lo = np.clip(np.floor(src).astype(int), 0, n_in - 1)
+        hi = np.clip(lo + 1, 0, n_in - 1)
+        return lo, hi, (src - lo).astype(np.float32)
+
+    r0, r1, fr = coords(h, size[0])
+    c0, c1, fc = coords(w, size[1])
+    extra = (None,) * (x.ndim - 2)
+    fr = fr[(slice(None), None, *extra)]
+    rows = x[r0] * (1 - fr) + x[r1] * fr  # interpolate along height, then along width
+    fc = fc[(None, slice(None), *extra)]
+    return rows[:, c0] * (1 - fc) + rows[:, c1] * fc
+
+
+def upsample_nearest(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of a label map (each coarse cell becomes a block)."""
+    labels = np.asarray(labels)
+    rows = np.minimum((np.arange(size[0]) * labels.shape[0]) // size[0], labels.shape[0] - 1)
+    cols = np.minimum((np.arange(size[1]) * labels.shape[1]) // size[1], labels.shape[1] - 1)
+    return labels[rows][:, cols]
+
+
+def boundary_distance(labels: np.ndarray, max_distance: int = 64) -> np.ndarray:
+    """Chessboard distance of every pixel to the nearest class boundary (capped at max_distance)."""
+    labels = np.asarray(labels)
+    edge = np.zeros(labels.shape, bool)
+    edge[:-1] |= labels[:-1] != labels[1:]
+    edge[1:] |= labels[:-1] != labels[1:]
+    edge[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+    edge[:, 1:] |= labels[:, :-1] != labels[:, 1:]
+    dist = np.full(labels.shape, max_distance, np.int32)
+    reached = edge.copy()
+    dist[reached] = 0
+    for d in range(1, max_distance):
+        grown = reached.copy()
+        grown[1:] |= reached[:-1]
+        grown[:-1] |= reached[1:]
+        grown[:, 1:] |= grown[:, :-1].copy()
+        grown[:, :-1] |= grown[:, 1:].copy()
+        new = grown & ~reached
+        if not new.any():
+            break
+        dist[new] = d
+        reached = grown
+    return dist
+
+
+@dataclass(frozen=True)
+class BandError:
+    """Disagreement with the reference within a band of distances to the reference's boundaries."""
+
+    near: int  # distance from (inclusive)
+    far: int | None  # distance to (exclusive); None = to the interior
+    pixels: int
+    error: float  # fraction of the band's pixels that disagree
+
+
+def boundary_errors(
+    pred: np.ndarray, ref: np.ndarray, bands: Sequence[int] = (0, 2, 4, 8, 16), ignore: int | None = 255
+) -> tuple[BandError, ...]:
+    """Error rate by distance to the reference's boundaries: where a coarse prediction goes wrong."""
+    pred, ref = np.asarray(pred), np.asarray(ref)
+    if pred.shape != ref.shape:
+        raise OptionsError(f"prediction {pred.shape} and reference {ref.shape} differ in size")
+    dist = boundary_distance(ref, max_distance=max(bands) + 1)
+    valid = np.ones(ref.shape, bool) if ignore is None else ref != ignore
+    wrong = (pred != ref) & valid
+    edges = [*bands, None]
+    out = []
+    for near, far in itertools.pairwise(edges):
+        band = valid & (dist >= near) & (True if far is None else dist < far)
+        n = int(band.sum())
+        out.append(BandError(near, far, n, float(wrong[band].sum() / n) if n else 0.0))
+    return tuple(out)

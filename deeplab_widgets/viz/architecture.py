@@ -1,0 +1,276 @@
+"""Figures that explain DeepLab's architecture: the block diagram of a real graph, feature-map
+grids, atrous sampling grids, gridding, ASPP coverage, output-stride costs and boundary errors.
+
+Built on `matplotlib.figure.Figure` (no pyplot state); `figure_png` turns one into PNG bytes.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch, Rectangle
+from PIL import Image
+
+from .. import concepts
+from ..graph import ROLES, ModelGraph
+
+#: One colour per layer role (see `deeplab_widgets.graph.ROLES`).
+ROLE_COLORS = {
+    "backbone": "#4C72B0",
+    "atrous": "#DD8452",
+    "aspp": "#55A868",
+    "decoder": "#8172B3",
+    "logits": "#C44E52",
+    "other": "#9A9A9A",
+}
+#: Colours of ASPP branches / rates, in order.
+RATE_COLORS = ("#C44E52", "#4C72B0", "#55A868", "#DD8452", "#8172B3", "#937860")
+
+
+def figure_png(fig: Figure, dpi: int = 90) -> bytes:
+    """Encode a figure as PNG bytes (for an ipywidgets.Image)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def plot_block_diagram(graph: ModelGraph, *, width: float = 14.0) -> Figure:
+    """The model's layers left to right, coloured by role: feature-map size on top, MACs below.
+
+    Dilated layers carry their rate; the image-pooling branch drops to 1x1 and comes back.
+    """
+    s = graph.summary
+    layers = graph.layers
+    fig = Figure(figsize=(width, 4.6), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1.3])
+    for ly in layers:
+        size = ly.spatial[0] if ly.spatial else 1
+        color = ROLE_COLORS[ly.role]
+        top.add_patch(Rectangle((ly.index - 0.4, 0), 0.8, size, color=color, alpha=0.9, lw=0))
+        if ly.rate > 1:
+            top.text(ly.index, size * 1.12, f"r{ly.rate}", ha="center", va="bottom", fontsize=7, rotation=90)
+        bottom.bar(ly.index, ly.macs / 1e6, color=color, width=0.8)
+    top.set_yscale("log", base=2)
+    top.set_ylim(0.8, max(s.input_size) * 2.2)
+    top.set_xlim(-1, len(layers))
+    top.axhline(s.feature_size[0], color="k", lw=0.6, ls=":")
+    top.text(0, s.feature_size[0] * 0.8, f"encoder map {s.feature_size[0]}x{s.feature_size[1]}", fontsize=8, va="top")
+    top.set_ylabel("feature map height (log)")
+    if s.image_pooling is not None:
+        p = s.image_pooling
+        top.annotate(
+            "image pooling (1x1)",
+            xy=(p.pool, 1.0),
+            xytext=(p.pool - 12, 3.0),
+            fontsize=8,
+            arrowprops={"arrowstyle": "->", "lw": 0.8},
+        )
+    present = [r for r in ROLES if any(ly.role == r for ly in layers)]
+    top.legend(
+        handles=[Patch(color=ROLE_COLORS[r], label=r) for r in present],
+        loc="upper right",
+        ncol=len(present),
+        fontsize=8,
+    )
+    decoder = "decoder" if s.has_decoder else "no decoder"
+    top.set_title(
+        f"{s.name}: {s.backbone}, input {s.input_size[0]}x{s.input_size[1]}, output stride {s.output_stride}, "
+        f"atrous rates {', '.join(map(str, s.atrous_rates)) or 'none'}, {decoder}, {s.total_macs / 1e9:.2f} GMACs"
+    )
+    bottom.set_ylabel("MMACs")
+    bottom.set_xlabel("layer index")
+    return fig
+
+
+def feature_grid(fmap: np.ndarray, channels: int = 16, order: str = "strongest") -> tuple[np.ndarray, list[int]]:
+    """Pick `channels` channels of a h x w x C map (strongest mean activation first, or by index)."""
+    fmap = np.asarray(fmap, np.float32)
+    if fmap.ndim == 2:
+        fmap = fmap[..., None]
+    n = min(channels, fmap.shape[-1])
+    picked = list(np.argsort(-np.abs(fmap).mean(axis=(0, 1)))[:n]) if order == "strongest" else list(range(n))
+    return fmap[..., picked], [int(i) for i in picked]
+
+
+def plot_feature_maps(
+    fmap: np.ndarray, *, channels: int = 16, cols: int = 8, order: str = "strongest", title: str = ""
+) -> Figure:
+    """A grid of one layer's channels, each scaled to its own range (bright = strong)."""
+    maps, picked = feature_grid(fmap, channels, order)
+    n = len(picked)
+    rows = max(1, int(np.ceil(n / cols)))
+    fig = Figure(figsize=(1.6 * min(cols, n), 1.7 * rows + 0.4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, min(cols, n), squeeze=False)).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for ax, i, k in zip(axes, range(n), picked, strict=False):
+        ax.imshow(maps[..., i], cmap="viridis", interpolation="nearest")
+        ax.set_title(f"ch {k}", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_sampling_grid(
+    kernel: int = 3,
+    rate: int = 2,
+    *,
+    image: Image.Image | np.ndarray | None = None,
+    size: int = 25,
+    center: tuple[int, int] | None = None,
+    layers: int = 1,
+    ax_title: str | None = None,
+) -> Figure:
+    """Where a k x k filter at rate r samples (dots), its span (box) and the receptive field of
+    `layers` such filters stacked (dashed box); on a pixel grid or over a photo."""
+    fig = Figure(figsize=(5.2, 5.2), layout="constrained")
+    ax = fig.add_subplot()
+    if image is not None:
+        pic = np.asarray(image)
+        h, w = pic.shape[:2]
+        ax.imshow(pic)
+    else:
+        h = w = size
+        ax.imshow(np.ones((h, w)), cmap="gray", vmin=0, vmax=1)
+        ax.set_xticks(np.arange(-0.5, w, 1), minor=True)
+        ax.set_yticks(np.arange(-0.5, h, 1), minor=True)
+        ax.grid(which="minor", color="#cccccc", lw=0.5)
+    cy, cx = center if center is not None else (h // 2, w // 2)
+    span = concepts.effective_kernel_size(kernel, rate)
+    rf = concepts.receptive_field([concepts.ConvSpec(kernel, 1, rate)] * layers)[-1].receptive_field
+    taps = concepts.tap_grid(kernel, rate, (cy, cx))
+    ax.add_patch(Rectangle((cx - rf / 2, cy - rf / 2), rf, rf, fill=False, ec="#DD8452", lw=1.5, ls="--"))
+    ax.add_patch(Rectangle((cx - span / 2, cy - span / 2), span, span, fill=False, ec="#C44E52", lw=1.5))
+    ax.scatter(taps[:, 1], taps[:, 0], s=max(12, 900 / max(h, w)), c="#C44E52", edgecolors="white", zorder=3)
+    ax.set_xlim(-0.5, w - 0.5)
+    ax.set_ylim(h - 0.5, -0.5)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(
+        ax_title or f"{kernel}x{kernel} filter, rate {rate}: span {span} px; {layers} layer(s): receptive field {rf}",
+        fontsize=9,
+    )
+    return fig
+
+
+def plot_gridding(rate_sets: Sequence[Sequence[int]], kernel: int = 3) -> Figure:
+    """For each stack of rates, how often each input offset reaches one output (white = never: gridding)."""
+    fig = Figure(figsize=(3.2 * len(rate_sets), 3.4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(rate_sets), squeeze=False)).ravel()
+    for ax, rates in zip(axes, rate_sets, strict=True):
+        grid = concepts.gridding_map(rates, kernel)
+        shown = np.ma.masked_equal(grid, 0)
+        ax.imshow(shown, cmap="viridis", interpolation="nearest")
+        ax.set_facecolor("white")
+        ax.set_title(f"rates {tuple(rates)}: {concepts.coverage(rates, kernel):.0%} covered", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return fig
+
+
+def plot_aspp(rates: Sequence[int], feature_size: int = 33, kernel: int = 3) -> Figure:
+    """ASPP's parallel branches: their taps around one output (left) and how many taps stay
+    inside a feature_size map as the rate grows (right): large rates degenerate to a 1x1 filter."""
+    fig = Figure(figsize=(10, 4.2), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    grid = concepts.aspp_sampling(rates, kernel)
+    n = grid.shape[0]
+    left.imshow(np.ones((n, n)), cmap="gray", vmin=0, vmax=1)
+    c = n // 2
+    for i, r in enumerate(rates):
+        taps = concepts.tap_grid(kernel, r, (c, c))
+        color = RATE_COLORS[i % len(RATE_COLORS)]
+        left.scatter(taps[:, 1], taps[:, 0], s=30, c=color, label=f"rate {r}", zorder=3 + i)
+    left.legend(fontsize=8, loc="upper right")
+    left.set_title(f"{kernel}x{kernel} taps of each branch around one output", fontsize=9)
+    left.set_xticks([])
+    left.set_yticks([])
+    all_rates = np.arange(1, feature_size + 1)
+    vt = [concepts.valid_taps(feature_size, int(r), kernel) for r in all_rates]
+    right.plot(all_rates, [v.mean_fraction for v in vt], label="mean share of taps inside")
+    right.plot(all_rates, [v.center_only for v in vt], label="positions where only the centre tap is inside")
+    for i, r in enumerate(rates):
+        if r <= feature_size:
+            right.axvline(r, color=RATE_COLORS[i % len(RATE_COLORS)], lw=0.8, ls=":")
+    right.set_xlabel("atrous rate")
+    right.set_ylim(0, 1.02)
+    right.set_title(f"on a {feature_size}x{feature_size} feature map", fontsize=9)
+    right.legend(fontsize=8)
+    return fig
+
+
+def plot_receptive_field(graph: ModelGraph) -> Figure:
+    """Theoretical receptive field per layer against the input size, coloured by role."""
+    s = graph.summary
+    fig = Figure(figsize=(9, 3.4), layout="constrained")
+    ax = fig.add_subplot()
+    for ly in graph.layers:
+        ax.bar(ly.index, ly.receptive_field, color=ROLE_COLORS[ly.role], width=0.8)
+    ax.axhline(s.input_size[0], color="k", ls="--", lw=0.8)
+    ax.text(0, s.input_size[0] * 1.03, f"input height {s.input_size[0]}", fontsize=8)
+    ax.set_xlabel("layer index")
+    ax.set_ylabel("receptive field (px)")
+    ax.set_title(f"{s.name}: theoretical receptive field", fontsize=10)
+    return fig
+
+
+def plot_output_stride_costs(costs: Sequence[concepts.StrideCost], name: str = "") -> Figure:
+    """MACs and encoder feature size for each output stride."""
+    fig = Figure(figsize=(6.5, 3.2), layout="constrained")
+    ax = fig.add_subplot()
+    labels = [f"OS {c.output_stride}\n{c.feature_size[0]}x{c.feature_size[1]}" for c in costs]
+    gmacs = [c.macs / 1e9 for c in costs]
+    ax.bar(labels, gmacs, color=["#DD8452", "#4C72B0", "#55A868"][: len(costs)])
+    for i, g in enumerate(gmacs):
+        ax.text(i, g, f"{g:.2f}", ha="center", va="bottom", fontsize=9)
+    ax.set_ylabel("GMACs")
+    ax.set_title(f"{name}: cost of the output stride".strip(": "), fontsize=10)
+    return fig
+
+
+def plot_boundary_errors(
+    photo: Image.Image | np.ndarray,
+    panels: Sequence[tuple[str, np.ndarray]],
+    reference: np.ndarray,
+    colormap: np.ndarray,
+    bands: Sequence[tuple[str, Sequence[concepts.BandError]]],
+) -> Figure:
+    """Photo, label maps (e.g. nearest-upsampled coarse, bilinear, reference) and error by boundary distance."""
+    fig = Figure(figsize=(3.6 * (len(panels) + 3), 4.0), layout="constrained")
+    axes = fig.subplots(1, len(panels) + 3)
+    axes[0].imshow(np.asarray(photo))
+    axes[0].set_title("photo", fontsize=9)
+    for ax, (title, labels) in zip(axes[1:], [*panels, ("reference", reference)], strict=False):
+        ax.imshow(colormap[np.asarray(labels)])
+        agree = float(np.mean(np.asarray(labels) == reference))
+        ax.set_title(f"{title} ({agree:.1%} agree)" if title != "reference" else title, fontsize=9)
+    for ax in axes[:-1]:
+        ax.axis("off")
+    ax = axes[-1]
+    width = 0.8 / max(1, len(bands))
+    for i, (title, errs) in enumerate(bands):
+        names = [f"{e.near}-{e.far - 1}" if e.far is not None else f">={e.near}" for e in errs]
+        x = np.arange(len(errs)) + i * width
+        ax.bar(x, [e.error for e in errs], width=width, label=title, color=RATE_COLORS[i % len(RATE_COLORS)])
+        ax.set_xticks(np.arange(len(errs)) + width * (len(bands) - 1) / 2, names)
+    ax.set_xlabel("distance to the reference boundary (px)")
+    ax.set_ylabel("share of pixels wrong")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_confidence(photo: Image.Image | np.ndarray, confidence: np.ndarray, title: str = "") -> Figure:
+    """The photo next to a per-pixel confidence map (e.g. `Activations.confidence()`), dark = unsure."""
+    fig = Figure(figsize=(9, 4.2), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    left.imshow(np.asarray(photo))
+    left.set_title("photo", fontsize=9)
+    shown = right.imshow(confidence, cmap="magma", vmin=0.0, vmax=1.0)
+    right.set_title(title or "top-class probability", fontsize=9)
+    fig.colorbar(shown, ax=right, shrink=0.8)
+    for ax in (left, right):
+        ax.axis("off")
+    return fig

@@ -1,0 +1,132 @@
+"""The teaching toolkit: numeric identities, hand-checkable numbers and the real models' data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from deeplab_widgets import OptionsError
+from deeplab_widgets import concepts as c
+from deeplab_widgets.graph import read_graph
+from deeplab_widgets.intermediates import Probe
+from deeplab_widgets.samples import sample_path
+from deeplab_widgets.zoo import model_names
+
+
+@pytest.mark.parametrize("rate", [1, 2, 3, 5])
+def test_atrous_convolution_equals_convolution_with_a_zero_inserted_kernel(rate):
+    rng = np.random.default_rng(rate)
+    x1, w1 = rng.normal(size=40), rng.normal(size=3)
+    assert np.allclose(c.atrous_conv(x1, w1, rate), c.conv(x1, c.zero_insert(w1, rate)))
+    x2, w2 = rng.normal(size=(30, 27)), rng.normal(size=(3, 3))
+    assert np.allclose(c.atrous_conv(x2, w2, rate), c.conv(x2, c.zero_insert(w2, rate)))
+    assert c.atrous_conv(x2, w2, rate).shape == (30 - 2 * rate, 27 - 2 * rate)
+
+
+def test_atrous_convolution_by_hand():
+    x = np.arange(10.0)
+    assert c.zero_insert(np.array([1, 2, 3]), 2).tolist() == [1, 0, 2, 0, 3]
+    out = c.atrous_conv(x, np.array([1.0, 2.0, 3.0]), 2)
+    assert out[0] == 1 * 0 + 2 * 2 + 3 * 4 and len(out) == 6
+    assert c.effective_kernel_size(3, 6) == 13
+    assert c.tap_offsets(3, 2).tolist() == [-2, 0, 2]
+    with pytest.raises(OptionsError, match="atrous rate must be a whole number >= 1, not 0"):
+        c.atrous_conv(x, np.ones(3), 0)
+    with pytest.raises(OptionsError, match="spans"):
+        c.atrous_conv(x, np.ones(3), 5)
+
+
+def test_receptive_field_of_small_stacks():
+    plain = c.receptive_field([c.ConvSpec(3)] * 3)
+    assert [s.receptive_field for s in plain] == [3, 5, 7]
+    dilated = c.receptive_field([c.ConvSpec(3, rate=r) for r in (1, 2, 4)])
+    assert [s.receptive_field for s in dilated] == [3, 7, 15]
+    strided = c.receptive_field([c.ConvSpec(3, stride=2), c.ConvSpec(3), c.ConvSpec(3, stride=2), c.ConvSpec(3)])
+    assert [s.receptive_field for s in strided] == [3, 7, 11, 19]
+    assert [s.jump for s in strided] == [2, 2, 4, 4]
+
+
+def test_gridding_effect():
+    grid = c.gridding_map((2, 2, 2))
+    assert grid.shape == (13, 13) and grid.sum() == 27**2
+    assert not grid[1::2].any() and not grid[:, 1::2].any()  # odd offsets never reach the output
+    assert c.coverage((2, 2, 2)) < 0.3
+    assert c.coverage((1, 2, 5)) == 1.0
+
+
+def test_valid_taps_degenerate_at_large_rates():
+    assert c.valid_taps(65, 1).center_only == 0.0
+    assert c.valid_taps(65, 64).center_only > 0.9
+    fractions = [c.valid_taps(65, r).mean_fraction for r in (1, 6, 12, 18, 24, 48)]
+    assert fractions == sorted(fractions, reverse=True)
+
+
+def test_aspp_sampling_combines_branches():
+    grid = c.aspp_sampling((1, 2))
+    assert grid.shape == (5, 5)
+    assert grid[2, 2] == 2 and grid[0, 0] == 2 and grid[1, 1] == 1 and grid[0, 1] == 0
+    assert np.count_nonzero(grid) == 17  # 9 + 9 taps sharing the centre
+
+
+@pytest.fixture(scope="module")
+def starter_bird():
+    return Probe("deeplabv3-starter").run(sample_path("bird_segmentation"))
+
+
+def test_image_level_feature_matches_the_models_average_pool(starter_bird):
+    enc = starter_bird.encoder_features()
+    feature = c.image_level_feature(enc)
+    assert feature.shape == enc.shape
+    pooled = starter_bird.layer_output(starter_bird.graph.summary.image_pooling.pool)
+    assert np.allclose(feature[0, 0], pooled[0, 0], atol=1e-4)
+    assert np.allclose(feature[10, 20], pooled[0, 0], atol=1e-4)
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_output_stride_costs_reproduce_the_real_model_at_its_own_stride(name):
+    g = read_graph(name)
+    costs = {sc.output_stride: sc for sc in c.output_stride_costs(g)}
+    own = costs[g.summary.output_stride]
+    assert own.macs == g.summary.total_macs
+    assert own.feature_size == g.summary.feature_size
+    macs = [costs[s].macs for s in (8, 16, 32)]
+    assert macs == sorted(macs, reverse=True)
+
+
+def test_output_stride_feature_sizes():
+    starter = {sc.output_stride: sc.feature_size for sc in c.output_stride_costs(read_graph("deeplabv3-starter"))}
+    assert starter == {8: (33, 33), 16: (17, 17), 32: (9, 9)}
+    coral = {sc.output_stride: sc.feature_size for sc in c.output_stride_costs(read_graph("deeplabv3-mnv2-voc"))}
+    assert coral == {8: (65, 65), 16: (33, 33), 32: (17, 17)}
+
+
+def test_bilinear_upsampling_by_hand():
+    x = np.array([[0.0, 2.0], [4.0, 6.0]])
+    up = c.upsample_bilinear(x, (3, 3))
+    assert up.tolist() == [[0, 1, 2], [2, 3, 4], [4, 5, 6]]
+    assert c.upsample_nearest(np.array([[1, 2], [3, 4]]), (4, 4)).tolist()[1] == [1, 1, 2, 2]
+
+
+def test_coarse_logit_errors_concentrate_at_reference_boundaries():
+    acts = Probe("deeplabv3-mnv2-voc").run(sample_path("bird_segmentation"))
+    ref = np.asarray(Image.open(sample_path("bird_segmentation_mask")))
+    coarse = acts.coarse_logits()
+    bilinear = c.upsample_bilinear(coarse, ref.shape).argmax(axis=-1)
+    nearest = c.upsample_nearest(coarse.argmax(axis=-1), ref.shape)
+    bands = c.boundary_errors(bilinear, ref)
+    assert sum(b.pixels for b in bands) == ref.size
+    assert bands[0].error > 0.2  # within 2 px of an edge
+    assert bands[-1].error < 0.01  # 16 px or more inside a region
+    assert [b.error for b in bands] == sorted(b.error for b in bands)[::-1]
+    assert np.mean(bilinear == ref) > np.mean(nearest == ref)
+    assert np.mean(bilinear == ref) >= 0.97
+
+
+def test_boundary_distance_by_hand():
+    labels = np.zeros((7, 7), np.uint8)
+    labels[:, 4:] = 1
+    d = c.boundary_distance(labels)
+    assert d[0].tolist() == [3, 2, 1, 0, 0, 1, 2]
+    with pytest.raises(OptionsError, match="differ in size"):
+        c.boundary_errors(labels, labels[:3])
