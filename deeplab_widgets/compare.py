@@ -1,0 +1,98 @@
+"""Comparing models: where two models disagree on a photo, and accuracy against latency on a dataset."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .datasets import LabelledDataset
+from .errors import OptionsError
+from .evaluate import Evaluation, evaluate
+from .segmenter import SegmentationResult, Segmenter
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """Pixels where two results differ, and the most common (class in a, class in b) confusions."""
+
+    model_a: str
+    model_b: str
+    mask: np.ndarray = field(repr=False, compare=False)  # H x W bool, True where the class ids differ
+    fraction: float
+    pairs: tuple[tuple[str, str, float], ...]  # (class by a, class by b, share of all pixels), largest first
+
+
+def disagreement(a: SegmentationResult, b: SegmentationResult, top: int = 5) -> Disagreement:
+    """Where results `a` and `b` of the same photo (and the same label set) assign different classes."""
+    if a.labels.shape != b.labels.shape:
+        raise OptionsError(
+            f"results differ in size ({a.labels.shape[1]}x{a.labels.shape[0]} vs "
+            f"{b.labels.shape[1]}x{b.labels.shape[0]}); compare results of the same photo"
+        )
+    if len(a.class_names) != len(b.class_names):
+        raise OptionsError(
+            f"{a.model} predicts {len(a.class_names)} classes and {b.model} {len(b.class_names)}: "
+            "class ids of different label sets cannot be compared"
+        )
+    mask = a.labels != b.labels
+    mask.setflags(write=False)
+    codes = a.labels[mask].astype(np.int64) * 256 + b.labels[mask]
+    ids, counts = np.unique(codes, return_counts=True)
+    order = np.argsort(-counts, kind="stable")[:top]
+    total = a.labels.size
+    pairs = tuple((a.name_of(int(ids[i] // 256)), b.name_of(int(ids[i] % 256)), counts[i] / total) for i in order)
+    return Disagreement(a.model, b.model, mask, float(mask.mean()), pairs)
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One model's line in an accuracy/speed comparison."""
+
+    model: str
+    miou: float
+    miou_all: float
+    pixel_accuracy: float
+    median_ms: float
+    images: int
+    note: str = ""
+
+
+def compare_models(
+    models: Sequence[str | Segmenter],
+    dataset: LabelledDataset,
+    *,
+    tta: str | None = None,
+    progress: bool = True,
+    keep_predictions: bool = False,
+) -> tuple[Evaluation, ...]:
+    """Evaluate several models on one dataset with the same settings (zoo ids or Segmenters)."""
+    segmenters = [m if isinstance(m, Segmenter) else Segmenter(m) for m in models]
+    return tuple(
+        evaluate(s, dataset, tta=tta, progress=progress, keep_predictions=keep_predictions) for s in segmenters
+    )
+
+
+def comparison_table(evaluations: Sequence[Evaluation]) -> tuple[ComparisonRow, ...]:
+    """One row per evaluation, in the given order; cross-dataset scores (mapped labels) are noted."""
+    rows = []
+    for e in evaluations:
+        note = "cross-dataset: model classes mapped onto the dataset's" if e.mapped else ""
+        rows.append(
+            ComparisonRow(e.label, e.miou, e.overall.miou_all, e.pixel_accuracy, e.median_ms, len(e.images), note)
+        )
+    return tuple(rows)
+
+
+def format_table(rows: Sequence[ComparisonRow]) -> str:
+    """A Markdown table of comparison rows (for notebooks, the CLI and the README)."""
+    lines = [
+        "| model | mIoU (GT classes) | mIoU (all) | pixel acc. | median ms/image | images | note |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.model} | {r.miou:.3f} | {r.miou_all:.3f} | {r.pixel_accuracy:.3f} | {r.median_ms:.1f} | {r.images} | {r.note} |"
+        for r in rows
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,162 @@
+"""Labelled image folders for evaluation: PASCAL VOC-style pairs and the ADE20K SceneParsing layout.
+
+A dataset is a list of (image, class-id mask) pairs matched by file stem. Listing a folder checks
+that every image has a mask; reading a pair checks the mask's mode, size and label range, and
+every error names the offending file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .errors import DatasetError
+from .images import IMAGE_EXTENSIONS, load_image
+from .palettes import CITYSCAPES_NAMES, LABEL_SETS, VOC_NAMES, LabelSet, label_set
+
+PathLike = str | os.PathLike
+
+
+@dataclass(frozen=True)
+class LabelledImage:
+    """One image file and its ground-truth mask file (matched by stem)."""
+
+    name: str
+    image_path: Path
+    mask_path: Path
+
+
+@dataclass(frozen=True)
+class LabelledDataset:
+    """Image/mask pairs with the label set the masks use and the label that marks unlabelled pixels."""
+
+    name: str
+    items: tuple[LabelledImage, ...]
+    labels: LabelSet
+    ignore_index: int | None = 255
+
+    @property
+    def num_classes(self) -> int:
+        """Number of valid class ids (0 .. num_classes - 1)."""
+        return len(self.labels.names)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[LabelledImage]:
+        return iter(self.items)
+
+    def __getitem__(self, index: int) -> LabelledImage:
+        return self.items[index]
+
+    def item(self, name: str) -> LabelledImage:
+        """The pair with this stem."""
+        for it in self.items:
+            if it.name == name:
+                return it
+        raise DatasetError(f"{self.name}: no image named {name!r}")
+
+    def load(self, item: LabelledImage | int | str) -> tuple[Image.Image, np.ndarray]:
+        """The RGB image and its H x W uint8 mask, checked: same size, labels in range."""
+        if isinstance(item, int):
+            item = self.items[item]
+        elif isinstance(item, str):
+            item = self.item(item)
+        image = load_image(item.image_path)
+        mask = read_mask(item.mask_path)
+        if mask.shape != (image.height, image.width):
+            raise DatasetError(
+                f"{item.mask_path}: mask is {mask.shape[1]}x{mask.shape[0]} but its image "
+                f"{item.image_path.name} is {image.width}x{image.height}"
+            )
+        values = np.unique(mask)
+        bad = [int(v) for v in values if v >= self.num_classes and v != self.ignore_index]
+        if bad:
+            ignore = f" (or {self.ignore_index} = ignore)" if self.ignore_index is not None else ""
+            raise DatasetError(
+                f"{item.mask_path}: labels {bad[:5]} are outside 0..{self.num_classes - 1}{ignore} for {self.labels.name}"
+            )
+        return image, mask
+
+
+def read_mask(path: PathLike) -> np.ndarray:
+    """A class-id mask from a palette ('P') or greyscale ('L') PNG; colour masks are refused."""
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode not in ("P", "L"):
+                raise DatasetError(
+                    f"{path}: mask mode is {im.mode}; expected a palette (P) or greyscale (L) image of class ids"
+                )
+            return np.array(im, dtype=np.uint8)
+    except FileNotFoundError:
+        raise DatasetError(f"mask not found: {path}") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DatasetError(f"{path}: not a readable mask image ({exc})") from None
+
+
+def _pairs(images: Path, masks: Path, mask_ext: str) -> tuple[LabelledImage, ...]:
+    for folder, what in ((images, "image"), (masks, "mask")):
+        if not folder.is_dir():
+            raise DatasetError(f"{what} folder not found: {folder}")
+    files = sorted(p for p in images.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise DatasetError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {images}")
+    stems = [p.stem for p in files]
+    dupes = sorted({s for s in stems if stems.count(s) > 1})
+    if dupes:
+        raise DatasetError(f"{images}: several images share the stem {dupes[0]!r}; masks are matched by stem")
+    items = []
+    for path in files:
+        mask = masks / f"{path.stem}{mask_ext}"
+        if not mask.is_file():
+            raise DatasetError(f"{path}: no mask for this image (expected {mask})")
+        items.append(LabelledImage(path.stem, path, mask))
+    return tuple(items)
+
+
+def voc_folder(
+    images: PathLike,
+    masks: PathLike,
+    *,
+    labels: LabelSet | str = "pascal_voc",
+    ignore_index: int | None = 255,
+    name: str | None = None,
+) -> LabelledDataset:
+    """PASCAL VOC-style pairs: `images/<stem>.jpg|png` with class-id masks `masks/<stem>.png` (255 = void)."""
+    images, masks = Path(images), Path(masks)
+    if isinstance(labels, str) and labels not in LABEL_SETS:
+        raise DatasetError(f"unknown label set {labels!r}; choose one of: {', '.join(LABEL_SETS)} or pass a LabelSet")
+    label_names = label_set(labels) if isinstance(labels, str) else labels
+    return LabelledDataset(name or images.parent.name, _pairs(images, masks, ".png"), label_names, ignore_index)
+
+
+def ade20k_folder(root: PathLike, *, name: str | None = None) -> LabelledDataset:
+    """The ADE20K SceneParsing layout: `root/images/*.jpg` and `root/annotations/*.png` (150 classes, 0 = other).
+
+    Value 0 ("other") is unlabelled and ignored, as in the SceneParsing benchmark. No zoo model predicts
+    ADE20K classes, so this reader serves label-agnostic demos and user models trained on ADE20K.
+    """
+    root = Path(root)
+    items = _pairs(root / "images", root / "annotations", ".png")
+    return LabelledDataset(name or root.name, items, label_set("ade20k"), ignore_index=0)
+
+
+def _cityscapes_to_voc() -> np.ndarray:
+    table = np.zeros(256, np.uint8)  # everything else (road, building, sky, truck, ...) -> background
+    pairs = {"person": "person", "rider": "person", "car": "car", "bus": "bus", "train": "train"}
+    pairs |= {"motorcycle": "motorbike", "bicycle": "bicycle"}
+    for src, dst in pairs.items():
+        table[CITYSCAPES_NAMES.index(src)] = VOC_NAMES.index(dst)
+    table.setflags(write=False)
+    return table
+
+
+# Maps the Cityscapes model's 19 train ids onto VOC ids, to score it (cross-dataset) on VOC masks.
+CITYSCAPES_TO_VOC = _cityscapes_to_voc()

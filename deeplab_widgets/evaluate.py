@@ -1,0 +1,210 @@
+"""Scoring a segmenter on labelled images: per-image and overall metrics, with optional flip TTA.
+
+Flip test-time augmentation averages the class probabilities of the image and of its mirror
+(flipped back), so it needs a model that outputs logits; the Coral PASCAL and Cityscapes models
+end in an ArgMax and only give class ids, so TTA is refused for them. Multi-scale TTA is not
+offered: every zoo model has a fixed input size (LiteRT's `resize_tensor_input` to another size
+fails to prepare the graph, with and without XNNPACK).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from .datasets import CITYSCAPES_TO_VOC, LabelledDataset
+from .errors import DatasetError, NoScoresError, OptionsError
+from .metrics import ConfusionMatrix, Metrics
+from .preprocess import Placement, restore
+from .segmenter import Segmenter
+
+TTA_MODES = (None, "flip")
+UPSAMPLE_MODES = ("nearest", "bilinear")
+
+
+@dataclass(frozen=True)
+class ImageScore:
+    """One image's metrics, the time its prediction took, and (optionally) the prediction."""
+
+    name: str
+    metrics: Metrics
+    ms: float  # wall-clock time of the prediction (preprocess, invoke(s), postprocess, TTA averaging)
+    prediction: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def miou(self) -> float:
+        """Mean IoU over the classes in this image's ground truth."""
+        return self.metrics.miou
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A model's scores on a dataset: overall metrics (one confusion matrix over all pixels) and per image."""
+
+    model: str
+    dataset: str
+    resize: str
+    tta: str | None
+    upsample: str
+    options: str
+    overall: Metrics
+    images: tuple[ImageScore, ...] = field(repr=False)
+    mapped: bool = False  # True when the model's classes were mapped onto the dataset's (cross-dataset)
+
+    @property
+    def miou(self) -> float:
+        """Dataset mIoU over the classes present in the ground truth."""
+        return self.overall.miou
+
+    @property
+    def pixel_accuracy(self) -> float:
+        """Fraction of labelled pixels predicted correctly."""
+        return self.overall.pixel_accuracy
+
+    @property
+    def median_ms(self) -> float:
+        """Median prediction time per image."""
+        return statistics.median(s.ms for s in self.images)
+
+    @property
+    def label(self) -> str:
+        """A short name: model plus the non-default settings."""
+        extras = [x for x in (self.tta and f"{self.tta} TTA", self.upsample != "nearest" and self.upsample) if x]
+        return f"{self.model} ({', '.join(extras)})" if extras else self.model
+
+    def worst(self, n: int = 5) -> list[ImageScore]:
+        """The `n` images with the lowest mIoU, worst first (images with no labelled pixel last)."""
+        return sorted(self.images, key=lambda s: (math.isnan(s.miou), s.miou, s.name))[:n]
+
+    def to_dict(self) -> dict:
+        """A JSON-ready summary."""
+        return {
+            "model": self.model,
+            "dataset": self.dataset,
+            "images": len(self.images),
+            "resize": self.resize,
+            "tta": self.tta,
+            "upsample": self.upsample,
+            "options": self.options,
+            "mapped_labels": self.mapped,
+            "median_ms": self.median_ms,
+            **self.overall.to_dict(),
+            "per_image": [
+                {"name": s.name, "miou": s.miou, "pixel_accuracy": s.metrics.pixel_accuracy, "ms": s.ms}
+                for s in self.images
+            ],
+        }
+
+
+def check_tta(segmenter: Segmenter, tta: str | None, upsample: str = "nearest") -> None:
+    """Refuse TTA or bilinear upsampling, with the reason, when the model has no scores to average."""
+    if tta not in TTA_MODES:
+        raise OptionsError(
+            f"unknown TTA {tta!r}; choose 'flip' or None (multi-scale is not possible: "
+            "the zoo models have fixed input sizes)"
+        )
+    if upsample not in UPSAMPLE_MODES:
+        raise OptionsError(f"unknown upsampling {upsample!r}; choose one of: {', '.join(UPSAMPLE_MODES)}")
+    spec = segmenter.spec
+    if (tta or upsample != "nearest") and spec.output_kind != "logits":
+        what = f"{tta} TTA" if tta else f"{upsample} upsampling"
+        raise NoScoresError(
+            f"{what} needs per-class scores, but {spec.name} ends in an ArgMax and outputs class ids only"
+        )
+
+
+def upsample_argmax(probs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Argmax of the probabilities bilinearly resized to `size` (width, height), one channel at a time."""
+    best = np.full((size[1], size[0]), -np.inf, np.float32)
+    labels = np.zeros((size[1], size[0]), np.uint8)
+    for c in range(probs.shape[-1]):
+        channel = np.asarray(Image.fromarray(np.ascontiguousarray(probs[..., c])).resize(size, Image.BILINEAR))
+        better = channel > best
+        best[better] = channel[better]
+        labels[better] = c
+    return labels
+
+
+def predict(
+    segmenter: Segmenter, image: Image.Image, *, tta: str | None = None, upsample: str = "nearest"
+) -> np.ndarray:
+    """An H x W uint8 class map at the image's size, optionally flip-averaged or bilinearly upsampled."""
+    check_tta(segmenter, tta, upsample)
+    if tta is None and upsample == "nearest":
+        return segmenter.segment(image).labels
+    probs = segmenter.segment(image, scores=True).scores
+    if tta == "flip":
+        mirrored = segmenter.segment(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT), scores=True).scores
+        probs = (probs + mirrored[:, ::-1]) * np.float32(0.5)
+    if upsample == "bilinear":
+        return upsample_argmax(probs, image.size)
+    return restore(probs.argmax(axis=-1).astype(np.uint8), Placement(image.size, probs.shape[:2]))
+
+
+def label_map_for(segmenter: Segmenter, dataset: LabelledDataset) -> np.ndarray | None:
+    """None when the model predicts the dataset's classes; Cityscapes -> VOC ids for the Cityscapes model on VOC."""
+    model_labels, data_labels = segmenter.spec.labels, dataset.labels
+    same_set = model_labels.name == data_labels.name and model_labels.name != "custom"
+    if model_labels.names == data_labels.names or (same_set and len(model_labels.names) == dataset.num_classes):
+        return None
+    if model_labels.name == "cityscapes" and data_labels.name == "pascal_voc":
+        return CITYSCAPES_TO_VOC
+    raise DatasetError(
+        f"{segmenter.spec.name} predicts {segmenter.spec.num_classes} {model_labels.name} classes but "
+        f"{dataset.name} is labelled with {dataset.num_classes} {data_labels.name} classes; pass a label_map"
+    )
+
+
+def evaluate(
+    segmenter: Segmenter,
+    dataset: LabelledDataset,
+    *,
+    tta: str | None = None,
+    upsample: str = "nearest",
+    label_map: np.ndarray | str | None = "auto",
+    keep_predictions: bool = False,
+    warmup: bool = True,
+    progress: bool = True,
+) -> Evaluation:
+    """Segment every image of `dataset` and score it against its mask.
+
+    `label_map` (a 256-entry lookup table) maps the model's ids onto the dataset's; "auto" uses
+    `label_map_for`. `keep_predictions` stores the class maps (for the worst-images view).
+    One untimed warm-up run keeps interpreter set-up out of the latency.
+    """
+    from tqdm.auto import tqdm  # imported here: it pulls in ipywidgets inside Jupyter
+
+    check_tta(segmenter, tta, upsample)
+    if len(dataset) == 0:
+        raise DatasetError(f"{dataset.name}: no images to evaluate")
+    lut = label_map_for(segmenter, dataset) if isinstance(label_map, str) else label_map
+    matrix = ConfusionMatrix(dataset.num_classes, dataset.ignore_index, dataset.labels.names)
+    scores = []
+    for i, item in enumerate(tqdm(dataset.items, desc=segmenter.spec.name, disable=not progress, leave=False)):
+        image, truth = dataset.load(item)
+        if warmup and i == 0:
+            predict(segmenter, image, tta=tta, upsample=upsample)
+        t0 = time.perf_counter()
+        labels = predict(segmenter, image, tta=tta, upsample=upsample)
+        ms = (time.perf_counter() - t0) * 1e3
+        if lut is not None:
+            labels = lut[labels]
+        own = matrix.update(truth, labels, name=str(item.image_path))
+        kept = labels if keep_predictions else None
+        scores.append(ImageScore(item.name, Metrics.from_confusion(own, dataset.labels.names), ms, kept))
+    return Evaluation(
+        model=segmenter.spec.name,
+        dataset=dataset.name,
+        resize=segmenter.resize,
+        tta=tta,
+        upsample=upsample,
+        options=segmenter.options.describe(),
+        overall=matrix.metrics(),
+        images=tuple(scores),
+        mapped=lut is not None,
+    )
