@@ -1,0 +1,198 @@
+"""Timing figures: latency vs threads, this machine beside the seed's quoted phones, where pipeline time goes.
+
+Figures are built with `matplotlib.figure.Figure` (no pyplot state), or drawn into a given `ax`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from PIL import Image
+
+from ..bench import (
+    SEED_LATENCIES,
+    BenchmarkResult,
+    ComputeCost,
+    PipelineResult,
+    QuotedLatency,
+    Sweep,
+    machine_description,
+)
+from ..errors import OptionsError
+from ..segmenter import SegmentationResult
+from .masks import overlay
+from .render import DISPLAY_FORMAT, encode
+
+PLOT_KINDS = ("errorbar", "box")
+
+
+def render_overlay(image: Image.Image, result: SegmentationResult) -> bytes:
+    """Colourise the class map, blend it over the photo and encode it as the viewer displays it (JPEG)."""
+    return encode(Image.fromarray(overlay(image, result, 0.5)), DISPLAY_FORMAT)
+
+
+def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
+    if ax is not None:
+        return ax
+    return Figure(figsize=size, layout="constrained").add_subplot()
+
+
+def _invoke_results(results: Sweep | Sequence[BenchmarkResult]) -> list[BenchmarkResult]:
+    items = list(results.results if isinstance(results, Sweep) else results)
+    out = [r for r in items if isinstance(r, BenchmarkResult)]
+    if not out:
+        raise OptionsError("no invoke() benchmark results to plot (pipeline results go to stage_breakdown)")
+    return out
+
+
+def _series_label(r: BenchmarkResult, varying: set[str]) -> str:
+    parts = []
+    if "model" in varying:
+        parts.append(r.model)
+    if "backend" in varying:
+        parts.append(r.backend)
+    if "xnnpack" in varying:
+        parts.append("XNNPACK" if r.options.xnnpack else "no XNNPACK")
+    if "delegate" in varying:
+        parts.append(f"delegate {r.options.delegate}" if r.options.delegate else "no delegate")
+    return ", ".join(parts) or r.model
+
+
+def latency_vs_threads(
+    results: Sweep | Sequence[BenchmarkResult], *, kind: str = "errorbar", ax: Axes | None = None
+) -> Figure:
+    """Latency against thread count, one series per model/backend/XNNPACK/delegate.
+
+    "errorbar": the median with a p5..p95 bar; "box": a box plot of every timed run.
+    """
+    if kind not in PLOT_KINDS:
+        raise OptionsError(f"unknown plot kind {kind!r}; choose one of: {', '.join(PLOT_KINDS)}")
+    items = _invoke_results(results)
+    keys = {
+        "model": {r.model for r in items},
+        "backend": {r.backend for r in items},
+        "xnnpack": {r.options.xnnpack for r in items},
+        "delegate": {r.options.delegate for r in items},
+    }
+    varying = {k for k, v in keys.items() if len(v) > 1}
+    series: dict[str, list[BenchmarkResult]] = {}
+    for r in items:
+        series.setdefault(_series_label(r, varying), []).append(r)
+    ax = _axes(ax, (6.4, 4.0))
+    n = len(series)
+    width = 0.8 / max(n, 1)
+    for i, (label, rs) in enumerate(series.items()):
+        rs = sorted(rs, key=lambda r: r.options.num_threads)
+        x = np.array([r.options.num_threads for r in rs], float)
+        color = f"C{i % 10}"
+        if kind == "errorbar":
+            med = np.array([r.stats.median_ms for r in rs])
+            err = np.array([[m - r.stats.p5_ms, r.stats.p95_ms - m] for r, m in zip(rs, med, strict=True)]).T
+            ax.errorbar(x, med, yerr=err, marker="o", capsize=4, color=color, label=label)
+        else:
+            pos = x + (i - (n - 1) / 2) * width
+            box = ax.boxplot(
+                [r.samples_ms for r in rs], positions=pos, widths=width * 0.9, patch_artist=True, manage_ticks=False
+            )
+            for patch in box["boxes"]:
+                patch.set_facecolor(color)
+                patch.set_alpha(0.5)
+            ax.plot([], [], color=color, linewidth=6, alpha=0.5, label=label)
+    threads = sorted({r.options.num_threads for r in items})
+    ax.set_xticks(threads)
+    ax.set_xlabel("threads")
+    ax.set_ylabel("latency (ms)")
+    ax.set_ylim(bottom=0)
+    what = "median, p5-p95" if kind == "errorbar" else "all timed runs"
+    ax.set_title(f"invoke() latency vs threads ({what})")
+    ax.legend(fontsize="small", loc="best")
+    ax.grid(axis="y", alpha=0.3)
+    return ax.figure
+
+
+def seed_comparison(
+    measured: BenchmarkResult | Sequence[BenchmarkResult],
+    *,
+    quoted: Sequence[QuotedLatency] = SEED_LATENCIES,
+    ax: Axes | None = None,
+) -> Figure:
+    """Bars of this machine's measured median beside the seed's quoted phone latencies, labelled as such."""
+    mine = [measured] if isinstance(measured, BenchmarkResult) else list(measured)
+    if not mine:
+        raise OptionsError("no measured result to compare with the seed's table")
+    ax = _axes(ax, (7.5, 4.0))
+    labels, values, colors, hatches = [], [], [], []
+    for q in quoted:
+        threads = f", {q.threads} thr" if q.threads else ""
+        labels.append(f"{q.device}\n{q.processor}{threads}")
+        values.append(q.ms)
+        colors.append("#bbbbbb" if q.processor == "CPU" else "#888888")
+        hatches.append("//")
+    for r in mine:
+        xnn = "" if r.options.xnnpack else ", no XNNPACK"
+        labels.append(f"measured\nCPU, {r.options.num_threads} thr{xnn}")
+        values.append(r.stats.median_ms)
+        colors.append("C0")
+        hatches.append("")
+    x = np.arange(len(values))
+    bars = ax.bar(x, values, color=colors, edgecolor="black", linewidth=0.5)
+    for bar, hatch in zip(bars, hatches, strict=True):
+        bar.set_hatch(hatch)
+    ax.bar_label(bars, fmt="%.0f ms", fontsize="small")
+    ax.set_xticks(x, labels, fontsize="small")
+    ax.set_ylabel("latency (ms)")
+    ax.set_xlabel("device")
+    models = ", ".join(sorted({r.model for r in mine}))
+    ax.set_title(f"{models}: measured here vs quoted by the seed")
+    ax.bar(0, 0, color="#bbbbbb", hatch="//", edgecolor="black", label="quoted (seed's table, phones)")
+    ax.bar(0, 0, color="C0", edgecolor="black", label=f"measured ({machine_description()}), median")
+    ax.legend(fontsize="small", loc="upper right")
+    ax.set_ylim(top=max(values) * 1.25)
+    return ax.figure
+
+
+def stage_breakdown(results: PipelineResult | Sequence[PipelineResult], *, ax: Axes | None = None) -> Figure:
+    """A stacked horizontal bar per pipeline result: mean milliseconds per stage, so you see where time goes."""
+    items = [results] if isinstance(results, PipelineResult) else [r for r in results if isinstance(r, PipelineResult)]
+    if not items:
+        raise OptionsError("no pipeline results to plot (run benchmark_pipeline or sweep(pipeline=True))")
+    ax = _axes(ax, (7.5, 1.4 + 0.6 * len(items)))
+    stages = [s.name for s in items[0].stages if s.name != "total"]
+    left = np.zeros(len(items))
+    y = np.arange(len(items))
+    for i, name in enumerate(stages):
+        widths = np.array([r.stage(name).stats.mean_ms for r in items])
+        ax.barh(y, widths, left=left, color=f"C{i}", label=name, edgecolor="white")
+        left += widths
+    ax.set_yticks(y, [f"{r.model}\n{r.options.describe()}" for r in items], fontsize="small")
+    ax.invert_yaxis()
+    ax.set_xlabel("mean time per image (ms)")
+    ax.set_ylabel("pipeline")
+    w, h = items[0].image_size
+    ax.set_title(f"where pipeline time goes ({items[0].input}, {w}x{h})")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return ax.figure
+
+
+def op_costs(cost: ComputeCost, *, ax: Axes | None = None) -> Figure:
+    """Horizontal bars of millions of MACs per op type (op types without MACs are left out)."""
+    ops = [o for o in cost.ops if o.macs > 0]
+    if not ops:
+        raise OptionsError(f"{cost.model} has no multiply-accumulate layers to plot")
+    ax = _axes(ax, (6.4, 0.9 + 0.45 * len(ops)))
+    y = np.arange(len(ops))
+    bars = ax.barh(y, [o.macs / 1e6 for o in ops], color="C0")
+    ax.bar_label(bars, labels=[f"{o.macs_share:.1%} ({o.layers} layers)" for o in ops], fontsize="small", padding=3)
+    ax.set_yticks(y, [o.op for o in ops])
+    ax.invert_yaxis()
+    ax.set_xlabel("millions of multiply-accumulates (MMACs)")
+    ax.set_ylabel("op type")
+    ax.set_xlim(right=max(o.macs for o in ops) / 1e6 * 1.35)
+    title = f"{cost.model}: {cost.total_macs / 1e9:.2f} GMACs, {cost.total_params / 1e6:.2f} M parameters"
+    if cost.gflops is not None:
+        title += f"\n{cost.gflops:.1f} GFLOP/s implied at {cost.median_ms:.1f} ms (median)"
+    ax.set_title(title, fontsize="medium")
+    return ax.figure

@@ -1,0 +1,271 @@
+"""The benchmark module, its CLI, plots and TimingPanel, on the real models (few runs: correctness, not speed)."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import pytest
+from PIL import Image
+
+from deeplab_widgets import RuntimeOptions, available_backends
+from deeplab_widgets.bench import (
+    SEED_LATENCIES,
+    STAGES,
+    BenchmarkResult,
+    LatencyStats,
+    PipelineResult,
+    benchmark,
+    benchmark_pipeline,
+    compute_cost,
+    parse_list,
+    read_table,
+    sweep,
+    write_table,
+)
+from deeplab_widgets.cli import main
+from deeplab_widgets.errors import BackendError, DelegateError, ModelNotFoundError, OptionsError
+from deeplab_widgets.runtime import cpu_count
+from deeplab_widgets.samples import load_sample
+from deeplab_widgets.viz.timing import latency_vs_threads, op_costs, render_overlay, seed_comparison, stage_breakdown
+
+STARTER = "deeplabv3-starter"
+DM05 = "deeplabv3-mnv2-dm05-voc"
+
+
+@pytest.fixture(scope="module")
+def starter_run() -> BenchmarkResult:
+    return benchmark(STARTER, RuntimeOptions(num_threads=1), runs=8, warmup=2)
+
+
+@pytest.fixture(scope="module")
+def small_sweep():
+    return sweep([STARTER, DM05], threads=[1], xnnpack=[True], runs=3, progress=False)
+
+
+@pytest.fixture(scope="module")
+def pipeline_run() -> PipelineResult:
+    return benchmark_pipeline(STARTER, RuntimeOptions(num_threads=1), image="cat", runs=3, render=render_overlay)
+
+
+def test_statistics_on_the_starter_model(starter_run):
+    r, s = starter_run, starter_run.stats
+    assert (r.model, r.backend, r.input) == (STARTER, "litert", "random")
+    assert s.count == len(r.samples_ms) == r.requested_runs == 8 and not r.stopped_early
+    assert len(r.warmup_ms) == 2
+    assert s.min_ms <= s.mean_ms <= s.max_ms
+    assert s.min_ms <= s.p5_ms <= s.median_ms <= s.p95_ms <= s.max_ms
+    assert s.min_ms == min(r.samples_ms) and s.max_ms == max(r.samples_ms)
+    assert r.init_ms > 0 and r.first_ms > 0 and s.min_ms > 0
+    assert r.rss_peak_mb >= r.rss_init_mb
+    assert "Inference timings in us: Init:" in r.summary()
+    assert r.to_dict()["stats"]["count"] == 8 and r.to_dict()["options"]["num_threads"] == 1
+
+
+def test_latency_stats_are_exact_on_known_values():
+    s = LatencyStats.from_samples([5.0, 1.0, 3.0, 2.0, 4.0])
+    assert (s.count, s.min_ms, s.max_ms, s.mean_ms, s.median_ms) == (5, 1.0, 5.0, 3.0, 3.0)
+    assert s.std_ms == pytest.approx(math.sqrt(2))  # population std, as benchmark_model
+    assert (s.p5_ms, s.p95_ms) == pytest.approx((1.2, 4.8))
+    with pytest.raises(OptionsError, match="no timings"):
+        LatencyStats.from_samples([])
+
+
+def test_max_seconds_stops_a_long_run_early():
+    r = benchmark(STARTER, RuntimeOptions(num_threads=1), runs=100_000, warmup=0, max_seconds=0.05)
+    assert r.stopped_early and 1 <= r.stats.count < 100_000
+
+
+def test_a_real_photo_as_input():
+    r = benchmark(DM05, RuntimeOptions(num_threads=1), runs=2, image="cat")
+    assert r.input == "cat" and r.stats.count == 2
+
+
+def test_xnnpack_off_is_slower_for_the_uint8_model():
+    on = benchmark(DM05, RuntimeOptions(num_threads=1, xnnpack=True), runs=4)
+    off = benchmark(DM05, RuntimeOptions(num_threads=1, xnnpack=False), runs=4)
+    assert off.stats.min_ms / on.stats.min_ms > 1.3, (on.stats, off.stats)
+
+
+def test_pipeline_stages_add_up(pipeline_run):
+    p = pipeline_run
+    assert tuple(s.name for s in p.stages) == STAGES
+    assert all(s.stats.count == 3 for s in p.stages)
+    assert p.image_size == load_sample("cat").size
+    assert p.stage("total").stats.mean_ms >= p.stage("invoke").stats.mean_ms
+    assert sum(p.shares().values()) == pytest.approx(1.0, abs=0.02)
+    assert p.render.startswith("Colourise the class map")
+    assert [row["stage"] for row in p.rows()] == list(STAGES)
+    default = benchmark_pipeline(STARTER, RuntimeOptions(num_threads=1), runs=1, warmup=0)
+    assert default.input == "cat" and "palette PNG" in default.render
+
+
+def test_render_overlay_is_a_picture_of_the_photo(starter):
+    photo = load_sample("cat")
+    data = render_overlay(photo, starter.segment(photo))
+    decoded = Image.open(io.BytesIO(data))
+    assert decoded.format == "JPEG" and decoded.size == photo.size
+
+
+def test_sweep_rows_and_progress_callback(small_sweep):
+    rows = small_sweep.rows()
+    assert [(r["model"], r["threads"], r["xnnpack"], r["stage"]) for r in rows] == [
+        (STARTER, 1, True, "invoke"),
+        (DM05, 1, True, "invoke"),
+    ]
+    steps = []
+    sweep(
+        STARTER,
+        threads=[1],
+        xnnpack=[True, False],
+        runs=1,
+        warmup=0,
+        progress=False,
+        on_step=lambda *a: steps.append(a),
+    )
+    assert [s[:2] for s in steps] == [(1, 2), (2, 2)] and "no XNNPACK" in steps[1][2]
+    installed = sweep(STARTER, threads=1, backends="installed", runs=1, warmup=0, progress=False)
+    assert [r.backend for r in installed.results] == available_backends()
+
+
+def test_compute_cost_per_op_type(starter_run):
+    from deeplab_widgets.graph import read_graph
+
+    cost = compute_cost(STARTER, starter_run)
+    graph = read_graph(STARTER)
+    assert cost.total_macs == graph.summary.total_macs == sum(o.macs for o in cost.ops)
+    assert 0.70e9 < cost.total_macs < 0.75e9  # the starter model is ~0.73 GMACs
+    assert [o.op for o in cost.ops[:2]] == ["CONV_2D", "DEPTHWISE_CONV_2D"]
+    assert sum(o.layers for o in cost.ops) == len(graph.layers)
+    assert sum(o.macs_share for o in cost.ops) == pytest.approx(1.0)
+    assert cost.gflops == pytest.approx(2 * cost.total_macs / (starter_run.stats.median_ms * 1e-3) / 1e9)
+    assert compute_cost(STARTER).gflops is None and "GFLOP/s" in cost.table()
+    ax = op_costs(cost).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["CONV_2D", "DEPTHWISE_CONV_2D"]
+    assert ax.get_xlabel() == "millions of multiply-accumulates (MMACs)" and "GFLOP/s" in ax.get_title()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json"])
+def test_table_export_round_trips(small_sweep, tmp_path, suffix):
+    path = small_sweep.save(tmp_path / f"timings{suffix}")
+    assert read_table(path) == small_sweep.rows()
+    assert not list(tmp_path.glob(".*part"))  # atomic write left nothing behind
+
+
+def test_text_table(small_sweep):
+    lines = small_sweep.table().splitlines()
+    assert lines[0].split()[:4] == ["model", "input", "backend", "thr"] and "median" in lines[0]
+    assert lines[2].startswith(STARTER) and lines[3].startswith(DM05) and lines[-1] == "(times in ms)"
+
+
+def test_bad_input_errors(tmp_path):
+    with pytest.raises(OptionsError, match=r"runs must be a positive whole number, not 0"):
+        benchmark(STARTER, runs=0)
+    with pytest.raises(OptionsError, match=r"runs must be a positive whole number, not -3"):
+        sweep(STARTER, runs=-3)
+    with pytest.raises(OptionsError, match="warmup must be"):
+        benchmark(STARTER, warmup=-1)
+    with pytest.raises(OptionsError, match="max_seconds must be"):
+        benchmark(STARTER, max_seconds=0)
+    with pytest.raises(OptionsError, match=rf"num_threads must be between 1 and {cpu_count()}"):
+        sweep(STARTER, threads=[1, cpu_count() + 1], runs=1)
+    with pytest.raises(ModelNotFoundError, match="unknown model 'no-such-model'"):
+        sweep(["no-such-model"], runs=1)
+    with pytest.raises(DelegateError, match="could not load delegate"):
+        sweep(STARTER, threads=[1], delegates=str(tmp_path / "libnothing.so"), runs=1, progress=False)
+    with pytest.raises(BackendError, match="unknown backend 'tpu'"):
+        sweep(STARTER, backends="tpu", runs=1)
+    with pytest.raises(OptionsError, match=r"export to \.csv or \.json"):
+        write_table([], tmp_path / "timings.txt")
+    with pytest.raises(OptionsError, match="expected on or off, not 'maybe'"):
+        parse_list("on,maybe", bool)
+    with pytest.raises(OptionsError, match="no models to benchmark"):
+        sweep([], runs=1)
+    with pytest.raises(OptionsError, match="nothing to benchmark"):
+        sweep(STARTER, threads=[], runs=1)
+    assert parse_list("1, 2", int) == (1, 2) and parse_list("on,off", bool) == (True, False)
+
+
+def test_cli_prints_a_table_and_saves_csv(capsys, tmp_path):
+    target = tmp_path / "t.csv"
+    assert main(["bench", "--runs", "3", "--threads", "1", "--xnnpack", "on,off", "--quiet", "--csv", str(target)]) == 0
+    out = capsys.readouterr().out
+    assert "deeplab-widgets bench on" in out and "median" in out and "(times in ms)" in out
+    table = [line for line in out.splitlines() if line.startswith(STARTER)]
+    assert len(table) == 2 and " on " in table[0] and " off " in table[1]
+    assert [r["xnnpack"] for r in read_table(target)] == [True, False]
+
+
+def test_cli_json_to_stdout_and_pipeline(capsys):
+    assert main(["bench", "--pipeline", "--runs", "2", "--threads", "1", "--quiet", "--json", "-"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["stage"] for r in rows] == list(STAGES) and rows[0]["input"] == "cat"
+
+
+def test_cli_bad_input(capsys):
+    assert main(["bench", "--runs", "0", "--quiet"]) == 1
+    assert capsys.readouterr().err.strip() == "deeplab-widgets: error: runs must be a positive whole number, not 0"
+    assert main(["bench", "--threads", "1,99", "--quiet"]) == 1
+    assert "num_threads must be between 1 and" in capsys.readouterr().err
+
+
+def test_latency_vs_threads_plot(small_sweep):
+    for kind in ("errorbar", "box"):
+        ax = latency_vs_threads(small_sweep, kind=kind).axes[0]
+        assert (ax.get_xlabel(), ax.get_ylabel()) == ("threads", "latency (ms)")
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == [STARTER, DM05]
+    with pytest.raises(OptionsError, match="unknown plot kind"):
+        latency_vs_threads(small_sweep, kind="pie")
+
+
+def test_seed_comparison_plot(starter_run):
+    ax = seed_comparison(starter_run).axes[0]
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks[:2] == ["Pixel 3\nGPU", "Pixel 3\nCPU, 4 thr"] and ticks[-1] == "measured\nCPU, 1 thr"
+    heights = [p.get_height() for p in ax.patches][: len(SEED_LATENCIES) + 1]
+    assert heights == pytest.approx([16, 37, 20, 23, 16, 25, starter_run.stats.median_ms])
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[0].startswith("quoted") and legend[1].startswith("measured (x86_64")
+    assert ax.get_ylabel() == "latency (ms)"
+
+
+def test_stage_breakdown_plot(pipeline_run):
+    ax = stage_breakdown(pipeline_run).axes[0]
+    assert ax.get_xlabel() == "mean time per image (ms)"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == list(STAGES[:-1])
+    widths = [p.get_width() for p in ax.patches]
+    assert sum(widths) == pytest.approx(pipeline_run.stage("total").stats.mean_ms, rel=0.02)
+    with pytest.raises(OptionsError, match="no invoke"):
+        latency_vs_threads([pipeline_run])
+
+
+def test_timing_panel_driven_from_python(tmp_path):
+    from deeplab_widgets.widgets.timing_panel import TimingPanel
+
+    panel = TimingPanel(selected=[STARTER], runs=3)
+    for toggle in panel.thread_toggles[1:]:
+        toggle.value = False
+    assert panel.threads == (1,)
+    result = panel.run()
+    assert result is panel.sweep and [r.model for r in result.results] == [STARTER]
+    assert panel.progress.value == panel.progress.max == 1 and not panel.run_button.disabled
+    assert STARTER in panel.table.value and panel.status.value.startswith("done: 1 configuration")
+    errorbar_png = panel.plot.value
+    assert errorbar_png[:8] == b"\x89PNG\r\n\x1a\n"
+    panel.plot_kind.value = "seed"  # display-only: redraws, never re-runs
+    assert panel.sweep is result and panel.plot.value != errorbar_png
+    table = panel.table.value
+    panel.delegate.value = str(tmp_path / "libnothing.so")
+    assert panel.run() is None
+    assert "DelegateError: could not load delegate" in panel.status.value
+    assert "showing the last good result" in panel.status.value
+    assert panel.sweep is result and panel.table.value == table  # the last good result stays
+    panel.delegate.value = ""
+    panel.thread_toggles[0].value = False
+    assert panel.run() is None and "at least one thread" in panel.status.value
+    panel.thread_toggles[0].value = True
+    panel.pipeline.value = True
+    piped = panel.run()
+    assert [row["stage"] for row in piped.rows()] == list(STAGES) and "decode" in panel.table.value
+    assert panel.plot.value[:8] == b"\x89PNG\r\n\x1a\n"
