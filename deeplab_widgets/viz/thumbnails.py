@@ -1,0 +1,27 @@
+"""Small overlay pictures of results, for galleries: the photo and the mask are shrunk before blending."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from ..segmenter import SegmentationResult
+from .masks import colorize_image
+
+#: The longer side of a thumbnail, in pixels.
+THUMBNAIL_SIZE = 160
+
+
+def thumbnail(
+    image: Image.Image, result: SegmentationResult, size: int = THUMBNAIL_SIZE, alpha: float = 0.6
+) -> Image.Image:
+    """An overlay at most `size` pixels on its longer side (class ids shrink by nearest neighbour: no new ids)."""
+    if (image.height, image.width) != result.labels.shape:
+        raise ValueError(
+            f"image is {image.width}x{image.height} but the mask is {result.labels.shape[1]}x{result.labels.shape[0]}"
+        )
+    scale = min(1.0, size / max(image.size))
+    box = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    photo = image.convert("RGB").resize(box, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    labels = np.asarray(Image.fromarray(result.labels).resize(box, Image.Resampling.NEAREST))
+    return Image.blend(photo, colorize_image(labels, result.colormap), float(np.clip(alpha, 0.0, 1.0)))

@@ -1,0 +1,273 @@
+"""Batch segmentation: folders in, masks + summary out; failures, resume, interruption, processes and Dask."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from deeplab_widgets import OptionsError, OutputConflictError, RuntimeOptions, Segmenter
+from deeplab_widgets.batch import MODEL_KEY, SUMMARY_NAME, expand_inputs, segment_many
+from deeplab_widgets.cli import main
+from deeplab_widgets.samples import sample_path
+
+# sample -> (file name in the test folder, the class it shows)
+PHOTOS = {"cat": "cat", "pets": "dog", "bird": "bird", "grace_hopper": "person"}
+
+
+@pytest.fixture(scope="module")
+def seg() -> Segmenter:
+    """The starter model at one interpreter thread, so serial, process and Dask runs compute identically."""
+    return Segmenter("deeplabv3-starter", RuntimeOptions(num_threads=1))
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Path:
+    """Four sample photos, a same-named photo in a subfolder, a corrupt JPEG, a text file posing as a PNG."""
+    folder = tmp_path / "photos"
+    (folder / "more").mkdir(parents=True)
+    for name in PHOTOS:
+        src = sample_path(name)
+        shutil.copyfile(src, folder / src.name)
+    shutil.copyfile(sample_path("cat"), folder / "more" / "cat.bmp")
+    (folder / "corrupt.jpg").write_bytes(sample_path("pets").read_bytes()[:3000])
+    (folder / "notes.png").write_text("not an image\n")
+    (folder / "readme.txt").write_text("not an image extension: ignored\n")
+    return folder
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int, bytes]]:
+    """Every file under `folder` with its inode, modification time and bytes."""
+    return {
+        p.relative_to(folder).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns, p.read_bytes())
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def read_summary(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / SUMMARY_NAME).read_text().splitlines()]
+
+
+def test_folder_gives_masks_errors_and_a_summary(photos: Path, tmp_path: Path, seg: Segmenter) -> None:
+    out = tmp_path / "out"
+    run = segment_many(photos, seg, out, overlay=True, progress=False)
+    records = list(run)
+    report = run.report
+    names = [Path(r.source).relative_to(photos).as_posix() for r in records]
+    assert names == ["bird.bmp", "cat.bmp", "corrupt.jpg", "grace_hopper.bmp", "more/cat.bmp", "notes.png", "pets.jpg"]
+    assert [r.status for r in records] == ["ok", "ok", "failed", "ok", "ok", "failed", "ok"]
+    assert report.count("ok") == 5 and len(report.failures) == 2
+    bad = {Path(r.source).name: r for r in report.failures}
+    assert bad["corrupt.jpg"].error_type == "ImageDecodeError" and "could not be decoded" in bad["corrupt.jpg"].error
+    assert bad["notes.png"].error == f"{photos / 'notes.png'} is not an image Pillow can read"
+
+    # One palette mask per good image, at the photo's size; same-named photos in subfolders do not collide.
+    for r in records:
+        if r.ok:
+            mask = Image.open(r.mask)
+            assert mask.mode == "P" and mask.size == Image.open(r.source).size == r.size
+            assert mask.info[MODEL_KEY] == seg.spec.digest
+            assert Image.open(r.overlay).size == r.size
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert written == sorted(
+        [f"{s}_{kind}.png" for s in ("bird", "cat", "grace_hopper", "pets") for kind in ("mask", "overlay")]
+        + ["more/cat_mask.png", "more/cat_overlay.png", SUMMARY_NAME]
+    )
+
+    lines = read_summary(out)
+    assert [line["path"] for line in lines] == [r.source for r in records]
+    by_name = {Path(line["path"]).relative_to(photos).as_posix(): line for line in lines}
+    for name, shows in PHOTOS.items():
+        line = by_name[sample_path(name).name]
+        classes = {c["name"]: c["fraction"] for c in line["classes"]}
+        assert shows in classes and classes[shows] > 0.05, (name, classes)
+        assert line["mask"] == f"{Path(line['path']).stem}_mask.png"
+        assert abs(sum(classes.values()) - 1) < 1e-4
+        assert line["timings_ms"]["invoke"] > 0
+    assert by_name["more/cat.bmp"]["mask"] == "more/cat_mask.png"
+    assert by_name["more/cat.bmp"]["classes"] == by_name["cat.bmp"]["classes"]
+    assert by_name["notes.png"] == {
+        "path": str(photos / "notes.png"),
+        "status": "failed",
+        "error": f"{photos / 'notes.png'} is not an image Pillow can read",
+        "error_type": "ImageDecodeError",
+    }
+
+
+def test_resume_writes_nothing_new(photos: Path, tmp_path: Path, seg: Segmenter) -> None:
+    out = tmp_path / "out"
+    first = segment_many(photos, seg, out, overlay=True, progress=False).run()
+    before = snapshot(out)
+    invocations = seg.invocations
+    again = segment_many(photos, seg, out, overlay=True, resume=True, progress=False).run()
+    assert snapshot(out) == before
+    assert seg.invocations == invocations
+    assert [r.status for r in again.records] == [
+        "skipped",
+        "skipped",
+        "failed",
+        "skipped",
+        "skipped",
+        "failed",
+        "skipped",
+    ]
+    assert [r.classes for r in again.records] == [r.classes for r in first.records]
+
+    # A truncated mask and a deleted overlay are not valid outputs: only those two images run again.
+    mask = out / "pets_mask.png"
+    mask.write_bytes(mask.read_bytes()[:200])
+    (out / "bird_overlay.png").unlink()
+    third = segment_many(photos, seg, out, overlay=True, resume=True, progress=False).run()
+    assert {Path(r.source).name for r in third.records if r.status == "ok"} == {"pets.jpg", "bird.bmp"}
+    assert snapshot(out)["pets_mask.png"][2] == before["pets_mask.png"][2]
+    assert [line["path"] for line in read_summary(out)] == [r.source for r in first.records]
+
+
+def test_resume_redoes_masks_of_another_model(photos: Path, tmp_path: Path, seg: Segmenter) -> None:
+    out = tmp_path / "out"
+    segment_many(photos, seg, out, progress=False).run()
+    padded = segment_many(photos, seg.with_options(resize="pad"), out, resume=True, progress=False).run()
+    assert padded.count("skipped") == 0 and padded.count("ok") == 5
+    assert Image.open(out / "cat_mask.png").info["deeplab_widgets.resize"] == "pad"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_interrupted_run_leaves_only_complete_files(photos: Path, tmp_path: Path, seg: Segmenter, workers: int) -> None:
+    out = tmp_path / "out"
+    k = 2
+    run = segment_many(photos, seg, out, overlay=True, workers=workers, progress=False)
+    with pytest.raises(KeyboardInterrupt), run:
+        for i, _ in enumerate(run):
+            if i + 1 == k:
+                raise KeyboardInterrupt  # what Ctrl-C in the consuming loop does
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert not [p for p in files if p.name.endswith(".part") or p.name.startswith(".")]
+    assert not (out / SUMMARY_NAME).exists()
+    masks = [p for p in files if p.name.endswith("_mask.png")]
+    assert len(masks) >= k if workers > 1 else len(masks) == k  # in-flight images of a pool finish writing
+    for p in files:
+        with Image.open(p) as im:
+            im.load()  # complete: decodes to the end
+    resumed = segment_many(photos, seg, out, overlay=True, resume=True, workers=1, progress=False).run()
+    assert resumed.count("skipped") == len(masks)
+    assert resumed.count("ok") == 5 - len(masks)
+    assert len(read_summary(out)) == 7
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A 2-worker Dask LocalCluster on loopback."""
+    pytest.importorskip("distributed", reason="Dask is not installed: pip install 'deeplab-widgets[dask]'")
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as local:
+        yield local
+
+
+def test_processes_and_dask_give_the_serial_masks_byte_for_byte(
+    photos: Path, tmp_path: Path, seg: Segmenter, cluster
+) -> None:
+    from distributed import Client
+
+    serial = segment_many(photos, seg, tmp_path / "serial", workers=1, progress=False).run()
+    pool = segment_many(photos, seg, tmp_path / "pool", workers=2, threads=1, progress=False).run()
+    with Client(cluster) as client:
+        dask = segment_many(photos, seg, tmp_path / "dask", client=client, progress=False).run()
+        workers_used = client.run(lambda: __import__("deeplab_widgets.batch").batch._WORKER_SEGMENTERS.__len__())
+    assert serial.engine == "serial" and pool.engine == "2 processes" and dask.engine == "dask (2 workers)"
+    assert sorted(workers_used.values()) == [1, 1]  # one cached interpreter in each worker process
+    for report in (pool, dask):
+        assert [r.source for r in report.records] == [r.source for r in serial.records]
+        assert [r.status for r in report.records] == [r.status for r in serial.records]
+        assert [r.classes for r in report.records] == [r.classes for r in serial.records]
+        assert [r.error for r in report.records] == [r.error for r in serial.records]
+    masks = sorted(p.relative_to(tmp_path / "serial") for p in (tmp_path / "serial").rglob("*_mask.png"))
+    assert len(masks) == 5
+    for rel in masks:
+        reference = (tmp_path / "serial" / rel).read_bytes()
+        assert (tmp_path / "pool" / rel).read_bytes() == reference
+        assert (tmp_path / "dask" / rel).read_bytes() == reference
+
+
+def test_in_memory_images_without_output_folder(seg: Segmenter) -> None:
+    images = [Image.open(sample_path("pets")), np.asarray(Image.open(sample_path("bird"))), b"not an image"]
+    records = list(segment_many(images, seg, progress=False))
+    assert [r.source for r in records] == ["<image 0>", "<image 1>", "<image 2>"]
+    assert "dog" in {c.name for c in records[0].classes} and "bird" in {c.name for c in records[1].classes}
+    assert records[0].mask is None and records[2].error_type == "ImageDecodeError"
+
+
+def test_output_names_mirror_folders_and_keep_extensions_apart(tmp_path: Path) -> None:
+    for rel in ("a/x/cat.bmp", "a/cat.bmp", "a/cat.png", "a/.hidden/cat.bmp", "b/cat.bmp"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    names = [it.name for it in expand_inputs([tmp_path / "a"])]
+    assert names == ["cat_bmp", "cat_png", "x/cat"]
+    with pytest.raises(OutputConflictError, match=r"a/x/cat.bmp and .*b/cat.bmp would both write cat_mask.png"):
+        expand_inputs([tmp_path / "a" / "x", tmp_path / "b"])
+    # An output folder inside the input folder is not read back as input.
+    assert [it.name for it in expand_inputs([tmp_path], exclude=tmp_path / "a")] == ["b/cat"]
+
+
+def test_bad_arguments_are_clear(seg: Segmenter, tmp_path: Path) -> None:
+    with pytest.raises(OptionsError, match="give a Dask client or a scheduler address, not both"):
+        segment_many([], seg, client=object(), scheduler="tcp://127.0.0.1:1")
+    with pytest.raises(OptionsError, match="resume needs an out_dir"):
+        segment_many([], seg, resume=True)
+    with pytest.raises(OptionsError, match="workers must be at least 1, not 0"):
+        segment_many([], seg, tmp_path, workers=0)
+    with pytest.raises(OptionsError, match=r"for a Segmenter use segmenter.with_options"):
+        segment_many([], seg, tmp_path, resize="pad")
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # inside pycocotools.decode
+def test_rle_decodes_back_to_the_mask(tmp_path: Path, seg: Segmenter) -> None:
+    coco = pytest.importorskip("pycocotools.mask", reason="pycocotools is not installed (the [coco] extra)")
+    out = tmp_path / "out"
+    (record,) = segment_many([sample_path("cat")], seg, out, rle=True, progress=False)
+    line = read_summary(out)[0]
+    labels = np.asarray(Image.open(record.mask))
+    assert sorted(int(i) for i in line["rle"]["counts"]) == sorted(c.id for c in record.classes)
+    for class_id, counts in line["rle"]["counts"].items():
+        decoded = coco.decode({"size": line["rle"]["size"], "counts": counts.encode()})
+        assert np.array_equal(decoded.astype(bool), labels == int(class_id))
+
+
+def test_cli_folder_resume_and_failures(photos: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    argv = ["segment", str(photos), "--out", str(out), "--threads", "1", "--summary"]
+    assert main([*argv, "--workers", "1"]) == 1
+    stdout, stderr = capsys.readouterr()
+    assert sorted(stderr.splitlines()) == [
+        f"deeplab-widgets: {photos / 'corrupt.jpg'}: {photos / 'corrupt.jpg'} could not be decoded (Truncated File Read); is it truncated?",
+        f"deeplab-widgets: {photos / 'notes.png'}: {photos / 'notes.png'} is not an image Pillow can read",
+    ]
+    assert "pets.jpg: background" in stdout and "dog" in stdout
+    assert (out / "cat_mask.png").is_file() and (out / "more" / "cat_mask.png").is_file()
+    before = snapshot(out)
+    assert main([*argv, "--resume"]) == 1
+    stdout, _ = capsys.readouterr()
+    assert stdout.count("(kept from an earlier run)") == 5
+    assert snapshot(out) == before
+    assert len(read_summary(out)) == 7
+
+
+def test_cli_runs_on_a_dask_scheduler_address(photos: Path, tmp_path: Path, cluster, capsys) -> None:
+    out = tmp_path / "out"
+    code = main(["segment", str(photos), "--out", str(out), "--dask", cluster.scheduler_address, "--threads", "1"])
+    stdout, stderr = capsys.readouterr()
+    assert code == 1 and stderr.count("\n") == 2
+    assert "grace_hopper.bmp: person" in stdout
+    reference = tmp_path / "serial"
+    segment_many(photos, Segmenter("deeplabv3-starter", RuntimeOptions(num_threads=1)), reference, progress=False).run()
+    masks = sorted(reference.rglob("*_mask.png"))
+    assert len(masks) == 5
+    for mask in masks:
+        assert (out / mask.relative_to(reference)).read_bytes() == mask.read_bytes()
