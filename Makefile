@@ -14,11 +14,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev]'
+# `make demo` installs the package; `make test` adds the dev tools and the optional extras it tests.
+$(VENV)/.installed-base: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
 	touch $@
 
-demo: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev,dask,coco]'
+	touch $@ $(VENV)/.installed-base
+
+demo: $(VENV)/.installed-base
 	$(BIN)/deeplab-widgets segment --sample cat --overlay --out out/demo
 	@echo "overlay written to out/demo/cat_overlay.png"
 
@@ -30,11 +35,14 @@ test: lint
 	$(BIN)/python -m pytest
 	bash .ci/tflite-runtime-tests
 
-app: $(VENV)/.installed
+app: $(VENV)/.installed-base
 	$(BIN)/voila notebooks/00_workbench.ipynb
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/segment_overhead.py
+	$(BIN)/python benchmarks/display_latency.py
+	$(BIN)/python benchmarks/resize_modes.py
+	$(BIN)/python benchmarks/batch_throughput.py
 
 clean:
 	rm -rf $(VENV) .venv-tflite-runtime out

@@ -1,10 +1,16 @@
 """deeplab-widgets: DeepLab semantic segmentation on LiteRT, with visualisation and Jupyter widgets."""
 
+from .batch import BatchReport, ImageRecord, segment_many
+from .bench import BenchmarkResult, PipelineResult, Sweep, benchmark, benchmark_pipeline, compute_cost, sweep
+from .compare import compare_models, comparison_table, disagreement
+from .datasets import ade20k_folder, voc_folder
 from .errors import (
     BackendError,
     ChecksumError,
+    DatasetError,
     DeeplabWidgetsError,
     DelegateError,
+    DependencyError,
     DownloadError,
     ImageDecodeError,
     ImageNotFoundError,
@@ -12,9 +18,15 @@ from .errors import (
     ImageTooSmallError,
     ModelFormatError,
     ModelNotFoundError,
+    NoScoresError,
     OptionsError,
+    OutputConflictError,
 )
+from .evaluate import Evaluation, evaluate
+from .graph import ModelGraph, read_graph
 from .images import load_image
+from .intermediates import Activations, Probe
+from .metrics import ConfusionMatrix, Metrics
 from .model import ModelSpec, load_model
 from .palettes import LabelSet, label_set
 from .runtime import RuntimeOptions, available_backends
@@ -24,27 +36,88 @@ from .zoo import list_models, model_info
 
 __version__ = "0.1.0"
 
+#: Names imported on first use, so `import deeplab_widgets` loads neither ipywidgets nor matplotlib.
+_LAZY = {
+    "BatchGallery": ".widgets",
+    "AsppExplorer": ".widgets",
+    "AtrousExplorer": ".widgets",
+    "LayerBrowser": ".widgets",
+    "ImagePicker": ".widgets",
+    "MaskViewer": ".widgets",
+    "RuntimeControls": ".widgets",
+    "TimingPanel": ".widgets",
+    "TimingReadout": ".widgets",
+    "Workbench": ".widgets",
+    "plot_segmentation": ".viz.plot",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
 __all__ = [
+    "Activations",
+    "AsppExplorer",
+    "AtrousExplorer",
     "BackendError",
+    "BatchGallery",
+    "BatchReport",
+    "BenchmarkResult",
     "ChecksumError",
     "ClassShare",
+    "ConfusionMatrix",
+    "DatasetError",
     "DeeplabWidgetsError",
     "DelegateError",
+    "DependencyError",
     "DownloadError",
+    "Evaluation",
     "ImageDecodeError",
     "ImageNotFoundError",
+    "ImagePicker",
+    "ImageRecord",
     "ImageTooLargeError",
     "ImageTooSmallError",
     "LabelSet",
+    "LayerBrowser",
+    "MaskViewer",
+    "Metrics",
     "ModelFormatError",
+    "ModelGraph",
     "ModelNotFoundError",
     "ModelSpec",
+    "NoScoresError",
     "OptionsError",
+    "OutputConflictError",
+    "PipelineResult",
+    "Probe",
+    "RuntimeControls",
     "RuntimeOptions",
     "SegmentationResult",
     "Segmenter",
+    "Sweep",
+    "TimingPanel",
+    "TimingReadout",
     "Timings",
+    "Workbench",
+    "ade20k_folder",
     "available_backends",
+    "benchmark",
+    "benchmark_pipeline",
+    "compare_models",
+    "comparison_table",
+    "compute_cost",
+    "disagreement",
+    "evaluate",
     "label_set",
     "list_models",
     "list_samples",
@@ -52,5 +125,10 @@ __all__ = [
     "load_model",
     "load_sample",
     "model_info",
+    "plot_segmentation",
+    "read_graph",
     "sample_path",
+    "segment_many",
+    "sweep",
+    "voc_folder",
 ]

@@ -28,7 +28,7 @@ from .errors import OptionsError
 from .export import atomic_path, mask_image
 from .images import ImageInput, load_image
 from .model import ModelInput, ModelSpec, load_model
-from .preprocess import check_resize, fit, write_input
+from .preprocess import check_resize, fit
 from .runtime import (
     RuntimeOptions,
     available_backends,
@@ -399,9 +399,7 @@ def benchmark(
     else:
         photo = load_image(_resolve_image(image))
         pixels, _ = fit(photo, spec.input_size, "stretch")
-        target = interpreter.tensor(detail["index"])()[0]
-        write_input(target, pixels, spec.input_dtype, spec.input_quantization, spec.normalization)
-        del target  # a live tensor view would block invoke()
+        spec.feed(interpreter, pixels)
         described = _describe_image(image)
     rss_peak = rss_init
 

@@ -1,17 +1,16 @@
-"""The `deeplab-widgets` command line: models, samples and segmentation."""
+"""The `deeplab-widgets` command line: models, samples, segmentation and benchmarks."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from . import samples, zoo
+from .batch import SUMMARY_NAME, segment_many
 from .errors import DeeplabWidgetsError
-from .export import save_image, save_mask, summary
-from .images import IMAGE_EXTENSIONS, load_image
 from .preprocess import RESIZE_MODES
 from .runtime import RuntimeOptions, cpu_count
 from .segmenter import Segmenter
@@ -43,56 +42,103 @@ def _samples(args: argparse.Namespace) -> int:
     return 0
 
 
-def _expand(inputs: Sequence[str]) -> Iterator[Path]:
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
-        else:
-            yield path
-
-
 def _segment(args: argparse.Namespace) -> int:
     options = RuntimeOptions(
-        num_threads=args.threads or cpu_count(),
+        num_threads=cpu_count() if args.threads is None else args.threads,
         xnnpack=not args.no_xnnpack,
         delegate=args.delegate,
         backend=args.backend,
     )
     segmenter = Segmenter(args.model, options, labels=args.labels, resize=args.resize)
-    paths = list(_expand(args.inputs)) + [samples.sample_path(n) for n in args.sample]
-    if not paths:
-        paths = [samples.sample_path(DEFAULT_SAMPLE)]
-    out = Path(args.out) if args.out else None
+    inputs = [*args.inputs, *(samples.sample_path(n) for n in args.sample)] or [samples.sample_path(DEFAULT_SAMPLE)]
+    run = segment_many(
+        inputs,
+        segmenter,
+        args.out,
+        overlay=args.overlay and bool(args.out),
+        alpha=args.alpha,
+        resume=args.resume,
+        summary_name=SUMMARY_NAME if args.summary else None,
+        workers=args.workers,
+        threads=args.threads,
+        scheduler=args.dask,
+        progress=False,
+    )
     failures, records = 0, []
-    for path in paths:
-        try:
-            image = load_image(path)
-            result = segmenter.segment(image)
-        except DeeplabWidgetsError as exc:
+    for record in run:
+        if not record.ok:
             failures += 1
-            print(f"deeplab-widgets: {path}: {exc}", file=sys.stderr)
+            print(f"deeplab-widgets: {record.source}: {record.error}", file=sys.stderr)
             continue
-        record = {"path": str(path), **summary(result)}
-        if out:
-            record["mask"] = str(save_mask(result, out / f"{path.stem}_mask.png"))
-            if args.overlay:
-                from PIL import Image
-
-                from .viz import overlay
-
-                blended = Image.fromarray(overlay(image, result, args.alpha))
-                record["overlay"] = str(save_image(blended, out / f"{path.stem}_overlay.png"))
-        records.append(record)
+        records.append(record.to_json())
         if not args.json:
-            classes = ", ".join(f"{c['name']} {c['fraction']:.1%}" for c in record["classes"])
-            print(f"{path.name}: {classes}  ({result.timings.total_ms:.1f} ms)")
+            classes = ", ".join(f"{c.name} {c.fraction:.1%}" for c in record.classes)
+            timing = "kept from an earlier run" if record.status == "skipped" else f"{record.timings.total_ms:.1f} ms"
+            print(f"{Path(record.source).name}: {classes}  ({timing})")
             for key in ("mask", "overlay"):
-                if key in record:
-                    print(f"  {key}: {record[key]}")
+                if getattr(record, key) is not None:
+                    print(f"  {key}: {getattr(record, key)}")
     if args.json:
         print(json.dumps(records, indent=2))
     return 1 if failures else 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from . import bench
+
+    render = None
+    if args.pipeline:
+        from .viz.timing import render_overlay
+
+        render = render_overlay
+    result = bench.sweep(
+        args.model or ["deeplabv3-starter"],
+        threads=bench.parse_list(args.threads, int) if args.threads else None,
+        xnnpack=bench.parse_list(args.xnnpack, bool),
+        delegates=args.delegate or None,
+        backends=[b.strip() for b in args.backend.split(",") if b.strip()],
+        pipeline=args.pipeline,
+        runs=args.runs,
+        warmup=args.warmup,
+        max_seconds=args.max_seconds,
+        image=None if args.input == "random" else args.input,
+        render=render,
+        progress=not args.quiet,
+    )
+    target = args.json or args.csv
+    if target == "-":
+        rows = result.rows()
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            bench.write_csv(rows, sys.stdout)
+        return 0
+    print(f"deeplab-widgets bench on {bench.machine_description()}")
+    print(result.table())
+    if target:
+        print(f"saved: {result.save(target)}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from .datasets import voc_folder
+    from .evaluate import evaluate
+
+    options = RuntimeOptions(num_threads=cpu_count() if args.threads is None else args.threads)
+    segmenter = Segmenter(args.model, options, labels=args.labels, resize=args.resize)
+    dataset = voc_folder(args.images, args.masks, labels=args.dataset_labels, ignore_index=args.ignore)
+    result = evaluate(segmenter, dataset, tta=args.tta, progress=not (args.json or args.quiet))
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return 0
+    for s in result.images:
+        print(f"{s.name:32} mIoU {s.miou:.3f}  pixel acc {s.metrics.pixel_accuracy:.3f}  {s.ms:6.1f} ms")
+    m = result.overall
+    print(f"{result.label} on {len(dataset)} images ({result.resize}, {result.options}):")
+    print(f"  mIoU {m.miou:.4f} over the {len(m.present)} classes in the ground truth; {m.miou_all:.4f} over all")
+    print(f"  pixel accuracy {m.pixel_accuracy:.4f}, mean class accuracy {m.mean_class_accuracy:.4f}")
+    print(f"  frequency-weighted IoU {m.fw_iou:.4f}, median {result.median_ms:.1f} ms per image")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,12 +164,47 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--no-xnnpack", action="store_true", help="run without the XNNPACK delegate")
     seg.add_argument("--delegate", metavar="PATH", help="external delegate library, e.g. libedgetpu.so.1")
     seg.add_argument("--backend", default="auto", choices=["auto", "litert", "tflite-runtime"])
-    seg.add_argument("--resize", default="stretch", choices=RESIZE_MODES)
+    seg.add_argument("--resize", choices=RESIZE_MODES, help="default: the mode measured best for the model")
     seg.add_argument("--out", metavar="DIR", help="write <name>_mask.png (palette PNG) here")
     seg.add_argument("--overlay", action="store_true", help="also write <name>_overlay.png")
     seg.add_argument("--alpha", type=float, default=0.5, help="overlay opacity (0..1)")
     seg.add_argument("--json", action="store_true", help="print a JSON summary")
+    seg.add_argument("--workers", type=int, metavar="N", help="worker processes (default: by batch size)")
+    seg.add_argument("--dask", metavar="ADDRESS", help="run on a Dask scheduler, e.g. tcp://127.0.0.1:8786")
+    seg.add_argument("--resume", action="store_true", help="skip images whose outputs in --out are valid")
+    seg.add_argument("--summary", action="store_true", help=f"also write {SUMMARY_NAME} (one JSON line per image)")
     seg.set_defaults(func=_segment)
+
+    ev = sub.add_parser("eval", help="score a model on labelled images (mIoU, pixel accuracy)")
+    ev.add_argument("--model", default="deeplabv3-starter", help="zoo model id or .tflite path")
+    ev.add_argument("--labels", help="label file for a user model (one name per line)")
+    ev.add_argument("--images", required=True, metavar="DIR", help="folder of images")
+    ev.add_argument("--masks", required=True, metavar="DIR", help="class-id PNG masks named like the images")
+    ev.add_argument("--dataset-labels", default="pascal_voc", choices=["pascal_voc", "cityscapes", "ade20k"])
+    ev.add_argument("--ignore", type=int, default=255, help="mask value to ignore (default 255, VOC's void)")
+    ev.add_argument("--tta", choices=["flip"], help="test-time augmentation (logits models only)")
+    ev.add_argument("--resize", choices=RESIZE_MODES, help="default: the mode measured best for the model")
+    ev.add_argument("--threads", type=int, help="interpreter threads (default: all cores)")
+    ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    ev.add_argument("--quiet", action="store_true", help="no progress bar")
+    ev.set_defaults(func=_eval)
+
+    bch = sub.add_parser("bench", help="time models like TFLite's benchmark_model, or the whole pipeline")
+    bch.add_argument("--model", action="append", metavar="M", help="zoo id or .tflite path (repeatable)")
+    bch.add_argument("--threads", metavar="LIST", help="thread counts, e.g. 1,2 (default: 1..cores)")
+    bch.add_argument("--xnnpack", default="on", metavar="LIST", help="on, off or on,off (default: on)")
+    bch.add_argument("--delegate", action="append", metavar="PATH", help="external delegate library (repeatable)")
+    bch.add_argument("--backend", default="auto", metavar="LIST", help="auto, litert, tflite-runtime or installed")
+    bch.add_argument("--runs", type=int, default=50, help="timed runs (default 50)")
+    bch.add_argument("--warmup", type=int, default=1, help="warm-up runs (default 1)")
+    bch.add_argument("--max-seconds", type=float, metavar="S", help="stop timing a configuration after S seconds")
+    bch.add_argument("--input", default="random", help="random (default), a sample name or an image path")
+    bch.add_argument("--pipeline", action="store_true", help="time decode..render per stage (default photo: cat)")
+    out = bch.add_mutually_exclusive_group()
+    out.add_argument("--json", metavar="FILE", help="also save the table as JSON (- prints it instead)")
+    out.add_argument("--csv", metavar="FILE", help="also save the table as CSV (- prints it instead)")
+    bch.add_argument("--quiet", action="store_true", help="no progress bar")
+    bch.set_defaults(func=_bench)
     return parser
 
 

@@ -52,3 +52,19 @@ class DelegateError(DeeplabWidgetsError):
 
 class OptionsError(DeeplabWidgetsError, ValueError):
     """Runtime or pipeline options are out of range."""
+
+
+class DependencyError(DeeplabWidgetsError, ImportError):
+    """An optional extra this feature needs (e.g. `[dask]`, `[coco]`) is not installed."""
+
+
+class OutputConflictError(DeeplabWidgetsError, ValueError):
+    """Two inputs of a batch would write the same output file."""
+
+
+class DatasetError(DeeplabWidgetsError, ValueError):
+    """Labelled evaluation data is unusable: a missing mask, a size mismatch, out-of-range labels."""
+
+
+class NoScoresError(DeeplabWidgetsError, ValueError):
+    """A result carries no per-class scores (an ArgMax-only model, or segmented without `scores=True`)."""

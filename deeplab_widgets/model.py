@@ -50,9 +50,15 @@ class ModelSpec:
         return self.labels.names
 
     def feed(self, interpreter: Any, pixels: np.ndarray) -> None:
-        """Normalise/quantize uint8 pixels (from `preprocess.fit`) straight into the input tensor."""
-        target = interpreter.tensor(self.input_index)()[0]
-        write_input(target, pixels, self.input_dtype, self.input_quantization, self.normalization)
+        """Normalise/quantize uint8 pixels (from `preprocess.fit`) into the input tensor.
+
+        Copies in with `set_tensor` rather than writing through a `tensor()` view: a view still alive
+        anywhere (another thread, a profiler's sampled frame) makes LiteRT refuse `invoke()`.
+        """
+        h, w = self.input_size
+        batch = np.empty((1, h, w, 3), self.input_dtype)
+        write_input(batch[0], pixels, self.input_dtype, self.input_quantization, self.normalization)
+        interpreter.set_tensor(self.input_index, batch)
 
     def runner(self, options: RuntimeOptions, preserve_all_tensors: bool = False) -> Runner:
         """The cached interpreter for this model with these options."""

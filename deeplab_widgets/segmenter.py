@@ -149,16 +149,16 @@ class Segmenter:
     def _read_output(self, interpreter, placement: Placement, scores: bool) -> tuple[np.ndarray, np.ndarray | None]:
         spec, (ch, cw) = self.spec, placement.content
         if spec.output_kind == "class_ids":
-            out = interpreter.tensor(spec.output_index)()[0]
+            out = interpreter.get_tensor(spec.output_index)[0]
             return out.reshape(out.shape[:2])[:ch, :cw].astype(np.uint8), None
         if spec.labels_index is not None:
-            labels = interpreter.tensor(spec.labels_index)()[0][:ch, :cw].astype(np.uint8)
+            labels = interpreter.get_tensor(spec.labels_index)[0][:ch, :cw].astype(np.uint8)
         else:
-            labels = argmax_labels(interpreter.tensor(spec.output_index)()[0][:ch, :cw])
+            labels = argmax_labels(interpreter.get_tensor(spec.output_index)[0][:ch, :cw])
         if not scores:
             return labels, None
-        out = interpreter.tensor(spec.output_index)()[0]
-        logits = out[:ch, :cw].astype(np.float32)
+        out = interpreter.get_tensor(spec.output_index)[0]
+        logits = np.ascontiguousarray(out[:ch, :cw], dtype=np.float32)  # get_tensor gave us our own copy
         logits -= logits.max(axis=-1, keepdims=True)
         np.exp(logits, out=logits)
         logits /= logits.sum(axis=-1, keepdims=True)

@@ -51,7 +51,10 @@ def model_info(name: str) -> ZooModel:
         sha256=asset.sha256,
         description=asset.description,
         license=asset.license,
-        **{k: asset.extra[k] for k in ("backbone", "dataset", "input_size", "input_dtype", "output", "source", "resize")},
+        **{
+            k: asset.extra[k]
+            for k in ("backbone", "dataset", "input_size", "input_dtype", "output", "source", "resize")
+        },
     )
 
 

@@ -57,7 +57,9 @@ def test_segment_kites_writes_palette_mask_and_overlay(capsys, tmp_path) -> None
 
 
 def test_segment_json_with_cityscapes_model(capsys) -> None:
-    code, out, _ = run(capsys, "segment", "--sample", "cityscapes", "--model", "deeplab-edgetpu-slim-cityscapes", "--json")
+    code, out, _ = run(
+        capsys, "segment", "--sample", "cityscapes", "--model", "deeplab-edgetpu-slim-cityscapes", "--json"
+    )
     assert code == 0
     record = json.loads(out)[0]
     assert record["classes"][0]["name"] == "road"
@@ -78,10 +80,16 @@ def test_segment_directory_reports_bad_files_and_goes_on(capsys, tmp_path) -> No
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["segment", "/no/such/photo.jpg"], "deeplab-widgets: /no/such/photo.jpg: image not found: /no/such/photo.jpg\n"),
+        (
+            ["segment", "/no/such/photo.jpg"],
+            "deeplab-widgets: /no/such/photo.jpg: image not found: /no/such/photo.jpg\n",
+        ),
         (["segment", "--model", "nope"], "deeplab-widgets: error: unknown model 'nope'; known: deeplabv3-starter"),
         (["segment", "--threads", "0"], "deeplab-widgets: error: num_threads must be between 1 and"),
-        (["segment", "--model", "/no/model.tflite"], "deeplab-widgets: error: model file not found: /no/model.tflite\n"),
+        (
+            ["segment", "--model", "/no/model.tflite"],
+            "deeplab-widgets: error: model file not found: /no/model.tflite\n",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_nonzero(capsys, argv: list[str], message: str) -> None:
@@ -101,3 +109,13 @@ def test_console_entry_point_runs_the_default_sample(tmp_path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("cat.bmp: background")
     assert (tmp_path / "cat_overlay.png").is_file()
+
+
+def test_outputs_get_ordinary_file_permissions(capsys, tmp_path) -> None:
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    code, _, _ = run(capsys, "segment", "--sample", "cat", "--out", str(tmp_path))
+    assert code == 0
+    assert (tmp_path / "cat_mask.png").stat().st_mode & 0o777 == 0o666 & ~umask

@@ -1,0 +1,23 @@
+"""Jupyter widgets (ipywidgets 8): image picking, runtime controls, mask viewing, timings and the Workbench."""
+
+from .architecture import AsppExplorer, AtrousExplorer, LayerBrowser
+from .gallery import BatchGallery
+from .image_picker import ImagePicker
+from .mask_viewer import MaskViewer
+from .runtime_controls import RuntimeControls
+from .timing_panel import TimingPanel
+from .timing_readout import TimingReadout
+from .workbench import Workbench
+
+__all__ = [
+    "AsppExplorer",
+    "AtrousExplorer",
+    "BatchGallery",
+    "ImagePicker",
+    "LayerBrowser",
+    "MaskViewer",
+    "RuntimeControls",
+    "TimingPanel",
+    "TimingReadout",
+    "Workbench",
+]
