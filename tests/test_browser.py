@@ -36,28 +36,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def voila_url(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium not found: install Debian's package (`apt-get install chromium`); .ci/run does")
-    port = free_port()
-    log = tmp_path_factory.mktemp("voila") / "voila.log"
-    voila = Path(sys.executable).with_name("voila")
+def serve(command: list[str], port: int, log: Path, cwd: Path):
+    """Start a local server, wait until its port accepts connections; yields nothing, stops it after."""
     with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [
-                str(voila),
-                str(ROOT / "notebooks" / "00_workbench.ipynb"),
-                "--no-browser",
-                f"--port={port}",
-                "--Voila.ip=127.0.0.1",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=os.environ.copy(),
-            cwd=ROOT / "notebooks",
-        )
-    url = f"http://127.0.0.1:{port}/"
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy(), cwd=cwd)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -66,15 +48,63 @@ def voila_url(tmp_path_factory):
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"voila did not start:\n{log.read_text()}")
+                    pytest.fail(f"{command[0]} did not start:\n{log.read_text()}")
                 time.sleep(0.5)
-        yield url
+        yield
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def tool(name: str) -> str:
+    """A console script of this environment (voila, jupyter)."""
+    return str(Path(sys.executable).with_name(name))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium not found: install Debian's package (`apt-get install chromium`); .ci/run does")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def voila_url(tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("voila") / "voila.log"
+    notebook = ROOT / "notebooks" / "00_workbench.ipynb"
+    command = [tool("voila"), str(notebook), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"]
+    for _ in serve(command, port, log, ROOT / "notebooks"):
+        yield f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture(scope="module")
+def lab_url(tmp_path_factory):
+    port = free_port()
+    root = tmp_path_factory.mktemp("lab")
+    shutil.copy(ROOT / "notebooks" / "00_workbench.ipynb", root)
+    command = [
+        tool("jupyter"),
+        "lab",
+        "--no-browser",
+        f"--port={port}",
+        "--ServerApp.ip=127.0.0.1",
+        "--IdentityProvider.token=",
+        "--ServerApp.password=",
+        f"--ServerApp.root_dir={root}",
+        "--LabApp.expose_app_in_browser=True",
+        "--allow-root",
+    ]
+    for _ in serve(command, port, root / "lab.log", root):
+        yield f"http://127.0.0.1:{port}/lab/tree/00_workbench.ipynb"
 
 
 def image_digest(page, selector: str) -> str:
@@ -103,45 +133,60 @@ def wait_for_new_image(page, selector: str, before: str) -> str:
     pytest.fail("the displayed image did not change")
 
 
-def test_workbench_renders_and_responds(voila_url, tmp_path) -> None:
-    from playwright.sync_api import sync_playwright
+def wait_for_overlay(page, selector: str) -> None:
+    page.wait_for_selector(f"img{selector}", state="visible", timeout=TIMEOUT_MS)
+    page.wait_for_function(
+        "sel => { const i = document.querySelector(sel); return i && i.complete && i.naturalWidth > 0; }",
+        arg=f"img{selector}",
+        timeout=TIMEOUT_MS,
+    )
 
+
+def test_workbench_renders_and_responds_in_voila(browser, voila_url, tmp_path) -> None:
     overlay = ".dlw-overlay"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        try:
-            page.goto(voila_url, timeout=TIMEOUT_MS)
-            page.wait_for_selector(f"img{overlay}", state="visible", timeout=TIMEOUT_MS)
-            page.wait_for_function(
-                "sel => { const i = document.querySelector(sel); return i && i.complete && i.naturalWidth > 0; }",
-                arg=f"img{overlay}",
-                timeout=TIMEOUT_MS,
-            )
-            page.wait_for_selector(".dlw-legend >> text=cat", timeout=TIMEOUT_MS)
-            first = image_digest(page, f"img{overlay}")
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(voila_url, timeout=TIMEOUT_MS)
+        wait_for_overlay(page, overlay)
+        page.wait_for_selector(".dlw-legend >> text=cat", timeout=TIMEOUT_MS)
+        first = image_digest(page, f"img{overlay}")
 
-            # Pick another sample photo: the dog.
-            page.click(".dlw-sample-pets", timeout=TIMEOUT_MS)
-            page.wait_for_selector(".dlw-legend >> text=dog", timeout=TIMEOUT_MS)
-            dog = wait_for_new_image(page, f"img{overlay}", first)
+        # Pick another sample photo: the dog.
+        page.click(".dlw-sample-pets", timeout=TIMEOUT_MS)
+        page.wait_for_selector(".dlw-legend >> text=dog", timeout=TIMEOUT_MS)
+        dog = wait_for_new_image(page, f"img{overlay}", first)
 
-            # Move the alpha slider with the keyboard: the overlay is redrawn.
-            page.click(".dlw-alpha .noUi-handle")
-            for _ in range(5):
-                page.keyboard.press("ArrowLeft")
-            lighter = wait_for_new_image(page, f"img{overlay}", dog)
-            assert lighter != dog
+        # Move the alpha slider with the keyboard: the overlay is redrawn.
+        page.click(".dlw-alpha .noUi-handle")
+        for _ in range(5):
+            page.keyboard.press("ArrowLeft")
+        lighter = wait_for_new_image(page, f"img{overlay}", dog)
+        assert lighter != dog
 
-            # Change the model to the Cityscapes one: its classes replace VOC's.
-            labels = page.eval_on_selector_all(".dlw-model select option", "os => os.map(o => o.label)")
-            cityscapes = next(label for label in labels if label.startswith("deeplab-edgetpu-slim-cityscapes"))
-            page.select_option(".dlw-model select", label=cityscapes)
-            page.wait_for_selector(
-                ".dlw-legend >> text=/road|sidewalk|building|vegetation|terrain/", timeout=TIMEOUT_MS
-            )
-            assert "Traceback" not in page.inner_text("body")
-        finally:
-            page.screenshot(path=str(tmp_path / "workbench.png"), full_page=True)
-            browser.close()
+        # Change the model to the Cityscapes one: its classes replace VOC's.
+        labels = page.eval_on_selector_all(".dlw-model select option", "os => os.map(o => o.label)")
+        cityscapes = next(label for label in labels if label.startswith("deeplab-edgetpu-slim-cityscapes"))
+        page.select_option(".dlw-model select", label=cityscapes)
+        page.wait_for_selector(".dlw-legend >> text=/road|sidewalk|building|vegetation|terrain/", timeout=TIMEOUT_MS)
+        assert "Traceback" not in page.inner_text("body")
+    finally:
+        page.screenshot(path=str(tmp_path / "workbench.png"), full_page=True)
+        page.close()
     assert (tmp_path / "workbench.png").stat().st_size > 10_000
+
+
+def test_workbench_runs_in_jupyterlab(browser, lab_url, tmp_path) -> None:
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(lab_url, timeout=TIMEOUT_MS)
+        page.wait_for_selector(".jp-Notebook", timeout=TIMEOUT_MS)
+        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands", timeout=TIMEOUT_MS)
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=TIMEOUT_MS)
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        wait_for_overlay(page, ".dlw-overlay")
+        page.wait_for_selector(".dlw-legend >> text=cat", timeout=TIMEOUT_MS)
+        image_digest(page, "img.dlw-overlay")
+        assert "Traceback" not in page.inner_text(".jp-Notebook")
+    finally:
+        page.screenshot(path=str(tmp_path / "jupyterlab.png"))
+        page.close()
