@@ -451,7 +451,7 @@ def benchmark_pipeline(
     runs: int = 20,
     warmup: int = DEFAULT_WARMUP,
     max_seconds: float | None = None,
-    resize: str = "stretch",
+    resize: str | None = None,
     render: Render | None = None,
 ) -> PipelineResult:
     """Time the whole path from encoded photo bytes to a displayable picture, stage by stage.
@@ -461,7 +461,8 @@ def benchmark_pipeline(
     and blends), other (`segment()` bookkeeping) and total. Uses the Segmenter's cached interpreter.
     """
     _check_counts(runs, warmup, max_seconds)
-    check_resize(resize)
+    if resize is not None:
+        check_resize(resize)
     options = options or RuntimeOptions()
     spec = _spec(model)
     backend, _ = backend_module(options.backend)

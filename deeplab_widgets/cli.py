@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import samples, zoo
 from .batch import SUMMARY_NAME, segment_many
-from .errors import DeeplabWidgetsError
+from .errors import DeeplabWidgetsError, OptionsError
 from .preprocess import RESIZE_MODES
 from .runtime import RuntimeOptions, cpu_count
 from .segmenter import Segmenter
@@ -43,6 +43,8 @@ def _samples(args: argparse.Namespace) -> int:
 
 
 def _segment(args: argparse.Namespace) -> int:
+    if args.overlay and not args.out:
+        raise OptionsError("--overlay writes files: give --out DIR")
     options = RuntimeOptions(
         num_threads=cpu_count() if args.threads is None else args.threads,
         xnnpack=not args.no_xnnpack,
@@ -55,7 +57,7 @@ def _segment(args: argparse.Namespace) -> int:
         inputs,
         segmenter,
         args.out,
-        overlay=args.overlay and bool(args.out),
+        overlay=args.overlay,
         alpha=args.alpha,
         resume=args.resume,
         summary_name=SUMMARY_NAME if args.summary else None,

@@ -63,8 +63,12 @@ def _open(source: str | os.PathLike | bytes | bytearray, max_pixels: int) -> Ima
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(fp)
-            _check_size(image, max_pixels, 0, name)
-            image.load()
+            try:
+                _check_size(image, max_pixels, 0, name)
+                image.load()
+            except BaseException:
+                image.close()
+                raise
     except ImageTooLargeError:
         raise
     except Image.DecompressionBombError as exc:

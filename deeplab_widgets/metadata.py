@@ -8,6 +8,7 @@ Only the few fields we need are read, by their schema slot numbers, with `flatbu
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
 from dataclasses import dataclass
 
@@ -113,7 +114,7 @@ def read_normalization(content: bytes) -> Normalization | None:
                     mean, std = _floats(options, _NORM_MEAN), _floats(options, _NORM_STD)
                     if mean and std:
                         return Normalization(float(mean[0]), float(std[0]))
-    except (IndexError, ValueError, TypeError, UnicodeDecodeError):
+    except (IndexError, ValueError, TypeError, UnicodeDecodeError, struct.error):
         return None  # malformed metadata: fall back to the DeepLab default
     return None
 

@@ -37,6 +37,7 @@ class ModelSpec:
     input_dtype: np.dtype
     input_quantization: tuple[float, int]  # (scale, zero point); (0.0, 0) when float
     output_index: int  # the model's own output: logits or class ids
+    output_quantization: tuple[float, int]  # of quantized logits; (0.0, 0) when float
     labels_index: int | None  # class ids computed in-graph by the grafted ARG_MAX head (logits models)
     output_kind: str  # "logits" or "class_ids"
     num_classes: int
@@ -62,8 +63,12 @@ class ModelSpec:
 
     def runner(self, options: RuntimeOptions, preserve_all_tensors: bool = False) -> Runner:
         """The cached interpreter for this model with these options."""
-        key = self.digest if self.labels_index is None else f"{self.digest}+argmax"
-        return RUNNERS.get(key, self.run_content, options, preserve_all_tensors)
+        return RUNNERS.get(self.run_key, self.run_content, options, preserve_all_tensors)
+
+    @property
+    def run_key(self) -> str:
+        """Identifies what the interpreter runs: the file, with or without the grafted ARG_MAX head."""
+        return run_key(self.digest, self.labels_index is not None)
 
 
 def _read_model(model: ModelInput) -> tuple[str, bytes, zoo.ZooModel | None]:
@@ -93,8 +98,7 @@ def read_label_file(path: str | os.PathLike) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _class_count(interpreter: Any, out: dict) -> int:
-    shape = tuple(out["shape"])
+def _class_count(interpreter: Any, shape: tuple[int, ...]) -> int:
     if len(shape) == 4:
         return shape[3]
     # An in-model ArgMax: its input is the 4-D score tensor of the same height and width.
@@ -120,8 +124,13 @@ def _resolve_labels(labels: LabelsInput, content: bytes, info: zoo.ZooModel | No
         warnings.warn("label file has an extra leading 'background' line; dropping it", stacklevel=3)
         names = names[1:]
     if len(names) != n:
-        raise ModelFormatError(f"{len(names)} labels given but the model predicts {n} classes")
+        raise ModelFormatError(f"{len(names)} class names but the model predicts {n} classes")
     return LabelSet(base.name, names, base.colormap) if base else generic_label_set(names)
+
+
+def run_key(digest: str, argmax_head: bool) -> str:
+    """The interpreter-cache key of a model file, with or without the grafted ARG_MAX head."""
+    return f"{digest}+argmax" if argmax_head else digest
 
 
 def _argmax_head(content: bytes) -> bytes | None:
@@ -139,8 +148,9 @@ def load_model(model: ModelInput, labels: LabelsInput = None, options: RuntimeOp
     digest = hashlib.sha256(content).hexdigest()
     grafted = _argmax_head(content)
     run_content = grafted or content
-    key = f"{digest}+argmax" if grafted else digest
-    interpreter = RUNNERS.get(key, run_content, options or RuntimeOptions()).interpreter
+    interpreter = RUNNERS.get(
+        run_key(digest, grafted is not None), run_content, options or RuntimeOptions()
+    ).interpreter
     inp, *outs = interpreter.get_input_details()[:1] + interpreter.get_output_details()
     labels_out, out = outs if grafted else (None, outs[0])
     in_shape, out_shape = tuple(inp["shape"]), tuple(out["shape"])
@@ -154,7 +164,7 @@ def load_model(model: ModelInput, labels: LabelsInput = None, options: RuntimeOp
         kind = "logits"
     else:
         raise ModelFormatError(f"{name}: output shape {out_shape} is not a segmentation map")
-    n = _class_count(interpreter, out)
+    n = _class_count(interpreter, out_shape)
     return ModelSpec(
         name=name,
         digest=digest,
@@ -165,6 +175,7 @@ def load_model(model: ModelInput, labels: LabelsInput = None, options: RuntimeOp
         input_dtype=np.dtype(inp["dtype"]),
         input_quantization=(float(inp["quantization"][0]), int(inp["quantization"][1])),
         output_index=out["index"],
+        output_quantization=(float(out["quantization"][0]), int(out["quantization"][1])),
         labels_index=labels_out["index"] if labels_out else None,
         output_kind=kind,
         num_classes=n,

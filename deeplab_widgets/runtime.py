@@ -103,6 +103,8 @@ def make_interpreter(model_content: bytes, options: RuntimeOptions, *, preserve_
         interpreter = mod.Interpreter(**kwargs)
         interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
+        if options.delegate:
+            raise DelegateError(f"delegate {options.delegate!r} loaded but could not run this model: {exc}") from exc
         raise ModelFormatError(f"the model could not be loaded by the TFLite interpreter: {exc}") from exc
     return interpreter
 
@@ -149,6 +151,7 @@ class RunnerCache:
         self.size = size
         self._runners: OrderedDict[tuple, Runner] = OrderedDict()
         self._lock = threading.Lock()
+        self._build_lock = threading.Lock()
 
     def get(self, digest: str, content: bytes, options: RuntimeOptions, preserve_all_tensors: bool = False) -> Runner:
         """The cached runner for this model and options, built on first use."""
@@ -158,7 +161,12 @@ class RunnerCache:
             if runner is not None:
                 self._runners.move_to_end(key)
                 return runner
-        runner = Runner(make_interpreter(content, options, preserve_all_tensors=preserve_all_tensors))
+        with self._build_lock:  # one build at a time, so two threads never build the same interpreter
+            with self._lock:
+                runner = self._runners.get(key)
+            if runner is not None:
+                return runner
+            runner = Runner(make_interpreter(content, options, preserve_all_tensors=preserve_all_tensors))
         with self._lock:
             self._runners[key] = runner
             while len(self._runners) > self.size:

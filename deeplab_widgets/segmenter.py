@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -131,7 +132,8 @@ class Segmenter:
             runner.invoke()
             self.invocations += 1
             t2 = time.perf_counter()
-            labels_small, probs = self._read_output(interpreter, placement, scores)
+            outputs = self._copy_outputs(interpreter, scores)
+        labels_small, probs = self._postprocess(outputs, placement)
         labels = restore(labels_small, placement)
         t3 = time.perf_counter()
         labels.setflags(write=False)
@@ -146,21 +148,29 @@ class Segmenter:
             scores=probs,
         )
 
-    def _read_output(self, interpreter, placement: Placement, scores: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        spec, (ch, cw) = self.spec, placement.content
+    def _copy_outputs(self, interpreter: Any, scores: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Copies of (class ids, logits) out of the interpreter; the work on them happens after the lock."""
+        spec = self.spec
         if spec.output_kind == "class_ids":
-            out = interpreter.get_tensor(spec.output_index)[0]
-            return out.reshape(out.shape[:2])[:ch, :cw].astype(np.uint8), None
-        if spec.labels_index is not None:
-            labels = interpreter.get_tensor(spec.labels_index)[0][:ch, :cw].astype(np.uint8)
-        else:
-            labels = argmax_labels(interpreter.get_tensor(spec.output_index)[0][:ch, :cw])
-        if not scores:
+            return interpreter.get_tensor(spec.output_index)[0], None
+        ids = interpreter.get_tensor(spec.labels_index)[0] if spec.labels_index is not None else None
+        logits = interpreter.get_tensor(spec.output_index)[0] if scores or ids is None else None
+        return ids, logits
+
+    def _postprocess(
+        self, outputs: tuple[np.ndarray | None, np.ndarray | None], placement: Placement
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Class ids (and probabilities, when logits were copied) cropped to the image content."""
+        (ch, cw), (ids, logits) = placement.content, outputs
+        if logits is not None:
+            logits = logits[:ch, :cw]
+        labels = argmax_labels(logits) if ids is None else ids.reshape(ids.shape[:2])[:ch, :cw].astype(np.uint8)
+        if logits is None or self.spec.output_kind == "class_ids":
             return labels, None
-        out = interpreter.get_tensor(spec.output_index)[0]
-        logits = np.ascontiguousarray(out[:ch, :cw], dtype=np.float32)  # get_tensor gave us our own copy
-        logits -= logits.max(axis=-1, keepdims=True)
-        np.exp(logits, out=logits)
-        logits /= logits.sum(axis=-1, keepdims=True)
-        logits.setflags(write=False)
-        return labels, logits
+        scale, zero = self.spec.output_quantization
+        probs = (logits.astype(np.float32) - zero) * scale if scale else np.ascontiguousarray(logits, np.float32)
+        probs -= probs.max(axis=-1, keepdims=True)
+        np.exp(probs, out=probs)
+        probs /= probs.sum(axis=-1, keepdims=True)
+        probs.setflags(write=False)
+        return labels, probs
