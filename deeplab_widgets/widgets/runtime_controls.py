@@ -9,7 +9,8 @@ from ..errors import DeeplabWidgetsError
 from ..model import ModelInput, ModelSpec, load_model
 from ..preprocess import RESIZE_MODES
 from ..runtime import RuntimeOptions, available_backends, cpu_count
-from ..zoo import list_models
+from ..segmenter import default_resize
+from ..zoo import list_models, model_info
 from .image_picker import error_html, info_html
 
 #: The model dropdown's entry that opens the "load a .tflite file" box.
@@ -32,10 +33,12 @@ class RuntimeControls(widgets.VBox):
         self,
         model: str = "deeplabv3-starter",
         options: RuntimeOptions | None = None,
-        resize: str = "stretch",
+        resize: str | None = None,
         **kwargs,
     ) -> None:
+        """`resize=None` follows each model's measured best mode (`Segmenter`'s default) as models change."""
         options = options or RuntimeOptions()
+        resize = resize or model_info(model).resize
         self.custom_models: dict[str, ModelSpec] = {}
         self._syncing = False
         zoo = [(f"{m.name} ({m.dataset}, {m.input_dtype} {m.input_size})", m.name) for m in list_models()]
@@ -99,15 +102,19 @@ class RuntimeControls(widgets.VBox):
         if isinstance(source, str) and not source.strip():
             return False
         try:
-            spec = load_model(source.strip() if isinstance(source, str) else source)
+            spec = load_model(source.strip() if isinstance(source, str) else source, options=self.options)
         except DeeplabWidgetsError as exc:
             self._fail(f"{name or source}: {exc}")
             return False
         label = name or spec.name
         self.custom_models[label] = spec
         options = [o for o in self.model_dropdown.options if o[1] != LOAD_FILE and o[1] != label]
-        self.model_dropdown.options = [*options, (f"{label} (file)", label), (LOAD_FILE, LOAD_FILE)]
-        self.model_dropdown.value = label
+        self._syncing = True  # replacing the options resets the dropdown: that is not the user's choice
+        try:
+            self.model_dropdown.options = [*options, (f"{label} (file)", label), (LOAD_FILE, LOAD_FILE)]
+        finally:
+            self._syncing = False
+        self._choose(label)
         self.status.value = info_html(f"loaded {label}: {spec.num_classes} classes, input {spec.input_size}")
         return True
 
@@ -123,7 +130,14 @@ class RuntimeControls(widgets.VBox):
         self.load_box.layout.display = "flex" if choosing_file else "none"
         if not choosing_file:
             self.error = ""
-            self.model = change["new"]
+            self._choose(change["new"])
+
+    def _choose(self, name: str) -> None:
+        """Switch to model `name` with its own default resize mode, in one notification round."""
+        spec = self.custom_models.get(name)
+        with self.hold_trait_notifications():
+            self.model = name
+            self.resize = default_resize(spec) if spec else model_info(name).resize
 
     def _on_upload(self, change: dict) -> None:
         if change["new"]:

@@ -15,7 +15,7 @@ from PIL import Image
 
 from ..errors import DeeplabWidgetsError
 from ..images import ImageInput
-from ..model import ModelSpec
+from ..model import ModelSpec, load_model
 from ..runtime import RuntimeOptions
 from ..segmenter import SegmentationResult, Segmenter
 from .image_picker import ImagePicker, error_html
@@ -42,13 +42,14 @@ class Workbench(widgets.VBox):
         image: ImageInput | None = "cat",
         options: RuntimeOptions | None = None,
         *,
-        resize: str = "stretch",
+        resize: str | None = None,
         mode: str = "overlay",
         alpha: float = 0.6,
         **kwargs,
     ) -> None:
         self.segmenters: dict[tuple, Segmenter] = {}
-        self._models: dict[str, Segmenter] = {}
+        self._specs: dict[str, ModelSpec] = {}
+        self._shown: tuple | None = None  # the controls' (model, options, resize) of the result on screen
         self.status = widgets.HTML()
         self.status.add_class("dlw-status")
         self.picker = ImagePicker(value=None)
@@ -69,7 +70,7 @@ class Workbench(widgets.VBox):
         self.picker.observe(self._on_image, names="image")
         self.picker.observe(self._on_error, names="error")
         self.controls.observe(self._on_error, names="error")
-        self.controls.observe(lambda _: self.run(), names=["model", "options", "resize"])
+        self.controls.observe(self._on_controls, names=["model", "options", "resize"])
         if isinstance(image, str) and image in self.picker.buttons:
             self.picker.select(image)
         elif image is not None:
@@ -78,55 +79,70 @@ class Workbench(widgets.VBox):
     @property
     def segmenter(self) -> Segmenter:
         """The Segmenter for the chosen model, options and resize mode (cached, so toggling is cheap)."""
-        c = self.controls
-        source = c.model_source()
-        model = source.digest if isinstance(source, ModelSpec) else source  # a re-uploaded file is a new model
-        key = (model, c.options, c.resize)
+        model, options, resize = key = self._controls_key()
         segmenter = self.segmenters.get(key)
         if segmenter is None:
-            base = self._models.get(model)
-            if base is None:
-                base = self._models[model] = Segmenter(source, RuntimeOptions(), resize=c.resize)
-            segmenter = self.segmenters[key] = base.with_options(c.options, c.resize)
+            spec = self._specs.get(model)
+            if spec is None:
+                source = self.controls.model_source()
+                spec = source if isinstance(source, ModelSpec) else load_model(source, options=options)
+                self._specs[model] = spec
+            segmenter = self.segmenters[key] = Segmenter(spec, options, resize=resize)
         return segmenter
 
     @property
     def invocations(self) -> int:
         """Model runs so far, over every Segmenter this workbench made."""
-        return sum(
-            s.invocations for s in {id(s): s for s in [*self.segmenters.values(), *self._models.values()]}.values()
-        )
+        return sum(s.invocations for s in self.segmenters.values())
 
     def run(self, image: Image.Image | None = None) -> SegmentationResult | None:
         """Segment `image` (default: the picker's) with the current controls and show it; None on error."""
-        image = image if image is not None else self.picker.image
+        return self._run(image if image is not None else self.picker.image, 1)
+
+    def repeat(self, n: int = 10) -> None:
+        """Run the model `n` more times on the current image to fill the timing medians (drawn once)."""
+        self._run(self.image, n)
+
+    def _run(self, image: Image.Image | None, times: int) -> SegmentationResult | None:
         if image is None:
             return None
         try:
             segmenter = self.segmenter
-            result = segmenter.segment(image, scores=segmenter.spec.output_kind == "logits")
+            for _ in range(times):
+                result = segmenter.segment(image, scores=segmenter.spec.output_kind == "logits")
+                self.timing.record(result)
+            with self.hold_trait_notifications():
+                self.image, self.result = image, result
+            self.viewer.show(result, image, segmenter.spec.output_kind)
         except DeeplabWidgetsError as exc:
             self._show_error(f"{type(exc).__name__}: {exc}")
             return None
         except Exception as exc:  # a traceback must never reach the output area
             self._show_error(f"unexpected {type(exc).__name__}: {exc}")
             return None
-        with self.hold_trait_notifications():
-            self.image, self.result = image, result
-        self.viewer.show(result, image, segmenter.spec.output_kind)
-        self.timing.record(result)
+        self._shown = self._controls_key()
+        self._show_status(result)
+        return result
+
+    def _show_status(self, result: SegmentationResult) -> None:
         top = ", ".join(f"{s.name} {s.fraction:.0%}" for s in result.present_classes()[:3] if s.fraction >= 0.005)
         self.status.value = (
             f"<span>{html.escape(self.picker.source)} · {html.escape(result.model)} · "
             f"{result.timings.total_ms:.0f} ms · {html.escape(top)}</span>"
         )
-        return result
 
-    def repeat(self, n: int = 10) -> None:
-        """Run the model `n` more times on the current image to fill the timing medians."""
-        for _ in range(n):
-            if self.run(self.image) is None:
-                return
+    def _controls_key(self) -> tuple:
+        c = self.controls
+        source = c.model_source()
+        model = source.digest if isinstance(source, ModelSpec) else source  # a re-uploaded file is a new model
+        return model, c.options, c.resize
+
+    def _on_controls(self, _: dict) -> None:
+        # A model switch changes model and resize together: run once, not once per trait.
+        if self._controls_key() != self._shown:
+            self.run()
+        elif self.result is not None:  # back to what is on screen (e.g. after a failed delegate): no run
+            self._show_status(self.result)
 
     def _on_image(self, change: dict) -> None:
         self.run(change["new"])
