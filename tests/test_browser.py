@@ -181,8 +181,15 @@ def test_workbench_runs_in_jupyterlab(browser, lab_url, tmp_path) -> None:
         page.goto(lab_url, timeout=TIMEOUT_MS)
         page.wait_for_selector(".jp-Notebook", timeout=TIMEOUT_MS)
         page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands", timeout=TIMEOUT_MS)
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=TIMEOUT_MS)
-        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        # Not awaited: the command's promise settles only when every cell has run.
+        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+        # JupyterLab may ask which kernel to start (before or after the run starts): take the
+        # preferred one, as a user would, until the workbench shows up.
+        deadline = time.monotonic() + TIMEOUT_MS / 1000
+        while not page.is_visible("img.dlw-overlay") and time.monotonic() < deadline:
+            if page.is_visible(".jp-Dialog button.jp-mod-accept"):
+                page.click(".jp-Dialog button.jp-mod-accept")
+            page.wait_for_timeout(500)
         wait_for_overlay(page, ".dlw-overlay")
         page.wait_for_selector(".dlw-legend >> text=cat", timeout=TIMEOUT_MS)
         image_digest(page, "img.dlw-overlay")
