@@ -14,7 +14,7 @@ from ..errors import OptionsError
 from ..evaluate import Evaluation
 from ..metrics import Metrics
 from ..segmenter import SegmentationResult
-from .masks import colorize, overlay
+from .masks import as_photo, colorize, overlay
 
 
 def plot_confusion(metrics: Metrics, *, title: str = "", figsize: tuple[float, float] = (7.5, 6.5)) -> Figure:
@@ -107,7 +107,7 @@ def plot_disagreement(
     image: Image.Image | np.ndarray, a: SegmentationResult, b: SegmentationResult, diff: Disagreement
 ) -> Figure:
     """Both models' overlays and the pixels where they disagree (red), with the commonest confusions."""
-    photo = np.asarray(image, np.uint8)[..., :3]
+    photo = np.asarray(as_photo(image, a.labels))
     fig = Figure(figsize=(12, 4.3), layout="constrained")
     axes = fig.subplots(1, 3)
     marked = photo.copy()

@@ -15,8 +15,8 @@ STAGES = ("preprocess_ms", "invoke_ms", "postprocess_ms", "total_ms")
 
 
 def configuration(result: SegmentationResult) -> str:
-    """The label runs are grouped by: model, runtime options and resize mode."""
-    return f"{result.model} · {result.options.describe()} · {result.resize}"
+    """The label runs are grouped by: model, runtime options (backend included) and resize mode."""
+    return f"{result.model} · {result.options.describe()} · {result.options.backend} · {result.resize}"
 
 
 class TimingReadout(widgets.VBox):
