@@ -20,7 +20,7 @@ from PIL import Image
 from .datasets import CITYSCAPES_TO_VOC, LabelledDataset
 from .errors import DatasetError, NoScoresError, OptionsError
 from .metrics import ConfusionMatrix, Metrics
-from .preprocess import Placement, restore
+from .preprocess import Placement, argmax_labels, restore
 from .segmenter import Segmenter
 
 TTA_MODES = (None, "flip")
@@ -143,7 +143,7 @@ def predict(
         probs = (probs + mirrored[:, ::-1]) * np.float32(0.5)
     if upsample == "bilinear":
         return upsample_argmax(probs, image.size)
-    return restore(probs.argmax(axis=-1).astype(np.uint8), Placement(image.size, probs.shape[:2]))
+    return restore(argmax_labels(probs), Placement(image.size, probs.shape[:2]))
 
 
 def label_map_for(segmenter: Segmenter, dataset: LabelledDataset) -> np.ndarray | None:

@@ -18,7 +18,7 @@ import numpy as np
 from .graph import Layer, ModelGraph, read_graph
 from .images import ImageInput, load_image
 from .model import ModelInput, ModelSpec, load_model
-from .preprocess import check_resize, fit
+from .preprocess import argmax_labels, check_resize, fit, softmax
 from .runtime import RUNNERS, Runner, RuntimeOptions
 from .segmenter import Segmenter
 
@@ -112,14 +112,11 @@ class Activations:
     @cached_property
     def class_ids(self) -> np.ndarray:
         """Argmax of `logits()` (model resolution, uint8)."""
-        return self.logits().argmax(axis=-1).astype(np.uint8)
+        return argmax_labels(self.logits())
 
     def confidence(self) -> np.ndarray:
         """Softmax probability of the winning class per pixel (model resolution): a confidence map."""
-        z = self.logits()
-        z = z - z.max(axis=-1, keepdims=True)
-        np.exp(z, out=z)
-        return z.max(axis=-1) / z.sum(axis=-1)
+        return softmax(self.logits()).max(axis=-1)
 
 
 class Probe:

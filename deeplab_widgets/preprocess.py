@@ -89,3 +89,12 @@ def restore(labels: np.ndarray, placement: Placement) -> np.ndarray:
 def argmax_labels(scores: np.ndarray) -> np.ndarray:
     """H x W x C scores -> H x W uint8 class ids (the fallback when no ARG_MAX head could be grafted)."""
     return scores.argmax(axis=-1).astype(np.uint8)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Per-pixel class probabilities from H x W x C float logits (a new float32 array)."""
+    probs = np.array(logits, np.float32)
+    probs -= probs.max(axis=-1, keepdims=True)
+    np.exp(probs, out=probs)
+    probs /= probs.sum(axis=-1, keepdims=True)
+    return probs

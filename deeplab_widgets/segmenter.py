@@ -11,7 +11,7 @@ import numpy as np
 
 from .images import DEFAULT_MAX_PIXELS, ImageInput, load_image
 from .model import LabelsInput, ModelInput, ModelSpec, load_model
-from .preprocess import Placement, argmax_labels, check_resize, fit, restore
+from .preprocess import Placement, argmax_labels, check_resize, fit, restore, softmax
 from .runtime import Runner, RuntimeOptions
 
 
@@ -168,9 +168,6 @@ class Segmenter:
         if logits is None or self.spec.output_kind == "class_ids":
             return labels, None
         scale, zero = self.spec.output_quantization
-        probs = (logits.astype(np.float32) - zero) * scale if scale else np.ascontiguousarray(logits, np.float32)
-        probs -= probs.max(axis=-1, keepdims=True)
-        np.exp(probs, out=probs)
-        probs /= probs.sum(axis=-1, keepdims=True)
+        probs = softmax((logits.astype(np.float32) - zero) * scale if scale else logits)
         probs.setflags(write=False)
         return labels, probs
