@@ -136,12 +136,10 @@ class Runner:
     def __init__(self, interpreter: Any) -> None:
         self.interpreter = interpreter
         self.lock = threading.Lock()
-        self.invocations = 0
 
     def invoke(self) -> None:
         """Run the model once (call with `lock` held while touching tensors)."""
         self.interpreter.invoke()
-        self.invocations += 1
 
 
 class RunnerCache:
