@@ -357,26 +357,20 @@ def _summarise(name, size, raw, shapes, graph_input, graph_outputs) -> tuple[Gra
         for t in r["inputs"]:
             consumers.setdefault(t, []).append(r["index"])
 
-    def ancestors(layer: int) -> set[int]:
+    def reachable(layer: int, step) -> set[int]:
         seen, todo = set(), [layer]
         while todo:
             i = todo.pop()
-            if i in seen:
-                continue
-            seen.add(i)
-            todo.extend(producer[t] for t in raw[i]["inputs"] if t in producer)
+            if i not in seen:
+                seen.add(i)
+                todo.extend(step(i))
         return seen
 
+    def ancestors(layer: int) -> set[int]:
+        return reachable(layer, lambda i: [producer[t] for t in raw[i]["inputs"] if t in producer])
+
     def descendants(layer: int) -> set[int]:
-        seen, todo = set(), [layer]
-        while todo:
-            i = todo.pop()
-            if i in seen:
-                continue
-            seen.add(i)
-            for t in raw[i]["outputs"]:
-                todo.extend(consumers.get(t, []))
-        return seen
+        return reachable(layer, lambda i: [c for t in raw[i]["outputs"] for c in consumers.get(t, [])])
 
     in_h, in_w = shapes[graph_input][1], shapes[graph_input][2]
     pooling = _find_image_pooling(raw, consumers)
