@@ -21,8 +21,8 @@ from pathlib import Path
 import psutil
 
 from deeplab_widgets import Segmenter, list_samples
-from deeplab_widgets.batch import segment_many
-from deeplab_widgets.runtime import RuntimeOptions, cpu_count
+from deeplab_widgets.core.runtime import RuntimeOptions, cpu_count
+from deeplab_widgets.workflows.batch import segment_many
 
 
 def make_folder(root: Path, n_images: int) -> Path:

@@ -28,11 +28,11 @@ import numpy as np
 from PIL import Image
 
 from deeplab_widgets import RuntimeOptions, Segmenter
-from deeplab_widgets.bench import LatencyStats, machine_description
-from deeplab_widgets.preprocess import fit, write_input
-from deeplab_widgets.runtime import cpu_count, make_interpreter
-from deeplab_widgets.samples import load_sample, sample_path
-from deeplab_widgets.zoo import fetch_model
+from deeplab_widgets.assets.samples import load_sample, sample_path
+from deeplab_widgets.assets.zoo import fetch_model
+from deeplab_widgets.core.preprocess import fit, write_input
+from deeplab_widgets.core.runtime import cpu_count, make_interpreter
+from deeplab_widgets.workflows.bench import LatencyStats, machine_description
 
 MODEL = "deeplabv3-starter"
 

@@ -22,9 +22,9 @@ from pathlib import Path
 from PIL import Image
 
 from deeplab_widgets import Segmenter
-from deeplab_widgets.datasets import LabelledDataset, voc_folder
-from deeplab_widgets.evaluate import Evaluation, evaluate
-from deeplab_widgets.runtime import RuntimeOptions, cpu_count
+from deeplab_widgets.assets.datasets import LabelledDataset, voc_folder
+from deeplab_widgets.core.runtime import RuntimeOptions, cpu_count
+from deeplab_widgets.workflows.evaluate import Evaluation, evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 VOC = Path(os.environ.get("DEEPLAB_WIDGETS_EVAL", ROOT.parent / "shared" / "eval")) / "voc"

@@ -13,7 +13,7 @@ import statistics
 import time
 
 from deeplab_widgets import RuntimeOptions, Segmenter, load_sample
-from deeplab_widgets.runtime import cpu_count, make_interpreter
+from deeplab_widgets.core.runtime import cpu_count, make_interpreter
 
 
 def main() -> None:

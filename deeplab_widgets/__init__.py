@@ -1,9 +1,14 @@
 """deeplab-widgets: DeepLab semantic segmentation on LiteRT, with visualisation and Jupyter widgets."""
 
-from .batch import BatchReport, ImageRecord, segment_many
-from .bench import BenchmarkResult, PipelineResult, Sweep, benchmark, benchmark_pipeline, compute_cost, sweep
-from .compare import compare_models, comparison_table, disagreement
-from .datasets import ade20k_folder, voc_folder
+from .analysis.intermediates import Activations, Probe
+from .assets.datasets import ade20k_folder, voc_folder
+from .assets.samples import list_samples, load_sample, sample_path
+from .assets.zoo import list_models, model_info
+from .core.images import load_image
+from .core.labels import LabelSet, label_set
+from .core.model import ModelSpec, load_model
+from .core.runtime import RuntimeOptions, available_backends
+from .core.segmenter import ClassShare, SegmentationResult, Segmenter, Timings
 from .errors import (
     BackendError,
     ChecksumError,
@@ -22,17 +27,12 @@ from .errors import (
     OptionsError,
     OutputConflictError,
 )
-from .evaluate import Evaluation, evaluate
-from .graph import ModelGraph, read_graph
-from .images import load_image
-from .intermediates import Activations, Probe
-from .metrics import ConfusionMatrix, Metrics
-from .model import ModelSpec, load_model
-from .palettes import LabelSet, label_set
-from .runtime import RuntimeOptions, available_backends
-from .samples import list_samples, load_sample, sample_path
-from .segmenter import ClassShare, SegmentationResult, Segmenter, Timings
-from .zoo import list_models, model_info
+from .tflite.graph import ModelGraph, read_graph
+from .workflows.batch import BatchReport, ImageRecord, segment_many
+from .workflows.bench import BenchmarkResult, PipelineResult, Sweep, benchmark, benchmark_pipeline, compute_cost, sweep
+from .workflows.compare import compare_models, comparison_table, disagreement
+from .workflows.evaluate import Evaluation, evaluate
+from .workflows.metrics import ConfusionMatrix, Metrics
 
 __version__ = "0.1.0"
 

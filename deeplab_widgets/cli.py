@@ -8,12 +8,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import samples, zoo
-from .batch import SUMMARY_NAME, segment_many
+from .assets import samples, zoo
+from .core.preprocess import RESIZE_MODES
+from .core.runtime import RuntimeOptions, cpu_count
+from .core.segmenter import Segmenter
 from .errors import DeeplabWidgetsError, OptionsError
-from .preprocess import RESIZE_MODES
-from .runtime import RuntimeOptions, cpu_count
-from .segmenter import Segmenter
+from .workflows.batch import SUMMARY_NAME, segment_many
 
 DEFAULT_SAMPLE = "cat"
 
@@ -86,7 +86,7 @@ def _segment(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from . import bench
+    from .workflows import bench
 
     render = None
     if args.pipeline:
@@ -123,8 +123,8 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from .datasets import voc_folder
-    from .evaluate import evaluate
+    from .assets.datasets import voc_folder
+    from .workflows.evaluate import evaluate
 
     options = RuntimeOptions(num_threads=cpu_count() if args.threads is None else args.threads)
     segmenter = Segmenter(args.model, options, labels=args.labels, resize=args.resize)

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from deeplab_widgets import BackendError, RuntimeOptions, Segmenter, available_backends, sample_path
-from deeplab_widgets.runtime import backend_module
+from deeplab_widgets.core.runtime import backend_module
 
 BACKENDS = available_backends()
 REQUIRED = [b for b in os.environ.get("DEEPLAB_WIDGETS_REQUIRE_BACKEND", "").split(",") if b]

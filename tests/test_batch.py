@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from deeplab_widgets import OptionsError, OutputConflictError, RuntimeOptions, Segmenter
-from deeplab_widgets.batch import MODEL_KEY, SUMMARY_NAME, expand_inputs, segment_many
+from deeplab_widgets.assets.samples import sample_path
 from deeplab_widgets.cli import main
-from deeplab_widgets.samples import sample_path
+from deeplab_widgets.workflows.batch import MODEL_KEY, SUMMARY_NAME, expand_inputs, segment_many
 
 # sample -> (file name in the test folder, the class it shows)
 PHOTOS = {"cat": "cat", "pets": "dog", "bird": "bird", "grace_hopper": "person"}
@@ -180,7 +180,9 @@ def test_processes_and_dask_give_the_serial_masks_byte_for_byte(
     pool = segment_many(photos, seg, tmp_path / "pool", workers=2, threads=1, progress=False).run()
     with Client(cluster) as client:
         dask = segment_many(photos, seg, tmp_path / "dask", client=client, progress=False).run()
-        workers_used = client.run(lambda: __import__("deeplab_widgets.batch").batch._WORKER_SEGMENTERS.__len__())
+        workers_used = client.run(
+            lambda: __import__("deeplab_widgets.workflows.batch").workflows.batch._WORKER_SEGMENTERS.__len__()
+        )
     assert serial.engine == "serial" and pool.engine == "2 processes" and dask.engine == "dask (2 workers)"
     assert sorted(workers_used.values()) == [1, 1]  # one cached interpreter in each worker process
     for report in (pool, dask):

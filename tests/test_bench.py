@@ -10,7 +10,12 @@ import pytest
 from PIL import Image
 
 from deeplab_widgets import RuntimeOptions, available_backends
-from deeplab_widgets.bench import (
+from deeplab_widgets.assets.samples import load_sample
+from deeplab_widgets.cli import main
+from deeplab_widgets.core.runtime import cpu_count
+from deeplab_widgets.errors import BackendError, DelegateError, ModelNotFoundError, OptionsError
+from deeplab_widgets.viz.timing import latency_vs_threads, op_costs, render_overlay, seed_comparison, stage_breakdown
+from deeplab_widgets.workflows.bench import (
     SEED_LATENCIES,
     STAGES,
     BenchmarkResult,
@@ -24,11 +29,6 @@ from deeplab_widgets.bench import (
     sweep,
     write_table,
 )
-from deeplab_widgets.cli import main
-from deeplab_widgets.errors import BackendError, DelegateError, ModelNotFoundError, OptionsError
-from deeplab_widgets.runtime import cpu_count
-from deeplab_widgets.samples import load_sample
-from deeplab_widgets.viz.timing import latency_vs_threads, op_costs, render_overlay, seed_comparison, stage_breakdown
 
 STARTER = "deeplabv3-starter"
 DM05 = "deeplabv3-mnv2-dm05-voc"
@@ -130,7 +130,7 @@ def test_sweep_rows_and_progress_callback(small_sweep):
 
 
 def test_compute_cost_per_op_type(starter_run):
-    from deeplab_widgets.graph import read_graph
+    from deeplab_widgets.tflite.graph import read_graph
 
     cost = compute_cost(STARTER, starter_run)
     graph = read_graph(STARTER)

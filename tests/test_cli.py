@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from deeplab_widgets.assets.samples import sample_path
 from deeplab_widgets.cli import main
-from deeplab_widgets.palettes import pascal_colormap
-from deeplab_widgets.samples import sample_path
+from deeplab_widgets.core.labels import pascal_colormap
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

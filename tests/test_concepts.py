@@ -7,11 +7,11 @@ import pytest
 from PIL import Image
 
 from deeplab_widgets import OptionsError
-from deeplab_widgets import concepts as c
-from deeplab_widgets.graph import read_graph
-from deeplab_widgets.intermediates import Probe
-from deeplab_widgets.samples import sample_path
-from deeplab_widgets.zoo import model_names
+from deeplab_widgets.analysis import concepts as c
+from deeplab_widgets.analysis.intermediates import Probe
+from deeplab_widgets.assets.samples import sample_path
+from deeplab_widgets.assets.zoo import model_names
+from deeplab_widgets.tflite.graph import read_graph
 
 
 @pytest.mark.parametrize("rate", [1, 2, 3, 5])

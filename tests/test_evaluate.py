@@ -12,11 +12,9 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from deeplab_widgets import load_sample
+from deeplab_widgets.assets.datasets import CITYSCAPES_TO_VOC, LabelledDataset, ade20k_folder, read_mask, voc_folder
 from deeplab_widgets.cli import main
-from deeplab_widgets.compare import comparison_table, disagreement, format_table
-from deeplab_widgets.datasets import CITYSCAPES_TO_VOC, LabelledDataset, ade20k_folder, read_mask, voc_folder
 from deeplab_widgets.errors import DatasetError, NoScoresError, OptionsError
-from deeplab_widgets.evaluate import evaluate, label_map_for, predict
 from deeplab_widgets.viz.evaluation import (
     plot_accuracy_vs_latency,
     plot_class_iou,
@@ -24,6 +22,8 @@ from deeplab_widgets.viz.evaluation import (
     plot_disagreement,
     plot_worst_images,
 )
+from deeplab_widgets.workflows.compare import comparison_table, disagreement, format_table
+from deeplab_widgets.workflows.evaluate import evaluate, label_map_for, predict
 
 
 @pytest.fixture(scope="session")

@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 
 from deeplab_widgets import RuntimeOptions, Segmenter
-from deeplab_widgets.batch import load_result, segment_many
-from deeplab_widgets.samples import sample_path
+from deeplab_widgets.assets.samples import sample_path
 from deeplab_widgets.viz.thumbnails import thumbnail
 from deeplab_widgets.widgets.gallery import BatchGallery
+from deeplab_widgets.workflows.batch import load_result, segment_many
 
 
 @pytest.fixture(scope="module")

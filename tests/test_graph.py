@@ -8,10 +8,10 @@ import pytest
 from synthetic_v3plus import build_v3plus
 
 from deeplab_widgets import ModelFormatError, ModelNotFoundError
-from deeplab_widgets.graph import ROLES, read_graph, schema_module
-from deeplab_widgets.model import load_model
-from deeplab_widgets.runtime import RuntimeOptions, make_interpreter
-from deeplab_widgets.zoo import model_names
+from deeplab_widgets.assets.zoo import model_names
+from deeplab_widgets.core.model import load_model
+from deeplab_widgets.core.runtime import RuntimeOptions, make_interpreter
+from deeplab_widgets.tflite.graph import ROLES, read_graph, schema_module
 
 PASCAL_MOBILENETV2 = ["deeplabv3-starter", "deeplabv3-mnv2-dm05-voc", "deeplabv3-mnv2-voc"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deeplab_widgets.concepts import upsample_bilinear
-from deeplab_widgets.intermediates import Probe
-from deeplab_widgets.samples import sample_path
+from deeplab_widgets.analysis.concepts import upsample_bilinear
+from deeplab_widgets.analysis.intermediates import Probe
+from deeplab_widgets.assets.samples import sample_path
 
 CORAL = {
     "deeplabv3-mnv2-dm05-voc": ("bird_segmentation", 21),

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from deeplab_widgets.errors import DatasetError
-from deeplab_widgets.metrics import ConfusionMatrix, Metrics
+from deeplab_widgets.workflows.metrics import ConfusionMatrix, Metrics
 
 # 5 classes; the 255 pixel is ignored; class 3 is predicted but absent from the ground truth; class 4 never occurs.
 TRUTH = np.array([[0, 0, 1], [1, 2, 255]], np.uint8)

@@ -19,9 +19,9 @@ from deeplab_widgets import (
     Segmenter,
     list_models,
     model_info,
-    registry,
 )
-from deeplab_widgets.samples import list_samples, sample
+from deeplab_widgets.assets import registry
+from deeplab_widgets.assets.samples import list_samples, sample
 
 
 def test_registry_matches_the_shared_files(shared) -> None:

@@ -8,7 +8,7 @@ from conftest import PASCAL_MODELS
 from PIL import Image
 
 from deeplab_widgets import RuntimeOptions, Segmenter, load_sample, sample_path
-from deeplab_widgets.palettes import CITYSCAPES_NAMES
+from deeplab_widgets.core.labels import CITYSCAPES_NAMES
 
 
 def largest_object(result) -> str:
@@ -149,7 +149,7 @@ def test_coral_cityscapes_label_file_is_realigned(shared) -> None:
 
 def test_grafted_argmax_head_matches_numpy_argmax(starter, monkeypatch) -> None:
     assert starter.spec.labels_index is not None  # the ARG_MAX head was grafted on
-    monkeypatch.setattr("deeplab_widgets.model.add_argmax_head", lambda content: None)
+    monkeypatch.setattr("deeplab_widgets.core.model.add_argmax_head", lambda content: None)
     plain = Segmenter("deeplabv3-starter")
     assert plain.spec.labels_index is None
     image = load_sample("pets")

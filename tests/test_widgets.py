@@ -20,8 +20,8 @@ from deeplab_widgets import (
     load_sample,
     sample_path,
 )
-from deeplab_widgets.palettes import CITYSCAPES_NAMES
-from deeplab_widgets.runtime import available_backends, cpu_count
+from deeplab_widgets.core.labels import CITYSCAPES_NAMES
+from deeplab_widgets.core.runtime import available_backends, cpu_count
 from deeplab_widgets.widgets.runtime_controls import LOAD_FILE
 
 CAT = 8  # VOC class id

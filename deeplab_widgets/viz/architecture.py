@@ -14,8 +14,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 from PIL import Image
 
-from .. import concepts
-from ..graph import ROLES, ModelGraph
+from ..analysis import concepts
+from ..tflite.graph import ROLES, ModelGraph
 
 #: One colour per layer role (see `deeplab_widgets.graph.ROLES`).
 ROLE_COLORS = {

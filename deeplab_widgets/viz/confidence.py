@@ -7,8 +7,8 @@ from functools import cache
 import numpy as np
 from PIL import Image
 
+from ..core.segmenter import SegmentationResult
 from ..errors import NoScoresError
-from ..segmenter import SegmentationResult
 
 #: The two heat maps: the top class's probability, and the normalised entropy (uncertainty).
 HEAT_KINDS = ("confidence", "entropy")
@@ -17,7 +17,7 @@ HEAT_KINDS = ("confidence", "entropy")
 def no_scores_message(result: SegmentationResult, output_kind: str | None = None) -> str:
     """Why a result has no scores, in one plain sentence (`output_kind` from `ModelSpec`, else the zoo)."""
     if output_kind is None:
-        from ..zoo import model_info, model_names
+        from ..assets.zoo import model_info, model_names
 
         output_kind = model_info(result.model).output if result.model in model_names() else None
     if output_kind == "class_ids":

@@ -8,12 +8,12 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
-from ..compare import Disagreement
-from ..datasets import LabelledDataset
+from ..assets.datasets import LabelledDataset
+from ..core.segmenter import SegmentationResult
 from ..errors import OptionsError
-from ..evaluate import Evaluation
-from ..metrics import Metrics
-from ..segmenter import SegmentationResult
+from ..workflows.compare import Disagreement
+from ..workflows.evaluate import Evaluation
+from ..workflows.metrics import Metrics
 from .masks import as_photo, colorize, overlay
 
 

@@ -6,7 +6,7 @@ import html
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..segmenter import SegmentationResult
+from ..core.segmenter import SegmentationResult
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 import numpy as np
 from PIL import Image
 
-from ..segmenter import SegmentationResult
+from ..core.segmenter import SegmentationResult
 
 #: Colour of the thin class-boundary lines.
 BOUNDARY_COLOR = (255, 255, 255)

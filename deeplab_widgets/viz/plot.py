@@ -9,8 +9,8 @@ from matplotlib.figure import Figure
 from matplotlib.gridspec import GridSpec
 from PIL import Image
 
-from ..images import ImageInput, load_image
-from ..segmenter import SegmentationResult
+from ..core.images import ImageInput, load_image
+from ..core.segmenter import SegmentationResult
 from .legend import legend_entries
 from .masks import overlay_image
 

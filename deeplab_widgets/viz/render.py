@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from PIL import Image, ImageChops
 
+from ..core.segmenter import SegmentationResult
 from ..errors import NoScoresError, OptionsError
-from ..segmenter import SegmentationResult
 from .confidence import heat_image, no_scores_message
 from .masks import BOUNDARY_COLOR, as_photo, boundaries, colorize_image, overlay_image, side_by_side, visible_mask
 

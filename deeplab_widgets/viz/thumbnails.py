@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from ..segmenter import SegmentationResult
+from ..core.segmenter import SegmentationResult
 from .masks import colorize_image
 
 #: The longer side of a thumbnail, in pixels.

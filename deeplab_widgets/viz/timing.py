@@ -12,7 +12,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from PIL import Image
 
-from ..bench import (
+from ..core.segmenter import SegmentationResult
+from ..errors import OptionsError
+from ..workflows.bench import (
     SEED_LATENCIES,
     BenchmarkResult,
     ComputeCost,
@@ -21,8 +23,6 @@ from ..bench import (
     Sweep,
     machine_description,
 )
-from ..errors import OptionsError
-from ..segmenter import SegmentationResult
 from .masks import overlay
 from .render import DISPLAY_FORMAT, encode
 

@@ -10,14 +10,14 @@ from collections.abc import Sequence
 import ipywidgets as widgets
 from PIL import Image
 
-from .. import concepts
+from ..analysis import concepts
+from ..analysis.intermediates import Activations, Probe
+from ..assets.samples import list_samples, sample_path
+from ..core.images import ImageInput, load_image
+from ..core.model import ModelInput
+from ..core.runtime import RuntimeOptions
 from ..errors import DeeplabWidgetsError
-from ..graph import ModelGraph, read_graph
-from ..images import ImageInput, load_image
-from ..intermediates import Activations, Probe
-from ..model import ModelInput
-from ..runtime import RuntimeOptions
-from ..samples import list_samples, sample_path
+from ..tflite.graph import ModelGraph, read_graph
 from ..viz import architecture as viz
 from .image_picker import error_html, info_html
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import ipywidgets as widgets
 
-from ..batch import BatchReport, ImageRecord, load_result
+from ..core.images import load_image
 from ..errors import DeeplabWidgetsError
-from ..images import load_image
 from ..viz.render import DISPLAY_FORMAT, encode
 from ..viz.thumbnails import THUMBNAIL_SIZE, thumbnail
+from ..workflows.batch import BatchReport, ImageRecord, load_result
 from .mask_viewer import MaskViewer
 
 

@@ -11,9 +11,9 @@ import ipywidgets as widgets
 import traitlets
 from PIL import Image
 
+from ..assets.samples import list_samples, load_sample
+from ..core.images import IMAGE_EXTENSIONS, ImageInput, load_image
 from ..errors import DeeplabWidgetsError
-from ..images import IMAGE_EXTENSIONS, ImageInput, load_image
-from ..samples import list_samples, load_sample
 
 THUMBNAIL_SIZE = 72
 

@@ -8,7 +8,7 @@ import ipywidgets as widgets
 import traitlets
 from PIL import Image
 
-from ..segmenter import SegmentationResult
+from ..core.segmenter import SegmentationResult
 from ..viz.legend import legend_entries, legend_html
 from ..viz.render import DISPLAY_FORMAT, MODES, DisplayOptions, Renderer, encode
 from .image_picker import info_html

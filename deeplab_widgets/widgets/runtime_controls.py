@@ -5,12 +5,12 @@ from __future__ import annotations
 import ipywidgets as widgets
 import traitlets
 
+from ..assets.zoo import list_models, model_info
+from ..core.model import ModelInput, ModelSpec, load_model
+from ..core.preprocess import RESIZE_MODES
+from ..core.runtime import RuntimeOptions, available_backends, cpu_count
+from ..core.segmenter import default_resize
 from ..errors import DeeplabWidgetsError
-from ..model import ModelInput, ModelSpec, load_model
-from ..preprocess import RESIZE_MODES
-from ..runtime import RuntimeOptions, available_backends, cpu_count
-from ..segmenter import default_resize
-from ..zoo import list_models, model_info
 from .image_picker import error_html, info_html
 
 #: The model dropdown's entry that opens the "load a .tflite file" box.

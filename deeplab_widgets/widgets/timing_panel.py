@@ -8,11 +8,11 @@ from collections.abc import Sequence
 
 import ipywidgets as widgets
 
-from .. import zoo
-from ..bench import Sweep, format_table, sweep
+from ..assets import zoo
+from ..core.runtime import cpu_count
 from ..errors import DeeplabWidgetsError
-from ..runtime import cpu_count
 from ..viz.timing import latency_vs_threads, render_overlay, seed_comparison, stage_breakdown
+from ..workflows.bench import Sweep, format_table, sweep
 from .image_picker import error_html
 
 #: Plot choices: latency vs threads (two styles) or the starter model beside the seed's quoted phones.

@@ -9,7 +9,7 @@ from statistics import median
 import ipywidgets as widgets
 import traitlets
 
-from ..segmenter import SegmentationResult, Timings
+from ..core.segmenter import SegmentationResult, Timings
 
 STAGES = ("preprocess_ms", "invoke_ms", "postprocess_ms", "total_ms")
 

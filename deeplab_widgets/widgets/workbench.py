@@ -13,11 +13,11 @@ import ipywidgets as widgets
 import traitlets
 from PIL import Image
 
+from ..core.images import ImageInput
+from ..core.model import ModelSpec, load_model
+from ..core.runtime import RuntimeOptions
+from ..core.segmenter import SegmentationResult, Segmenter
 from ..errors import DeeplabWidgetsError
-from ..images import ImageInput
-from ..model import ModelSpec, load_model
-from ..runtime import RuntimeOptions
-from ..segmenter import SegmentationResult, Segmenter
 from .image_picker import ImagePicker, error_html
 from .mask_viewer import MaskViewer
 from .runtime_controls import RuntimeControls

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .datasets import LabelledDataset
-from .errors import OptionsError
+from ..assets.datasets import LabelledDataset
+from ..core.segmenter import SegmentationResult, Segmenter
+from ..errors import OptionsError
 from .evaluate import Evaluation, evaluate
-from .segmenter import SegmentationResult, Segmenter
 
 
 @dataclass(frozen=True)

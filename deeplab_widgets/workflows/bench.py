@@ -24,12 +24,12 @@ import numpy as np
 import psutil
 from PIL import Image
 
-from .errors import OptionsError
-from .export import atomic_path, mask_image
-from .images import ImageInput, load_image
-from .model import ModelInput, ModelSpec, load_model
-from .preprocess import check_resize, fit
-from .runtime import (
+from ..assets.samples import list_samples, sample_path
+from ..core.export import atomic_path, mask_image
+from ..core.images import ImageInput, load_image
+from ..core.model import ModelInput, ModelSpec, load_model
+from ..core.preprocess import check_resize, fit
+from ..core.runtime import (
     RuntimeOptions,
     available_backends,
     backend_module,
@@ -37,8 +37,8 @@ from .runtime import (
     load_delegate,
     make_interpreter,
 )
-from .samples import list_samples, sample_path
-from .segmenter import SegmentationResult, Segmenter
+from ..core.segmenter import SegmentationResult, Segmenter
+from ..errors import OptionsError
 
 #: `benchmark_model`'s defaults: 1 warm-up run, then 50 timed runs.
 DEFAULT_RUNS = 50
@@ -652,7 +652,7 @@ def compute_cost(model: ModelInput | ModelSpec, result: BenchmarkResult | None =
 
     LiteRT's Python API has no per-op profiler, so this static breakdown stands in for per-op timings.
     """
-    from .graph import read_graph
+    from ..tflite.graph import read_graph
 
     graph = read_graph(model)
     total = sum(ly.macs for ly in graph.layers)

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .errors import DatasetError
-from .images import IMAGE_EXTENSIONS, load_image
-from .palettes import CITYSCAPES_NAMES, LABEL_SETS, VOC_NAMES, LabelSet, label_set
+from ..core.images import IMAGE_EXTENSIONS, load_image
+from ..core.labels import CITYSCAPES_NAMES, LABEL_SETS, VOC_NAMES, LabelSet, label_set
+from ..errors import DatasetError
 
 PathLike = str | os.PathLike
 

@@ -24,12 +24,12 @@ from typing import Any
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-from .errors import DeeplabWidgetsError, DependencyError, ImageDecodeError, OptionsError, OutputConflictError
-from .export import atomic_path, mask_image, save_image, summary
-from .images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, load_image
-from .model import ModelInput
-from .runtime import RuntimeOptions, cpu_count
-from .segmenter import ClassShare, SegmentationResult, Segmenter, Timings
+from ..core.export import atomic_path, mask_image, save_image, summary
+from ..core.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, load_image
+from ..core.model import ModelInput
+from ..core.runtime import RuntimeOptions, cpu_count
+from ..core.segmenter import ClassShare, SegmentationResult, Segmenter, Timings
+from ..errors import DeeplabWidgetsError, DependencyError, ImageDecodeError, OptionsError, OutputConflictError
 
 #: The run's summary file in `out_dir`: one JSON object per input image, in input order.
 SUMMARY_NAME = "summary.jsonl"
@@ -228,7 +228,7 @@ def run_job(segmenter: Segmenter, job: _Job) -> ImageRecord:
 
 def _overlay(image: Image.Image, result: Any, alpha: float) -> Image.Image:
     """The overlay picture. `viz` sits above the core, so it is imported here, only when overlays are asked for."""
-    from .viz.masks import overlay
+    from ..viz.masks import overlay
 
     return Image.fromarray(overlay(image, result, alpha))
 

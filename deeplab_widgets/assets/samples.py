@@ -7,8 +7,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from ..core.images import load_image
 from . import registry
-from .images import load_image
 
 
 @dataclass(frozen=True)

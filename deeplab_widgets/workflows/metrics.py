@@ -13,7 +13,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from .errors import DatasetError
+from ..errors import DatasetError
 
 
 def _mean(values: list[Fraction]) -> float:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import flatbuffers
 from flatbuffers.table import Table
 
-from .errors import ModelFormatError
+from ..errors import ModelFormatError
 
 # Slot numbers from schema.fbs (Model, Metadata, Buffer) and metadata_schema.fbs.
 _MODEL_BUFFERS, _MODEL_METADATA = 4, 6

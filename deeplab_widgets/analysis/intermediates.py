@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from .graph import Layer, ModelGraph, read_graph
-from .images import ImageInput, load_image
-from .model import ModelInput, ModelSpec, load_model
-from .preprocess import argmax_labels, check_resize, fit, softmax
-from .runtime import RUNNERS, Runner, RuntimeOptions
-from .segmenter import Segmenter
+from ..core.images import ImageInput, load_image
+from ..core.model import ModelInput, ModelSpec, load_model
+from ..core.preprocess import argmax_labels, check_resize, fit, softmax
+from ..core.runtime import RUNNERS, Runner, RuntimeOptions
+from ..core.segmenter import Segmenter
+from ..tflite.graph import Layer, ModelGraph, read_graph
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from .errors import BackendError, DelegateError, ModelFormatError, OptionsError
+from ..errors import BackendError, DelegateError, ModelFormatError, OptionsError
 
 #: Backend name -> (module to import, pip install hint).
 BACKENDS = {

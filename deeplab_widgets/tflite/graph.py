@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from .errors import BackendError, ModelFormatError
+from ..core.model import ModelInput, ModelSpec, _read_model
+from ..errors import BackendError, ModelFormatError
 from .metadata import check_tflite
-from .model import ModelInput, ModelSpec, _read_model
 
 #: Where the generated TFLite schema module may be found, preferred first.
 SCHEMA_MODULES = ("ai_edge_litert.schema_py_generated", "tensorflow.lite.python.schema_py_generated")

@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from . import zoo
-from .argmax_head import add_argmax_head
-from .errors import ModelFormatError, ModelNotFoundError
-from .metadata import Normalization, check_tflite, read_labels, read_normalization
-from .palettes import LabelSet, generic_label_set, label_set
+from ..assets import zoo
+from ..errors import ModelFormatError, ModelNotFoundError
+from ..tflite.argmax_head import add_argmax_head
+from ..tflite.metadata import Normalization, check_tflite, read_labels, read_normalization
+from .labels import LabelSet, generic_label_set, label_set
 from .preprocess import write_input
 from .runtime import RUNNERS, Runner, RuntimeOptions
 

@@ -19,7 +19,7 @@ from typing import Any
 import platformdirs
 import pooch
 
-from .errors import ChecksumError, DownloadError, ModelNotFoundError
+from ..errors import ChecksumError, DownloadError, ModelNotFoundError
 
 if sys.version_info >= (3, 11):
     import tomllib

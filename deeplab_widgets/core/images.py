@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageDecodeError, ImageNotFoundError, ImageTooLargeError, ImageTooSmallError
+from ..errors import ImageDecodeError, ImageNotFoundError, ImageTooLargeError, ImageTooSmallError
 
 ImageInput = str | os.PathLike | bytes | bytearray | Image.Image | np.ndarray
 

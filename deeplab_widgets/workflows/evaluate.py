@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from .datasets import CITYSCAPES_TO_VOC, LabelledDataset
-from .errors import DatasetError, NoScoresError, OptionsError
+from ..assets.datasets import CITYSCAPES_TO_VOC, LabelledDataset
+from ..core.preprocess import Placement, argmax_labels, restore
+from ..core.segmenter import Segmenter
+from ..errors import DatasetError, NoScoresError, OptionsError
 from .metrics import ConfusionMatrix, Metrics
-from .preprocess import Placement, argmax_labels, restore
-from .segmenter import Segmenter
 
 TTA_MODES = (None, "flip")
 UPSAMPLE_MODES = ("nearest", "bilinear")

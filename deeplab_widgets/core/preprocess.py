@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .errors import OptionsError
-from .metadata import Normalization
+from ..errors import OptionsError
+from ..tflite.metadata import Normalization
 
 RESIZE_MODES = ("stretch", "pad")
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .errors import OptionsError
-from .graph import CONV_OPS, UPSAMPLE_OPS, ModelGraph
+from ..errors import OptionsError
+from ..tflite.graph import CONV_OPS, UPSAMPLE_OPS, ModelGraph
 
 # ---------------------------------------------------------------- atrous convolution
 
