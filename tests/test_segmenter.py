@@ -9,6 +9,7 @@ from PIL import Image
 
 from deeplab_widgets import RuntimeOptions, Segmenter, load_sample, sample_path
 from deeplab_widgets.core.labels import CITYSCAPES_NAMES
+from deeplab_widgets.errors import LabelCountError
 
 
 def largest_object(result) -> str:
@@ -136,6 +137,24 @@ def test_from_file_with_path_and_bytes(shared) -> None:
     from_bytes = Segmenter.from_file(path.read_bytes())
     assert from_bytes.class_names[8] == "class 8"  # no labels: generic names, the class count read from the graph
     assert len(from_bytes.class_names) == 21
+
+
+def test_label_file_with_the_wrong_line_count_is_refused(shared, tmp_path) -> None:
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join(f"name {i}" for i in range(10)) + "\n")
+    with pytest.raises(LabelCountError) as info:
+        Segmenter.from_file(shared / "models" / "deeplabv3_mnv2_ade20k_int8.tflite", labels=labels)
+    assert str(info.value) == (
+        f"the label file {labels} has 10 class names but the model predicts 32 classes; give one name per class (32 lines)"
+    )
+
+
+@pytest.mark.parametrize("model", ["deeplabv3plus-mnv2-ade20k", "deeplabv3plus-mnv2-ade20k-int8"])
+def test_ade20k_models_name_the_street_scene(segmenters, model: str) -> None:
+    seg = segmenters[model]
+    assert seg.spec.labels.name == "ade20k-32" and seg.class_names[31] == "armchair"
+    top = [c.name for c in seg.segment(sample_path("cityscapes")).present_classes()[:6]]
+    assert {"road", "tree", "car"} <= set(top)
 
 
 def test_coral_cityscapes_label_file_is_realigned(shared) -> None:

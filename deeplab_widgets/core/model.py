@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..assets import zoo
-from ..errors import ModelFormatError, ModelNotFoundError
+from ..errors import LabelCountError, ModelFormatError, ModelNotFoundError
 from ..tflite.argmax_head import add_argmax_head
 from ..tflite.metadata import Normalization, check_tflite, read_labels, read_normalization
 from .labels import LabelSet, generic_label_set, label_set
@@ -124,7 +124,11 @@ def _resolve_labels(labels: LabelsInput, content: bytes, info: zoo.ZooModel | No
         warnings.warn("label file has an extra leading 'background' line; dropping it", stacklevel=3)
         names = names[1:]
     if len(names) != n:
-        raise ModelFormatError(f"{len(names)} class names but the model predicts {n} classes")
+        source = f"the label file {os.fspath(labels)}" if isinstance(labels, (str, os.PathLike)) else "the labels"
+        raise LabelCountError(
+            f"{source} has {len(names)} class names but the model predicts {n} classes; "
+            f"give one name per class ({n} lines)"
+        )
     return LabelSet(base.name, names, base.colormap) if base else generic_label_set(names)
 
 
