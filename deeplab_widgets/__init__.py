@@ -1,5 +1,6 @@
 """deeplab-widgets: DeepLab semantic segmentation on LiteRT, with visualisation and Jupyter widgets."""
 
+from .analysis.deeplab import ModelGraph, read_graph
 from .analysis.intermediates import Activations, Probe
 from .assets.datasets import ade20k_folder, voc_folder
 from .assets.samples import list_samples, load_sample, sample_path
@@ -27,7 +28,6 @@ from .errors import (
     OptionsError,
     OutputConflictError,
 )
-from .tflite.graph import ModelGraph, read_graph
 from .workflows.batch import BatchReport, ImageRecord, segment_many
 from .workflows.bench import BenchmarkResult, PipelineResult, Sweep, benchmark, benchmark_pipeline, compute_cost, sweep
 from .workflows.compare import compare_models, comparison_table, disagreement

@@ -15,12 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from ..analysis.deeplab import ModelGraph, read_graph
 from ..core.images import ImageInput, load_image
 from ..core.model import ModelInput, ModelSpec, load_model
 from ..core.preprocess import argmax_labels, check_resize, fit, softmax
 from ..core.runtime import RUNNERS, Runner, RuntimeOptions
 from ..core.segmenter import Segmenter
-from ..tflite.graph import Layer, ModelGraph, read_graph
+from ..tflite.graph import Layer
 
 
 @dataclass(frozen=True)

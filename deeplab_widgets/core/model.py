@@ -14,8 +14,9 @@ import numpy as np
 
 from ..assets import zoo
 from ..errors import LabelCountError, ModelFormatError, ModelNotFoundError
-from ..tflite.argmax_head import add_argmax_head
-from ..tflite.metadata import Normalization, check_tflite, read_labels, read_normalization
+from ..tflite.metadata import Normalization, read_labels, read_normalization
+from ..tflite.outputs import add_argmax_head
+from ..tflite.schema import check_tflite
 from .labels import LabelSet, generic_label_set, label_set
 from .preprocess import write_input
 from .runtime import RUNNERS, Runner, RuntimeOptions
@@ -88,7 +89,7 @@ def _read_model(model: ModelInput) -> tuple[str, bytes, zoo.ZooModel | None]:
 
 def read_label_file(path: str | os.PathLike) -> tuple[str, ...]:
     """Names from a text file, one per line, up to the first blank line (notes may follow)."""
-    names = []
+    names: list[str] = []
     for line in Path(path).read_text("utf-8").splitlines():
         if not line.strip():
             if names:
