@@ -38,32 +38,26 @@ def add_argmax_head(content: bytes) -> bytes | None:
 
 
 def find_logits(content: bytes, tensor: str | None = None) -> int:
-    """The index of the class-score tensor: the input of the model's ARG_MAX, or the tensor named `tensor`.
+    """The index of the class-score tensor: the input of the model's ARG_MAX, or the 4-D tensor named `tensor`.
 
-    Raises `NoScoresError` when the model has no ARG_MAX (and no `tensor` is given) or no 4-D tensor of
-    that name, saying what to do.
+    Reads only the operator and tensor tables (cheap at load time). Raises `NoScoresError` when the model
+    has no ARG_MAX (and no `tensor` is given) or no single 4-D tensor of that name, saying what to do.
     """
-    model = schema.read_model(content)
-    graph = model.subgraphs[0]
     if tensor is not None:
-        hits = [
-            i
-            for i, t in enumerate(graph.tensors)
-            if schema.tensor_name(t) == tensor and len(schema.tensor_shape(t)) == 4
-        ]
+        hits = [i for i, shape in schema.tensors_named(content, tensor) if len(shape) == 4]
         if len(hits) != 1:
             raise NoScoresError(
                 f"no 4-D tensor named {tensor!r} in the model ({len(hits)} found), so it has no class scores; "
                 "pass the name of the logits tensor that feeds its ArgMax"
             )
         return hits[0]
-    for op in graph.operators:
-        if schema.op_name(model, op) == "ARG_MAX":
-            return int(op.inputs[0])
-    raise NoScoresError(
-        "the model has no ArgMax whose input could serve as class scores; it still segments, "
-        "but without scores (pass the logits tensor's name to expose them)"
-    )
+    argmax = schema.operator_inputs(content, "ARG_MAX")
+    if not argmax:
+        raise NoScoresError(
+            "the model has no ArgMax whose input could serve as class scores; it still segments, "
+            "but without scores (pass the logits tensor's name to expose them)"
+        )
+    return argmax[-1][0]
 
 
 def add_scores_output(content: bytes, tensor: str | None = None) -> tuple[bytes, int]:

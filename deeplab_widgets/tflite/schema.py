@@ -125,6 +125,42 @@ def metadata_buffer(content: bytes, name: str = METADATA_NAME) -> bytes | None:
     return None
 
 
+def operator_inputs(content: bytes, op: str) -> list[tuple[int, ...]]:
+    """The input tensor indices of every operator of type `op` (e.g. "ARG_MAX") in the first subgraph.
+
+    Reads only the operator tables (no weights are copied), so it is cheap enough for load time.
+    """
+    schema = schema_module()
+    model = schema.Model.GetRootAs(content, 0)
+    if not model.SubgraphsLength():
+        return []
+    codes = [model.OperatorCodes(i) for i in range(model.OperatorCodesLength())]
+    wanted = {i for i, c in enumerate(codes) if _op_names().get(max(c.BuiltinCode(), c.DeprecatedBuiltinCode())) == op}
+    graph = model.Subgraphs(0)
+    found = []
+    for i in range(graph.OperatorsLength()):
+        operator = graph.Operators(i)
+        if operator.OpcodeIndex() in wanted:
+            found.append(tuple(int(t) for t in operator.InputsAsNumpy()))
+    return found
+
+
+def tensors_named(content: bytes, name: str) -> list[tuple[int, tuple[int, ...]]]:
+    """(index, shape) of every tensor of the first subgraph whose name (first alias) is `name`."""
+    schema = schema_module()
+    model = schema.Model.GetRootAs(content, 0)
+    if not model.SubgraphsLength():
+        return []
+    graph = model.Subgraphs(0)
+    found = []
+    for i in range(graph.TensorsLength()):
+        tensor = graph.Tensors(i)
+        if (tensor.Name() or b"").decode("utf-8", "replace").split(";")[0] == name:
+            shape = tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else ()
+            found.append((i, shape))
+    return found
+
+
 def add_tensor(
     model: Any, shape: Sequence[int], dtype: str, name: str, data: bytes | None = None, quantization: Any = None
 ) -> int:

@@ -109,7 +109,7 @@ class Workbench(widgets.VBox):
         try:
             segmenter = self.segmenter
             for _ in range(times):
-                result = segmenter.segment(image, scores=segmenter.spec.output_kind == "logits")
+                result = segmenter.segment(image, scores=segmenter.spec.has_scores)
                 self.timing.record(result)
             with self.hold_trait_notifications():
                 self.image, self.result = image, result
