@@ -155,7 +155,7 @@ def resize_probabilities(probs: np.ndarray, size: tuple[int, int]) -> np.ndarray
     out = np.empty((*size, probs.shape[-1]), np.float32)
     for c in range(probs.shape[-1]):
         channel = Image.fromarray(np.ascontiguousarray(probs[..., c], np.float32))
-        out[..., c] = np.asarray(channel.resize((size[1], size[0]), Image.BILINEAR))
+        out[..., c] = np.asarray(channel.resize((size[1], size[0]), Image.Resampling.BILINEAR))
     return out
 
 
@@ -221,11 +221,12 @@ def predict(
     check_tta(segmenter, tta, upsample)
     if tta is None and upsample == "nearest":
         return segmenter.segment(image).labels
+    probs: np.ndarray | None
     if tta is not None and tta.startswith("multiscale"):
         probs = multiscale_probabilities(segmenter, image, flip=tta.endswith("flip"))
     else:
         probs = segmenter.segment(image, scores=True).scores
-        assert probs is not None  # check_tta made sure the model has scores
+    assert probs is not None  # check_tta made sure the model has scores
     if tta == "flip":
         mirrored = segmenter.segment(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT), scores=True).scores
         assert mirrored is not None
