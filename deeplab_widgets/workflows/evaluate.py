@@ -207,7 +207,7 @@ def upsample_argmax(probs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     best = np.full((size[1], size[0]), -np.inf, np.float32)
     labels = np.zeros((size[1], size[0]), np.uint8)
     for c in range(probs.shape[-1]):
-        channel = np.asarray(Image.fromarray(np.ascontiguousarray(probs[..., c])).resize(size, Image.BILINEAR))
+        channel = np.asarray(Image.fromarray(np.ascontiguousarray(probs[..., c])).resize(size, Image.Resampling.BILINEAR))
         better = channel > best
         best[better] = channel[better]
         labels[better] = c
