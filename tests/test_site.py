@@ -5,6 +5,7 @@ Named to run after tests/test_notebooks.py, whose executed copies (build/noteboo
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -21,8 +22,30 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
+def load_hooks():
+    """docs/hooks.py, the MkDocs hook that executes or reuses the notebooks."""
+    spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "docs" / "hooks.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fresh_copies() -> set[str]:
+    """Notebooks whose executed copy (from tests/test_notebooks.py) is newer than the notebook and the package."""
+    package = load_hooks().newest_dependency()
+    fresh = set()
+    for source in NOTEBOOKS:
+        copy = EXECUTED / source.name
+        if copy.exists() and copy.stat().st_mtime >= max(source.stat().st_mtime, package):
+            fresh.add(source.name)
+    return fresh
+
+
 @pytest.fixture(scope="module")
-def site() -> Path:
+def build_log() -> tuple[set[str], str]:
+    """Build the site; returns the notebooks whose executed copies were fresh before, and the build's log."""
+    fresh = fresh_copies()
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     build = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(SITE)],
@@ -32,6 +55,11 @@ def site() -> Path:
         text=True,
     )
     assert build.returncode == 0, f"mkdocs build --strict failed:\n{build.stdout[-4000:]}\n{build.stderr[-8000:]}"
+    return fresh, build.stderr
+
+
+@pytest.fixture(scope="module")
+def site(build_log) -> Path:
     return SITE
 
 
@@ -44,6 +72,13 @@ def figure_outputs(notebook: Path) -> tuple[int, int]:
         WIDGET_VIEW not in o.get("data", {}) and any(k.startswith("image/") for k in o.get("data", {})) for o in outputs
     )
     return pictures, widgets
+
+
+def test_docs_build_reuses_the_notebooks_the_notebook_tests_executed(build_log) -> None:
+    fresh, log = build_log
+    executed = set(re.findall(r"executing notebooks/(\S+\.ipynb)", log))
+    assert not executed & fresh, f"{sorted(executed & fresh)} were executed again despite fresh executed copies"
+    assert executed | fresh == {p.name for p in NOTEBOOKS}, "every notebook is rendered from an executed copy"
 
 
 def test_site_has_a_home_page_and_the_measured_results(site: Path) -> None:
