@@ -8,8 +8,9 @@ from conftest import ALL_MODELS, PASCAL_MODELS
 from PIL import Image
 
 from deeplab_widgets import RuntimeOptions, Segmenter, load_sample, sample_path
+from deeplab_widgets.analysis.intermediates import Probe
 from deeplab_widgets.core.labels import CITYSCAPES_NAMES
-from deeplab_widgets.core.preprocess import Placement, argmax_labels, restore
+from deeplab_widgets.core.preprocess import Placement, argmax_labels, dequantized_softmax, restore, softmax
 from deeplab_widgets.errors import LabelCountError, NoScoresError
 from deeplab_widgets.tflite.outputs import find_logits
 
@@ -103,6 +104,16 @@ def test_every_model_returns_scores_whose_argmax_is_its_class_map(segmenters, mo
     ids = restore(argmax_labels(result.scores), Placement(plain.labels.shape[::-1], (h, w)))
     assert (ids == plain.labels).mean() >= 0.999
     np.testing.assert_array_equal(result.labels, plain.labels)
+
+
+@pytest.mark.parametrize("model", ["deeplabv3-mnv2-dm05-voc", "deeplabv3plus-mnv2-ade20k-int8"])
+def test_table_softmax_of_real_quantized_logits_equals_the_float_softmax(segmenters, model: str) -> None:
+    spec = segmenters[model].spec
+    logits = Probe(segmenters[model]).run(sample_path("bird")).raw(spec.scores_index)[0]
+    assert logits.dtype in (np.uint8, np.int8)
+    scale, zero = spec.scores_quantization
+    expected = softmax((logits.astype(np.float32) - zero) * scale)
+    np.testing.assert_allclose(dequantized_softmax(logits, spec.scores_quantization), expected, atol=1e-5)
 
 
 def test_scores_interpreter_is_separate_so_the_default_path_runs_the_original_graph(segmenters) -> None:

@@ -98,3 +98,26 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     np.exp(probs, out=probs)
     probs /= probs.sum(axis=-1, keepdims=True)
     return probs
+
+
+def dequantized_softmax(logits: np.ndarray, quantization: tuple[float, int]) -> np.ndarray:
+    """Per-pixel class probabilities (float32) from H x W x C logits, dequantized with (scale, zero point).
+
+    For 8-bit logits the exponentials come from a 256-entry table (one lookup per value instead of a
+    subtraction and an `exp`); the per-pixel normalisation cancels the table's common offset. Float
+    logits, or a scale so large that the table could overflow, take the plain `softmax` path.
+    """
+    scale, zero = quantization
+    if not scale:
+        return softmax(logits)
+    if logits.dtype in (np.uint8, np.int8) and 255 * scale < 80:
+        info = np.iinfo(logits.dtype)
+        values = np.arange(info.min, info.max + 1, dtype=np.float32)
+        table = np.exp((values - values[-1]) * np.float32(scale)).astype(np.float32)
+        codes = logits.view(np.uint8) if logits.dtype == np.int8 else logits
+        if logits.dtype == np.int8:  # int8 -128..127 as uint8 0..255 puts -128 at 128: reorder the table
+            table = np.roll(table, -128)
+        probs = table[codes]
+        probs /= probs.sum(axis=-1, keepdims=True)
+        return probs
+    return softmax((logits.astype(np.float32) - np.float32(zero)) * np.float32(scale))

@@ -11,7 +11,7 @@ import numpy as np
 
 from .images import DEFAULT_MAX_PIXELS, ImageInput, load_image
 from .model import LabelsInput, ModelInput, ModelSpec, load_model
-from .preprocess import Placement, argmax_labels, check_resize, fit, restore, softmax
+from .preprocess import Placement, argmax_labels, check_resize, dequantized_softmax, fit, restore
 from .runtime import Runner, RuntimeOptions
 
 
@@ -175,7 +175,6 @@ class Segmenter:
         labels = argmax_labels(logits) if ids is None else ids.reshape(ids.shape[:2])[:ch, :cw].astype(np.uint8)
         if logits is None:
             return labels, None
-        scale, zero = self.spec.scores_quantization
-        probs = softmax((logits.astype(np.float32) - zero) * scale if scale else logits)
+        probs = dequantized_softmax(logits, self.spec.scores_quantization)
         probs.setflags(write=False)
         return labels, probs

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from ..assets.datasets import CITYSCAPES_TO_VOC, LabelledDataset
-from ..core.preprocess import Placement, argmax_labels, fit, restore, softmax
+from ..core.preprocess import Placement, argmax_labels, dequantized_softmax, fit, restore
 from ..core.segmenter import Segmenter
 from ..errors import DatasetError, NoScoresError, OptionsError
 from .metrics import ConfusionMatrix, Metrics
@@ -145,8 +145,7 @@ def probabilities(segmenter: Segmenter, pixels: np.ndarray, *, flip: bool = Fals
             logits = np.array(runner.interpreter.get_tensor(spec.scores_index)[0])
         fh, fw = logits.shape[0] / spec.input_size[0], logits.shape[1] / spec.input_size[1]
         logits = logits[: max(1, round(view.shape[0] * fh)), : max(1, round(view.shape[1] * fw))]
-        scale, zero = spec.scores_quantization
-        probs = softmax((logits.astype(np.float32) - zero) * scale if scale else logits)
+        probs = dequantized_softmax(logits, spec.scores_quantization)
         probs = probs[:, ::-1] if k == 1 else probs
         total = probs if total is None else total + probs
     assert total is not None
