@@ -88,7 +88,7 @@ def _read_model(model: ModelInput) -> tuple[str, bytes, zoo.ZooModel | None]:
 
 def read_label_file(path: str | os.PathLike) -> tuple[str, ...]:
     """Names from a text file, one per line, up to the first blank line (notes may follow)."""
-    names = []
+    names: list[str] = []
     for line in Path(path).read_text("utf-8").splitlines():
         if not line.strip():
             if names:

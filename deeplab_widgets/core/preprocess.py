@@ -44,7 +44,7 @@ def fit(image: Image.Image, size: tuple[int, int], mode: str) -> tuple[np.ndarra
     # Shrinking: area averaging (BOX) anti-aliases as well as bilinear at ~60% of its cost and scored
     # as well on the VOC sample; enlarging: bilinear (BOX would be nearest-neighbour).
     shrinking = cw <= image.width and ch <= image.height
-    resample = Image.BOX if shrinking else Image.BILINEAR
+    resample = Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR
     resized = image if image.size == (cw, ch) else image.resize((cw, ch), resample, reducing_gap=3.0)
     return np.asarray(resized), Placement(image.size, (ch, cw))
 
@@ -83,7 +83,7 @@ def restore(labels: np.ndarray, placement: Placement) -> np.ndarray:
     crop = labels[:ch, :cw]
     if (cw, ch) == placement.image_size:
         return np.ascontiguousarray(crop)
-    return np.asarray(Image.fromarray(crop).resize(placement.image_size, Image.NEAREST))
+    return np.asarray(Image.fromarray(crop).resize(placement.image_size, Image.Resampling.NEAREST))
 
 
 def argmax_labels(scores: np.ndarray) -> np.ndarray:

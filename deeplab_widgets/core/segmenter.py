@@ -164,7 +164,11 @@ class Segmenter:
         (ch, cw), (ids, logits) = placement.content, outputs
         if logits is not None:
             logits = logits[:ch, :cw]
-        labels = argmax_labels(logits) if ids is None else ids.reshape(ids.shape[:2])[:ch, :cw].astype(np.uint8)
+        if ids is None:
+            assert logits is not None  # `_copy_outputs` copies the logits whenever there are no class ids
+            labels = argmax_labels(logits)
+        else:
+            labels = ids.reshape(ids.shape[:2])[:ch, :cw].astype(np.uint8)
         if logits is None or self.spec.output_kind == "class_ids":
             return labels, None
         scale, zero = self.spec.output_quantization

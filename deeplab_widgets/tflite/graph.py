@@ -262,6 +262,7 @@ def _build(name: str, size: int, fb: Any, schema: ModuleType) -> ModelGraph:
         code = fb.operatorCodes[op.opcodeIndex]
         opname = opnames.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
         ins = [int(t) for t in op.inputs]
+        acts: tuple[int, ...]
         if opname in _DATA_INPUT:  # weights may be computed (e.g. DEQUANTIZE of float16) but are not data
             acts = (ins[_DATA_INPUT[opname]],)
         else:

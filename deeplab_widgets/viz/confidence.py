@@ -59,6 +59,6 @@ def heat_image(
     values = heat_values(result, kind)
     small = Image.fromarray(np.clip(values * 255 + 0.5, 0, 255).astype(np.uint8), "L")
     size = size or (result.labels.shape[1], result.labels.shape[0])
-    gray = small.resize(size, Image.BILINEAR)
+    gray = small.resize(size, Image.Resampling.BILINEAR)
     table = heat_palette(cmap)
     return Image.merge("RGB", [gray.point(list(table[c::3])) for c in range(3)])

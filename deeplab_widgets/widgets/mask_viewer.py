@@ -129,7 +129,7 @@ class MaskViewer(widgets.VBox):
 
     def _rebuild(self) -> None:
         """New result: rebuild the class toggles and legend, then render."""
-        if not self._ready():
+        if not self._ready() or self.result is None:
             return
         self.renderer.output_kind = self.output_kind
         toggles = []
@@ -161,7 +161,7 @@ class MaskViewer(widgets.VBox):
             self.legend.value = legend_html(legend_entries(self.result, self.hidden))
 
     def _render(self) -> None:
-        if not self._ready():
+        if not self._ready() or self.result is None or self.image is None:
             return
         start = time.perf_counter()
         rendered = self.renderer.render(self.image, self.result, self.options)

@@ -104,7 +104,8 @@ class RuntimeControls(widgets.VBox):
         try:
             spec = load_model(source.strip() if isinstance(source, str) else source, options=self.options)
         except DeeplabWidgetsError as exc:
-            self._fail(f"{name or source}: {exc}")
+            what = name or ("uploaded model" if isinstance(source, (bytes, bytearray)) else str(source))
+            self._fail(f"{what}: {exc}")
             return False
         label = name or spec.name
         self.custom_models[label] = spec

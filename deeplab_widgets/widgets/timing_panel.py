@@ -12,7 +12,7 @@ from ..assets import zoo
 from ..core.runtime import cpu_count
 from ..errors import DeeplabWidgetsError
 from ..viz.timing import latency_vs_threads, render_overlay, seed_comparison, stage_breakdown
-from ..workflows.bench import Sweep, format_table, sweep
+from ..workflows.bench import BenchmarkResult, Sweep, format_table, sweep
 from .image_picker import error_html
 
 #: Plot choices: latency vs threads (two styles) or the starter model beside the seed's quoted phones.
@@ -148,7 +148,7 @@ class TimingPanel(widgets.VBox):
         if self.sweep is None:
             return
         results = self.sweep.results
-        starter = [r for r in results if r.model == STARTER]
+        starter = [r for r in results if isinstance(r, BenchmarkResult) and r.model == STARTER]
         if self.pipeline_result:
             fig = stage_breakdown(results)
         elif self.plot_kind.value == "seed":

@@ -123,11 +123,20 @@ def upsample_argmax(probs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     best = np.full((size[1], size[0]), -np.inf, np.float32)
     labels = np.zeros((size[1], size[0]), np.uint8)
     for c in range(probs.shape[-1]):
-        channel = np.asarray(Image.fromarray(np.ascontiguousarray(probs[..., c])).resize(size, Image.BILINEAR))
+        channel = np.asarray(
+            Image.fromarray(np.ascontiguousarray(probs[..., c])).resize(size, Image.Resampling.BILINEAR)
+        )
         better = channel > best
         best[better] = channel[better]
         labels[better] = c
     return labels
+
+
+def _scores(segmenter: Segmenter, image: Image.Image) -> np.ndarray:
+    result = segmenter.segment(image, scores=True)
+    if result.scores is None:  # `check_tta` refuses ArgMax models before this point
+        raise NoScoresError(f"{segmenter.spec.name} outputs class ids only; use tta=None and upsample='nearest'")
+    return result.scores
 
 
 def predict(
@@ -137,9 +146,9 @@ def predict(
     check_tta(segmenter, tta, upsample)
     if tta is None and upsample == "nearest":
         return segmenter.segment(image).labels
-    probs = segmenter.segment(image, scores=True).scores
+    probs = _scores(segmenter, image)
     if tta == "flip":
-        mirrored = segmenter.segment(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT), scores=True).scores
+        mirrored = _scores(segmenter, image.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
         probs = (probs + mirrored[:, ::-1]) * np.float32(0.5)
     if upsample == "bilinear":
         return upsample_argmax(probs, image.size)
