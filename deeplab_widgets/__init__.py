@@ -1,5 +1,6 @@
 """deeplab-widgets: DeepLab semantic segmentation on LiteRT, with visualisation and Jupyter widgets."""
 
+from .analysis.cost import compute_cost
 from .analysis.intermediates import Activations, Probe
 from .assets.datasets import ade20k_folder, voc_folder
 from .assets.samples import list_samples, load_sample, sample_path
@@ -21,15 +22,19 @@ from .errors import (
     ImageNotFoundError,
     ImageTooLargeError,
     ImageTooSmallError,
+    LayerNotFoundError,
     ModelFormatError,
     ModelNotFoundError,
     NoScoresError,
     OptionsError,
     OutputConflictError,
+    SampleNotFoundError,
+    SizeMismatchError,
+    StageNotFoundError,
 )
 from .tflite.graph import ModelGraph, read_graph
 from .workflows.batch import BatchReport, ImageRecord, segment_many
-from .workflows.bench import BenchmarkResult, PipelineResult, Sweep, benchmark, benchmark_pipeline, compute_cost, sweep
+from .workflows.bench import BenchmarkResult, PipelineResult, Sweep, benchmark, benchmark_pipeline, sweep
 from .workflows.compare import compare_models, comparison_table, disagreement
 from .workflows.evaluate import Evaluation, evaluate
 from .workflows.metrics import ConfusionMatrix, Metrics
@@ -89,6 +94,7 @@ __all__ = [
     "ImageTooSmallError",
     "LabelSet",
     "LayerBrowser",
+    "LayerNotFoundError",
     "MaskViewer",
     "Metrics",
     "ModelFormatError",
@@ -102,8 +108,11 @@ __all__ = [
     "Probe",
     "RuntimeControls",
     "RuntimeOptions",
+    "SampleNotFoundError",
     "SegmentationResult",
     "Segmenter",
+    "SizeMismatchError",
+    "StageNotFoundError",
     "Sweep",
     "TimingPanel",
     "TimingReadout",

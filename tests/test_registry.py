@@ -16,6 +16,7 @@ from deeplab_widgets import (
     ModelNotFoundError,
     OptionsError,
     RuntimeOptions,
+    SampleNotFoundError,
     Segmenter,
     list_models,
     model_info,
@@ -61,7 +62,7 @@ def test_unknown_model_lists_the_known_ones() -> None:
         ModelNotFoundError, match="unknown model 'deeplab-v9'; known: deeplabv3-starter, deeplabv3-mnv2-dm05-voc"
     ):
         Segmenter("deeplab-v9")
-    with pytest.raises(ModelNotFoundError, match="unknown sample 'dragon'; known: cat, pets"):
+    with pytest.raises(SampleNotFoundError, match="unknown sample 'dragon'; known: cat, pets"):
         sample("dragon")
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import platformdirs
 import pooch
 
-from ..errors import ChecksumError, DownloadError, ModelNotFoundError
+from ..errors import ChecksumError, DownloadError, ModelNotFoundError, SampleNotFoundError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -59,11 +59,13 @@ def assets(section: str) -> dict[str, Asset]:
 
 
 def lookup(section: str, name: str) -> Asset:
-    """One registry entry; an unknown name raises `ModelNotFoundError` listing the known ones."""
+    """One registry entry; an unknown name raises `ModelNotFoundError` (models) or `SampleNotFoundError`
+    (samples), listing the known ones."""
     table = assets(section)
     if name not in table:
         kind = section.rstrip("s")
-        raise ModelNotFoundError(f"unknown {kind} {name!r}; known: {', '.join(table)}")
+        error = SampleNotFoundError if section == "samples" else ModelNotFoundError
+        raise error(f"unknown {kind} {name!r}; known: {', '.join(table)}")
     return table[name]
 
 

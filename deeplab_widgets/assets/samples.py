@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..core.images import load_image
+from ..core.images import ImageInput, load_image
 from . import registry
 
 
@@ -53,3 +53,18 @@ def sample_path(name: str) -> Path:
 def load_sample(name: str) -> Image.Image:
     """Sample `name` decoded to an RGB image."""
     return sample(name).load()
+
+
+def resolve_image(image: ImageInput) -> ImageInput:
+    """The one rule for naming a sample where an image is expected: a string that is not an existing file
+    but is a photo sample's name (`cat`, `bird`, ...) becomes that sample's verified path; anything else
+    is returned unchanged for `load_image` (which reports a missing file as `ImageNotFoundError`)."""
+    photos = registry.assets("samples")
+    if (
+        isinstance(image, str)
+        and image in photos
+        and photos[image].extra["kind"] == "photo"
+        and not Path(image).exists()
+    ):
+        return sample_path(image)
+    return image

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from ..core import tables
 from ..core.model import ModelInput, ModelSpec, _read_model
 from ..errors import BackendError, ModelFormatError
 from .metadata import check_tflite
@@ -184,18 +185,23 @@ class ModelGraph:
 
     def format_table(self, layers: Iterable[Layer] | None = None) -> str:
         """A fixed-width text table of the layers (all by default)."""
-        head = (
-            f"{'#':>3} {'op':<18} {'output':<16} {'k':>3} {'s':>2} {'r':>2} {'RF':>5} {'MMACs':>8} {'params':>8} role"
-        )
-        rows = [head]
-        for ly in self.layers if layers is None else layers:
-            shape = "x".join(str(d) for d in ly.output_shape[1:] or ly.output_shape)
-            k = str(ly.kernel[0]) if ly.kernel else ""
-            rows.append(
-                f"{ly.index:>3} {ly.op[:18]:<18} {shape:<16} {k:>3} {ly.stride[0]:>2} {ly.rate:>2} "
-                f"{ly.receptive_field:>5} {ly.macs / 1e6:>8.2f} {ly.params:>8} {ly.role}"
+        rows = [
+            (
+                str(ly.index),
+                ly.op,
+                "x".join(str(d) for d in ly.output_shape[1:] or ly.output_shape),
+                str(ly.kernel[0]) if ly.kernel else "",
+                str(ly.stride[0]),
+                str(ly.rate),
+                str(ly.receptive_field),
+                f"{ly.macs / 1e6:.2f}",
+                str(ly.params),
+                ly.role,
             )
-        return "\n".join(rows)
+            for ly in (self.layers if layers is None else layers)
+        ]
+        header = ("#", "op", "output", "k", "s", "r", "RF", "MMACs", "params", "role")
+        return tables.text_table(header, rows, left={1, 2, 9}, rule=False)
 
 
 def schema_module() -> ModuleType:
@@ -560,6 +566,4 @@ def summary_row(s: GraphSummary) -> tuple[str, ...]:
 
 def markdown_table(summaries: Iterable[GraphSummary]) -> str:
     """A Markdown table of several models' summaries (for notebooks and the README)."""
-    lines = ["| " + " | ".join(SUMMARY_COLUMNS) + " |", "|" + "---|" * len(SUMMARY_COLUMNS)]
-    lines += ["| " + " | ".join(summary_row(s)) + " |" for s in summaries]
-    return "\n".join(lines)
+    return tables.markdown_table(SUMMARY_COLUMNS, [summary_row(s) for s in summaries])

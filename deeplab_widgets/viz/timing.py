@@ -12,12 +12,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from PIL import Image
 
+from ..analysis.cost import ComputeCost
 from ..core.segmenter import SegmentationResult
 from ..errors import OptionsError
 from ..workflows.bench import (
     SEED_LATENCIES,
     BenchmarkResult,
-    ComputeCost,
     PipelineResult,
     QuotedLatency,
     Sweep,

@@ -12,7 +12,7 @@ from ..assets import zoo
 from ..core.runtime import cpu_count
 from ..errors import DeeplabWidgetsError
 from ..viz.timing import latency_vs_threads, render_overlay, seed_comparison, stage_breakdown
-from ..workflows.bench import BenchmarkResult, Sweep, format_table, sweep
+from ..workflows.bench import BenchmarkResult, Sweep, latency_text_table, sweep
 from .image_picker import error_html
 
 #: Plot choices: latency vs threads (two styles) or the starter model beside the seed's quoted phones.
@@ -23,7 +23,7 @@ STARTER = "deeplabv3-starter"
 
 def _table_html(sweep_result: Sweep) -> str:
     rows = sweep_result.rows()
-    text = format_table(rows)
+    text = latency_text_table(rows)
     return f"<pre style='font-size:11px;line-height:1.3'>{html.escape(text)}</pre>"
 
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..assets.datasets import LabelledDataset
 from ..core.segmenter import SegmentationResult, Segmenter
+from ..core.tables import markdown_table
 from ..errors import OptionsError
 from .evaluate import Evaluation, evaluate
 
@@ -85,14 +86,22 @@ def comparison_table(evaluations: Sequence[Evaluation]) -> tuple[ComparisonRow, 
     return tuple(rows)
 
 
-def format_table(rows: Sequence[ComparisonRow]) -> str:
-    """A Markdown table of comparison rows (for notebooks, the CLI and the README)."""
-    lines = [
-        "| model | mIoU (GT classes) | mIoU (all) | pixel acc. | median ms/image | images | note |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    lines += [
-        f"| {r.model} | {r.miou:.3f} | {r.miou_all:.3f} | {r.pixel_accuracy:.3f} | {r.median_ms:.1f} | {r.images} | {r.note} |"
+#: Columns of `comparison_markdown`.
+COMPARISON_COLUMNS = ("model", "mIoU (GT classes)", "mIoU (all)", "pixel acc.", "median ms/image", "images", "note")
+
+
+def comparison_markdown(rows: Sequence[ComparisonRow]) -> str:
+    """A Markdown table of comparison rows (for notebooks and the documentation)."""
+    cells = [
+        (
+            r.model,
+            f"{r.miou:.3f}",
+            f"{r.miou_all:.3f}",
+            f"{r.pixel_accuracy:.3f}",
+            f"{r.median_ms:.1f}",
+            str(r.images),
+            r.note,
+        )
         for r in rows
     ]
-    return "\n".join(lines)
+    return markdown_table(COMPARISON_COLUMNS, cells)
