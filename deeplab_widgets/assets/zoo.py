@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import registry
+
+if TYPE_CHECKING:
+    from ..core.model import OutputKind
 
 
 @dataclass(frozen=True)
@@ -22,7 +26,7 @@ class ZooModel:
     dataset: str
     input_size: int
     input_dtype: str
-    output: str  # "logits" or "class_ids"
+    output: OutputKind
     source: str
     resize: str  # the resize mode measured best for this model
 

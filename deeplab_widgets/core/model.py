@@ -8,7 +8,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -21,6 +21,8 @@ from .preprocess import write_input
 from .runtime import RUNNERS, Runner, RuntimeOptions
 
 ModelInput = str | os.PathLike | bytes
+#: What a model's output holds: per-class scores ("logits") or class ids from an in-model ArgMax ("class_ids").
+OutputKind = Literal["logits", "class_ids"]
 LabelsInput = Sequence[str] | str | os.PathLike | None
 
 
@@ -39,7 +41,7 @@ class ModelSpec:
     output_index: int  # the model's own output: logits or class ids
     output_quantization: tuple[float, int]  # of quantized logits; (0.0, 0) when float
     labels_index: int | None  # class ids computed in-graph by the grafted ARG_MAX head (logits models)
-    output_kind: str  # "logits" or "class_ids"
+    output_kind: OutputKind
     num_classes: int
     labels: LabelSet
     normalization: Normalization
@@ -158,6 +160,7 @@ def load_model(model: ModelInput, labels: LabelsInput = None, options: RuntimeOp
         raise ModelFormatError(f"{name}: input shape {in_shape} is not a single RGB image (1 x H x W x 3)")
     if len(out_shape) == 4 and out_shape[3] == 1:
         out_shape = out_shape[:3]
+    kind: OutputKind
     if len(out_shape) == 3:
         kind = "class_ids"
     elif len(out_shape) == 4:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .images import DEFAULT_MAX_PIXELS, ImageInput, load_image
-from .model import LabelsInput, ModelInput, ModelSpec, load_model
+from .model import LabelsInput, ModelInput, ModelSpec, OutputKind, load_model
 from .preprocess import Placement, argmax_labels, check_resize, fit, restore, softmax
 from .runtime import Runner, RuntimeOptions
 
@@ -50,6 +50,7 @@ class SegmentationResult:
     options: RuntimeOptions
     resize: str
     scores: np.ndarray | None = field(default=None, repr=False)  # h x w x C probabilities, model resolution
+    output_kind: OutputKind | None = None  # the model's output; None when unknown (e.g. a mask read from disk)
 
     @cached_property
     def counts(self) -> np.ndarray:
@@ -146,6 +147,7 @@ class Segmenter:
             options=self.options,
             resize=self.resize,
             scores=probs,
+            output_kind=spec.output_kind,
         )
 
     def _copy_outputs(self, interpreter: Any, scores: bool) -> tuple[np.ndarray | None, np.ndarray | None]:

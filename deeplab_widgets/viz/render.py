@@ -56,8 +56,7 @@ class Rendered:
 class Renderer:
     """Renders results for display, caching per-result work (photo, heat maps) across option changes."""
 
-    def __init__(self, output_kind: str | None = None) -> None:
-        self.output_kind = output_kind
+    def __init__(self) -> None:
         self._source: tuple[Image.Image, SegmentationResult] | None = None
         self._photo: Image.Image | None = None
         self._colors: Image.Image | None = None
@@ -125,7 +124,7 @@ class Renderer:
             return Rendered(Image.composite(colors, photo, shown))
         if mode in ("confidence", "entropy"):
             if result.scores is None:
-                return Rendered(self._overlay(result, alpha, hidden), no_scores_message(result, self.output_kind))
+                return Rendered(self._overlay(result, alpha, hidden), no_scores_message(result))
             heat = self._heat.get(mode)
             if heat is None:
                 heat = self._heat[mode] = heat_image(result, mode)

@@ -26,7 +26,6 @@ class MaskViewer(widgets.VBox):
     mode = traitlets.Enum(MODES, default_value="overlay")
     alpha = traitlets.Float(0.6, min=0.0, max=1.0)
     hidden = traitlets.Tuple()
-    output_kind = traitlets.Unicode(None, allow_none=True)
     render_ms = traitlets.Float(0.0)
 
     def __init__(
@@ -74,7 +73,7 @@ class MaskViewer(widgets.VBox):
         widgets.link((self.alpha_slider, "value"), (self, "alpha"))
         self.observe(self._on_display_change, names=["mode", "alpha"])
         self.observe(self._on_hidden, names="hidden")
-        self.observe(self._on_source, names=["result", "image", "output_kind"])
+        self.observe(self._on_source, names=["result", "image"])
         if result is not None and image is not None:
             self.show(result, image)
 
@@ -88,11 +87,10 @@ class MaskViewer(widgets.VBox):
         """The encoded picture on screen."""
         return self.display_image.value
 
-    def show(self, result: SegmentationResult, image: Image.Image, output_kind: str | None = None) -> None:
+    def show(self, result: SegmentationResult, image: Image.Image) -> None:
         """Show a new result and its image with a single render."""
         self._batch = True
         try:
-            self.output_kind = output_kind
             self.image = image
             self.result = result
         finally:
@@ -131,7 +129,6 @@ class MaskViewer(widgets.VBox):
         """New result: rebuild the class toggles and legend, then render."""
         if not self._ready() or self.result is None:
             return
-        self.renderer.output_kind = self.output_kind
         toggles = []
         for entry in legend_entries(self.result, self.hidden):
             toggle = widgets.ToggleButton(

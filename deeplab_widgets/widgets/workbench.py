@@ -113,7 +113,7 @@ class Workbench(widgets.VBox):
                 self.timing.record(result)
             with self.hold_trait_notifications():
                 self.image, self.result = image, result
-            self.viewer.show(result, image, segmenter.spec.output_kind)
+            self.viewer.show(result, image)
         except DeeplabWidgetsError as exc:
             self._show_error(f"{type(exc).__name__}: {exc}")
             return None
