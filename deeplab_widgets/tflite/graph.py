@@ -17,7 +17,7 @@ from typing import Any
 
 from ..core import tables
 from ..core.model import ModelInput, ModelSpec, _read_model
-from ..errors import BackendError, ModelFormatError
+from ..errors import BackendError, LayerNotFoundError, ModelFormatError
 from .metadata import check_tflite
 
 #: Where the generated TFLite schema module may be found, preferred first.
@@ -164,15 +164,17 @@ class ModelGraph:
     tensor_names: tuple[str, ...]
 
     def layer(self, key: int | str) -> Layer:
-        """A layer by index, or by (a unique part of) its output tensor's name."""
+        """A layer by index, or by (a unique part of) its output tensor's name; `LayerNotFoundError` otherwise."""
         if isinstance(key, int):
             if not 0 <= key < len(self.layers):
-                raise KeyError(f"no layer {key}; the graph has {len(self.layers)} layers")
+                raise LayerNotFoundError(
+                    f"no layer {key}; the graph has {len(self.layers)} layers: use an index from 0 to {len(self.layers) - 1}"
+                )
             return self.layers[key]
         exact = [ly for ly in self.layers if ly.name == key]
         found = exact or [ly for ly in self.layers if key in ly.name]
         if len(found) != 1:
-            raise KeyError(f"{len(found)} layers match {key!r}; use an index or a longer name")
+            raise LayerNotFoundError(f"{len(found)} layers match {key!r}; use an index or a longer name")
         return found[0]
 
     def by_role(self, role: str) -> tuple[Layer, ...]:

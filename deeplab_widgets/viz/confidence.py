@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from ..core.segmenter import SegmentationResult
-from ..errors import NoScoresError
+from ..errors import NoScoresError, OptionsError
 
 #: The two heat maps: the top class's probability, and the normalised entropy (uncertainty).
 HEAT_KINDS = ("confidence", "entropy")
@@ -29,7 +29,7 @@ def no_scores_message(result: SegmentationResult) -> str:
 def heat_values(result: SegmentationResult, kind: str = "confidence") -> np.ndarray:
     """h x w float32 in [0, 1] at model resolution: top-class probability, or entropy / log(C)."""
     if kind not in HEAT_KINDS:
-        raise ValueError(f"unknown heat map {kind!r}; choose one of: {', '.join(HEAT_KINDS)}")
+        raise OptionsError(f"unknown heat map {kind!r}; choose one of: {', '.join(HEAT_KINDS)}")
     if result.scores is None:
         raise NoScoresError(no_scores_message(result))
     probs = result.scores
