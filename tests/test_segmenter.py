@@ -162,3 +162,15 @@ def test_default_resize_is_the_mode_measured_best_per_model(segmenters, shared) 
     assert segmenters["deeplabv3-mnv2-dm05-voc"].resize == "pad"
     assert Segmenter.from_file(shared / "models" / "deeplabv3_mnv2_pascal_quant.tflite").resize == "stretch"
     assert segmenters["deeplabv3-mnv2-voc"].with_options().resize == "pad"
+
+
+def test_present_classes_is_one_function_for_results_and_bare_masks(starter) -> None:
+    from deeplab_widgets.core.segmenter import present_classes
+
+    result = starter.segment(sample_path("cat"))
+    assert present_classes(result.labels, result.class_names) == result.present_classes()
+    tiny = np.array([[0, 0, 0, 30]], np.uint8)
+    assert [(c.id, c.name, c.fraction) for c in present_classes(tiny, ("background", "cat"))] == [
+        (0, "background", 0.75),
+        (30, "class 30", 0.25),
+    ]

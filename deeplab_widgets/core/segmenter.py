@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -38,6 +39,27 @@ class ClassShare:
     fraction: float
 
 
+def class_name(class_names: Sequence[str], class_id: int) -> str:
+    """The name of a class id (ids beyond the names get `class N`)."""
+    return class_names[class_id] if class_id < len(class_names) else f"class {class_id}"
+
+
+def present_classes(
+    labels: np.ndarray, class_names: Sequence[str], *, counts: np.ndarray | None = None
+) -> list[ClassShare]:
+    """The classes present in a class map with their share of the pixels, largest share first.
+
+    The one implementation: results, batch records and masks read back from disk all use it.
+    `counts` may pass a precomputed `np.bincount(labels.ravel(), minlength=256)`.
+    """
+    counts = np.bincount(labels.ravel(), minlength=256) if counts is None else counts
+    total = labels.size
+    shares = [
+        ClassShare(int(i), class_name(class_names, int(i)), float(counts[i] / total)) for i in np.flatnonzero(counts)
+    ]
+    return sorted(shares, key=lambda s: (-s.fraction, s.id))
+
+
 @dataclass(frozen=True)
 class SegmentationResult:
     """A class map at the original image size, the class names, optional scores and timings."""
@@ -59,14 +81,11 @@ class SegmentationResult:
 
     def present_classes(self) -> list[ClassShare]:
         """Classes present, largest share first."""
-        total = self.labels.size
-        ids = np.flatnonzero(self.counts)
-        shares = [ClassShare(int(i), self.name_of(int(i)), float(self.counts[i] / total)) for i in ids]
-        return sorted(shares, key=lambda s: (-s.fraction, s.id))
+        return present_classes(self.labels, self.class_names, counts=self.counts)
 
     def name_of(self, class_id: int) -> str:
         """The name of a class id (ids beyond the names get `class N`)."""
-        return self.class_names[class_id] if class_id < len(self.class_names) else f"class {class_id}"
+        return class_name(self.class_names, class_id)
 
     @property
     def has_scores(self) -> bool:
