@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageChops
@@ -15,6 +16,10 @@ from PIL import Image, ImageChops
 from ..core.segmenter import SegmentationResult
 from ..errors import NoScoresError, OptionsError
 from .confidence import heat_image, no_scores_message
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 from .masks import BOUNDARY_COLOR, as_photo, boundaries, colorize_image, overlay_image, side_by_side, visible_mask
 
 #: Display modes, in the order a viewer offers them.
@@ -140,6 +145,13 @@ def render(
     if strict and out.note:
         raise NoScoresError(out.note)
     return out.image
+
+
+def figure_png(fig: Figure, dpi: int = 90) -> bytes:
+    """Encode a matplotlib figure as PNG bytes (for an ipywidgets.Image): the one figure-to-PNG step."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
 
 
 def encode(image: Image.Image, fmt: str = DISPLAY_FORMAT, quality: int = DISPLAY_QUALITY) -> bytes:

@@ -19,7 +19,7 @@ from ..core.runtime import RuntimeOptions
 from ..errors import DeeplabWidgetsError
 from ..tflite.graph import ModelGraph, read_graph
 from ..viz import architecture as viz
-from .image_picker import error_html, info_html
+from .status import error_html, info_html
 
 #: Longest side of a photo drawn under a sampling grid.
 PHOTO_SIDE = 384

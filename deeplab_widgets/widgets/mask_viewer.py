@@ -11,7 +11,7 @@ from PIL import Image
 from ..core.segmenter import SegmentationResult
 from ..viz.legend import legend_entries, legend_html
 from ..viz.render import DISPLAY_FORMAT, MODES, DisplayOptions, Renderer, encode
-from .image_picker import info_html
+from .status import info_html
 
 
 class MaskViewer(widgets.VBox):

@@ -11,7 +11,7 @@ from ..core.preprocess import RESIZE_MODES
 from ..core.runtime import RuntimeOptions, available_backends, cpu_count
 from ..core.segmenter import default_resize
 from ..errors import DeeplabWidgetsError
-from .image_picker import error_html, info_html
+from .status import error_html, info_html
 
 #: The model dropdown's entry that opens the "load a .tflite file" box.
 LOAD_FILE = "load a .tflite file..."
