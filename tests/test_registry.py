@@ -143,3 +143,14 @@ def test_delegate_that_does_not_exist(starter) -> None:
     options = RuntimeOptions(delegate="/nonexistent/libedgetpu.so.1")
     with pytest.raises(DelegateError, match="could not load delegate '/nonexistent/libedgetpu.so.1': "):
         starter.with_options(options).segment(registry.fetch(registry.lookup("samples", "cat")))
+
+
+def test_sample_names_resolve_one_way(tmp_path, monkeypatch) -> None:
+    from deeplab_widgets.assets.samples import resolve_image, sample_path
+
+    assert resolve_image("cat") == sample_path("cat")
+    assert resolve_image("cityscapes_mask") == "cityscapes_mask"  # a mask is not a photo to segment
+    assert resolve_image(b"bytes") == b"bytes"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cat").write_bytes(b"a file named like a sample")
+    assert resolve_image("cat") == "cat"  # an existing file wins over the sample name
