@@ -174,3 +174,20 @@ def test_present_classes_is_one_function_for_results_and_bare_masks(starter) -> 
         (0, "background", 0.75),
         (30, "class 30", 0.25),
     ]
+
+
+def test_a_skipped_argmax_graft_is_logged_with_its_reason(caplog) -> None:
+    import logging
+
+    from deeplab_widgets import ModelFormatError, load_model
+
+    logger = logging.getLogger("deeplab_widgets")
+    assert logger.handlers == []  # the library configures no handlers: the application decides
+    good = load_model("deeplabv3-starter").content
+    with caplog.at_level(logging.DEBUG, logger="deeplab_widgets"):
+        with pytest.raises(ModelFormatError):
+            load_model(good[:5000])
+        load_model("deeplabv3-mnv2-dm05-voc")
+    messages = [r.getMessage() for r in caplog.records if r.name == "deeplab_widgets"]
+    assert messages[0].startswith("uploaded model: no ARG_MAX head grafted, the model could not be parsed (error: ")
+    assert messages[1].startswith("deeplabv3-mnv2-dm05-voc: no ARG_MAX head grafted: the model has no single 4-D")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import warnings
 from collections.abc import Sequence
@@ -19,6 +20,9 @@ from ..tflite.metadata import Normalization, check_tflite, read_labels, read_nor
 from .labels import LabelSet, generic_label_set, label_set
 from .preprocess import write_input
 from .runtime import RUNNERS, Runner, RuntimeOptions
+
+#: The package's logger; the library adds no handlers (configure `logging` to see what it skips and why).
+log = logging.getLogger("deeplab_widgets")
 
 ModelInput = str | os.PathLike | bytes
 #: What a model's output holds: per-class scores ("logits") or class ids from an in-model ArgMax ("class_ids").
@@ -135,12 +139,26 @@ def run_key(digest: str, argmax_head: bool) -> str:
     return f"{digest}+argmax" if argmax_head else digest
 
 
-def _argmax_head(content: bytes) -> bytes | None:
-    """The model with an in-graph ARG_MAX head, or None (not a logits model, or not parseable)."""
+def _argmax_head(content: bytes, name: str) -> bytes | None:
+    """The model with an in-graph ARG_MAX head, or None (not a logits model, or not parseable); says why in the log."""
     try:
-        return add_argmax_head(content)
-    except Exception:  # a malformed flatbuffer: the interpreter will report it precisely
+        grafted = add_argmax_head(content)
+    except Exception as exc:  # a malformed flatbuffer: the interpreter will report it precisely
+        log.info(
+            "%s: no ARG_MAX head grafted, the model could not be parsed (%s: %s); class ids will be computed "
+            "with NumPy if the interpreter loads it",
+            name,
+            type(exc).__name__,
+            exc,
+        )
         return None
+    if grafted is None:
+        log.debug(
+            "%s: no ARG_MAX head grafted: the model has no single 4-D logits output (e.g. it already ends in an "
+            "ArgMax) or the TFLite schema is not installed",
+            name,
+        )
+    return grafted
 
 
 def load_model(model: ModelInput, labels: LabelsInput = None, options: RuntimeOptions | None = None) -> ModelSpec:
@@ -148,7 +166,7 @@ def load_model(model: ModelInput, labels: LabelsInput = None, options: RuntimeOp
     name, content, info = _read_model(model)
     check_tflite(content, name)
     digest = hashlib.sha256(content).hexdigest()
-    grafted = _argmax_head(content)
+    grafted = _argmax_head(content, name)
     run_content = grafted or content
     interpreter = RUNNERS.get(
         run_key(digest, grafted is not None), run_content, options or RuntimeOptions()
