@@ -1,5 +1,7 @@
 """deeplab-widgets: DeepLab semantic segmentation on LiteRT, with visualisation and Jupyter widgets."""
 
+from importlib.metadata import PackageNotFoundError, version
+
 from .analysis.cost import compute_cost
 from .analysis.intermediates import Activations, Probe
 from .assets.datasets import ade20k_folder, voc_folder
@@ -39,7 +41,10 @@ from .workflows.compare import compare_models, comparison_table, disagreement
 from .workflows.evaluate import Evaluation, evaluate
 from .workflows.metrics import ConfusionMatrix, Metrics
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("deeplab-widgets")
+except PackageNotFoundError:  # a source tree on sys.path that was never installed
+    __version__ = "0+unknown"
 
 #: Names imported on first use, so `import deeplab_widgets` loads neither ipywidgets nor matplotlib.
 _LAZY = {
