@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-import pooch
 
 from ..errors import ChecksumError, DownloadError, ModelNotFoundError, SampleNotFoundError
 
@@ -108,6 +107,9 @@ def fetch(asset: Asset, progress: bool = True) -> Path:
     cached = cache_dir() / asset.file
     if cached.is_file():
         return _verified(cached, asset, "cached")
+    # Imported only to download: pooch imports tqdm.auto, which in a Jupyter kernel loads ipywidgets.
+    import pooch
+
     try:
         path = pooch.retrieve(
             asset.url,
