@@ -17,7 +17,7 @@ import numpy as np
 
 from ..core.images import ImageInput, load_image
 from ..core.model import ModelInput, ModelSpec, load_model
-from ..core.preprocess import argmax_labels, check_resize, fit, softmax
+from ..core.preprocess import ResizeMode, argmax_labels, check_resize, fit, softmax
 from ..core.runtime import RUNNERS, Runner, RuntimeOptions
 from ..core.segmenter import Segmenter
 from ..errors import LayerNotFoundError
@@ -157,7 +157,7 @@ class Probe:
             warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors.*")
             return RUNNERS.get(self.spec.digest, self.spec.content, self.options, preserve_all_tensors=True)
 
-    def run(self, image: ImageInput, *, resize: str = "stretch") -> Activations:
+    def run(self, image: ImageInput, *, resize: ResizeMode = "stretch") -> Activations:
         """Run the model once on `image` and copy out every activation tensor."""
         spec = self.spec
         pixels, placement = fit(load_image(image), spec.input_size, check_resize(resize))

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from PIL import Image
 
 from ..core.images import ImageInput, load_image
 from . import registry
+
+#: A sample is a photo to segment or a reference mask.
+SampleKind = Literal["photo", "mask"]
 
 
 @dataclass(frozen=True)
@@ -19,7 +23,7 @@ class Sample:
     file: str
     description: str
     license: str
-    kind: str  # "photo" or "mask"
+    kind: SampleKind
     shows: str  # the main class in the photo, "" for masks
 
     def path(self, progress: bool = False) -> Path:
@@ -31,7 +35,7 @@ class Sample:
         return load_image(self.path())
 
 
-def list_samples(kind: str | None = "photo") -> list[Sample]:
+def list_samples(kind: SampleKind | None = "photo") -> list[Sample]:
     """Registered samples, photos only by default (`kind=None` for all)."""
     out = [sample(name) for name in registry.assets("samples")]
     return [s for s in out if kind is None or s.kind == kind]

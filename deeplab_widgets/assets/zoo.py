@@ -10,6 +10,7 @@ from . import registry
 
 if TYPE_CHECKING:
     from ..core.model import OutputKind
+    from ..core.preprocess import ResizeMode
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class ZooModel:
     input_dtype: str
     output: OutputKind
     source: str
-    resize: str  # the resize mode measured best for this model
+    resize: ResizeMode  # the resize mode measured best for this model
 
     def fetch(self, progress: bool = True) -> Path:
         """A verified local copy of the model file (mirror, cache, or download)."""

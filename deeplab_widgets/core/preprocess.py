@@ -8,6 +8,7 @@ Pixels are written straight into the interpreter's input tensor, with no tempora
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 from PIL import Image
@@ -15,7 +16,9 @@ from PIL import Image
 from ..errors import OptionsError
 from ..tflite.metadata import Normalization
 
-RESIZE_MODES = ("stretch", "pad")
+#: How an image is fitted to the model input (see the module docstring).
+ResizeMode = Literal["stretch", "pad"]
+RESIZE_MODES: tuple[ResizeMode, ...] = get_args(ResizeMode)
 
 
 @dataclass(frozen=True)
@@ -26,14 +29,14 @@ class Placement:
     content: tuple[int, int]  # (height, width) of the resized image inside the input
 
 
-def check_resize(mode: str) -> str:
-    """Validate a resize mode name."""
+def check_resize(mode: str) -> ResizeMode:
+    """Validate a resize mode name (`OptionsError` for an unknown one)."""
     if mode not in RESIZE_MODES:
         raise OptionsError(f"unknown resize mode {mode!r}; choose one of: {', '.join(RESIZE_MODES)}")
     return mode
 
 
-def fit(image: Image.Image, size: tuple[int, int], mode: str) -> tuple[np.ndarray, Placement]:
+def fit(image: Image.Image, size: tuple[int, int], mode: ResizeMode) -> tuple[np.ndarray, Placement]:
     """Resize `image` for an input of `size` (height, width); returns uint8 pixels and placement."""
     h, w = size
     if mode == "stretch":

@@ -16,15 +16,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal, get_args
 
 from ..errors import BackendError, DelegateError, ModelFormatError, OptionsError
 
+#: An interpreter backend; "auto" picks the first installed one (`available_backends()`).
+Backend = Literal["auto", "litert", "tflite-runtime"]
+BACKEND_CHOICES: tuple[Backend, ...] = get_args(Backend)
 #: Backend name -> (module to import, pip install hint).
-BACKENDS = {
+BACKENDS: dict[str, tuple[str, str]] = {
     "litert": ("ai_edge_litert.interpreter", "pip install ai-edge-litert"),
     "tflite-runtime": ("tflite_runtime.interpreter", "pip install 'deeplab-widgets[tflite-runtime]' (needs numpy<2)"),
 }
+
+
+def check_backend(name: str) -> Backend:
+    """Validate a backend name ("auto" or a key of `BACKENDS`); `BackendError` lists the choices."""
+    if name not in BACKEND_CHOICES:
+        raise BackendError(f"unknown backend {name!r}; choose one of: auto, {', '.join(BACKENDS)}")
+    return name
 
 
 def cpu_count() -> int:
@@ -43,15 +53,14 @@ class RuntimeOptions:
     xnnpack: bool = True
     delegate: str | None = None
     delegate_options: tuple[tuple[str, str], ...] = ()
-    backend: str = "auto"
+    backend: Backend = "auto"
 
     def __post_init__(self) -> None:
         if not 1 <= self.num_threads <= cpu_count():
             raise OptionsError(
                 f"num_threads must be between 1 and {cpu_count()} (this machine's cores), not {self.num_threads}"
             )
-        if self.backend != "auto" and self.backend not in BACKENDS:
-            raise BackendError(f"unknown backend {self.backend!r}; choose one of: auto, {', '.join(BACKENDS)}")
+        check_backend(self.backend)
 
     def describe(self) -> str:
         """A short human-readable summary, e.g. for a timing table."""

@@ -12,7 +12,7 @@ import numpy as np
 
 from .images import DEFAULT_MAX_PIXELS, ImageInput, load_image
 from .model import LabelsInput, ModelInput, ModelSpec, OutputKind, load_model
-from .preprocess import Placement, argmax_labels, check_resize, fit, restore, softmax
+from .preprocess import Placement, ResizeMode, argmax_labels, check_resize, fit, restore, softmax
 from .runtime import Runner, RuntimeOptions
 
 
@@ -70,7 +70,7 @@ class SegmentationResult:
     timings: Timings
     model: str
     options: RuntimeOptions
-    resize: str
+    resize: ResizeMode
     scores: np.ndarray | None = field(default=None, repr=False)  # h x w x C probabilities, model resolution
     output_kind: OutputKind | None = None  # the model's output; None when unknown (e.g. a mask read from disk)
 
@@ -93,7 +93,7 @@ class SegmentationResult:
         return self.scores is not None
 
 
-def default_resize(spec: ModelSpec) -> str:
+def default_resize(spec: ModelSpec) -> ResizeMode:
     """The zoo's measured best resize mode for a model; "stretch" for other models."""
     return spec.zoo.resize if spec.zoo else "stretch"
 
@@ -111,7 +111,7 @@ class Segmenter:
         options: RuntimeOptions | None = None,
         *,
         labels: LabelsInput = None,
-        resize: str | None = None,
+        resize: ResizeMode | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
         self.options = options or RuntimeOptions()
@@ -125,7 +125,7 @@ class Segmenter:
         """Any DeepLab-style TFLite segmentation model, from a path or its bytes."""
         return cls(path_or_bytes, labels=labels, **kwargs)
 
-    def with_options(self, options: RuntimeOptions | None = None, resize: str | None = None) -> Segmenter:
+    def with_options(self, options: RuntimeOptions | None = None, resize: ResizeMode | None = None) -> Segmenter:
         """The same loaded model with other runtime options or resize mode (no reloading)."""
         return Segmenter(self.spec, options or self.options, resize=resize or self.resize, max_pixels=self.max_pixels)
 

@@ -11,7 +11,7 @@ from ..assets.datasets import LabelledDataset
 from ..core.segmenter import SegmentationResult, Segmenter
 from ..core.tables import markdown_table
 from ..errors import OptionsError
-from .evaluate import Evaluation, evaluate
+from .evaluate import Evaluation, Tta, evaluate
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def compare_models(
     models: Sequence[str | Segmenter],
     dataset: LabelledDataset,
     *,
-    tta: str | None = None,
+    tta: Tta | None = None,
     progress: bool = True,
     keep_predictions: bool = False,
 ) -> tuple[Evaluation, ...]:

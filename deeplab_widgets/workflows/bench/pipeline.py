@@ -17,7 +17,7 @@ from ...assets.samples import resolve_image
 from ...core.export import mask_image
 from ...core.images import ImageInput, load_image
 from ...core.model import ModelInput, ModelSpec
-from ...core.preprocess import check_resize
+from ...core.preprocess import ResizeMode, check_resize
 from ...core.runtime import RuntimeOptions, backend_module
 from ...core.segmenter import SegmentationResult, Segmenter
 from ...errors import StageNotFoundError
@@ -110,7 +110,7 @@ def benchmark_pipeline(
     runs: int = 20,
     warmup: int = DEFAULT_WARMUP,
     max_seconds: float | None = None,
-    resize: str | None = None,
+    resize: ResizeMode | None = None,
     render: Render | None = None,
 ) -> PipelineResult:
     """Time the whole path from encoded photo bytes to a displayable picture, stage by stage.

@@ -10,7 +10,14 @@ from typing import Any
 
 from ...core.images import ImageInput
 from ...core.model import ModelInput, ModelSpec
-from ...core.runtime import RuntimeOptions, available_backends, backend_module, cpu_count, load_delegate
+from ...core.runtime import (
+    RuntimeOptions,
+    available_backends,
+    backend_module,
+    check_backend,
+    cpu_count,
+    load_delegate,
+)
 from ...errors import OptionsError
 from .latency import DEFAULT_RUNS, DEFAULT_WARMUP, BenchmarkResult, as_spec, benchmark, check_counts
 from .pipeline import DEFAULT_PHOTO, PipelineResult, Render, benchmark_pipeline
@@ -89,7 +96,7 @@ def sweep(
     thread_counts = _as_tuple(threads) if threads is not None else tuple(range(1, cpu_count() + 1))
     backend_names = tuple(_backend_names(backends))
     combos = [
-        (spec, RuntimeOptions(num_threads=n, xnnpack=bool(x), delegate=d, backend=b))
+        (spec, RuntimeOptions(num_threads=n, xnnpack=bool(x), delegate=d, backend=check_backend(b)))
         for spec in specs
         for b in backend_names
         for d in _as_tuple(delegates)
