@@ -49,7 +49,8 @@ def present_classes(
 ) -> list[ClassShare]:
     """The classes present in a class map with their share of the pixels, largest share first.
 
-    The one implementation: results, batch records and masks read back from disk all use it.
+    `SegmentationResult.present_classes` uses it; so should anything that lists the classes of a class map
+    it did not segment itself (e.g. a mask read back from disk).
     `counts` may pass a precomputed `np.bincount(labels.ravel(), minlength=256)`.
     """
     counts = np.bincount(labels.ravel(), minlength=256) if counts is None else counts
