@@ -1,5 +1,8 @@
 """deeplab-widgets: DeepLab semantic segmentation on LiteRT, with visualisation and Jupyter widgets."""
 
+from importlib.metadata import PackageNotFoundError, version
+
+from .analysis.cost import compute_cost
 from .analysis.intermediates import Activations, Probe
 from .assets.datasets import ade20k_folder, voc_folder
 from .assets.samples import list_samples, load_sample, sample_path
@@ -21,20 +24,27 @@ from .errors import (
     ImageNotFoundError,
     ImageTooLargeError,
     ImageTooSmallError,
+    LayerNotFoundError,
     ModelFormatError,
     ModelNotFoundError,
     NoScoresError,
     OptionsError,
     OutputConflictError,
+    SampleNotFoundError,
+    SizeMismatchError,
+    StageNotFoundError,
 )
 from .tflite.graph import ModelGraph, read_graph
 from .workflows.batch import BatchReport, ImageRecord, segment_many
-from .workflows.bench import BenchmarkResult, PipelineResult, Sweep, benchmark, benchmark_pipeline, compute_cost, sweep
+from .workflows.bench import BenchmarkResult, PipelineResult, Sweep, benchmark, benchmark_pipeline, sweep
 from .workflows.compare import compare_models, comparison_table, disagreement
 from .workflows.evaluate import Evaluation, evaluate
 from .workflows.metrics import ConfusionMatrix, Metrics
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("deeplab-widgets")
+except PackageNotFoundError:  # a source tree on sys.path that was never installed
+    __version__ = "0+unknown"
 
 #: Names imported on first use, so `import deeplab_widgets` loads neither ipywidgets nor matplotlib.
 _LAZY = {
@@ -89,6 +99,7 @@ __all__ = [
     "ImageTooSmallError",
     "LabelSet",
     "LayerBrowser",
+    "LayerNotFoundError",
     "MaskViewer",
     "Metrics",
     "ModelFormatError",
@@ -102,8 +113,11 @@ __all__ = [
     "Probe",
     "RuntimeControls",
     "RuntimeOptions",
+    "SampleNotFoundError",
     "SegmentationResult",
     "Segmenter",
+    "SizeMismatchError",
+    "StageNotFoundError",
     "Sweep",
     "TimingPanel",
     "TimingReadout",

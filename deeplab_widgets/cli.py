@@ -75,7 +75,8 @@ def _segment(args: argparse.Namespace) -> int:
         records.append(record.to_json())
         if not args.json:
             classes = ", ".join(f"{c.name} {c.fraction:.1%}" for c in record.classes)
-            timing = "kept from an earlier run" if record.status == "skipped" else f"{record.timings.total_ms:.1f} ms"
+            timings = None if record.status == "skipped" else record.timings
+            timing = "kept from an earlier run" if timings is None else f"{timings.total_ms:.1f} ms"
             print(f"{Path(record.source).name}: {classes}  ({timing})")
             for key in ("mask", "overlay"):
                 if getattr(record, key) is not None:

@@ -23,11 +23,27 @@ class ImageTooSmallError(DeeplabWidgetsError, ValueError):
     """The image is too small to segment meaningfully (e.g. 1x1)."""
 
 
-class ModelNotFoundError(DeeplabWidgetsError, KeyError):
-    """A model or sample name is not in the registry, or a model path does not exist."""
+class _NotFound(DeeplabWidgetsError, KeyError):
+    """A name looked up in a table is not there (a `KeyError`, so `except KeyError` still catches it)."""
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class ModelNotFoundError(_NotFound):
+    """A model name is not in the zoo, or a model path does not exist."""
+
+
+class SampleNotFoundError(_NotFound):
+    """A sample name is not in the registry (`deeplab-widgets samples list` shows the known ones)."""
+
+
+class LayerNotFoundError(_NotFound):
+    """A layer, tensor or branch looked up in a model's graph is not there (or the name is ambiguous)."""
+
+
+class StageNotFoundError(_NotFound):
+    """A pipeline stage name is not one a `PipelineResult` timed."""
 
 
 class ModelFormatError(DeeplabWidgetsError, ValueError):
@@ -64,6 +80,10 @@ class OutputConflictError(DeeplabWidgetsError, ValueError):
 
 class DatasetError(DeeplabWidgetsError, ValueError):
     """Labelled evaluation data is unusable: a missing mask, a size mismatch, out-of-range labels."""
+
+
+class SizeMismatchError(DeeplabWidgetsError, ValueError):
+    """A photo and a class map (or two results) that must be the same size are not."""
 
 
 class NoScoresError(DeeplabWidgetsError, ValueError):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deeplab_widgets import NoScoresError, OptionsError, load_sample
+from deeplab_widgets import NoScoresError, OptionsError, Segmenter, load_sample
 from deeplab_widgets.viz import (
     MODES,
     DisplayOptions,
@@ -23,6 +23,7 @@ from deeplab_widgets.viz import (
     heat_values,
     legend_entries,
     legend_html,
+    no_scores_message,
     overlay,
     plot_segmentation,
     render,
@@ -152,7 +153,7 @@ def test_renderer_covers_every_mode(cat, cat_result, argmax_result):
         out = renderer.render(cat, cat_result, DisplayOptions(mode, 0.5))
         width = 2 * cat.width + 8 if mode == "side by side" else cat.width
         assert out.image.size == (width, cat.height) and out.note == ""
-    note = Renderer("class_ids").render(cat, argmax_result, DisplayOptions("confidence")).note
+    note = Renderer().render(cat, argmax_result, DisplayOptions("confidence")).note
     assert note.startswith("No scores available")
     with pytest.raises(NoScoresError):
         render(cat, argmax_result, DisplayOptions("entropy"), strict=True)
@@ -191,3 +192,16 @@ def test_core_import_loads_neither_ipywidgets_nor_matplotlib():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["False", "False", "True", "True"]
+
+
+def test_results_carry_the_output_kind_so_any_argmax_model_explains_its_missing_scores(shared, cat):
+    # A user's ArgMax model is not in the zoo, so only the result itself can say why it has no scores.
+    model = (shared / "models" / "deeplabv3_mnv2_dm05_pascal_quant.tflite").read_bytes()
+    result = Segmenter(model).segment(cat, scores=True)
+    assert result.output_kind == "class_ids" and result.scores is None
+    assert no_scores_message(result) == (
+        "No scores available: uploaded model outputs class ids only (the ArgMax is inside the model), "
+        "so there is no confidence or entropy to show."
+    )
+    with pytest.raises(NoScoresError, match=r"uploaded model outputs class ids only"):
+        heat_values(result)

@@ -3,37 +3,35 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import Literal, get_args
 
 import numpy as np
 from PIL import Image
 
 from ..core.segmenter import SegmentationResult
-from ..errors import NoScoresError
+from ..errors import NoScoresError, OptionsError
 
 #: The two heat maps: the top class's probability, and the normalised entropy (uncertainty).
-HEAT_KINDS = ("confidence", "entropy")
+HeatKind = Literal["confidence", "entropy"]
+HEAT_KINDS: tuple[HeatKind, ...] = get_args(HeatKind)
 
 
-def no_scores_message(result: SegmentationResult, output_kind: str | None = None) -> str:
-    """Why a result has no scores, in one plain sentence (`output_kind` from `ModelSpec`, else the zoo)."""
-    if output_kind is None:
-        from ..assets.zoo import model_info, model_names
-
-        output_kind = model_info(result.model).output if result.model in model_names() else None
-    if output_kind == "class_ids":
+def no_scores_message(result: SegmentationResult) -> str:
+    """Why a result has no scores, in one plain sentence (from the result's `output_kind`)."""
+    if result.output_kind == "class_ids":
         return (
             f"No scores available: {result.model} outputs class ids only (the ArgMax is inside the model), "
             "so there is no confidence or entropy to show."
         )
-    if output_kind == "logits":
+    if result.output_kind == "logits":
         return f"No scores available: this result of {result.model} was segmented without scores=True."
     return f"No scores available: {result.model} gave class ids only (an ArgMax model, or no scores=True)."
 
 
-def heat_values(result: SegmentationResult, kind: str = "confidence") -> np.ndarray:
+def heat_values(result: SegmentationResult, kind: HeatKind = "confidence") -> np.ndarray:
     """h x w float32 in [0, 1] at model resolution: top-class probability, or entropy / log(C)."""
     if kind not in HEAT_KINDS:
-        raise ValueError(f"unknown heat map {kind!r}; choose one of: {', '.join(HEAT_KINDS)}")
+        raise OptionsError(f"unknown heat map {kind!r}; choose one of: {', '.join(HEAT_KINDS)}")
     if result.scores is None:
         raise NoScoresError(no_scores_message(result))
     probs = result.scores
@@ -53,12 +51,12 @@ def heat_palette(cmap: str = "magma") -> bytes:
 
 
 def heat_image(
-    result: SegmentationResult, kind: str = "confidence", cmap: str = "magma", size: tuple[int, int] | None = None
+    result: SegmentationResult, kind: HeatKind = "confidence", cmap: str = "magma", size: tuple[int, int] | None = None
 ) -> Image.Image:
     """The heat map as an RGB image at `size` (width, height; default the image size), bright = high."""
     values = heat_values(result, kind)
     small = Image.fromarray(np.clip(values * 255 + 0.5, 0, 255).astype(np.uint8), "L")
     size = size or (result.labels.shape[1], result.labels.shape[0])
-    gray = small.resize(size, Image.BILINEAR)
+    gray = small.resize(size, Image.Resampling.BILINEAR)
     table = heat_palette(cmap)
     return Image.merge("RGB", [gray.point(list(table[c::3])) for c in range(3)])

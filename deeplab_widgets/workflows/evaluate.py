@@ -13,18 +13,23 @@ import math
 import statistics
 import time
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 import numpy as np
 from PIL import Image
 
 from ..assets.datasets import CITYSCAPES_TO_VOC, LabelledDataset
-from ..core.preprocess import Placement, argmax_labels, restore
+from ..core.preprocess import Placement, ResizeMode, argmax_labels, restore
 from ..core.segmenter import Segmenter
 from ..errors import DatasetError, NoScoresError, OptionsError
 from .metrics import ConfusionMatrix, Metrics
 
-TTA_MODES = (None, "flip")
-UPSAMPLE_MODES = ("nearest", "bilinear")
+#: Test-time augmentation: a horizontal flip averaged with the original (logits models only).
+Tta = Literal["flip"]
+TTA_MODES: tuple[Tta | None, ...] = (None, *get_args(Tta))
+#: How class scores reach the image size before the argmax: nearest (the Segmenter's way) or bilinear.
+Upsample = Literal["nearest", "bilinear"]
+UPSAMPLE_MODES: tuple[Upsample, ...] = get_args(Upsample)
 
 
 @dataclass(frozen=True)
@@ -48,9 +53,9 @@ class Evaluation:
 
     model: str
     dataset: str
-    resize: str
-    tta: str | None
-    upsample: str
+    resize: ResizeMode
+    tta: Tta | None
+    upsample: Upsample
     options: str
     overall: Metrics
     images: tuple[ImageScore, ...] = field(repr=False)
@@ -101,7 +106,7 @@ class Evaluation:
         }
 
 
-def check_tta(segmenter: Segmenter, tta: str | None, upsample: str = "nearest") -> None:
+def check_tta(segmenter: Segmenter, tta: Tta | None, upsample: Upsample = "nearest") -> None:
     """Refuse TTA or bilinear upsampling, with the reason, when the model has no scores to average.
 
     Raises:
@@ -128,15 +133,24 @@ def upsample_argmax(probs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     best = np.full((size[1], size[0]), -np.inf, np.float32)
     labels = np.zeros((size[1], size[0]), np.uint8)
     for c in range(probs.shape[-1]):
-        channel = np.asarray(Image.fromarray(np.ascontiguousarray(probs[..., c])).resize(size, Image.BILINEAR))
+        channel = np.asarray(
+            Image.fromarray(np.ascontiguousarray(probs[..., c])).resize(size, Image.Resampling.BILINEAR)
+        )
         better = channel > best
         best[better] = channel[better]
         labels[better] = c
     return labels
 
 
+def _scores(segmenter: Segmenter, image: Image.Image) -> np.ndarray:
+    result = segmenter.segment(image, scores=True)
+    if result.scores is None:  # `check_tta` refuses ArgMax models before this point
+        raise NoScoresError(f"{segmenter.spec.name} outputs class ids only; use tta=None and upsample='nearest'")
+    return result.scores
+
+
 def predict(
-    segmenter: Segmenter, image: Image.Image, *, tta: str | None = None, upsample: str = "nearest"
+    segmenter: Segmenter, image: Image.Image, *, tta: Tta | None = None, upsample: Upsample = "nearest"
 ) -> np.ndarray:
     """An H x W uint8 class map at the image's size, optionally flip-averaged or bilinearly upsampled.
 
@@ -153,9 +167,9 @@ def predict(
     check_tta(segmenter, tta, upsample)
     if tta is None and upsample == "nearest":
         return segmenter.segment(image).labels
-    probs = segmenter.segment(image, scores=True).scores
+    probs = _scores(segmenter, image)
     if tta == "flip":
-        mirrored = segmenter.segment(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT), scores=True).scores
+        mirrored = _scores(segmenter, image.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
         probs = (probs + mirrored[:, ::-1]) * np.float32(0.5)
     if upsample == "bilinear":
         return upsample_argmax(probs, image.size)
@@ -184,8 +198,8 @@ def evaluate(
     segmenter: Segmenter,
     dataset: LabelledDataset,
     *,
-    tta: str | None = None,
-    upsample: str = "nearest",
+    tta: Tta | None = None,
+    upsample: Upsample = "nearest",
     label_map: np.ndarray | str | None = "auto",
     keep_predictions: bool = False,
     warmup: bool = True,
