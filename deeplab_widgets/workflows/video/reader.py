@@ -89,7 +89,19 @@ def _open(path: Path) -> Any:
     except av.error.FileNotFoundError as exc:
         raise VideoNotFoundError(f"video file not found: {path}") from exc
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
+        if _container_signature(path):
+            raise VideoTruncatedError(
+                f"{path.name} starts like a video file but FFmpeg cannot read it ({_reason(exc)}): "
+                "it is probably truncated (an incomplete download or copy)"
+            ) from exc
         raise VideoFormatError(f"{path.name} is not a readable video file ({_reason(exc)})") from exc
+
+
+def _container_signature(path: Path) -> bool:
+    """True when the file begins like an MP4/MOV (an `ftyp` box) or a Matroska/WebM (EBML) file."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+    return head[4:8] == b"ftyp" or head[:4] == b"\x1a\x45\xdf\xa3"
 
 
 def _reason(exc: BaseException) -> str:
