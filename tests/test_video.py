@@ -222,3 +222,39 @@ def test_cli_masks_and_overlay_on_the_first_frames(clip: Path, tmp_path: Path) -
     assert len(frames) == 8 and frames[0].shape == (720, 1280, 3)
     # An overlay keeps the photo: unlike a flat mask video it has many distinct colours.
     assert len(np.unique(frames[0].reshape(-1, 3), axis=0)) > 1000
+
+
+def test_video_player_seeks_plays_and_rerenders_without_the_model(starter: Segmenter) -> None:
+    import time
+
+    from deeplab_widgets import VideoPlayer
+
+    player = VideoPlayer("cockatoo", starter)
+    assert (player.frame, player.slider.max) == (0, 279)
+    assert player.display_image.value[:2] == b"\xff\xd8"  # a JPEG on screen
+    player.slider.value = 30  # seek
+    assert player.frame == 30 and "frame 30 at 1.50 s" in player.fps_label.value
+    assert "bird" in [t.description for t in player.class_toggles.children]
+    runs, before = starter.invocations, player.display_image.value
+    player.alpha = 0.1
+    player.mode = "mask"
+    assert starter.invocations == runs and player.display_image.value != before
+    bird = next(t for t in player.class_toggles.children if t.description == "bird")
+    bird.value = False
+    assert player.hidden == (BIRD,) and starter.invocations == runs
+    player.play()
+    deadline = time.monotonic() + 60
+    while player.frame < 36 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    player.pause()
+    assert player.frame >= 36 and not player.playing and player.fps > 0
+    player.close()
+
+
+def test_video_player_shows_a_bad_file_in_its_status_line(starter: Segmenter, tmp_path: Path) -> None:
+    from deeplab_widgets import VideoPlayer
+
+    (tmp_path / "notes.mp4").write_text("not a video")
+    player = VideoPlayer(tmp_path / "notes.mp4", starter)
+    assert "notes.mp4 is not a readable video file" in player.status.value
+    assert player.play_button.disabled

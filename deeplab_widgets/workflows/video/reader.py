@@ -152,7 +152,10 @@ class VideoReader:
     """Decodes a video on a background thread; iterate for `DecodedFrame`s, close (or `with`) to stop.
 
     `size` is the (width, height) the pixels are scaled to (None: the video's size); `full=True` also
-    converts each frame to RGB at the video's size. `limit` stops after that many frames.
+    converts each frame to RGB at `image_size` (default: the video's size). `start` skips to that frame index by decoding
+    forward from the start without converting the frames before it (keyframe seeking is not exact:
+    the cockatoo clip's keyframes are recovery points that decode black on their own); `limit` stops
+    after that many frames.
     """
 
     def __init__(
@@ -161,6 +164,8 @@ class VideoReader:
         size: tuple[int, int] | None = None,
         *,
         full: bool = False,
+        image_size: tuple[int, int] | None = None,
+        start: int = 0,
         limit: int | None = None,
     ) -> None:
         self.path = resolve_video(source)
@@ -169,7 +174,8 @@ class VideoReader:
         stream.thread_type = "AUTO"  # FFmpeg's own frame/slice threads
         self.info = _info(self.path, stream, self._container)
         self.size = size or self.info.size
-        self.full, self.limit = full, limit
+        self.full, self.start, self.limit = full, max(0, start), limit
+        self.image_size = image_size or self.info.size
         self._stream = stream
         self._queue: queue.Queue[DecodedFrame | BaseException | None] = queue.Queue(QUEUE_FRAMES)
         self._stop = threading.Event()
@@ -222,10 +228,11 @@ class VideoReader:
 
     def _decode(self) -> None:
         width, height = self.size
-        index = 0
+        index, count = self.start, 0
         try:
+            skip = self.start
             frames = self._container.decode(self._stream)
-            while self.limit is None or index < self.limit:
+            while self.limit is None or count < self.limit:
                 t0 = time.perf_counter()
                 try:
                     frame = next(frames)
@@ -233,14 +240,21 @@ class VideoReader:
                     break
                 except av.error.FFmpegError as exc:
                     raise self._decode_error(index, exc) from exc
+                if skip:
+                    skip -= 1
+                    continue
+                seconds = float(frame.time) if frame.time is not None else index / self.info.fps
                 small = frame.reformat(width=width, height=height, format="rgb24", interpolation=SCALER)
                 pixels = small.to_ndarray()
-                image = frame.to_ndarray(format="rgb24") if self.full else None
-                seconds = float(frame.time) if frame.time is not None else index / self.info.fps
+                image = None
+                if self.full:
+                    iw, ih = self.image_size
+                    image = frame.to_ndarray(width=iw, height=ih, format="rgb24", interpolation=SCALER)
                 item = DecodedFrame(index, seconds, pixels, image, (time.perf_counter() - t0) * 1e3)
                 if not self._put(item):
                     return
                 index += 1
+                count += 1
             declared = self.info.frames
             if self.limit is None and declared and index < declared:
                 raise VideoTruncatedError(

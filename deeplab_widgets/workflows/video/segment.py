@@ -84,7 +84,9 @@ def segment_video(
     smooth: float = 0.0,
     full_size: bool = False,
     frames: bool = False,
+    frame_size: tuple[int, int] | None = None,
     scores: bool = False,
+    start: int = 0,
     limit: int | None = None,
     progress: bool = True,
 ) -> Iterator[VideoFrameResult]:
@@ -93,8 +95,9 @@ def segment_video(
     Frames are decoded on a background thread and scaled to the model input by FFmpeg, so the
     loop costs little more than one `invoke()` per frame. Class maps are at the model's resolution
     unless `full_size=True` (the video's resolution). `frames=True` also returns each RGB frame
-    (for overlays). `smooth` in [0, 1) is the weight of the past in an exponential moving average
-    of the class probabilities (0 = off); it needs a model with scores. `limit` stops early.
+    (for overlays), at `frame_size` (width, height; default the video's). `smooth` in [0, 1) is the weight of the past in an exponential moving average
+    of the class probabilities (0 = off); it needs a model with scores. `start` seeks to a frame
+    index; `limit` stops after that many frames.
 
     Raises `VideoNotFoundError`, `VideoFormatError`, `NoVideoStreamError`, `VideoCodecError`,
     `VideoTruncatedError` for unusable input, `NoScoresError` when smoothing a model without scores.
@@ -108,12 +111,13 @@ def segment_video(
         )
     smoother = ProbabilitySmoother(weight) if weight else None
     want_scores = scores or smoother is not None
-    reader = VideoReader(source, None, full=frames, limit=limit)
+    reader = VideoReader(source, None, full=frames, image_size=frame_size, start=start, limit=limit)
     size = model_size(segmenter, reader.info.size)
     reader.size = size
     small = Placement(size, (size[1], size[0]))
     full = Placement(reader.info.size, (size[1], size[0]))
-    total = min(reader.info.frames or 0, limit or reader.info.frames or 0) or None
+    remaining = max(0, reader.info.frames - start) if reader.info.frames else 0
+    total = min(remaining, limit or remaining) or None
     bar = tqdm(total=total, unit="frame", desc=reader.path.name, disable=not progress, leave=False)
     try:
         for frame in reader:

@@ -17,8 +17,8 @@ from ...errors import OptionsError
 
 #: Container format per file extension.
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
-#: libx264 settings: "veryfast" keeps encoding well below a frame's invoke time at 720p; CRF 23 is x264's default.
-X264_OPTIONS = {"preset": "veryfast", "crf": "23"}
+#: libx264 settings: "ultrafast" encodes 720p about 3x faster than "veryfast" (files ~2.5x larger); CRF 23 is the default.
+X264_OPTIONS = {"preset": "ultrafast", "crf": "23"}
 
 
 class VideoWriter:
