@@ -5,6 +5,7 @@ Interleaved in one run (the machine may be shared): each round times bare `invok
 overlay at 1280x720, H.264 encoding), then H.264 encoding alone on pre-rendered frames.
 
     python benchmarks/video_throughput.py [--rounds 3] [--threads 2] [--model deeplabv3-starter]
+    python benchmarks/video_throughput.py --flicker    # flicker with and without smoothing (no timing)
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 from deeplab_widgets import RuntimeOptions, Segmenter
 from deeplab_widgets.viz.masks import overlay
 from deeplab_widgets.workflows.bench import machine_description
-from deeplab_widgets.workflows.video import VideoWriter, segment_video, video_info
+from deeplab_widgets.workflows.video import FlickerMeter, VideoWriter, segment_video, video_info
 from deeplab_widgets.workflows.video.outputs import write_video_outputs
 
 
@@ -66,6 +67,28 @@ def encode_ms(frames: list[np.ndarray], out: Path, rate: float) -> float:
     return (time.perf_counter() - t0) / len(frames) * 1e3
 
 
+def first_top(tops: tuple[int, ...], class_id: int) -> int:
+    """The first frame whose top class is `class_id` (-1 if none)."""
+    return next((i for i, t in enumerate(tops) if t == class_id), -1)
+
+
+def flicker_table(segmenter: Segmenter, clip: str, weights: list[float]) -> None:
+    """Flicker of the clip's class maps (model resolution) for each smoothing weight."""
+    print("| smoothing weight | pixels changing class per frame (mean) | max | frames off the majority class "
+          "| top-class switches | first frame with the bird on top |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    for weight in weights:
+        meter = FlickerMeter()
+        for frame in segment_video(clip, segmenter, smooth=weight, progress=False):
+            meter.add(frame.labels)
+        f = meter.result()
+        name = segmenter.class_names[f.majority]
+        print(
+            f"| {weight:g} | {f.mean_changed:.2%} | {f.max_changed:.1%} | {f.off_majority} of {f.frames} "
+            f"(majority: {name}) | {f.top_switches} | {first_top(f.top, f.majority)} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clip", default="cockatoo", help="video file or sample name (default: cockatoo)")
@@ -73,9 +96,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--invokes", type=int, default=100, help="bare invokes per round")
+    parser.add_argument("--flicker", action="store_true", help="print the flicker table instead of timing")
+    parser.add_argument("--weights", default="0,0.3,0.6,0.8", help="smoothing weights for --flicker")
     args = parser.parse_args()
 
     segmenter = Segmenter(args.model, RuntimeOptions(num_threads=args.threads))
+    if args.flicker:
+        flicker_table(segmenter, args.clip, [float(w) for w in args.weights.split(",")])
+        return
     info = video_info(args.clip)
     overlays = [overlay(f.image, f.segmentation, 0.5) for f in segment_video(
         args.clip, segmenter, full_size=True, frames=True, limit=60, progress=False)]  # fmt: skip

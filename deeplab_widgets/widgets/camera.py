@@ -40,7 +40,7 @@ class CameraSegmenter(anywidget.AnyWidget):
     alpha = traitlets.Float(0.6, min=0.0, max=1.0).tag(sync=True)
     hidden = traitlets.List(traitlets.Int()).tag(sync=True)
     autostart = traitlets.Bool(False).tag(sync=True)
-    palette = traitlets.List().tag(sync=True)
+    palette: traitlets.List[list[int]] = traitlets.List().tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)
     fps = traitlets.Float(0.0).tag(sync=True)
     rtt_ms = traitlets.Float(0.0).tag(sync=True)

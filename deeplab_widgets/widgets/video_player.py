@@ -194,7 +194,7 @@ class VideoPlayer(widgets.VBox):
         """Put a segmented frame on screen: the class map is scaled to the display picture."""
         w, h = self.display_size
         image = Image.fromarray(shown.image) if shown.image is not None else Image.new("RGB", (w, h))
-        labels = np.asarray(Image.fromarray(shown.labels).resize((w, h), Image.NEAREST))
+        labels = np.asarray(Image.fromarray(shown.labels).resize((w, h), Image.Resampling.NEAREST))
         labels.setflags(write=False)
         result = replace(shown.segmentation, labels=labels, scores=None)
         with self._lock:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -89,7 +89,7 @@ def segment_video(
     start: int = 0,
     limit: int | None = None,
     progress: bool = True,
-) -> Iterator[VideoFrameResult]:
+) -> Generator[VideoFrameResult, None, None]:
     """Segment every frame of a video file; yields one `VideoFrameResult` per frame, in order.
 
     Frames are decoded on a background thread and scaled to the model input by FFmpeg, so the
