@@ -1,8 +1,9 @@
 """Frames per second of `segment_video` over the cockatoo clip against the bound of one `invoke()` per frame.
 
 Interleaved in one run (the machine may be shared): each round times bare `invoke()` calls, then
-`segment_video` over the whole clip (class maps only), then the overlay-video path (decode, model,
-overlay at 1280x720, H.264 encoding), then H.264 encoding alone on pre-rendered frames.
+`segment_video` over the whole clip (class maps only), then more bare `invoke()` calls, then a naive
+loop (full-resolution RGB decode, then `segment()`) for comparison, then the overlay-video path
+(decode, model, overlay at 1280x720, H.264 encoding), then H.264 encoding alone on pre-rendered frames.
 
     python benchmarks/video_throughput.py [--rounds 5] [--threads 2] [--model deeplabv3-starter]
     python benchmarks/video_throughput.py --flicker    # flicker with and without smoothing (no timing)
@@ -43,6 +44,19 @@ def class_map_fps(segmenter: Segmenter, clip: str) -> tuple[float, int]:
     t0 = time.perf_counter()
     n = sum(1 for _ in segment_video(clip, segmenter, progress=False))
     return n / (time.perf_counter() - t0), n
+
+
+def naive_fps(segmenter: Segmenter, clip: str) -> float:
+    """The first approach, for comparison: full-resolution RGB decode, then `segment()`, one thread."""
+    import av
+
+    t0 = time.perf_counter()
+    n = 0
+    with av.open(str(video_info(clip).path)) as container:
+        for frame in container.decode(video=0):
+            segmenter.segment(frame.to_ndarray(format="rgb24"))
+            n += 1
+    return n / (time.perf_counter() - t0)
 
 
 def overlay_video_fps(segmenter: Segmenter, clip: str, out: Path) -> float:
@@ -107,7 +121,7 @@ def main() -> None:
     info = video_info(args.clip)
     overlays = [overlay(f.image, f.segmentation, 0.5) for f in segment_video(
         args.clip, segmenter, full_size=True, frames=True, limit=60, progress=False)]  # fmt: skip
-    bounds, fps, over, enc, loads = [], [], [], [], []
+    bounds, fps, naive, over, enc, loads = [], [], [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         segmenter.segment(np.zeros((8, 8, 3), np.uint8))  # warm-up
         for _ in range(args.rounds):
@@ -116,11 +130,12 @@ def main() -> None:
             before = bare_invoke_s(segmenter, args.invokes // 2)
             fps.append(class_map_fps(segmenter, args.clip)[0])
             bounds.append(1 / statistics.median(before + bare_invoke_s(segmenter, args.invokes // 2)))
+            naive.append(naive_fps(segmenter, args.clip))
             over.append(overlay_video_fps(segmenter, args.clip, Path(tmp) / "overlay.mp4"))
             enc.append(encode_ms(overlays, Path(tmp) / "encode.mp4", info.fps))
             print(
                 f"round: bound {bounds[-1]:.1f} fps, segment_video {fps[-1]:.1f} fps "
-                f"(ratio {fps[-1] / bounds[-1]:.2f}), overlay video {over[-1]:.1f} fps, encode {enc[-1]:.1f} ms/frame"
+                f"(ratio {fps[-1] / bounds[-1]:.2f}), naive loop {naive[-1]:.1f} fps, overlay video {over[-1]:.1f} fps, encode {enc[-1]:.1f} ms/frame"
             )
     ratios = [f / b for f, b in zip(fps, bounds, strict=True)]
     print()
@@ -135,6 +150,9 @@ def main() -> None:
     print(
         f"| ratio to the bound (per round: {', '.join(f'{r:.2f}' for r in ratios)}) | {statistics.median(ratios):.2f} |"
     )
+    naive_ratios = [f / b for f, b in zip(naive, bounds, strict=True)]
+    print(f"| naive loop: full-resolution RGB decode, then segment() | {statistics.median(naive):.1f} frames/s |")
+    print(f"| naive loop's ratio to the bound | {statistics.median(naive_ratios):.2f} |")
     print(f"| overlay video (decode, model, 1280x720 overlay, H.264 encode) | {statistics.median(over):.1f} frames/s |")
     print(f"| H.264 encoding alone (libx264 ultrafast, 1280x720) | {statistics.median(enc):.1f} ms/frame |")
 
