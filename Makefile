@@ -43,6 +43,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/display_latency.py
 	$(BIN)/python benchmarks/resize_modes.py
 	$(BIN)/python benchmarks/batch_throughput.py
+	$(BIN)/python benchmarks/video_throughput.py
 
 clean:
 	rm -rf $(VENV) .venv-tflite-runtime out
