@@ -44,8 +44,8 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def mask_frame(frame: VideoFrameResult) -> np.ndarray:
-    """The colour mask of a frame (palette lookup): the default output video frame."""
-    return np.asarray(frame.segmentation.colormap, np.uint8)[frame.labels]
+    """The colour mask of a frame (Pillow's palette lookup): the default output video frame."""
+    return np.asarray(mask_image(frame.labels, frame.segmentation.colormap).convert("RGB"))
 
 
 @dataclass(frozen=True)
