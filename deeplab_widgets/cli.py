@@ -152,7 +152,7 @@ def _video(args: argparse.Namespace) -> int:
     if args.overlay:
         from .viz.masks import overlay
 
-        def render(frame):  # type: ignore[no-redef]
+        def render(frame):
             return overlay(frame.image, frame.segmentation, args.alpha)
 
     options = RuntimeOptions(num_threads=cpu_count() if args.threads is None else args.threads)
