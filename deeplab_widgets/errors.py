@@ -88,3 +88,27 @@ class SizeMismatchError(DeeplabWidgetsError, ValueError):
 
 class NoScoresError(DeeplabWidgetsError, ValueError):
     """A result carries no per-class scores (an ArgMax-only model, or segmented without `scores=True`)."""
+
+
+class VideoError(DeeplabWidgetsError, ValueError):
+    """Base of the video failures below: the file cannot be segmented frame by frame."""
+
+
+class VideoNotFoundError(VideoError, FileNotFoundError):
+    """The video path does not exist."""
+
+
+class VideoFormatError(VideoError):
+    """The file is not a video container FFmpeg can read (not a video at all, or its header is damaged)."""
+
+
+class NoVideoStreamError(VideoError):
+    """The container holds no video stream (e.g. audio only)."""
+
+
+class VideoCodecError(VideoError):
+    """The video stream's codec cannot be decoded (unknown or unsupported codec, or undecodable data)."""
+
+
+class VideoTruncatedError(VideoError):
+    """The video ends early or breaks off mid-stream (a partial download or copy)."""

@@ -27,7 +27,7 @@ from deeplab_widgets.assets.samples import list_samples, sample
 
 def test_registry_matches_the_shared_files(shared) -> None:
     sums = {}
-    for folder in ("models", "images"):
+    for folder in ("models", "images", "video"):
         for line in (shared / folder / "SHA256SUMS").read_text().splitlines():
             digest, name = line.split()
             sums[name] = digest

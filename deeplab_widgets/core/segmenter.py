@@ -143,9 +143,20 @@ class Segmenter:
     def segment(self, image: ImageInput, *, scores: bool = False) -> SegmentationResult:
         """Segment one image; `scores=True` also returns per-class probabilities (logits models)."""
         image = load_image(image, max_pixels=self.max_pixels)
-        spec, runner = self.spec, self.runner
         t0 = time.perf_counter()
-        pixels, placement = fit(image, spec.input_size, self.resize)
+        pixels, placement = fit(image, self.spec.input_size, self.resize)
+        return self.segment_fitted(pixels, placement, scores=scores, started=t0)
+
+    def segment_fitted(
+        self, pixels: np.ndarray, placement: Placement, *, scores: bool = False, started: float | None = None
+    ) -> SegmentationResult:
+        """Segment uint8 RGB `pixels` already fitted to the model input (e.g. scaled by a video decoder).
+
+        `placement.content` is the (height, width) of `pixels`; the class map comes back at
+        `placement.image_size`. `started` (a `time.perf_counter()` value) counts earlier work as preprocessing.
+        """
+        spec, runner = self.spec, self.runner
+        t0 = time.perf_counter() if started is None else started
         with runner.lock:
             interpreter = runner.interpreter
             spec.feed(interpreter, pixels)
