@@ -225,3 +225,35 @@ def test_default_resize_is_the_mode_measured_best_per_model(segmenters, shared) 
     assert segmenters["deeplabv3-mnv2-dm05-voc"].resize == "pad"
     assert Segmenter.from_file(shared / "models" / "deeplabv3_mnv2_pascal_quant.tflite").resize == "stretch"
     assert segmenters["deeplabv3-mnv2-voc"].with_options().resize == "pad"
+
+
+def test_present_classes_is_one_function_for_results_and_bare_masks(starter) -> None:
+    from deeplab_widgets.core.segmenter import present_classes
+
+    result = starter.segment(sample_path("cat"))
+    assert present_classes(result.labels, result.class_names) == result.present_classes()
+    tiny = np.array([[0, 0, 0, 30]], np.uint8)
+    assert [(c.id, c.name, c.fraction) for c in present_classes(tiny, ("background", "cat"))] == [
+        (0, "background", 0.75),
+        (30, "class 30", 0.25),
+    ]
+
+
+def test_a_skipped_argmax_graft_is_logged_with_its_reason(caplog) -> None:
+    import logging
+
+    from deeplab_widgets import ModelFormatError, load_model
+
+    logger = logging.getLogger("deeplab_widgets")
+    assert logger.handlers == []  # the library configures no handlers: the application decides
+    good = load_model("deeplabv3-starter").content
+    with caplog.at_level(logging.DEBUG, logger="deeplab_widgets"):
+        with pytest.raises(ModelFormatError):
+            load_model(good[:5000])
+        load_model("deeplabv3-mnv2-dm05-voc")
+    messages = [r.getMessage() for r in caplog.records if r.name == "deeplab_widgets"]
+    assert messages[0].startswith(
+        "uploaded model: no ARG_MAX head grafted, the model could not be parsed (ModelFormatError: "
+        "model: the TFLite graph could not be read (error: "
+    )
+    assert messages[1].startswith("deeplabv3-mnv2-dm05-voc: no ARG_MAX head grafted: the model has no single 4-D")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deeplab_widgets import NoScoresError, OptionsError, load_sample
+from deeplab_widgets import NoScoresError, OptionsError, Segmenter, load_sample
 from deeplab_widgets.viz import (
     MODES,
     DisplayOptions,
@@ -23,6 +23,7 @@ from deeplab_widgets.viz import (
     heat_values,
     legend_entries,
     legend_html,
+    no_scores_message,
     overlay,
     plot_segmentation,
     render,
@@ -198,3 +199,19 @@ def test_core_import_loads_neither_ipywidgets_nor_matplotlib():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["False", "False", "True", "True"]
+
+
+def test_a_users_argmax_model_has_scores_and_a_result_without_them_says_how_to_get_them(shared, cat):
+    # A user's ArgMax model is not in the zoo: its scores come from the ArgMax's input all the same.
+    model = (shared / "models" / "deeplabv3_mnv2_dm05_pascal_quant.tflite").read_bytes()
+    seg = Segmenter(model)
+    scored = seg.segment(cat, scores=True)
+    assert scored.output_kind == "class_ids" and scored.scores is not None and scored.scores.shape[-1] == 21
+    assert heat_values(scored).max() <= 1.0
+    result = seg.segment(cat)
+    assert no_scores_message(result) == (
+        "No scores in this result of uploaded model: segment with scores=True for confidence and entropy "
+        "(every zoo model has scores; a user's model has none only if its logits could not be found)."
+    )
+    with pytest.raises(NoScoresError, match=r"No scores in this result of uploaded model"):
+        heat_values(result)

@@ -8,7 +8,6 @@ tables and activations rather than on invented numbers.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -280,9 +279,11 @@ def upsample_bilinear(x: np.ndarray, size: tuple[int, int], align_corners: bool 
     r0, r1, fr = coords(h, size[0])
     c0, c1, fc = coords(w, size[1])
     extra = (None,) * (x.ndim - 2)
-    fr = fr[(slice(None), None, *extra)]
+    along_rows: tuple[slice | None, ...] = (slice(None), None, *extra)
+    along_cols: tuple[slice | None, ...] = (None, slice(None), *extra)
+    fr = fr[along_rows]
     rows = x[r0] * (1 - fr) + x[r1] * fr  # interpolate along height, then along width
-    fc = fc[(None, slice(None), *extra)]
+    fc = fc[along_cols]
     return rows[:, c0] * (1 - fc) + rows[:, c1] * fc
 
 
@@ -339,9 +340,9 @@ def boundary_errors(
     dist = boundary_distance(ref, max_distance=max(bands) + 1)
     valid = np.ones(ref.shape, bool) if ignore is None else ref != ignore
     wrong = (pred != ref) & valid
-    edges = [*bands, None]
+    ends: list[int | None] = [*bands[1:], None]  # the last band is open: to the interior
     out = []
-    for near, far in itertools.pairwise(edges):
+    for near, far in zip(bands, ends, strict=True):
         band = valid & (dist >= near) & (True if far is None else dist < far)
         n = int(band.sum())
         out.append(BandError(near, far, n, float(wrong[band].sum() / n) if n else 0.0))

@@ -66,14 +66,15 @@ def plot_class_iou(
 def plot_worst_images(evaluation: Evaluation, dataset: LabelledDataset, n: int = 4) -> Figure:
     """The `n` lowest-mIoU images: photo, ground truth and prediction (needs `keep_predictions=True`)."""
     worst = evaluation.worst(n)
-    if any(s.prediction is None for s in worst):
+    predictions = [s.prediction for s in worst if s.prediction is not None]
+    if len(predictions) < len(worst):
         raise OptionsError("the evaluation has no stored predictions; run evaluate(..., keep_predictions=True)")
     cmap = dataset.labels.colormap
     fig = Figure(figsize=(9, 2.9 * len(worst)), layout="constrained")
     axes = fig.subplots(len(worst), 3, squeeze=False)
-    for row, score in zip(axes, worst, strict=True):
+    for row, score, prediction in zip(axes, worst, predictions, strict=True):
         image, truth = dataset.load(score.name)
-        panels = (np.asarray(image), colorize(truth, cmap), colorize(score.prediction, cmap))
+        panels = (np.asarray(image), colorize(truth, cmap), colorize(prediction, cmap))
         titles = (score.name, "ground truth", f"{evaluation.model}: mIoU {score.miou:.2f}")
         for ax, pic, title in zip(row, panels, titles, strict=True):
             ax.imshow(pic)
