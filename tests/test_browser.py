@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -14,7 +15,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -107,67 +110,129 @@ def lab_url(tmp_path_factory):
         yield f"http://127.0.0.1:{port}/lab/tree/00_workbench.ipynb"
 
 
-def image_digest(page, selector: str) -> str:
-    """SHA-1 of the pixels the browser shows in an <img> (drawn on a canvas and read back)."""
-    data = page.eval_on_selector(
-        selector,
-        """img => {
-            const c = document.createElement('canvas');
-            c.width = img.naturalWidth; c.height = img.naturalHeight;
-            const ctx = c.getContext('2d');
-            ctx.drawImage(img, 0, 0);
-            return Array.from(ctx.getImageData(0, 0, c.width, c.height).data.filter((_, i) => i % 97 === 0));
-        }""",
+GRACE_FACE = (280, 200)  # (x, y) in grace_hopper.bmp (512x600): her face
+GRACE_BACKGROUND = (40, 100)  # the backdrop left of her head
+VIEWER = ".dlw-workbench .dlw-viewer"
+
+
+def revision(page, selector: str = VIEWER) -> int:
+    return page.eval_on_selector(selector, "v => Number(v.dataset.revision || 0)")
+
+
+def wait_for_result(page, after: int = 0, selector: str = VIEWER) -> int:
+    """Wait until the viewer has drawn a result newer than revision `after`; returns its revision."""
+    page.wait_for_function(
+        "([sel, after]) => { const v = document.querySelector(sel); return v && Number(v.dataset.revision || 0) > after; }",
+        arg=[selector, after],
+        timeout=TIMEOUT_MS,
     )
-    assert len(data) > 100, "the overlay image is empty"
+    return revision(page, selector)
+
+
+def view(page, selector: str = VIEWER) -> dict:
+    """The canvas transform: photo pixel (x, y) is drawn at offset + (x, y) * scale in CSS pixels."""
+    return page.eval_on_selector(
+        f"{selector} .dlw-canvas",
+        """c => { const r = c.getBoundingClientRect(); return {left: r.left, top: r.top,
+            scale: Number(c.dataset.scale), ox: Number(c.dataset.offsetX), oy: Number(c.dataset.offsetY)}; }""",
+    )
+
+
+def hover(page, x: int, y: int, selector: str = VIEWER) -> str:
+    """Move the pointer over photo pixel (x, y); returns the readout's text."""
+    v = view(page, selector)
+    page.mouse.move(v["left"] + v["ox"] + (x + 0.5) * v["scale"], v["top"] + v["oy"] + (y + 0.5) * v["scale"])
+    return page.inner_text(f"{selector} .dlw-readout")
+
+
+def wait_for_scale_change(page, before: float, selector: str = VIEWER) -> None:
+    page.wait_for_function(
+        "([sel, before]) => Number(document.querySelector(sel + ' .dlw-canvas').dataset.scale) !== before",
+        arg=[selector, before],
+        timeout=10_000,
+    )
+
+
+def canvas_digest(page, selector: str = VIEWER) -> str:
+    data = page.eval_on_selector(
+        f"{selector} .dlw-canvas",
+        """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            return Array.from(d.filter((_, i) => i % 97 === 0)); }""",
+    )
+    assert len(data) > 100, "the canvas is empty"
     return hashlib.sha1(bytes(data)).hexdigest()
 
 
-def wait_for_new_image(page, selector: str, before: str) -> str:
-    deadline = time.monotonic() + TIMEOUT_MS / 1000
-    while time.monotonic() < deadline:
-        page.wait_for_timeout(250)
-        now = image_digest(page, selector)
-        if now != before:
-            return now
-    pytest.fail("the displayed image did not change")
+def explore_grace_hopper(page, tmp_path: Path) -> None:
+    """Hover, zoom and download the mask of the grace_hopper sample (the starter model)."""
+    before = revision(page)
+    page.click(".dlw-sample-grace_hopper", timeout=TIMEOUT_MS)
+    wait_for_result(page, before)
+    page.wait_for_selector(f"{VIEWER} .dlw-legend >> text=person", timeout=TIMEOUT_MS)
+    assert "person" in hover(page, *GRACE_FACE)
+    assert "background" in hover(page, *GRACE_BACKGROUND)
+    x, y = map(int, re.search(r"x (\d+), y (\d+)", page.inner_text(f"{VIEWER} .dlw-readout")).groups())
+    assert abs(x - GRACE_BACKGROUND[0]) <= 1 and abs(y - GRACE_BACKGROUND[1]) <= 1  # mouse positions are whole CSS px
 
+    fit = view(page)["scale"]
+    page.click(f"{VIEWER} .dlw-zoom-in")
+    wait_for_scale_change(page, fit)
+    zoomed = view(page)["scale"]
+    assert zoomed > fit * 1.4
+    page.click(f"{VIEWER} .dlw-zoom-out")
+    wait_for_scale_change(page, zoomed)
+    assert abs(view(page)["scale"] - fit) < 1e-6
+    assert "person" in hover(page, *GRACE_FACE)  # the readout follows the transform
 
-def wait_for_overlay(page, selector: str) -> None:
-    page.wait_for_selector(f"img{selector}", state="visible", timeout=TIMEOUT_MS)
-    page.wait_for_function(
-        "sel => { const i = document.querySelector(sel); return i && i.complete && i.naturalWidth > 0; }",
-        arg=f"img{selector}",
-        timeout=TIMEOUT_MS,
-    )
+    with page.expect_download(timeout=TIMEOUT_MS) as info:
+        page.click(f"{VIEWER} .dlw-download-mask")
+    target = tmp_path / "mask.png"
+    info.value.save_as(target)
+    from deeplab_widgets import Segmenter, load_sample
+    from deeplab_widgets.core.export import save_mask
+
+    result = Segmenter("deeplabv3-starter").segment(load_sample("grace_hopper"))
+    mask = Image.open(target)
+    assert mask.mode == "P"
+    np.testing.assert_array_equal(np.asarray(mask), result.labels)
+    assert target.read_bytes() == save_mask(result, tmp_path / "reference.png").read_bytes()
 
 
 def test_workbench_renders_and_responds_in_voila(browser, voila_url, tmp_path) -> None:
-    overlay = ".dlw-overlay"
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
     try:
         page.goto(voila_url, timeout=TIMEOUT_MS)
-        wait_for_overlay(page, overlay)
-        page.wait_for_selector(".dlw-legend >> text=cat", timeout=TIMEOUT_MS)
-        first = image_digest(page, f"img{overlay}")
+        first = wait_for_result(page)
+        page.wait_for_selector(f"{VIEWER} .dlw-legend >> text=cat", timeout=TIMEOUT_MS)
+        cat = canvas_digest(page)
 
-        # Pick another sample photo: the dog.
-        page.click(".dlw-sample-pets", timeout=TIMEOUT_MS)
-        page.wait_for_selector(".dlw-legend >> text=dog", timeout=TIMEOUT_MS)
-        dog = wait_for_new_image(page, f"img{overlay}", first)
+        explore_grace_hopper(page, tmp_path)
 
-        # Move the alpha slider with the keyboard: the overlay is redrawn.
-        page.click(".dlw-alpha .noUi-handle")
-        for _ in range(5):
-            page.keyboard.press("ArrowLeft")
-        lighter = wait_for_new_image(page, f"img{overlay}", dog)
-        assert lighter != dog
+        # Opacity and modes redraw in the browser: no new result comes from the kernel.
+        shown = revision(page)
+        assert shown > first
+        page.fill(f"{VIEWER} .dlw-alpha input", "0.2")
+        page.dispatch_event(f"{VIEWER} .dlw-alpha input", "input")
+        lighter = canvas_digest(page)
+        assert lighter != cat
+        page.click(f"{VIEWER} .dlw-mode-button[data-mode='mask']")
+        assert canvas_digest(page) != lighter
+        assert not page.is_visible(f"{VIEWER} .dlw-alpha")  # no effect in mask mode, so not shown
+        page.click(f"{VIEWER} .dlw-legend-row[data-class-id='15']")  # hide "person"
+        assert "background" in hover(page, *GRACE_BACKGROUND)
+        page.click(f"{VIEWER} .dlw-mode-button[data-mode='confidence']")
+        assert page.is_visible(f"{VIEWER} .dlw-colorbar >> text=confidence")
+        assert not page.is_visible(f"{VIEWER} .dlw-legend")
+        assert revision(page) == shown
 
         # Change the model to the Cityscapes one: its classes replace VOC's.
         labels = page.eval_on_selector_all(".dlw-model select option", "os => os.map(o => o.label)")
         cityscapes = next(label for label in labels if label.startswith("deeplab-edgetpu-slim-cityscapes"))
+        page.click(f"{VIEWER} .dlw-mode-button[data-mode='overlay']")
         page.select_option(".dlw-model select", label=cityscapes)
-        page.wait_for_selector(".dlw-legend >> text=/road|sidewalk|building|vegetation|terrain/", timeout=TIMEOUT_MS)
+        page.wait_for_selector(
+            f"{VIEWER} .dlw-legend >> text=/road|sidewalk|building|vegetation|terrain/", timeout=TIMEOUT_MS
+        )
         assert "Traceback" not in page.inner_text("body")
     finally:
         page.screenshot(path=str(tmp_path / "workbench.png"), full_page=True)
@@ -186,13 +251,14 @@ def test_workbench_runs_in_jupyterlab(browser, lab_url, tmp_path) -> None:
         # JupyterLab may ask which kernel to start (before or after the run starts): take the
         # preferred one, as a user would, until the workbench shows up.
         deadline = time.monotonic() + TIMEOUT_MS / 1000
-        while not page.is_visible("img.dlw-overlay") and time.monotonic() < deadline:
+        while not page.is_visible(f"{VIEWER}[data-revision]") and time.monotonic() < deadline:
             if page.is_visible(".jp-Dialog button.jp-mod-accept"):
                 page.click(".jp-Dialog button.jp-mod-accept")
             page.wait_for_timeout(500)
-        wait_for_overlay(page, ".dlw-overlay")
-        page.wait_for_selector(".dlw-legend >> text=cat", timeout=TIMEOUT_MS)
-        image_digest(page, "img.dlw-overlay")
+        wait_for_result(page)
+        page.wait_for_selector(f"{VIEWER} .dlw-legend >> text=cat", timeout=TIMEOUT_MS)
+        canvas_digest(page)
+        explore_grace_hopper(page, tmp_path)
         assert "Traceback" not in page.inner_text(".jp-Notebook")
     finally:
         page.screenshot(path=str(tmp_path / "jupyterlab.png"))

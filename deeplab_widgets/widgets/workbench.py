@@ -54,16 +54,18 @@ class Workbench(widgets.VBox):
         self.status.add_class("dlw-status")
         self.picker = ImagePicker(value=None)
         self.controls = RuntimeControls(model, options, resize)
-        self.viewer = MaskViewer(mode=mode, alpha=alpha, layout={"flex": "3 1 0%", "min_width": "320px"})
+        self.viewer = MaskViewer(mode=mode, alpha=alpha, layout={"flex": "3 1 600px", "min_width": "300px"})
         self.timing = TimingReadout()
         self.repeat_button = widgets.Button(description="time 10 runs", tooltip="run the model 10 more times")
         self.repeat_button.add_class("dlw-repeat")
         self.repeat_button.on_click(lambda _: self.repeat(10))
         side = widgets.VBox(
-            [self.controls, self.timing, self.repeat_button], layout={"flex": "1 1 0%", "min_width": "300px"}
+            [self.controls, self.timing, self.repeat_button], layout={"flex": "1 1 300px", "min_width": "280px"}
         )
         self.timing_panel = TimingPanel()
-        segment_view = widgets.VBox([self.picker, widgets.HBox([self.viewer, side]), self.status])
+        segment_view = widgets.VBox(
+            [self.picker, widgets.HBox([self.viewer, side], layout={"flex_flow": "row wrap"}), self.status]
+        )
         self.tabs = widgets.Tab([segment_view, self.timing_panel], titles=("Segment", "Benchmark"))
         super().__init__([self.tabs], **kwargs)
         self.add_class("dlw-workbench")
@@ -113,7 +115,7 @@ class Workbench(widgets.VBox):
                 self.timing.record(result)
             with self.hold_trait_notifications():
                 self.image, self.result = image, result
-            self.viewer.show(result, image, segmenter.spec.output_kind)
+            self.viewer.show(result, image, segmenter.spec.output_kind, name=f"{self.picker.source}_{result.model}")
         except DeeplabWidgetsError as exc:
             self._show_error(f"{type(exc).__name__}: {exc}")
             return None
