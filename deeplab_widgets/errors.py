@@ -68,3 +68,7 @@ class DatasetError(DeeplabWidgetsError, ValueError):
 
 class NoScoresError(DeeplabWidgetsError, ValueError):
     """A result carries no per-class scores (an ArgMax-only model, or segmented without `scores=True`)."""
+
+
+class AccessDeniedError(DeeplabWidgetsError, PermissionError):
+    """In app mode, a path outside the configured folder, a delegate, or an upload over the size limit."""

@@ -39,10 +39,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(command: list[str], port: int, log: Path, cwd: Path):
+def serve(command: list[str], port: int, log: Path, cwd: Path, env: dict[str, str] | None = None):
     """Start a local server, wait until its port accepts connections; yields nothing, stops it after."""
     with open(log, "w") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy(), cwd=cwd)
+        proc = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=cwd
+        )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -85,7 +87,9 @@ def voila_url(tmp_path_factory):
     log = tmp_path_factory.mktemp("voila") / "voila.log"
     notebook = ROOT / "notebooks" / "00_workbench.ipynb"
     command = [tool("voila"), str(notebook), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"]
-    for _ in serve(command, port, log, ROOT / "notebooks"):
+    # App mode with one folder the path field may open (see deeplab_widgets/widgets/app_policy.py).
+    folder = tmp_path_factory.mktemp("app-photos")
+    for _ in serve(command, port, log, ROOT / "notebooks", env={"DEEPLAB_WIDGETS_APP_FOLDER": str(folder)}):
         yield f"http://127.0.0.1:{port}/"
 
 
@@ -112,7 +116,7 @@ def lab_url(tmp_path_factory):
 
 GRACE_FACE = (280, 200)  # (x, y) in grace_hopper.bmp (512x600): her face
 GRACE_BACKGROUND = (40, 100)  # the backdrop left of her head
-VIEWER = ".dlw-workbench .dlw-viewer"
+VIEWER = ".dlw-workbench .dlw-main-viewer"
 
 
 def revision(page, selector: str = VIEWER) -> int:
@@ -131,18 +135,22 @@ def wait_for_result(page, after: int = 0, selector: str = VIEWER) -> int:
 
 def view(page, selector: str = VIEWER) -> dict:
     """The canvas transform: photo pixel (x, y) is drawn at offset + (x, y) * scale in CSS pixels."""
-    return page.eval_on_selector(
-        f"{selector} .dlw-canvas",
-        """c => { const r = c.getBoundingClientRect(); return {left: r.left, top: r.top,
-            scale: Number(c.dataset.scale), ox: Number(c.dataset.offsetX), oy: Number(c.dataset.offsetY)}; }""",
+    return (
+        page.locator(selector)
+        .locator(".dlw-canvas")
+        .evaluate(
+            """c => { const r = c.getBoundingClientRect(); return {left: r.left, top: r.top,
+            scale: Number(c.dataset.scale), ox: Number(c.dataset.offsetX), oy: Number(c.dataset.offsetY)}; }"""
+        )
     )
 
 
 def hover(page, x: int, y: int, selector: str = VIEWER) -> str:
     """Move the pointer over photo pixel (x, y); returns the readout's text."""
+    page.locator(selector).locator(".dlw-canvas").scroll_into_view_if_needed()
     v = view(page, selector)
     page.mouse.move(v["left"] + v["ox"] + (x + 0.5) * v["scale"], v["top"] + v["oy"] + (y + 0.5) * v["scale"])
-    return page.inner_text(f"{selector} .dlw-readout")
+    return page.locator(selector).locator(".dlw-readout").inner_text()
 
 
 def wait_for_scale_change(page, before: float, selector: str = VIEWER) -> None:
@@ -225,6 +233,30 @@ def test_workbench_renders_and_responds_in_voila(browser, voila_url, tmp_path) -
         assert not page.is_visible(f"{VIEWER} .dlw-legend")
         assert revision(page) == shown
 
+        # Compare: a second model on the same photo, the disagreement share, hover synchronised across views.
+        page.click(".dlw-workbench .lm-TabBar-tab >> text=Compare")
+        page.wait_for_selector(".dlw-disagreement >> text=/disagree on \\d+\\.\\d%/", timeout=TIMEOUT_MS)
+        page.wait_for_function(
+            "() => document.querySelectorAll('.dlw-compare .dlw-viewer[data-revision]').length === 3",
+            timeout=TIMEOUT_MS,
+        )
+        a, b = ".dlw-compare .dlw-viewer >> nth=0", ".dlw-compare .dlw-viewer >> nth=1"
+        assert "person" in hover(page, *GRACE_FACE, selector=a)
+        assert re.search(r"x \d+, y \d+", page.locator(b).locator(".dlw-readout").inner_text())  # B follows A's pointer
+        page.screenshot(path=str(tmp_path / "compare.png"))
+        page.click(".dlw-workbench .lm-TabBar-tab >> text=Segment")
+
+        # App mode: a server path outside the app's folder is refused without saying whether it exists; no delegate.
+        refusals = []
+        for path in ("/etc/hostname", "/etc/no-such-file"):
+            page.fill(".dlw-path input", path)
+            page.press(".dlw-path input", "Enter")
+            page.wait_for_selector(f".dlw-picker-status >> text={path}", timeout=TIMEOUT_MS)
+            refusals.append(page.inner_text(".dlw-picker-status").replace(path, "PATH"))
+        assert refusals[0] == refusals[1] and "only files in its own folder" in refusals[0]
+        assert revision(page) == shown
+        assert page.locator(".dlw-delegate").count() == 0 or not page.is_visible(".dlw-delegate input")
+
         # Change the model to the Cityscapes one: its classes replace VOC's.
         labels = page.eval_on_selector_all(".dlw-model select option", "os => os.map(o => o.label)")
         cityscapes = next(label for label in labels if label.startswith("deeplab-edgetpu-slim-cityscapes"))
@@ -250,10 +282,16 @@ def test_workbench_runs_in_jupyterlab(browser, lab_url, tmp_path) -> None:
         page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
         # JupyterLab may ask which kernel to start (before or after the run starts): take the
         # preferred one, as a user would, until the workbench shows up.
+        # A run-all sent before the kernel's websocket is up can be lost: send it again while the cell is unrun.
         deadline = time.monotonic() + TIMEOUT_MS / 1000
+        retry = time.monotonic() + 20
         while not page.is_visible(f"{VIEWER}[data-revision]") and time.monotonic() < deadline:
             if page.is_visible(".jp-Dialog button.jp-mod-accept"):
                 page.click(".jp-Dialog button.jp-mod-accept")
+            elif time.monotonic() > retry:
+                retry = time.monotonic() + 20
+                if "[ ]" in page.inner_text(".jp-CodeCell .jp-InputPrompt"):
+                    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
             page.wait_for_timeout(500)
         wait_for_result(page)
         page.wait_for_selector(f"{VIEWER} .dlw-legend >> text=cat", timeout=TIMEOUT_MS)

@@ -236,3 +236,70 @@ def test_widgets_work_on_their_own(starter):
         readout.record(starter.segment(image))
     assert len(readout.history[readout.config]) == 3
     assert readout.timings.invoke_ms > 0
+
+
+def test_compare_tab_runs_a_second_model_and_follows_the_photo(bench):
+    bench.picker.buttons["cat"].click()
+    runs = bench.invocations
+    assert bench.compare.result_b is None or not bench.comparing  # nothing runs before the tab is opened
+    bench.tabs.selected_index = 1
+    compare = bench.compare
+    assert compare.result_b.model == "deeplabv3-mnv2-voc" and bench.invocations == runs  # A is reused
+    found = compare.disagreement
+    assert found.fraction == (bench.result.labels != compare.result_b.labels).mean()
+    assert f"{found.fraction:.1%}" in compare.share.value and "cat" in compare.table.value
+    assert compare.viewer_a.sync_group == compare.viewer_b.sync_group == compare.viewer_diff.sync_group != ""
+    assert compare.viewer_diff.class_names[:2] == ["same class", "different class"]
+    bench.picker.buttons["bird"].click()  # a new photo re-runs both
+    assert bench.result is compare.viewer_a.result and "bird" in compare.viewer_b.class_names
+    assert compare.result_b.labels.shape == bench.result.labels.shape
+    compare.controls.model_dropdown.value = "deeplab-edgetpu-slim-cityscapes"
+    assert "different label sets cannot be compared" in compare.share.value and compare.disagreement is None
+    compare.controls.model_dropdown.value = "deeplabv3-mnv2-voc"
+    bench.tabs.selected_index = 0
+
+
+def test_photo_status_and_result_agree_after_a_failed_delegate(bench):
+    bench.picker.buttons["cat"].click()
+    bench.controls.delegate.value = "/nonexistent/libdelegate.so"  # typed + Enter: an error, the cat stays
+    assert "DelegateError" in bench.status.value and bench.source == "sample cat"
+    bench.picker.buttons["bird"].click()  # fails too (same delegate): the status keeps naming the cat on screen
+    assert bench.image is not bench.picker.image and bench.source == "sample cat"
+    bench.controls.delegate.value = ""  # cleared: the chosen photo (the bird) is segmented now
+    assert bench.image is bench.picker.image and bench.source == "sample bird"
+    assert "sample bird" in bench.status.value and "bird" in [c.name for c in bench.result.present_classes()]
+    assert bench.viewer.image is bench.image
+
+
+def test_app_mode_offers_uploads_only_and_limits_paths_to_one_folder(tmp_path, monkeypatch):
+    from deeplab_widgets.errors import AccessDeniedError
+    from deeplab_widgets.widgets.app_policy import AppPolicy, current_policy
+
+    monkeypatch.setenv("SERVER_SOFTWARE", "voila/0.5.8")  # what Voila gives its kernels
+    monkeypatch.delenv("DEEPLAB_WIDGETS_APP_FOLDER", raising=False)
+    policy = current_policy()
+    assert policy.app_mode and not policy.paths_allowed and not policy.delegate_allowed
+    picker = ImagePicker(value=None, samples=["cat"], policy=policy)
+    controls = RuntimeControls(policy=policy)
+    assert picker.path.layout.display == "none" and controls.delegate.layout.display == "none"
+    assert controls.model_path.layout.display == "none" and controls.delegate.disabled
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "bird.jpg").write_bytes(sample_path("bird").read_bytes())
+    policy = AppPolicy(app_mode=True, folder=folder, max_upload_mb=0.01)
+    picker = ImagePicker(value=None, samples=["cat"], policy=policy)
+    picker.path.value = "bird.jpg"
+    assert picker.image is not None and picker.source == "bird.jpg"
+    messages = []
+    for outside in ("/etc/hostname", "/etc/no-such-file", "../photos/../../etc/hostname"):
+        picker.path.value = outside
+        messages.append(picker.error.replace(outside, "PATH"))
+    assert messages[0] == messages[1] == messages[2]  # the same words whether or not the file exists
+    assert "only files in its own folder" in messages[0] and "not found" not in messages[0]
+    with pytest.raises(AccessDeniedError):
+        policy.check_path("/etc/hostname")
+    picker.upload.value = (upload_item("big.jpg", sample_path("bird").read_bytes()),)
+    assert "accepts uploads up to 0.01 MB" in picker.error and picker.source == "bird.jpg"
+
+    assert AppPolicy().paths_allowed and AppPolicy().delegate_allowed  # notebook mode keeps every field

@@ -14,6 +14,7 @@ from PIL import Image
 from ..assets.samples import list_samples, load_sample
 from ..core.images import IMAGE_EXTENSIONS, ImageInput, load_image
 from ..errors import DeeplabWidgetsError
+from .app_policy import AppPolicy, current_policy
 
 THUMBNAIL_SIZE = 72
 
@@ -49,7 +50,16 @@ class ImagePicker(widgets.VBox):
     source = traitlets.Unicode("")
     error = traitlets.Unicode("")
 
-    def __init__(self, value: str | None = "cat", samples: Sequence[str] | None = None, **kwargs) -> None:
+    def __init__(
+        self,
+        value: str | None = "cat",
+        samples: Sequence[str] | None = None,
+        *,
+        policy: AppPolicy | None = None,
+        **kwargs,
+    ) -> None:
+        """`policy` says whether the path field is offered (default: `current_policy()`, see `app_policy`)."""
+        self.policy = policy or current_policy()
         names = list(samples) if samples is not None else [s.name for s in list_samples("photo")]
         self.buttons: dict[str, widgets.Button] = {}
         cells = []
@@ -64,7 +74,11 @@ class ImagePicker(widgets.VBox):
         self.gallery.add_class("dlw-gallery")
         self.upload = widgets.FileUpload(accept=",".join(IMAGE_EXTENSIONS), multiple=False, description="Upload")
         self.upload.add_class("dlw-upload")
-        self.path = widgets.Text(placeholder="or a path: photos/street.jpg", continuous_update=False)
+        folder = self.policy.folder if self.policy.app_mode else None
+        self.path = widgets.Text(
+            placeholder=f"or a file in {folder.name}/" if folder else "or a path: photos/street.jpg",
+            continuous_update=False,
+        )
         self.path.add_class("dlw-path")
         self.open_button = widgets.Button(description="Open", layout={"width": "70px"})
         self.status = widgets.HTML()
@@ -72,7 +86,9 @@ class ImagePicker(widgets.VBox):
         self.upload.observe(self._on_upload, names="value")
         self.path.observe(lambda change: self.open_path(change["new"]), names="value")
         self.open_button.on_click(lambda _: self.open_path(self.path.value))
-        row = widgets.HBox([self.upload, self.path, self.open_button, self.status])
+        if not self.policy.paths_allowed:
+            self.path.layout.display = self.open_button.layout.display = "none"
+        row = widgets.HBox([self.upload, self.path, self.open_button, self.status], layout={"flex_flow": "row wrap"})
         super().__init__([self.gallery, row], **kwargs)
         self.add_class("dlw-image-picker")
         if value is not None:
@@ -84,8 +100,15 @@ class ImagePicker(widgets.VBox):
 
     def open_path(self, path: str) -> None:
         """Choose the image at `path` (a blank path does nothing)."""
-        if path.strip():
-            self.load(path.strip(), path.strip())
+        text = path.strip()
+        if not text:
+            return
+        try:
+            target = self.policy.check_path(text)
+        except DeeplabWidgetsError as exc:
+            self._fail(f"{text}: {exc}")
+            return
+        self.load(target, text)
 
     def load(self, source: ImageInput, label: str = "image") -> bool:
         """Decode `source` (path, bytes, PIL image or array) and choose it; on error show it and return False."""
@@ -95,9 +118,7 @@ class ImagePicker(widgets.VBox):
         try:
             image = loader()
         except DeeplabWidgetsError as exc:
-            self.error = ""  # so that the same failure twice is still a change observers see
-            self.error = f"{label}: {exc}"
-            self.status.value = error_html(self.error)
+            self._fail(f"{label}: {exc}")
             return False
         self.error = ""
         self.status.value = info_html(f"{label} ({image.width}x{image.height})")
@@ -106,9 +127,19 @@ class ImagePicker(widgets.VBox):
             self.image = image
         return True
 
+    def _fail(self, message: str) -> None:
+        self.error = ""  # so that the same failure twice is still a change observers see
+        self.error = message
+        self.status.value = error_html(message)
+
     def _on_upload(self, change: dict) -> None:
         if not change["new"]:
             return
         item = change["new"][-1]
-        self.load(bytes(item["content"]), f"upload {item['name']}")
         self.upload.value = ()  # so that uploading the same file again is seen as a change
+        try:
+            self.policy.check_upload(item["name"], len(item["content"]))
+        except DeeplabWidgetsError as exc:
+            self._fail(f"upload {item['name']}: {exc}")
+            return
+        self.load(bytes(item["content"]), f"upload {item['name']}")

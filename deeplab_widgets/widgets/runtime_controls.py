@@ -11,6 +11,7 @@ from ..core.preprocess import RESIZE_MODES
 from ..core.runtime import RuntimeOptions, available_backends, cpu_count
 from ..core.segmenter import default_resize
 from ..errors import DeeplabWidgetsError
+from .app_policy import AppPolicy, current_policy
 from .image_picker import error_html, info_html
 
 #: The model dropdown's entry that opens the "load a .tflite file" box.
@@ -34,9 +35,15 @@ class RuntimeControls(widgets.VBox):
         model: str = "deeplabv3-starter",
         options: RuntimeOptions | None = None,
         resize: str | None = None,
+        *,
+        policy: AppPolicy | None = None,
         **kwargs,
     ) -> None:
-        """`resize=None` follows each model's measured best mode (`Segmenter`'s default) as models change."""
+        """`resize=None` follows each model's measured best mode (`Segmenter`'s default) as models change.
+
+        `policy` says whether the model path and delegate fields are offered (default: `current_policy()`).
+        """
+        self.policy = policy or current_policy()
         options = options or RuntimeOptions()
         resize = resize or model_info(model).resize
         self.custom_models: dict[str, ModelSpec] = {}
@@ -62,6 +69,11 @@ class RuntimeControls(widgets.VBox):
             continuous_update=False,
         )
         self.delegate.add_class("dlw-delegate")
+        if not self.policy.delegate_allowed:
+            self.delegate.layout.display = "none"
+            self.delegate.disabled = True
+        if not self.policy.paths_allowed:
+            self.model_path.layout.display = "none"
         self.backend = widgets.Dropdown(options=["auto", *available_backends()], value="auto", description="Backend")
         self.backend.add_class("dlw-backend")
         self.resize_buttons = widgets.ToggleButtons(options=list(RESIZE_MODES), value=resize, description="Resize")
@@ -102,7 +114,9 @@ class RuntimeControls(widgets.VBox):
         if isinstance(source, str) and not source.strip():
             return False
         try:
-            spec = load_model(source.strip() if isinstance(source, str) else source, options=self.options)
+            if isinstance(source, str):
+                source = self.policy.check_path(source.strip())
+            spec = load_model(source, options=self.options)
         except DeeplabWidgetsError as exc:
             self._fail(f"{name or source}: {exc}")
             return False
@@ -147,6 +161,9 @@ class RuntimeControls(widgets.VBox):
 
     def _on_option(self, _: dict) -> None:
         if self._syncing:
+            return
+        if self.delegate.value.strip() and not self.policy.delegate_allowed:
+            self._fail("this app does not load external delegates")
             return
         try:
             options = RuntimeOptions(

@@ -12,19 +12,58 @@ from ..assets import zoo
 from ..core.runtime import cpu_count
 from ..errors import DeeplabWidgetsError
 from ..viz.timing import latency_vs_threads, render_overlay, seed_comparison, stage_breakdown
-from ..workflows.bench import Sweep, format_table, sweep
+from ..workflows.bench import TABLE_COLUMNS, Sweep, sweep, write_csv
+from .app_policy import current_policy
+from .download_button import DownloadButton
 from .image_picker import error_html
 
 #: Plot choices: latency vs threads (two styles) or the starter model beside the seed's quoted phones.
-PLOTS = (("median, p5-p95", "errorbar"), ("box plots", "box"), ("vs seed's phones", "seed"))
+PLOTS = (("median, p5-p95", "errorbar"), ("box plots", "box"), ("vs published phone timings", "seed"))
 XNNPACK_CHOICES = (("on", (True,)), ("off", (False,)), ("on and off", (True, False)))
 STARTER = "deeplabv3-starter"
 
 
+TEXT_COLUMNS = {"model", "input", "backend", "delegate", "stage"}
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:.1f}" if value < 1000 else f"{value:.0f}"
+    return str(value)
+
+
 def _table_html(sweep_result: Sweep) -> str:
+    """The sweep as a real HTML table (times in ms); columns empty in every row are left out."""
     rows = sweep_result.rows()
-    text = format_table(rows)
-    return f"<pre style='font-size:11px;line-height:1.3'>{html.escape(text)}</pre>"
+    cols = [(h, k) for h, k in TABLE_COLUMNS if any(r.get(k) is not None for r in rows)]
+    head = "".join(
+        f"<th style='padding:2px 8px;text-align:{'left' if k in TEXT_COLUMNS else 'right'}'>{html.escape(h)}</th>"
+        for h, k in cols
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td style='padding:2px 8px;text-align:{'left' if k in TEXT_COLUMNS else 'right'}'>{html.escape(_cell(r.get(k)))}</td>"
+            for _, k in cols
+        )
+        + "</tr>"
+        for r in rows
+    )
+    return (
+        "<table class='dlw-bench-table' style='border-collapse:collapse;font-variant-numeric:tabular-nums'>"
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table><div style='color:#555'>times in ms</div>"
+    )
+
+
+def csv_bytes(sweep_result: Sweep) -> bytes:
+    """The tidy table as CSV (the same columns `deeplab-widgets bench --out x.csv` writes)."""
+    buffer = io.StringIO()
+    write_csv(sweep_result.rows(), buffer)
+    return buffer.getvalue().encode("utf-8")
 
 
 class TimingPanel(widgets.VBox):
@@ -62,6 +101,9 @@ class TimingPanel(widgets.VBox):
         self.delegate = widgets.Text(
             value="", placeholder="optional: external delegate library, e.g. libedgetpu.so.1", description="delegate"
         )
+        if not current_policy().delegate_allowed:
+            self.delegate.layout.display = "none"
+            self.delegate.disabled = True
         self.pipeline = widgets.Checkbox(value=False, description="whole pipeline, per stage (cat photo)")
         self.runs = widgets.IntSlider(value=runs, min=1, max=200, description="runs", continuous_update=False)
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
@@ -69,7 +111,14 @@ class TimingPanel(widgets.VBox):
         self.status = widgets.HTML(value="Choose models and options, then press Run.")
         self.plot_kind = widgets.ToggleButtons(options=PLOTS, value="errorbar", description="plot")
         self.table = widgets.HTML(value="")
-        self.plot = widgets.Image(format="png", layout={"max_width": "760px"})
+        self.plot = widgets.Image(format="png", layout={"max_width": "760px", "display": "none"})
+        self.download_csv = DownloadButton(
+            filename="benchmark.csv",
+            mime="text/csv",
+            label="download table (CSV)",
+            tooltip="the timing table as CSV, one row per model and configuration",
+            css_classes=["dlw-download-csv"],
+        )
         self.run_button.on_click(lambda _: self.run())
         self.plot_kind.observe(lambda _: self._draw(), names="value")
         threads = widgets.HBox([widgets.Label("threads", layout={"width": "5.5em"}), *self.thread_toggles])
@@ -84,6 +133,7 @@ class TimingPanel(widgets.VBox):
                 widgets.HBox([self.run_button, self.progress]),
                 self.status,
                 self.table,
+                self.download_csv,
                 self.plot_kind,
                 self.plot,
             ]
@@ -119,7 +169,7 @@ class TimingPanel(widgets.VBox):
                 list(self.models.value),
                 threads=self.threads,
                 xnnpack=dict(XNNPACK_CHOICES)[self.xnnpack.value],
-                delegates=self.delegate.value.strip() or None,
+                delegates=(self.delegate.value.strip() or None) if not self.delegate.disabled else None,
                 pipeline=self.pipeline.value,
                 runs=self.runs.value,
                 warmup=self.warmup,
@@ -138,6 +188,7 @@ class TimingPanel(widgets.VBox):
             self.run_button.disabled = False
         self.sweep = result
         self.table.value = _table_html(result)
+        self.download_csv.data = csv_bytes(result)
         n = len(result.results)
         self.status.value = f"done: {n} configuration{'s' * (n > 1)}, median of up to {self.runs.value} runs each."
         self._draw()
@@ -161,6 +212,7 @@ class TimingPanel(widgets.VBox):
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=90)
         self.plot.value = buf.getvalue()
+        self.plot.layout.display = ""
 
     @property
     def pipeline_result(self) -> bool:

@@ -18,6 +18,8 @@ from ..core.model import ModelSpec, load_model
 from ..core.runtime import RuntimeOptions
 from ..core.segmenter import SegmentationResult, Segmenter
 from ..errors import DeeplabWidgetsError
+from .app_policy import AppPolicy, current_policy
+from .compare_view import CompareView
 from .image_picker import ImagePicker, error_html
 from .mask_viewer import MaskViewer
 from .runtime_controls import RuntimeControls
@@ -45,16 +47,20 @@ class Workbench(widgets.VBox):
         resize: str | None = None,
         mode: str = "overlay",
         alpha: float = 0.6,
+        policy: AppPolicy | None = None,
         **kwargs,
     ) -> None:
+        self.policy = policy or current_policy()
+        self.source = ""  # where the photo on screen came from (the status line names it)
         self.segmenters: dict[tuple, Segmenter] = {}
         self._specs: dict[str, ModelSpec] = {}
         self._shown: tuple | None = None  # the controls' (model, options, resize) of the result on screen
         self.status = widgets.HTML()
         self.status.add_class("dlw-status")
-        self.picker = ImagePicker(value=None)
-        self.controls = RuntimeControls(model, options, resize)
+        self.picker = ImagePicker(value=None, policy=self.policy)
+        self.controls = RuntimeControls(model, options, resize, policy=self.policy)
         self.viewer = MaskViewer(mode=mode, alpha=alpha, layout={"flex": "3 1 600px", "min_width": "300px"})
+        self.viewer.add_class("dlw-main-viewer")
         self.timing = TimingReadout()
         self.repeat_button = widgets.Button(description="time 10 runs", tooltip="run the model 10 more times")
         self.repeat_button.add_class("dlw-repeat")
@@ -66,9 +72,15 @@ class Workbench(widgets.VBox):
         segment_view = widgets.VBox(
             [self.picker, widgets.HBox([self.viewer, side], layout={"flex_flow": "row wrap"}), self.status]
         )
-        self.tabs = widgets.Tab([segment_view, self.timing_panel], titles=("Segment", "Benchmark"))
+        self.compare = CompareView()
+        self.comparing = False  # the Compare tab runs its second model only once it has been opened
+        compare_view = widgets.VBox([self.picker, self.compare])
+        self.tabs = widgets.Tab(
+            [segment_view, compare_view, self.timing_panel], titles=("Segment", "Compare", "Benchmark")
+        )
         super().__init__([self.tabs], **kwargs)
         self.add_class("dlw-workbench")
+        self.tabs.observe(self._on_tab, names="selected_index")
         self.picker.observe(self._on_image, names="image")
         self.picker.observe(self._on_error, names="error")
         self.controls.observe(self._on_error, names="error")
@@ -113,9 +125,10 @@ class Workbench(widgets.VBox):
             for _ in range(times):
                 result = segmenter.segment(image, scores=segmenter.spec.output_kind == "logits")
                 self.timing.record(result)
+            source = self.picker.source if image is self.picker.image else self.source
             with self.hold_trait_notifications():
-                self.image, self.result = image, result
-            self.viewer.show(result, image, segmenter.spec.output_kind, name=f"{self.picker.source}_{result.model}")
+                self.image, self.result, self.source = image, result, source
+            self.viewer.show(result, image, segmenter.spec.output_kind, name=f"{source}_{result.model}")
         except DeeplabWidgetsError as exc:
             self._show_error(f"{type(exc).__name__}: {exc}")
             return None
@@ -124,12 +137,20 @@ class Workbench(widgets.VBox):
             return None
         self._shown = self._controls_key()
         self._show_status(result)
+        if self.comparing and times == 1:
+            self.compare.compare(result, image, self.source)
         return result
+
+    def _on_tab(self, change: dict) -> None:
+        if change["new"] == 1 and not self.comparing:
+            self.comparing = True
+            if self.result is not None and self.image is not None:
+                self.compare.compare(self.result, self.image, self.source)
 
     def _show_status(self, result: SegmentationResult) -> None:
         top = ", ".join(f"{s.name} {s.fraction:.0%}" for s in result.present_classes()[:3] if s.fraction >= 0.005)
         self.status.value = (
-            f"<span>{html.escape(self.picker.source)} · {html.escape(result.model)} · "
+            f"<span>{html.escape(self.source)} · {html.escape(result.model)} · "
             f"{result.timings.total_ms:.0f} ms · {html.escape(top)}</span>"
         )
 
@@ -141,7 +162,9 @@ class Workbench(widgets.VBox):
 
     def _on_controls(self, _: dict) -> None:
         # A model switch changes model and resize together: run once, not once per trait.
-        if self._controls_key() != self._shown:
+        # Also when the chosen photo is not the one on screen (its run failed, e.g. on a bad delegate): the
+        # photo, the status line and the result must always agree.
+        if self._controls_key() != self._shown or self.picker.image is not self.image:
             self.run()
         elif self.result is not None:  # back to what is on screen (e.g. after a failed delegate): no run
             self._show_status(self.result)

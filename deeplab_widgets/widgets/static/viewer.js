@@ -156,7 +156,7 @@ function render({ model, el: root }) {
     button.type = "button";
     button.dataset.mode = mode;
     button.title = `show the result as ${mode}`;
-    button.addEventListener("click", () => setTrait("mode", mode, "mode"));
+    button.addEventListener("click", (event) => setTrait("mode", mode, "mode", event));
     modeButtons[mode] = button;
     modes.appendChild(button);
   }
@@ -168,7 +168,7 @@ function render({ model, el: root }) {
   alpha.max = "1";
   alpha.step = "0.05";
   alpha.title = "opacity of the colours over the photo";
-  alpha.addEventListener("input", () => setTrait("alpha", Number(alpha.value), "alpha"));
+  alpha.addEventListener("input", (event) => setTrait("alpha", Number(alpha.value), "alpha", event));
   alphaLabel.appendChild(alpha);
   const zoomIn = el("button", "dlw-zoom-in", "+");
   zoomIn.title = "zoom in (or the mouse wheel)";
@@ -200,8 +200,9 @@ function render({ model, el: root }) {
   body.append(stage, side);
   root.append(toolbar, body, note);
 
-  function setTrait(name, value, kind) {
-    st.pending = { kind, t0: performance.now() };
+  // `event.timeStamp` (same clock as performance.now()) starts the latency clock at the input event itself.
+  function setTrait(name, value, kind, event) {
+    st.pending = { kind, t0: event && event.timeStamp ? event.timeStamp : performance.now() };
     model.set(name, value);
     model.save_changes();
   }
@@ -385,11 +386,11 @@ function render({ model, el: root }) {
     const swatch = el("span", "dlw-swatch");
     swatch.style.background = hex(st.colormap, cls.id);
     row.append(swatch, el("span", "dlw-name", cls.name), el("span", "dlw-share", percent(cls.fraction)));
-    row.addEventListener("click", () => {
+    row.addEventListener("click", (event) => {
       const now = hiddenSet();
       if (now.has(cls.id)) now.delete(cls.id);
       else now.add(cls.id);
-      setTrait("hidden", [...now].sort((x, y) => x - y), "toggle");
+      setTrait("hidden", [...now].sort((x, y) => x - y), "toggle", event);
     });
     return row;
   }
