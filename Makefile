@@ -35,8 +35,12 @@ test: lint
 	$(BIN)/python -m pytest
 	bash .ci/tflite-runtime-tests
 
+# App mode (see docs/guide/workbench.md): a page's kernel is shut down when the page closes (Voila's page asks for it);
+# kernels left without a page (crashed tab, lost network) are culled after 60 s idle.
+# Set DEEPLAB_WIDGETS_APP_FOLDER to let visitors open files from one folder; otherwise they can only upload.
+VOILA_APP_FLAGS := --MappingKernelManager.cull_interval=10 --MappingKernelManager.cull_idle_timeout=60 --MappingKernelManager.cull_connected=False
 app: $(VENV)/.installed-base
-	$(BIN)/voila notebooks/00_workbench.ipynb
+	$(BIN)/voila notebooks/00_workbench.ipynb $(VOILA_APP_FLAGS)
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/segment_overhead.py

@@ -5,6 +5,7 @@ version mismatches between the kernel and the page) get caught."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -55,13 +56,36 @@ def serve(command: list[str], port: int, log: Path, cwd: Path, env: dict[str, st
                 if proc.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"{command[0]} did not start:\n{log.read_text()}")
                 time.sleep(0.5)
-        yield
+        yield proc
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def app_flags() -> list[str]:
+    """The Voila options `make app` uses (read from the Makefile, so the tests serve the app the same way)."""
+    for line in (ROOT / "Makefile").read_text().splitlines():
+        if line.startswith("VOILA_APP_FLAGS :="):
+            return line.split(":=", 1)[1].split()
+    pytest.fail("VOILA_APP_FLAGS not found in the Makefile")
+
+
+def kernels(server: subprocess.Popen) -> int:
+    """Kernel processes the server runs now."""
+    import psutil
+
+    try:
+        children = psutil.Process(server.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return 0
+    count = 0
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            count += "ipykernel_launcher" in " ".join(child.cmdline())
+    return count
 
 
 def tool(name: str) -> str:
@@ -82,15 +106,16 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def voila_url(tmp_path_factory):
+def voila(tmp_path_factory):
+    """(URL, server process) of the Workbench served as `make app` serves it."""
     port = free_port()
     log = tmp_path_factory.mktemp("voila") / "voila.log"
     notebook = ROOT / "notebooks" / "00_workbench.ipynb"
-    command = [tool("voila"), str(notebook), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"]
+    command = [tool("voila"), str(notebook), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1", *app_flags()]
     # App mode with one folder the path field may open (see deeplab_widgets/widgets/app_policy.py).
     folder = tmp_path_factory.mktemp("app-photos")
-    for _ in serve(command, port, log, ROOT / "notebooks", env={"DEEPLAB_WIDGETS_APP_FOLDER": str(folder)}):
-        yield f"http://127.0.0.1:{port}/"
+    for server in serve(command, port, log, ROOT / "notebooks", env={"DEEPLAB_WIDGETS_APP_FOLDER": str(folder)}):
+        yield f"http://127.0.0.1:{port}/", server
 
 
 @pytest.fixture(scope="module")
@@ -206,7 +231,8 @@ def explore_grace_hopper(page, tmp_path: Path) -> None:
     assert target.read_bytes() == save_mask(result, tmp_path / "reference.png").read_bytes()
 
 
-def test_workbench_renders_and_responds_in_voila(browser, voila_url, tmp_path) -> None:
+def test_workbench_renders_and_responds_in_voila(browser, voila, tmp_path) -> None:
+    voila_url, _ = voila
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     try:
         page.goto(voila_url, timeout=TIMEOUT_MS)
@@ -251,7 +277,7 @@ def test_workbench_renders_and_responds_in_voila(browser, voila_url, tmp_path) -
         for path in ("/etc/hostname", "/etc/no-such-file"):
             page.fill(".dlw-path input", path)
             page.press(".dlw-path input", "Enter")
-            page.wait_for_selector(f".dlw-picker-status >> text={path}", timeout=TIMEOUT_MS)
+            page.wait_for_selector(f'.dlw-picker-status:has-text("{path}")', timeout=TIMEOUT_MS)
             refusals.append(page.inner_text(".dlw-picker-status").replace(path, "PATH"))
         assert refusals[0] == refusals[1] and "only files in its own folder" in refusals[0]
         assert revision(page) == shown
@@ -301,3 +327,27 @@ def test_workbench_runs_in_jupyterlab(browser, lab_url, tmp_path) -> None:
     finally:
         page.screenshot(path=str(tmp_path / "jupyterlab.png"))
         page.close()
+
+
+def test_app_pages_do_not_leak_kernels_and_five_at_once_render(browser, voila) -> None:
+    url, server = voila
+    for _ in range(10):  # a visitor loads the app and closes (or reloads) the page
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url, timeout=TIMEOUT_MS)
+        page.wait_for_selector(".dlw-workbench", timeout=TIMEOUT_MS)
+        page.close(run_before_unload=True)
+    deadline = time.monotonic() + 60
+    while kernels(server) > 2 and time.monotonic() < deadline:
+        time.sleep(1)
+    assert kernels(server) <= 2
+
+    pages = [browser.new_page(viewport={"width": 1280, "height": 900}) for _ in range(5)]
+    try:
+        for page in pages:
+            page.goto(url, wait_until="commit", timeout=TIMEOUT_MS)
+        for page in pages:
+            wait_for_result(page)
+            page.wait_for_selector(f"{VIEWER} .dlw-legend >> text=cat", timeout=TIMEOUT_MS)
+    finally:
+        for page in pages:
+            page.close(run_before_unload=True)

@@ -303,3 +303,35 @@ def test_app_mode_offers_uploads_only_and_limits_paths_to_one_folder(tmp_path, m
     assert "accepts uploads up to 0.01 MB" in picker.error and picker.source == "bird.jpg"
 
     assert AppPolicy().paths_allowed and AppPolicy().delegate_allowed  # notebook mode keeps every field
+
+
+def test_status_names_the_training_dataset_when_the_model_cannot_know_the_subject(bench):
+    bench.picker.buttons["cat"].click()
+    assert "trained on" not in bench.status.value
+    bench.controls.model_dropdown.value = "deeplab-edgetpu-slim-cityscapes"
+    try:
+        assert "was trained on Cityscapes (street scenes): it has no class for cat" in bench.status.value
+    finally:
+        bench.controls.model_dropdown.value = "deeplabv3-starter"
+
+
+def test_labels_file_for_a_user_tflite(bench, shared):
+    from deeplab_widgets.core.labels import VOC_NAMES
+
+    controls = bench.controls
+    controls.model_dropdown.value = "deeplabv3-starter"
+    controls.labels_upload.value = (upload_item("labels.txt", b"a\nb\n", "text/plain"),)
+    assert "load a .tflite file first" in controls.error
+    controls.model_dropdown.value = LOAD_FILE
+    assert controls.load_file(str(shared / "models" / "lite-model_deeplabv3_1_metadata_2.tflite"))
+    try:
+        good = bench.result
+        controls.labels_upload.value = (upload_item("short.txt", b"sky\nground\nthing\n", "text/plain"),)
+        assert "short.txt: 3 class names but the model predicts 21 classes" in controls.error
+        assert bench.result is good
+        names = [f"my {n}" for n in VOC_NAMES]
+        controls.labels_upload.value = (upload_item("mine.txt", "\n".join(names).encode(), "text/plain"),)
+        assert bench.result is not good and bench.result.class_names == tuple(names)
+        assert "my cat" in bench.viewer.class_names
+    finally:
+        controls.model_dropdown.value = "deeplabv3-starter"

@@ -13,6 +13,7 @@ import ipywidgets as widgets
 import traitlets
 from PIL import Image
 
+from ..assets.samples import list_samples
 from ..core.images import ImageInput
 from ..core.model import ModelSpec, load_model
 from ..core.runtime import RuntimeOptions
@@ -25,6 +26,13 @@ from .mask_viewer import MaskViewer
 from .runtime_controls import RuntimeControls
 from .timing_panel import TimingPanel
 from .timing_readout import TimingReadout
+
+#: What each label set was trained on, for the status line.
+DATASETS = {
+    "pascal_voc": "Pascal VOC (20 everyday object classes)",
+    "cityscapes": "Cityscapes (street scenes)",
+    "ade20k": "ADE20K (150 scene classes)",
+}
 
 
 class Workbench(widgets.VBox):
@@ -84,7 +92,7 @@ class Workbench(widgets.VBox):
         self.picker.observe(self._on_image, names="image")
         self.picker.observe(self._on_error, names="error")
         self.controls.observe(self._on_error, names="error")
-        self.controls.observe(self._on_controls, names=["model", "options", "resize"])
+        self.controls.observe(self._on_controls, names=["model", "options", "resize", "labels_changed"])
         if isinstance(image, str) and image in self.picker.buttons:
             self.picker.select(image)
         elif image is not None:
@@ -151,13 +159,26 @@ class Workbench(widgets.VBox):
         top = ", ".join(f"{s.name} {s.fraction:.0%}" for s in result.present_classes()[:3] if s.fraction >= 0.005)
         self.status.value = (
             f"<span>{html.escape(self.source)} · {html.escape(result.model)} · "
-            f"{result.timings.total_ms:.0f} ms · {html.escape(top)}</span>"
+            f"{result.timings.total_ms:.0f} ms · {html.escape(top)}</span>{self._subject_note(result)}"
+        )
+
+    def _subject_note(self, result: SegmentationResult) -> str:
+        """A second line when the model has no class for what the sample shows (e.g. a Cityscapes model on a cat)."""
+        shows = {s.name: s.shows for s in list_samples("photo")}.get(self.source.removeprefix("sample "), "")
+        if not shows or shows in result.class_names:
+            return ""
+        labels = self.segmenter.spec.labels.name if self.segmenters else ""
+        trained = DATASETS.get(labels, f"{len(result.class_names)} classes of its own")
+        return (
+            f"<br><span style='color:#555'>{html.escape(result.model)} was trained on {html.escape(trained)}: "
+            f"it has no class for {html.escape(shows)}, so it labels the photo with the classes it knows.</span>"
         )
 
     def _controls_key(self) -> tuple:
         c = self.controls
         source = c.model_source()
-        model = source.digest if isinstance(source, ModelSpec) else source  # a re-uploaded file is a new model
+        # A re-uploaded file is a new model; a labels file makes the same file a new model too.
+        model = (source.digest, source.class_names) if isinstance(source, ModelSpec) else source
         return model, c.options, c.resize
 
     def _on_controls(self, _: dict) -> None:

@@ -119,10 +119,9 @@ function download(bytesOrBlob, name, type) {
   setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
-let nextViewId = 1;
-
 function render({ model, el: root }) {
-  const id = nextViewId++;
+  // Unique across module instances (each widget may load its own copy of this module).
+  const id = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
   const st = {
     ready: false,
     photo: null, // ImageBitmap
