@@ -272,6 +272,24 @@ def test_workbench_renders_and_responds_in_voila(browser, voila, tmp_path) -> No
         page.screenshot(path=str(tmp_path / "compare.png"))
         page.click(".dlw-workbench .lm-TabBar-tab >> text=Segment")
 
+        # A long benchmark runs in the background: the Segment tab still segments a newly clicked sample; Stop ends it.
+        page.click(".dlw-workbench .lm-TabBar-tab >> text=Benchmark")
+        models = page.eval_on_selector_all(".widget-select-multiple select option", "os => os.map(o => o.value)")
+        page.select_option(".widget-select-multiple select", models)
+        page.click(".dlw-bench-run")
+        page.wait_for_selector(".dlw-bench-stop:not([disabled])", timeout=TIMEOUT_MS)
+        page.click(".dlw-workbench .lm-TabBar-tab >> text=Segment")
+        before = revision(page)
+        page.click(".dlw-sample-bird")
+        wait_for_result(page, before)
+        page.wait_for_selector(f"{VIEWER} .dlw-legend >> text=bird", timeout=TIMEOUT_MS)
+        assert page.is_enabled(".dlw-bench-stop")  # still benchmarking
+        page.click(".dlw-workbench .lm-TabBar-tab >> text=Benchmark")
+        page.click(".dlw-bench-stop")
+        page.wait_for_selector(".dlw-bench-status >> text=stopped after", timeout=15_000)
+        page.click(".dlw-workbench .lm-TabBar-tab >> text=Segment")
+        shown = revision(page)
+
         # App mode: a server path outside the app's folder is refused without saying whether it exists; no delegate.
         refusals = []
         for path in ("/etc/hostname", "/etc/no-such-file"):

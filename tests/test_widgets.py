@@ -335,3 +335,35 @@ def test_labels_file_for_a_user_tflite(bench, shared):
         assert "my cat" in bench.viewer.class_names
     finally:
         controls.model_dropdown.value = "deeplabv3-starter"
+
+
+def test_benchmark_runs_in_the_background_and_stops_at_once(bench):
+    import time
+
+    panel = bench.timing_panel
+    for toggle in panel.thread_toggles[1:]:
+        toggle.value = False
+    panel.runs.value = 200
+    panel.max_seconds = None  # long: 200 runs
+    try:
+        assert panel.start() and panel.running and panel.run_button.disabled
+        assert not panel.start()  # one at a time
+        bench.picker.buttons["bird"].click()  # the Segment tab keeps working meanwhile
+        assert "bird" in [c.name for c in bench.result.present_classes()] and panel.running
+        process = panel._job
+        started = time.monotonic()
+        panel.stop()
+        assert not process.is_alive() and time.monotonic() - started < 5
+        assert "stopped after" in panel.status.value and not panel.running and panel.sweep is None
+
+        panel.runs.value = 2
+        assert panel.start()
+        deadline = time.monotonic() + 120
+        while panel.running:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert panel.sweep is not None and panel.status.value.startswith("done: 1 configuration")
+        assert panel.download_csv.data and not panel.run_button.disabled
+    finally:
+        panel.stop()
+        panel.max_seconds = 10.0

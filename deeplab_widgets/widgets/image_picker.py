@@ -68,7 +68,12 @@ class ImagePicker(widgets.VBox):
             button.add_class(f"dlw-sample-{name}")
             button.on_click(lambda _, n=name: self.select(n))
             self.buttons[name] = button
-            thumb = widgets.Image(value=thumbnail(name), format="jpeg", layout={"height": "56px", "width": "auto"})
+            try:
+                thumb: widgets.Widget = widgets.Image(
+                    value=thumbnail(name), format="jpeg", layout={"height": "56px", "width": "auto"}
+                )
+            except DeeplabWidgetsError:  # offline without the mirror: the button still says why when clicked
+                thumb = widgets.HTML("<div style='height:56px;color:#777;font-size:11px'>not downloaded</div>")
             cells.append(widgets.VBox([thumb, button], layout={"align_items": "center"}))
         self.gallery = widgets.HBox(cells, layout={"flex_flow": "row wrap"})
         self.gallery.add_class("dlw-gallery")
