@@ -282,7 +282,7 @@ def test_workbench_renders_and_responds_in_voila(browser, voila, tmp_path) -> No
         before = revision(page)
         page.click(".dlw-sample-bird")
         wait_for_result(page, before)
-        page.wait_for_selector(f"{VIEWER} .dlw-legend >> text=bird", timeout=TIMEOUT_MS)
+        page.wait_for_selector(f"{VIEWER} .dlw-legend >> text=bird", state="attached", timeout=TIMEOUT_MS)
         assert page.is_enabled(".dlw-bench-stop")  # still benchmarking
         page.click(".dlw-workbench .lm-TabBar-tab >> text=Benchmark")
         page.click(".dlw-bench-stop")
@@ -310,6 +310,7 @@ def test_workbench_renders_and_responds_in_voila(browser, voila, tmp_path) -> No
             f"{VIEWER} .dlw-legend >> text=/road|sidewalk|building|vegetation|terrain/", timeout=TIMEOUT_MS
         )
         assert "Traceback" not in page.inner_text("body")
+        assert page.locator('[title="null"]').count() == 0  # every control has a real tooltip or none
     finally:
         page.screenshot(path=str(tmp_path / "workbench.png"), full_page=True)
         page.close()
@@ -359,13 +360,15 @@ def test_app_pages_do_not_leak_kernels_and_five_at_once_render(browser, voila) -
         time.sleep(1)
     assert kernels(server) <= 2
 
-    pages = [browser.new_page(viewport={"width": 1280, "height": 900}) for _ in range(5)]
+    # Five visitors at once (one browser context each: separate connections, as separate people would have).
+    contexts = [browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(5)]
     try:
+        pages = [context.new_page() for context in contexts]
         for page in pages:
             page.goto(url, wait_until="commit", timeout=TIMEOUT_MS)
         for page in pages:
             wait_for_result(page)
             page.wait_for_selector(f"{VIEWER} .dlw-legend >> text=cat", timeout=TIMEOUT_MS)
     finally:
-        for page in pages:
-            page.close(run_before_unload=True)
+        for context in contexts:
+            context.close()

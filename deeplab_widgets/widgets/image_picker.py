@@ -64,7 +64,9 @@ class ImagePicker(widgets.VBox):
         self.buttons: dict[str, widgets.Button] = {}
         cells = []
         for name in names:
-            button = widgets.Button(description=name, tooltip=f"segment the {name} sample", layout={"width": "86px"})
+            button = widgets.Button(
+                description=name, tooltip=f"segment the {name} sample", layout={"width": "auto", "min_width": "86px"}
+            )
             button.add_class(f"dlw-sample-{name}")
             button.on_click(lambda _, n=name: self.select(n))
             self.buttons[name] = button
@@ -75,9 +77,15 @@ class ImagePicker(widgets.VBox):
             except DeeplabWidgetsError:  # offline without the mirror: the button still says why when clicked
                 thumb = widgets.HTML("<div style='height:56px;color:#777;font-size:11px'>not downloaded</div>")
             cells.append(widgets.VBox([thumb, button], layout={"align_items": "center"}))
-        self.gallery = widgets.HBox(cells, layout={"flex_flow": "row wrap"})
+        # One row that scrolls sideways, so the picture below starts within the first screen on small windows.
+        self.gallery = widgets.HBox(cells, layout={"flex_flow": "row nowrap", "overflow": "auto"})
         self.gallery.add_class("dlw-gallery")
-        self.upload = widgets.FileUpload(accept=",".join(IMAGE_EXTENSIONS), multiple=False, description="Upload")
+        self.upload = widgets.FileUpload(
+            accept=",".join(IMAGE_EXTENSIONS),
+            multiple=False,
+            description="Upload",
+            tooltip=f"segment a photo of yours ({', '.join(IMAGE_EXTENSIONS)})",
+        )
         self.upload.add_class("dlw-upload")
         folder = self.policy.folder if self.policy.app_mode else None
         self.path = widgets.Text(
@@ -85,7 +93,9 @@ class ImagePicker(widgets.VBox):
             continuous_update=False,
         )
         self.path.add_class("dlw-path")
-        self.open_button = widgets.Button(description="Open", layout={"width": "70px"})
+        self.open_button = widgets.Button(
+            description="Open", tooltip="open the file named at the left", layout={"width": "70px"}
+        )
         self.status = widgets.HTML()
         self.status.add_class("dlw-picker-status")
         self.upload.observe(self._on_upload, names="value")

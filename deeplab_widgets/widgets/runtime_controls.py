@@ -65,7 +65,12 @@ class RuntimeControls(widgets.VBox):
         self.custom_models: dict[str, ModelSpec] = {}
         self._syncing = False
         zoo = [(f"{m.name} ({m.dataset}, {m.input_dtype} {m.input_size})", m.name) for m in list_models()]
-        self.model_dropdown = widgets.Dropdown(options=[*zoo, (LOAD_FILE, LOAD_FILE)], value=model, description="Model")
+        self.model_dropdown = widgets.Dropdown(
+            options=[*zoo, (LOAD_FILE, LOAD_FILE)],
+            value=model,
+            description="Model",
+            layout={"width": "max-content", "max_width": "100%"},  # the whole name, never cut off
+        )
         self.model_dropdown.add_class("dlw-model")
         self.model_upload = widgets.FileUpload(accept=".tflite", multiple=False, description="Upload .tflite")
         self.model_upload.add_class("dlw-model-upload")
@@ -147,7 +152,7 @@ class RuntimeControls(widgets.VBox):
                 source = self.policy.check_path(source.strip())
             spec = load_model(source, options=self.options)
         except DeeplabWidgetsError as exc:
-            self._fail(f"{name or source}: {exc}")
+            self._fail(f"{name or (source if isinstance(source, str) else 'the model file')}: {exc}")
             return False
         label = name or spec.name
         self.custom_models[label] = spec

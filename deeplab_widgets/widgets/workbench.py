@@ -35,6 +35,19 @@ DATASETS = {
 }
 
 
+def fill_tooltips(root: widgets.Widget) -> None:
+    """Give every described control without a tooltip its description as tooltip (or an empty one).
+
+    ipywidgets 8 otherwise renders `title="null"` on those controls and their labels.
+    """
+    stack = [root]
+    while stack:
+        widget = stack.pop()
+        stack.extend(getattr(widget, "children", ()))
+        if getattr(widget, "tooltip", "") is None and widget.has_trait("description"):
+            widget.tooltip = widget.description or ""
+
+
 class Workbench(widgets.VBox):
     """The whole app: `Workbench()` opens with the starter model and a sample photo already segmented.
 
@@ -88,6 +101,7 @@ class Workbench(widgets.VBox):
         )
         super().__init__([self.tabs], **kwargs)
         self.add_class("dlw-workbench")
+        fill_tooltips(self)
         self.tabs.observe(self._on_tab, names="selected_index")
         self.picker.observe(self._on_image, names="image")
         self.picker.observe(self._on_error, names="error")
