@@ -10,6 +10,7 @@ from .core.model import ModelSpec, load_model
 from .core.runtime import RuntimeOptions, available_backends
 from .core.segmenter import ClassShare, SegmentationResult, Segmenter, Timings
 from .errors import (
+    AccessDeniedError,
     BackendError,
     ChecksumError,
     DatasetError,
@@ -39,6 +40,8 @@ __version__ = "0.1.0"
 #: Names imported on first use, so `import deeplab_widgets` loads neither ipywidgets nor matplotlib.
 _LAZY = {
     "BatchGallery": ".widgets",
+    "CompareView": ".widgets",
+    "DownloadButton": ".widgets",
     "AsppExplorer": ".widgets",
     "AtrousExplorer": ".widgets",
     "LayerBrowser": ".widgets",
@@ -65,6 +68,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AccessDeniedError",
     "Activations",
     "AsppExplorer",
     "AtrousExplorer",
@@ -74,11 +78,13 @@ __all__ = [
     "BenchmarkResult",
     "ChecksumError",
     "ClassShare",
+    "CompareView",
     "ConfusionMatrix",
     "DatasetError",
     "DeeplabWidgetsError",
     "DelegateError",
     "DependencyError",
+    "DownloadButton",
     "DownloadError",
     "Evaluation",
     "ImageDecodeError",
