@@ -307,7 +307,9 @@ class TimingPanel(widgets.VBox):
             fig = stage_breakdown(results)
         elif self.plot_kind.value == "seed":
             if not starter:
-                self.status.value = error_html(f"the seed's table is for {STARTER}: include it in the models")
+                self.status.value = error_html(
+                    f"the published phone timings are for {STARTER}: include it in the models"
+                )
                 return
             fig = seed_comparison(starter)
         else:
