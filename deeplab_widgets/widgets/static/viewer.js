@@ -253,13 +253,45 @@ function render({ model, el: root }) {
     return new Set((model.get("hidden") || []).map(Number));
   }
 
+  function colourOf(id, hidden) {
+    const cm = st.colormap;
+    return hidden.has(id) ? 0 : ((255 << 24) | (cm[3 * id + 2] << 16) | (cm[3 * id + 1] << 8) | cm[3 * id]) >>> 0;
+  }
+
+  // Pixel indices grouped by class (a counting sort) and each class's bounding box, once per result,
+  // so that toggling a class rewrites only that class's pixels inside its box.
+  function indexClasses() {
+    const { labels, counts, W } = st;
+    const start = new Uint32Array(257);
+    for (let i = 0; i < 256; i++) start[i + 1] = start[i] + counts[i];
+    const next = start.slice(0, 256);
+    const order = new Uint32Array(labels.length);
+    const box = new Int32Array(256 * 4).fill(-1);
+    for (let i = 0, n = labels.length; i < n; i++) {
+      const c = labels[i];
+      order[next[c]++] = i;
+    }
+    for (let c = 0; c < 256; c++) {
+      if (!counts[c]) continue;
+      let x0 = W, y0 = Infinity, x1 = -1, y1 = -1;
+      for (let k = start[c]; k < start[c + 1]; k++) {
+        const i = order[k], y = (i / W) | 0, x = i - y * W;
+        if (x < x0) x0 = x;
+        if (x > x1) x1 = x;
+        if (y < y0) y0 = y;
+        if (y > y1) y1 = y;
+      }
+      box.set([x0, y0, x1 - x0 + 1, y1 - y0 + 1], 4 * c);
+    }
+    st.classStart = start;
+    st.classOrder = order;
+    st.classBox = box;
+  }
+
   function buildColour() {
     const hidden = hiddenSet();
     const lut = new Uint32Array(256);
-    const cm = st.colormap;
-    for (let i = 0; i < 256; i++) {
-      lut[i] = hidden.has(i) ? 0 : (255 << 24) | (cm[3 * i + 2] << 16) | (cm[3 * i + 1] << 8) | cm[3 * i];
-    }
+    for (let i = 0; i < 256; i++) lut[i] = colourOf(i, hidden);
     if (!st.colour) st.colour = canvasOf(st.W, st.H);
     const ctx = st.colour.getContext("2d");
     const image = ctx.createImageData(st.W, st.H);
@@ -267,6 +299,26 @@ function render({ model, el: root }) {
     const labels = st.labels;
     for (let i = 0, n = labels.length; i < n; i++) px[i] = lut[labels[i]];
     ctx.putImageData(image, 0, 0);
+    st.colourImage = image;
+    st.colourHidden = hidden;
+    st.edges = null;
+  }
+
+  // Apply a change of the hidden classes to the colour layer: only the toggled classes' pixels change.
+  function updateColour() {
+    const hidden = hiddenSet();
+    if (!st.colourImage || !st.classOrder) return buildColour();
+    const changed = [];
+    for (let c = 0; c < 256; c++) if (st.counts[c] && hidden.has(c) !== st.colourHidden.has(c)) changed.push(c);
+    const px = new Uint32Array(st.colourImage.data.buffer);
+    const ctx = st.colour.getContext("2d");
+    for (const c of changed) {
+      const value = colourOf(c, hidden);
+      for (let k = st.classStart[c]; k < st.classStart[c + 1]; k++) px[st.classOrder[k]] = value;
+      const [x, y, w, h] = st.classBox.subarray(4 * c, 4 * c + 4);
+      ctx.putImageData(st.colourImage, 0, 0, x, y, w, h);
+    }
+    st.colourHidden = hidden;
     st.edges = null;
   }
 
@@ -692,6 +744,8 @@ function render({ model, el: root }) {
       const counts = new Uint32Array(256);
       for (let i = 0, n = st.labels.length; i < n; i++) counts[st.labels[i]]++;
       st.counts = counts;
+      st.colourImage = null;
+      indexClasses();
       buildColour();
       root.dataset.revision = String(model.get("revision"));
     } catch (error) {
@@ -722,7 +776,7 @@ function render({ model, el: root }) {
       draw();
     },
     "change:hidden": () => {
-      if (st.ready) buildColour();
+      if (st.ready) updateColour();
       updateLegend();
       draw();
     },
