@@ -46,6 +46,8 @@ def test_readme_python_example_runs_and_finds_the_cat(tmp_path, monkeypatch) -> 
     exec(compile(example, "README.md", "exec"), scope)
     assert [c.name for c in scope["result"].present_classes()] == ["background", "cat"]
     assert (tmp_path / "cat.png").stat().st_size > 10_000
+
+
 def test_version_comes_from_the_installed_package_metadata() -> None:
     import subprocess
 
