@@ -367,3 +367,16 @@ def test_benchmark_runs_in_the_background_and_stops_at_once(bench):
     finally:
         panel.stop()
         panel.max_seconds = 10.0
+
+
+def test_video_tab_builds_its_player_on_first_open_with_the_workbench_model(bench):
+    assert bench.video is None, "the Video tab decodes and segments only once it is opened"
+    bench.tabs.selected_index = 3
+    try:
+        assert bench.video is not None and bench.video_view.children == (bench.video,)
+        assert bench.video.segmenter.spec.name == bench.segmenter.spec.name
+        assert bench.video.display_image.value, "frame 0 is segmented and drawn"
+        assert "bird" in bench.video.segmenter.spec.labels.names
+    finally:
+        bench.video.close()
+        bench.tabs.selected_index = 0

@@ -27,6 +27,7 @@ from .runtime_controls import RuntimeControls
 from .status import error_html
 from .timing_panel import TimingPanel
 from .timing_readout import TimingReadout
+from .video_player import VideoPlayer
 
 #: What each label set was trained on, for the status line.
 DATASETS = {
@@ -97,8 +98,11 @@ class Workbench(widgets.VBox):
         self.compare = CompareView()
         self.comparing = False  # the Compare tab runs its second model only once it has been opened
         compare_view = widgets.VBox([self.picker, self.compare])
+        self.video_view = widgets.VBox([widgets.HTML("loading the video player...")])
+        self.video: VideoPlayer | None = None  # built when the Video tab is first opened (it decodes and segments)
         self.tabs = widgets.Tab(
-            [segment_view, compare_view, self.timing_panel], titles=("Segment", "Compare", "Benchmark")
+            [segment_view, compare_view, self.timing_panel, self.video_view],
+            titles=("Segment", "Compare", "Benchmark", "Video"),
         )
         super().__init__([self.tabs], **kwargs)
         self.add_class("dlw-workbench")
@@ -165,6 +169,13 @@ class Workbench(widgets.VBox):
         return result
 
     def _on_tab(self, change: dict) -> None:
+        if change["new"] == 3 and self.video is None:
+            try:
+                self.video = VideoPlayer("cockatoo", self.segmenter)
+            except DeeplabWidgetsError as exc:
+                self.video_view.children = (widgets.HTML(error_html(f"{type(exc).__name__}: {exc}")),)
+            else:
+                self.video_view.children = (self.video,)
         if change["new"] == 1 and not self.comparing:
             self.comparing = True
             if self.result is not None and self.image is not None:
