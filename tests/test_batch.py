@@ -181,7 +181,9 @@ def test_processes_and_dask_give_the_serial_masks_byte_for_byte(
     with Client(cluster) as client:
         dask = segment_many(photos, seg, tmp_path / "dask", client=client, progress=False).run()
         workers_used = client.run(
-            lambda: __import__("deeplab_widgets.workflows.batch").workflows.batch._WORKER_SEGMENTERS.__len__()
+            lambda: __import__(
+                "deeplab_widgets.workflows.batch.engines"
+            ).workflows.batch.engines._WORKER_SEGMENTERS.__len__()
         )
     assert serial.engine == "serial" and pool.engine == "2 processes" and dask.engine == "dask (2 workers)"
     assert sorted(workers_used.values()) == [1, 1]  # one cached interpreter in each worker process
@@ -273,3 +275,36 @@ def test_cli_runs_on_a_dask_scheduler_address(photos: Path, tmp_path: Path, clus
     assert len(masks) == 5
     for mask in masks:
         assert (out / mask.relative_to(reference)).read_bytes() == mask.read_bytes()
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # inside pycocotools.decode
+def test_resume_with_rle_and_no_summary_line_writes_the_rle(tmp_path: Path, seg: Segmenter) -> None:
+    """A kept mask with no earlier summary line gets its RLE rebuilt from the mask (it once landed in error_type)."""
+    coco = pytest.importorskip("pycocotools.mask", reason="pycocotools is not installed (the [coco] extra)")
+    out = tmp_path / "out"
+    segment_many([sample_path("cat")], seg, out, summary_name=None, progress=False).run()
+    assert not (out / SUMMARY_NAME).exists()
+    (record,) = segment_many([sample_path("cat")], seg, out, resume=True, rle=True, progress=False).run().records
+    assert record.status == "skipped" and record.error_type is None and record.error is None
+    line = read_summary(out)[0]
+    assert line["status"] == "ok" and "error_type" not in line
+    labels = np.asarray(Image.open(out / "cat_mask.png"))
+    assert sorted(int(i) for i in line["rle"]["counts"]) == sorted(np.unique(labels).tolist())
+    for class_id, counts in line["rle"]["counts"].items():
+        decoded = coco.decode({"size": line["rle"]["size"], "counts": counts.encode()})
+        assert np.array_equal(decoded.astype(bool), labels == int(class_id))
+
+
+def test_resume_removes_the_temporary_files_a_killed_run_left(photos: Path, tmp_path: Path, seg: Segmenter) -> None:
+    out = tmp_path / "out"
+    segment_many([sample_path("cat")], seg, out, progress=False).run()
+    (out / "more").mkdir()
+    stale = [out / ".cat_mask.png.0123456789ab.part", out / "more" / ".dog_overlay.png.abcdef012345.part"]
+    stale.append(out / f".{SUMMARY_NAME}.00000000ffff.part")
+    foreign = [out / ".cat_mask.png.not-ours.part", out / ".notes.txt.0123456789ab.part", out / "cat.part"]
+    for p in stale + foreign:
+        p.write_bytes(b"half a file")
+    report = segment_many([sample_path("cat")], seg, out, resume=True, progress=False).run()
+    assert report.count("skipped") == 1
+    assert not any(p.exists() for p in stale)
+    assert all(p.exists() for p in foreign)
