@@ -16,6 +16,8 @@ from ..errors import OptionsError
 from ..tflite.metadata import Normalization
 
 RESIZE_MODES = ("stretch", "pad")
+#: Pillow's `reducing_gap` for fitting: reduce by floor(size / input) per axis first, then resample.
+REDUCING_GAP = 1.0
 
 
 @dataclass(frozen=True)
@@ -42,10 +44,12 @@ def fit(image: Image.Image, size: tuple[int, int], mode: str) -> tuple[np.ndarra
         scale = min(h / image.height, w / image.width)
         ch, cw = max(1, round(image.height * scale)), max(1, round(image.width * scale))
     # Shrinking: area averaging (BOX) anti-aliases as well as bilinear at ~60% of its cost and scored
-    # as well on the VOC sample; enlarging: bilinear (BOX would be nearest-neighbour).
+    # as well on the VOC sample; enlarging: bilinear (BOX would be nearest-neighbour). A large photo is
+    # first reduced by the largest integer factor that stays at or above the input (`Image.reduce`,
+    # a plain block average, ~2x cheaper than BOX over the whole photo), then BOX-resized the rest.
     shrinking = cw <= image.width and ch <= image.height
     resample = Image.BOX if shrinking else Image.BILINEAR
-    resized = image if image.size == (cw, ch) else image.resize((cw, ch), resample, reducing_gap=3.0)
+    resized = image if image.size == (cw, ch) else image.resize((cw, ch), resample, reducing_gap=REDUCING_GAP)
     return np.asarray(resized), Placement(image.size, (ch, cw))
 
 
@@ -80,10 +84,12 @@ def write_input(
 def restore(labels: np.ndarray, placement: Placement) -> np.ndarray:
     """Crop a model-resolution label map to the content box and scale it to the image size."""
     ch, cw = placement.content
-    crop = labels[:ch, :cw]
+    crop = np.ascontiguousarray(labels[:ch, :cw], np.uint8)
     if (cw, ch) == placement.image_size:
-        return np.ascontiguousarray(crop)
-    return np.asarray(Image.fromarray(crop).resize(placement.image_size, Image.NEAREST))
+        return crop
+    # One nearest-neighbour resize of the uint8 map, from a zero-copy view of it.
+    view = Image.frombuffer("L", (cw, ch), crop, "raw", "L", 0, 1)
+    return np.asarray(view.resize(placement.image_size, Image.NEAREST))
 
 
 def argmax_labels(scores: np.ndarray) -> np.ndarray:
