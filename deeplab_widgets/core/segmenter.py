@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from .images import DEFAULT_MAX_PIXELS, ImageInput, load_image
+from .images import DEFAULT_MAX_PIXELS, ImageInput, load_image_at_least
 from .model import LabelsInput, ModelInput, ModelSpec, load_model
-from .preprocess import Placement, argmax_labels, check_resize, fit, restore, softmax
+from .preprocess import Placement, argmax_labels, check_resize, content_size, fit, restore, softmax
 from .runtime import Runner, RuntimeOptions
 
 
@@ -120,11 +120,16 @@ class Segmenter:
         return self.spec.class_names
 
     def segment(self, image: ImageInput, *, scores: bool = False) -> SegmentationResult:
-        """Segment one image; `scores=True` also returns per-class probabilities (logits models)."""
-        image = load_image(image, max_pixels=self.max_pixels)
+        """Segment one image; `scores=True` also returns per-class probabilities (logits models).
+
+        A JPEG given as a path or bytes is decoded at the smallest DCT scale that still covers the model
+        input (the class map still comes back at the photo's full size); pass a decoded image to use
+        every pixel of the photo.
+        """
         spec, runner = self.spec, self.runner
+        decoded = load_image_at_least(image, self._decode_size, max_pixels=self.max_pixels)
         t0 = time.perf_counter()
-        pixels, placement = fit(image, spec.input_size, self.resize)
+        pixels, placement = fit(decoded.image, spec.input_size, self.resize, full_size=decoded.size, box=decoded.box)
         with runner.lock:
             interpreter = runner.interpreter
             spec.feed(interpreter, pixels)
@@ -147,6 +152,10 @@ class Segmenter:
             resize=self.resize,
             scores=probs,
         )
+
+    def _decode_size(self, full_size: tuple[int, int]) -> tuple[int, int]:
+        """The smallest decoded (width, height) that still covers the model input for a photo of `full_size`."""
+        return content_size(full_size, self.spec.input_size, self.resize)
 
     def _copy_outputs(self, interpreter: Any, scores: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Copies of (class ids, logits) out of the interpreter; the work on them happens after the lock."""

@@ -36,8 +36,9 @@ class Job:
 def run_job(segmenter: Segmenter, job: Job) -> ImageRecord:
     """Segment one image and write its outputs; this package's own errors become a failed record."""
     try:
-        image = load_image(job.source, max_pixels=segmenter.max_pixels)
-        result = segmenter.segment(image)
+        # An overlay needs every pixel of the photo; a class map alone lets a JPEG decode at reduced scale.
+        image = load_image(job.source, max_pixels=segmenter.max_pixels) if job.overlay is not None else None
+        result = segmenter.segment(job.source if image is None else image)
     except DeeplabWidgetsError as exc:
         return ImageRecord.failure(exc, index=job.index, source=job.label)
     if job.mask is not None:
@@ -45,7 +46,7 @@ def run_job(segmenter: Segmenter, job: Job) -> ImageRecord:
         info.add_text(MODEL_KEY, segmenter.spec.digest)
         info.add_text(RESIZE_KEY, segmenter.resize)
         save_image(mask_image(result.labels, result.colormap), job.mask, pnginfo=info)
-    if job.overlay is not None:
+    if job.overlay is not None and image is not None:
         save_image(overlay_image(image, result, job.alpha), job.overlay)
     return ImageRecord.from_result(
         result, index=job.index, source=job.label, mask=job.mask, overlay=job.overlay, rle=job.rle
