@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +16,7 @@ from PIL import Image
 from deeplab_widgets import OptionsError, OutputConflictError, RuntimeOptions, Segmenter
 from deeplab_widgets.assets.samples import sample_path
 from deeplab_widgets.cli import main
+from deeplab_widgets.core.runtime import cpu_count
 from deeplab_widgets.workflows.batch import MODEL_KEY, SUMMARY_NAME, expand_inputs, segment_many
 
 # sample -> (file name in the test folder, the class it shows)
@@ -308,3 +312,48 @@ def test_resume_removes_the_temporary_files_a_killed_run_left(photos: Path, tmp_
     assert report.count("skipped") == 1
     assert not any(p.exists() for p in stale)
     assert all(p.exists() for p in foreign)
+
+
+def test_default_runs_in_process_threads_with_the_serial_masks(photos: Path, tmp_path: Path, seg: Segmenter) -> None:
+    serial = segment_many(photos, seg, tmp_path / "serial", workers=1, progress=False).run()
+    default = segment_many(photos, seg, tmp_path / "default", threads=1, progress=False).run()
+    assert default.engine.startswith(f"{cpu_count()} threads") and "interpreter" in default.engine
+    assert [(r.source, r.status, r.classes, r.error) for r in default.records] == [
+        (r.source, r.status, r.classes, r.error) for r in serial.records
+    ]
+    masks = sorted(p.relative_to(tmp_path / "serial") for p in (tmp_path / "serial").rglob("*_mask.png"))
+    assert len(masks) == 5
+    for rel in masks:
+        assert (tmp_path / "default" / rel).read_bytes() == (tmp_path / "serial" / rel).read_bytes()
+    shared = segment_many(photos, seg, tmp_path / "shared", interpreters=1, threads=1, progress=False).run()
+    assert "1 shared interpreter" in shared.engine
+    assert [r.classes for r in shared.records] == [r.classes for r in serial.records]
+
+
+GUARDLESS_SCRIPT = """
+from deeplab_widgets import segment_many
+report = segment_many({folder!r}, "deeplabv3-starter", {out!r}, progress=False).run()
+print(report.count("ok"), report.engine)
+"""
+
+
+@pytest.mark.parametrize("how", ["script", "stdin"])
+def test_default_works_in_a_script_without_a_main_guard(tmp_path: Path, how: str) -> None:
+    """100 images (where the default used to switch to a spawn pool) from a plain script and from stdin."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    data = sample_path("dog_segmentation").read_bytes()
+    for k in range(100):
+        (folder / f"dog{k:03d}.bmp").write_bytes(data)
+    code = GUARDLESS_SCRIPT.format(folder=str(folder), out=str(tmp_path / "out"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    if how == "script":
+        script = tmp_path / "segment_folder.py"
+        script.write_text(code)
+        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=600)
+    else:
+        done = subprocess.run([sys.executable, "-"], input=code, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    count, engine = done.stdout.strip().split(" ", 1)
+    assert count == "100" and "threads" in engine
+    assert len(list((tmp_path / "out").glob("*_mask.png"))) == 100

@@ -12,10 +12,9 @@ from .engines import SegmenterRecipe, worker_segmenter
 from .inputs import expand_inputs
 from .jobs import MODEL_KEY, RESIZE_KEY, run_job
 from .records import SUMMARY_NAME, BatchReport, BatchStatus, ImageRecord, coco_rle, load_result
-from .run import MIN_IMAGES_FOR_PROCESSES, BatchRun, default_workers, segment_many
+from .run import BatchRun, segment_many
 
 __all__ = [
-    "MIN_IMAGES_FOR_PROCESSES",
     "MODEL_KEY",
     "RESIZE_KEY",
     "SUMMARY_NAME",
@@ -25,7 +24,6 @@ __all__ = [
     "ImageRecord",
     "SegmenterRecipe",
     "coco_rle",
-    "default_workers",
     "expand_inputs",
     "load_result",
     "run_job",

@@ -18,6 +18,9 @@ from .records import ImageRecord
 
 #: PNG text keys that tie a mask to the model and resize mode that made it (checked on resume).
 MODEL_KEY, RESIZE_KEY = "deeplab_widgets.model_sha256", "deeplab_widgets.resize"
+#: zlib level of mask PNGs: a class map compresses well at any level; level 1 encodes ~6x faster than
+#: Pillow's default 6 for files ~1.5-3x as large (a few KB; benchmarks/RESULTS-pipeline.md).
+MASK_PNG_LEVEL = 1
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,7 @@ def run_job(segmenter: Segmenter, job: Job) -> ImageRecord:
         info = PngImagePlugin.PngInfo()
         info.add_text(MODEL_KEY, segmenter.spec.digest)
         info.add_text(RESIZE_KEY, segmenter.resize)
-        save_image(mask_image(result.labels, result.colormap), job.mask, pnginfo=info)
+        save_image(mask_image(result.labels, result.colormap), job.mask, pnginfo=info, compress_level=MASK_PNG_LEVEL)
     if job.overlay is not None and image is not None:
         save_image(overlay_image(image, result, job.alpha), job.overlay)
     return ImageRecord.from_result(

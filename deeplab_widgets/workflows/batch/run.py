@@ -21,15 +21,14 @@ from ...core.model import ModelInput
 from ...core.runtime import RuntimeOptions, cpu_count
 from ...core.segmenter import Segmenter
 from ...errors import DependencyError, OptionsError
-from .engines import SegmenterRecipe, _Dask, _Processes, _Serial
+from .engines import SegmenterRecipe, _Dask, _Processes, _Serial, _Threads
 from .inputs import Item, expand_inputs
 from .jobs import Job, resumed
 from .records import SUMMARY_NAME, BatchReport, ImageRecord, read_summary, write_summary
 
-#: From this many images on, one process per core (1 interpreter thread each) beats one process with all cores as
-#: interpreter threads; below it, starting the workers (~1 s, ~1.8 CPU-s on 2 cores) costs more than it saves
-#: (benchmarks/batch_throughput.py, README "Batch segmentation").
-MIN_IMAGES_FOR_PROCESSES = 100
+#: Interpreters the default in-process threads share: None = one per thread (each with cores / threads
+#: interpreter threads). Chosen from benchmarks/batch_throughput.py on the 2-core development machine.
+DEFAULT_INTERPRETERS: int | None = None
 
 
 class BatchRun:
@@ -155,11 +154,6 @@ class BatchRun:
         return record
 
 
-def default_workers(n_images: int) -> int:
-    """Worker processes to use by default: the cores for a big batch, none (serial) for a small one."""
-    return cpu_count() if n_images >= MIN_IMAGES_FOR_PROCESSES else 1
-
-
 def segment_many(
     inputs: str | os.PathLike | Iterable[Any],
     segmenter_or_model: Segmenter | ModelInput = "deeplabv3-starter",
@@ -172,6 +166,7 @@ def segment_many(
     summary_name: str | None = SUMMARY_NAME,
     workers: int | None = None,
     threads: int | None = None,
+    interpreters: int | None = None,
     client: Any = None,
     scheduler: str | None = None,
     progress: bool = True,
@@ -183,15 +178,25 @@ def segment_many(
 
     Writes `<name>_mask.png` (palette PNG), optionally `<name>_overlay.png`, and `summary_name` (JSON lines, one per
     input; None: no summary file) to `out_dir`. `rle=True` adds COCO RLE per class to the summary (`[coco]` extra).
-    `workers` processes (default: serial for small batches, one per core otherwise) or a Dask `client` /
-    `scheduler` address; `threads` is the interpreter threads per worker (default: cores / workers, 1 on Dask).
-    With Dask, the inputs and `out_dir` must be paths the workers can reach (any path works on a LocalCluster).
+    Where images run: by default in this process, in `cpu_count()` threads that overlap decoding and PNG
+    encoding of some images with `invoke()` of others (`interpreters`: how many interpreters those threads
+    share, default one per thread; `threads`: interpreter threads each, default cores / interpreters). This
+    needs no `if __name__ == "__main__":` guard. `workers=1` runs serially in the calling thread; `workers=N`
+    (N > 1) asks for N worker processes ("spawn": the calling script needs the guard); a Dask `client` or
+    `scheduler` address runs on a cluster (`threads` default 1 there). With Dask, the inputs and `out_dir` must
+    be paths the workers can reach (any path works on a LocalCluster).
     `options`, `resize` and `max_pixels` build the Segmenter when a model (zoo id, path, bytes) is given.
     """
     if client is not None and scheduler is not None:
         raise OptionsError("give a Dask client or a scheduler address, not both")
     if workers is not None and workers < 1:
         raise OptionsError(f"workers must be at least 1, not {workers}")
+    if interpreters is not None and not 1 <= interpreters <= cpu_count():
+        raise OptionsError(
+            f"interpreters must be between 1 and {cpu_count()} (this machine's cores), not {interpreters}"
+        )
+    if interpreters is not None and (workers is not None or client is not None or scheduler is not None):
+        raise OptionsError("interpreters applies to the in-process default; leave out workers, client and scheduler")
     if threads is not None and not 1 <= threads <= cpu_count():
         raise OptionsError(f"threads must be between 1 and {cpu_count()} (this machine's cores), not {threads}")
     if not 0.0 <= alpha <= 1.0:
@@ -214,21 +219,24 @@ def segment_many(
     out = Path(out_dir) if out_dir is not None else None
     items = expand_inputs(inputs, exclude=out)
     distributed = client is not None or scheduler is not None
-    n_workers = workers or (1 if distributed else default_workers(len(items)))
 
     def engine() -> Any:
         if distributed:
             opts = replace(segmenter.options, num_threads=threads or 1)
             return _Dask(SegmenterRecipe.of(segmenter, opts), client, scheduler)
-        if n_workers == 1:
+        if workers is None:
+            cores = cpu_count()
+            shared = interpreters or DEFAULT_INTERPRETERS or cores
+            return _Threads(segmenter, workers=cores, interpreters=shared, threads=threads or max(1, cores // shared))
+        if workers == 1:
             seg = (
                 segmenter
                 if threads is None
                 else segmenter.with_options(replace(segmenter.options, num_threads=threads))
             )
             return _Serial(seg)
-        opts = replace(segmenter.options, num_threads=threads or max(1, cpu_count() // n_workers))
-        return _Processes(SegmenterRecipe.of(segmenter, opts), n_workers)
+        opts = replace(segmenter.options, num_threads=threads or max(1, cpu_count() // workers))
+        return _Processes(SegmenterRecipe.of(segmenter, opts), workers)
 
     return BatchRun(
         items,
