@@ -86,6 +86,23 @@ class _OwnInterpreter(Segmenter):
         return self._own
 
 
+# Interpreters of the threads beyond the first, kept for the next run (model, options, resize, limit, thread number).
+_SPARES: dict[tuple[str, RuntimeOptions, str, int, int], Segmenter] = {}
+_MAX_SPARES = 8
+
+
+def _spare_segmenter(segmenter: Segmenter, k: int) -> Segmenter:
+    """The `k`-th extra interpreter for this segmenter's model and options (built on first use, then reused)."""
+    key = (segmenter.spec.run_key, segmenter.options, segmenter.resize, segmenter.max_pixels, k)
+    with _WORKER_LOCK:
+        seg = _SPARES.get(key)
+        if seg is None:
+            seg = _SPARES[key] = _OwnInterpreter(segmenter, segmenter.options)
+            while len(_SPARES) > _MAX_SPARES:
+                _SPARES.pop(next(iter(_SPARES)))  # the oldest
+        return seg
+
+
 class _Threads:
     """Images in threads of this process: decoding, fitting and PNG encoding of some images overlap the
     `invoke()` of others (Pillow and LiteRT release the GIL). `interpreters` 1: every thread shares one
@@ -101,8 +118,9 @@ class _Threads:
             self._shared: Segmenter | None = shared
         else:
             self._shared = None
-            for _ in range(workers):
-                self._free.put(_OwnInterpreter(segmenter, opts))
+            self._free.put(shared)  # the process-wide cached interpreter serves the first thread
+            for k in range(1, workers):
+                self._free.put(_spare_segmenter(shared, k))
         self._local = threading.local()
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deeplab-widgets-batch")
         self.window = 2 * workers

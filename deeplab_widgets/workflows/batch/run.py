@@ -224,11 +224,16 @@ def segment_many(
         if distributed:
             opts = replace(segmenter.options, num_threads=threads or 1)
             return _Dask(SegmenterRecipe.of(segmenter, opts), client, scheduler)
-        if workers is None:
+        if workers is None and len(items) > 1:
             cores = cpu_count()
             shared = interpreters or DEFAULT_INTERPRETERS or cores
-            return _Threads(segmenter, workers=cores, interpreters=shared, threads=threads or max(1, cores // shared))
-        if workers == 1:
+            return _Threads(
+                segmenter,
+                workers=cores if shared == 1 else shared,
+                interpreters=shared,
+                threads=threads or max(1, cores // shared),
+            )
+        if workers is None or workers == 1:
             seg = (
                 segmenter
                 if threads is None
