@@ -113,6 +113,17 @@ def restore(labels: np.ndarray, placement: Placement) -> np.ndarray:
     return np.asarray(view.resize(placement.image_size, Image.Resampling.NEAREST))
 
 
+def class_counts(labels: np.ndarray) -> np.ndarray:
+    """Pixels per class id (length 256, int64) of an H x W uint8 class map.
+
+    Pillow's histogram of a zero-copy view: no temporary array (np.bincount would first widen the map to
+    8 bytes per pixel, 400 MB for a 50-megapixel photo) and several times faster.
+    """
+    labels = np.ascontiguousarray(labels, np.uint8)
+    view = Image.frombuffer("L", (labels.shape[1], labels.shape[0]), labels, "raw", "L", 0, 1)
+    return np.asarray(view.histogram(), np.int64)
+
+
 def argmax_labels(scores: np.ndarray) -> np.ndarray:
     """H x W x C scores -> H x W uint8 class ids (the fallback when no ARG_MAX head could be grafted)."""
     return scores.argmax(axis=-1).astype(np.uint8)

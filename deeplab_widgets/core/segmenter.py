@@ -11,7 +11,7 @@ import numpy as np
 
 from .images import DEFAULT_MAX_PIXELS, ImageInput, load_image_at_least
 from .model import LabelsInput, ModelInput, ModelSpec, load_model
-from .preprocess import Placement, argmax_labels, check_resize, content_size, fit, restore, softmax
+from .preprocess import Placement, argmax_labels, check_resize, class_counts, content_size, fit, restore, softmax
 from .runtime import Runner, RuntimeOptions
 
 
@@ -54,7 +54,7 @@ class SegmentationResult:
     @cached_property
     def counts(self) -> np.ndarray:
         """Pixels per class id (length 256)."""
-        return np.bincount(self.labels.ravel(), minlength=256)
+        return class_counts(self.labels)
 
     def present_classes(self) -> list[ClassShare]:
         """Classes present, largest share first."""

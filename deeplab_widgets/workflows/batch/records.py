@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from ...core.export import atomic_path
+from ...core.preprocess import class_counts
 from ...core.runtime import RuntimeOptions
 from ...core.segmenter import ClassShare, SegmentationResult, Timings
 from ...errors import DeeplabWidgetsError, ImageDecodeError, OptionsError
@@ -35,7 +36,7 @@ def coco_rle(labels: np.ndarray) -> dict[str, str]:
     """COCO run-length encoding (pycocotools) of each class present: {class id: counts string}."""
     from pycocotools import mask as coco
 
-    ids = np.flatnonzero(np.bincount(labels.ravel(), minlength=256))
+    ids = np.flatnonzero(class_counts(labels))
     return {str(i): coco.encode(np.asfortranarray(labels == i, dtype=np.uint8))["counts"].decode("ascii") for i in ids}
 
 
