@@ -20,9 +20,12 @@ import statistics
 import time
 from collections.abc import Callable
 
+import numpy as np
+
 from deeplab_widgets import RuntimeOptions, Segmenter
 from deeplab_widgets.assets.samples import sample_path
 from deeplab_widgets.core.images import load_image, load_image_at_least
+from deeplab_widgets.core.preprocess import Placement, fit, restore
 from deeplab_widgets.core.runtime import cpu_count, make_interpreter
 from deeplab_widgets.workflows.bench import machine_description
 
@@ -92,6 +95,42 @@ def main() -> None:
                 for k in ("preprocess_ms", "invoke_ms", "postprocess_ms")
             ]
         print(f"| {name} | {med:.2f} | {med / inv:.2f}x | {target} | {' | '.join(cols)} |")
+    print("\nCPU ms of the single-threaded stages (time.thread_time, median):")
+    print("| stage | CPU ms |")
+    print("|---|---|")
+    for name, ms in stage_cpu_ms(segmenter).items():
+        print(f"| {name} | {ms:.2f} |")
+
+
+def stage_cpu_ms(segmenter: Segmenter, rounds: int = 40) -> dict[str, float]:
+    """Median CPU ms (`time.thread_time`: this thread only, so other processes' load barely moves it) of the
+    single-threaded stages around `invoke()`."""
+    spec = segmenter.spec
+    cat, kite = load_image(sample_path("cat")), load_image(sample_path("kite_and_cold"))
+    path = sample_path("kite_and_cold")
+    reduced = load_image_at_least(path, segmenter._decode_size)
+    small = np.zeros(spec.input_size, np.uint8)
+    stages: dict[str, Callable] = {
+        "decode kite JPEG, full scale": lambda: load_image(path),
+        "decode kite JPEG, reduced scale": lambda: load_image_at_least(path, segmenter._decode_size),
+        "fit decoded cat": lambda: fit(cat, spec.input_size, segmenter.resize),
+        "fit decoded kite": lambda: fit(kite, spec.input_size, segmenter.resize),
+        "fit reduced kite": lambda: fit(
+            reduced.image, spec.input_size, segmenter.resize, full_size=reduced.size, box=reduced.box
+        ),
+        "restore cat class map": lambda: restore(small, Placement(cat.size, spec.input_size)),
+        "restore kite class map": lambda: restore(small, Placement(kite.size, spec.input_size)),
+    }
+    out = {}
+    for name, run in stages.items():
+        run()
+        times = []
+        for _ in range(rounds):
+            t = time.thread_time()
+            run()
+            times.append((time.thread_time() - t) * 1e3)
+        out[name] = statistics.median(times)
+    return out
 
 
 if __name__ == "__main__":
