@@ -98,3 +98,40 @@ def test_miou_moves_by_at_most_0_002_for_every_zoo_model(
     old_miou, new_miou = before.metrics().miou, after.metrics().miou
     assert old_miou > 0.05, (model, old_miou)  # a real score (Cityscapes classes mapped to VOC: ~0.12)
     assert abs(new_miou - old_miou) <= 0.002, (model, old_miou, new_miou)
+
+
+@pytest.fixture(scope="module")
+def enlarged_voc(shared: Path) -> tuple[LabelledDataset, list[tuple[bytes, np.ndarray]]]:
+    """The VOC pairs enlarged 2.7x (JPEG quality 95, masks nearest-neighbour): large enough for reduced decoding."""
+    dataset = voc_folder(shared / "eval" / "voc" / "images", shared / "eval" / "voc" / "masks")
+    pairs = []
+    for item in dataset:
+        image, truth = dataset.load(item)
+        size = (round(image.width * 2.7), round(image.height * 2.7))
+        buf = io.BytesIO()
+        image.resize(size, Image.Resampling.BICUBIC).save(buf, format="JPEG", quality=95)
+        pairs.append((buf.getvalue(), np.asarray(Image.fromarray(truth).resize(size, Image.Resampling.NEAREST))))
+    return dataset, pairs
+
+
+@pytest.mark.parametrize("model", [m.name for m in list_models() if m.dataset in ("pascal_voc", "cityscapes")])
+def test_reduced_decode_of_large_jpegs_does_not_lower_miou(
+    segmenters: dict[str, Segmenter], enlarged_voc, model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dataset, pairs = enlarged_voc
+    segmenter = segmenters[model]
+    mapping = label_map_for(segmenter, dataset)
+    before, after = (ConfusionMatrix(dataset.num_classes, dataset.ignore_index) for _ in range(2))
+    reduced = 0
+    for data, truth in pairs:
+        with monkeypatch.context() as m:
+            m.setattr(preprocess, "REDUCING_GAP", PREVIOUS_REDUCING_GAP)
+            old = segmenter.segment(load_image(data)).labels
+        new = segmenter.segment(data).labels
+        reduced += load_image_at_least(data, segmenter._decode_size).reduced
+        if mapping is not None:
+            old, new = mapping[old], mapping[new]
+        before.update(truth, old)
+        after.update(truth, new)
+    assert reduced >= len(pairs) - 1  # the reduced decode is what is being measured
+    assert after.metrics().miou >= before.metrics().miou - 0.002, (model, before.metrics().miou, after.metrics().miou)
