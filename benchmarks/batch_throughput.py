@@ -87,7 +87,7 @@ def stage_breakdown(segmenter: Segmenter, rounds: int = 5) -> dict[str, float]:
     for _ in range(rounds):
         for path in photos:
             t = time.perf_counter()
-            load_image_at_least(path, segmenter._decode_size)
+            load_image_at_least(path, segmenter.decode_size)
             stages["decode"].append((time.perf_counter() - t) * 1e3)
             result = segmenter.segment(path)
             stages["fit+feed"].append(result.timings.preprocess_ms)

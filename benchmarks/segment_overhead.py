@@ -53,7 +53,7 @@ def main() -> None:
         "segment(kite JPEG path)": lambda: segmenter.segment(kite_path),
         "segment(kite JPEG bytes)": lambda: segmenter.segment(kite_bytes),
         "previous: full decode + segment(decoded kite)": lambda: segmenter.segment(load_image(kite_path)),
-        "decode only: kite at reduced scale": lambda: load_image_at_least(kite_path, segmenter._decode_size),
+        "decode only: kite at reduced scale": lambda: load_image_at_least(kite_path, segmenter.decode_size),
         "decode only: kite at full scale": lambda: load_image(kite_path),
     }
     for _ in range(5):
@@ -119,11 +119,11 @@ def stage_cpu_ms(segmenter: Segmenter, rounds: int = 40) -> dict[str, float]:
     spec = segmenter.spec
     cat, kite = load_image(sample_path("cat")), load_image(sample_path("kite_and_cold"))
     path = sample_path("kite_and_cold")
-    reduced = load_image_at_least(path, segmenter._decode_size)
+    reduced = load_image_at_least(path, segmenter.decode_size)
     small = np.zeros(spec.input_size, np.uint8)
     stages: dict[str, Callable] = {
         "decode kite JPEG, full scale": lambda: load_image(path),
-        "decode kite JPEG, reduced scale": lambda: load_image_at_least(path, segmenter._decode_size),
+        "decode kite JPEG, reduced scale": lambda: load_image_at_least(path, segmenter.decode_size),
         "fit decoded cat": lambda: fit(cat, spec.input_size, segmenter.resize),
         "fit decoded kite": lambda: fit(kite, spec.input_size, segmenter.resize),
         "fit decoded kite, previous reducing gap 3.0": lambda: previous_fit(kite, spec.input_size, segmenter.resize),

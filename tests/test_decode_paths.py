@@ -48,7 +48,7 @@ def test_class_maps_agree_with_the_previous_path_on_every_sample_photo(
 
 def test_a_large_jpeg_is_decoded_at_reduced_scale_but_mapped_at_full_size(starter: Segmenter) -> None:
     path = sample_path("kite_and_cold")
-    decoded = load_image_at_least(path, starter._decode_size)
+    decoded = load_image_at_least(path, starter.decode_size)
     assert decoded.size == (1352, 900) and decoded.image.size == (676, 450) and decoded.reduced
     assert decoded.box == (0.0, 0.0, 676.0, 450.0)
     result = starter.segment(path)
@@ -65,7 +65,7 @@ def test_reduced_decode_keeps_exif_orientation(starter: Segmenter, tmp_path: Pat
     exif[0x0112] = 6  # rotate 90 degrees clockwise to display
     buf = io.BytesIO()
     photo.transpose(Image.Transpose.ROTATE_90).save(buf, format="JPEG", quality=95, exif=exif)
-    decoded = load_image_at_least(buf.getvalue(), starter._decode_size)
+    decoded = load_image_at_least(buf.getvalue(), starter.decode_size)
     assert decoded.size == (1352, 900) and decoded.image.size == (676, 450)
     upright = starter.segment(buf.getvalue()).labels
     reference = starter.segment(photo).labels
@@ -128,7 +128,7 @@ def test_reduced_decode_of_large_jpegs_does_not_lower_miou(
             m.setattr(preprocess, "REDUCING_GAP", PREVIOUS_REDUCING_GAP)
             old = segmenter.segment(load_image(data)).labels
         new = segmenter.segment(data).labels
-        reduced += load_image_at_least(data, segmenter._decode_size).reduced
+        reduced += load_image_at_least(data, segmenter.decode_size).reduced
         if mapping is not None:
             old, new = mapping[old], mapping[new]
         before.update(truth, old)

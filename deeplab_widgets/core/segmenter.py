@@ -127,7 +127,7 @@ class Segmenter:
         every pixel of the photo.
         """
         spec, runner = self.spec, self.runner
-        decoded = load_image_at_least(image, self._decode_size, max_pixels=self.max_pixels)
+        decoded = load_image_at_least(image, self.decode_size, max_pixels=self.max_pixels)
         t0 = time.perf_counter()
         pixels, placement = fit(decoded.image, spec.input_size, self.resize, full_size=decoded.size, box=decoded.box)
         with runner.lock:
@@ -153,7 +153,7 @@ class Segmenter:
             scores=probs,
         )
 
-    def _decode_size(self, full_size: tuple[int, int]) -> tuple[int, int]:
+    def decode_size(self, full_size: tuple[int, int]) -> tuple[int, int]:
         """The smallest decoded (width, height) that still covers the model input for a photo of `full_size`."""
         return content_size(full_size, self.spec.input_size, self.resize)
 
