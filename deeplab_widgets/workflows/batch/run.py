@@ -27,7 +27,7 @@ from .jobs import Job, resumed
 from .records import SUMMARY_NAME, BatchReport, ImageRecord, read_summary, write_summary
 
 #: Interpreters the default in-process threads share: None = one per thread (each with cores / threads
-#: interpreter threads). Chosen from benchmarks/batch_throughput.py on the 2-core development machine.
+#: interpreter threads): the least CPU per image of the in-process choices in benchmarks/batch_throughput.py.
 DEFAULT_INTERPRETERS: int | None = None
 
 
@@ -186,6 +186,11 @@ def segment_many(
     `scheduler` address runs on a cluster (`threads` default 1 there). With Dask, the inputs and `out_dir` must
     be paths the workers can reach (any path works on a LocalCluster).
     `options`, `resize` and `max_pixels` build the Segmenter when a model (zoo id, path, bytes) is given.
+
+    Raises:
+        OptionsError: contradictory or out-of-range arguments (the message names the one to change).
+        DependencyError: `rle=True` without pycocotools, or a Dask engine without Dask installed.
+        OutputConflictError: two inputs would write the same output file.
     """
     if client is not None and scheduler is not None:
         raise OptionsError("give a Dask client or a scheduler address, not both")
