@@ -183,8 +183,7 @@ def _resolve_labels(labels: LabelsInput, content: bytes, info: zoo.ZooModel | No
     if len(names) != n:
         source = f"the label file {os.fspath(labels)} has " if isinstance(labels, (str, os.PathLike)) else ""
         raise LabelCountError(
-            f"{source}{len(names)} class names but the model predicts {n} classes; "
-            f"give one name per class ({n} lines)"
+            f"{source}{len(names)} class names but the model predicts {n} classes; give one name per class ({n} lines)"
         )
     return LabelSet(base.name, names, base.colormap) if base else generic_label_set(names)
 
