@@ -154,3 +154,14 @@ def test_bird_mask_outline_labels_become_void_and_error_shares_add_up():
     assert abs(sum(b.share for b in bands) - 1.0) < 1e-9
     assert bands[0].share + bands[1].share > 0.5  # most errors lie within 4 px of the bird's outline
     assert bands[0].label() == "0-1 px" and bands[-1].label() == ">=16 px"
+
+
+def test_macs_by_role_add_up_to_the_graph_total_and_only_v3plus_has_a_decoder(shared):
+    for name in ("deeplabv3-starter", "deeplabv3-mnv2-voc"):
+        graph = read_graph(name)
+        roles = c.macs_by_role(graph)
+        assert sum(roles.values()) == graph.summary.total_macs
+        assert "decoder" not in roles and roles["backbone"] + roles["atrous"] > roles["aspp"]
+    v3plus = read_graph(shared / "models" / "deeplabv3_mnv2_ade20k_int8.tflite")
+    roles = c.macs_by_role(v3plus)
+    assert 0.4 < roles["decoder"] / v3plus.summary.total_macs < 0.6  # the stride-4 decoder: about half the compute

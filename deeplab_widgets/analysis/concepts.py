@@ -198,6 +198,18 @@ def output_stride(input_size: int, feature_size: int) -> float:
     return (input_size - 1) / (feature_size - 1)
 
 
+def macs_by_role(graph: ModelGraph) -> dict[str, int]:
+    """Multiply-accumulates of a real graph per layer role (backbone, atrous, aspp, decoder, logits, other).
+
+    E.g. how much of a v3+ model's compute its decoder takes. Roles without MACs are left out.
+    """
+    out: dict[str, int] = {}
+    for ly in graph.layers:
+        if ly.macs:
+            out[ly.role] = out.get(ly.role, 0) + int(ly.macs)
+    return out
+
+
 @dataclass(frozen=True)
 class StrideCost:
     """A model rebuilt at another output stride: its encoder feature size and MACs."""
