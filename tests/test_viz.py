@@ -191,3 +191,18 @@ def test_core_import_loads_neither_ipywidgets_nor_matplotlib():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["False", "False", "True", "True"]
+
+
+def test_described_figure_carries_alt_text_into_its_html():
+    from deeplab_widgets.analysis.concepts import boundary_errors
+    from deeplab_widgets.viz.described import described
+    from deeplab_widgets.viz.stride import plot_band_errors
+
+    labels = np.zeros((20, 20), np.uint8)
+    labels[:, 10:] = 1
+    fig = plot_band_errors({"shifted": boundary_errors(np.roll(labels, 2, axis=1), labels)}, title="toy")
+    shown = described(fig, 'Error "rate" by band')
+    page = shown._repr_html_()
+    assert page.startswith('<img src="data:image/png;base64,iVBOR') and 'alt="Error &quot;rate&quot; by band"' in page
+    with pytest.raises(OptionsError, match="description"):
+        described(fig, " ")
