@@ -7,6 +7,7 @@ argmax-then-nearest upsampling vs bilinear upsampling of its probabilities befor
 flip TTA (accuracy gain and time cost).
 
     DEEPLAB_WIDGETS_MIRROR=../shared/models:../shared/images .venv/bin/python benchmarks/resize_modes.py [--json FILE]
+    ... benchmarks/resize_modes.py --ade20k   # the two v3+ ADE20K models on the 3 ADE20K pairs instead
 
 15 images are a sanity check, not a benchmark: differences of a point or two of mIoU are within noise.
 """
@@ -22,13 +23,14 @@ from pathlib import Path
 from PIL import Image
 
 from deeplab_widgets import Segmenter
-from deeplab_widgets.assets.datasets import LabelledDataset, voc_folder
+from deeplab_widgets.assets.datasets import LabelledDataset, ade20k_32_folder, voc_folder
 from deeplab_widgets.core.runtime import RuntimeOptions, cpu_count
 from deeplab_widgets.workflows.evaluate import Evaluation, evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 VOC = Path(os.environ.get("DEEPLAB_WIDGETS_EVAL", ROOT.parent / "shared" / "eval")) / "voc"
 PASCAL_MODELS = ("deeplabv3-starter", "deeplabv3-mnv2-dm05-voc", "deeplabv3-mnv2-voc")
+ADE20K_MODELS = ("deeplabv3plus-mnv2-ade20k", "deeplabv3plus-mnv2-ade20k-int8")
 
 
 def cropped(dataset: LabelledDataset, aspect: float, folder: Path) -> LabelledDataset:
@@ -65,8 +67,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", metavar="FILE", help="also save the rows as JSON")
     parser.add_argument("--threads", type=int, default=cpu_count())
+    parser.add_argument("--ade20k", action="store_true", help="score the ADE20K models on the 3 ADE20K pairs")
     args = parser.parse_args()
     options = RuntimeOptions(num_threads=args.threads)
+    if args.ade20k:
+        ade20k(options)
+        return
     voc = voc_folder(VOC / "images", VOC / "masks")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -103,6 +109,19 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
         print(f"\nsaved: {args.json}")
+
+
+def ade20k(options: RuntimeOptions) -> None:
+    """Stretch vs pad for the v3+ ADE20K models (3 images, annotation ids above 31 mapped to 0)."""
+    ade = VOC.parent / "ade20k"
+    ds = ade20k_32_folder(ade / "images", ade / "annotations")
+    print(f"## resize mode, ADE20K ({len(ds)} images, {ds.mapping}; {options.describe()})\n")
+    print("| model | stretch mIoU | pad mIoU | stretch pixel acc. | pad pixel acc. |")
+    print("|---|---|---|---|---|")
+    for name in ADE20K_MODELS:
+        base = Segmenter(name, options)
+        st, pd = (evaluate(base.with_options(resize=m), ds, progress=False) for m in ("stretch", "pad"))
+        print(f"| {name} | {st.miou:.4f} | {pd.miou:.4f} | {st.pixel_accuracy:.4f} | {pd.pixel_accuracy:.4f} |")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """deeplab-widgets: DeepLab semantic segmentation on LiteRT, with visualisation and Jupyter widgets."""
 
+from .analysis.deeplab import ModelGraph, describe_decoder, read_graph
 from .analysis.intermediates import Activations, Probe
-from .assets.datasets import ade20k_folder, voc_folder
+from .assets.datasets import ade20k_32_folder, ade20k_folder, voc_folder
 from .assets.samples import list_samples, load_sample, sample_path
 from .assets.zoo import list_models, model_info
 from .core.images import load_image
@@ -21,13 +22,13 @@ from .errors import (
     ImageNotFoundError,
     ImageTooLargeError,
     ImageTooSmallError,
+    LabelCountError,
     ModelFormatError,
     ModelNotFoundError,
     NoScoresError,
     OptionsError,
     OutputConflictError,
 )
-from .tflite.graph import ModelGraph, read_graph
 from .workflows.batch import BatchReport, ImageRecord, segment_many
 from .workflows.bench import BenchmarkResult, PipelineResult, Sweep, benchmark, benchmark_pipeline, compute_cost, sweep
 from .workflows.compare import compare_models, comparison_table, disagreement
@@ -87,6 +88,7 @@ __all__ = [
     "ImageRecord",
     "ImageTooLargeError",
     "ImageTooSmallError",
+    "LabelCountError",
     "LabelSet",
     "LayerBrowser",
     "MaskViewer",
@@ -109,6 +111,7 @@ __all__ = [
     "TimingReadout",
     "Timings",
     "Workbench",
+    "ade20k_32_folder",
     "ade20k_folder",
     "available_backends",
     "benchmark",
@@ -116,6 +119,7 @@ __all__ = [
     "compare_models",
     "comparison_table",
     "compute_cost",
+    "describe_decoder",
     "disagreement",
     "evaluate",
     "label_set",

@@ -122,13 +122,21 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Below this many labelled images an evaluation is reported as a sanity check, not a benchmark.
+SANITY_CHECK_IMAGES = 100
+
+
 def _eval(args: argparse.Namespace) -> int:
-    from .assets.datasets import voc_folder
+    from .assets.datasets import ade20k_32_folder, voc_folder
     from .workflows.evaluate import evaluate
 
     options = RuntimeOptions(num_threads=cpu_count() if args.threads is None else args.threads)
     segmenter = Segmenter(args.model, options, labels=args.labels, resize=args.resize)
-    dataset = voc_folder(args.images, args.masks, labels=args.dataset_labels, ignore_index=args.ignore)
+    kind = args.dataset_labels or ("ade20k-32" if segmenter.spec.labels.name == "ade20k-32" else "pascal_voc")
+    if kind == "ade20k-32":
+        dataset = ade20k_32_folder(args.images, args.masks)
+    else:
+        dataset = voc_folder(args.images, args.masks, labels=kind, ignore_index=args.ignore)
     result = evaluate(segmenter, dataset, tta=args.tta, progress=not (args.json or args.quiet))
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
@@ -136,10 +144,14 @@ def _eval(args: argparse.Namespace) -> int:
     for s in result.images:
         print(f"{s.name:32} mIoU {s.miou:.3f}  pixel acc {s.metrics.pixel_accuracy:.3f}  {s.ms:6.1f} ms")
     m = result.overall
+    if dataset.mapping:
+        print(f"ground truth: {dataset.mapping}")
     print(f"{result.label} on {len(dataset)} images ({result.resize}, {result.options}):")
     print(f"  mIoU {m.miou:.4f} over the {len(m.present)} classes in the ground truth; {m.miou_all:.4f} over all")
     print(f"  pixel accuracy {m.pixel_accuracy:.4f}, mean class accuracy {m.mean_class_accuracy:.4f}")
     print(f"  frequency-weighted IoU {m.fw_iou:.4f}, median {result.median_ms:.1f} ms per image")
+    if len(dataset) < SANITY_CHECK_IMAGES:
+        print(f"{len(dataset)} images are a sanity check, not a benchmark.")
     return 0
 
 
@@ -182,9 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--labels", help="label file for a user model (one name per line)")
     ev.add_argument("--images", required=True, metavar="DIR", help="folder of images")
     ev.add_argument("--masks", required=True, metavar="DIR", help="class-id PNG masks named like the images")
-    ev.add_argument("--dataset-labels", default="pascal_voc", choices=["pascal_voc", "cityscapes", "ade20k"])
+    ev.add_argument(
+        "--dataset-labels",
+        choices=["pascal_voc", "cityscapes", "ade20k", "ade20k-32"],
+        help="the masks' label set (default: ade20k-32 for the ADE20K models, mapping ids > 31 to 0; else pascal_voc)",
+    )
     ev.add_argument("--ignore", type=int, default=255, help="mask value to ignore (default 255, VOC's void)")
-    ev.add_argument("--tta", choices=["flip"], help="test-time augmentation (logits models only)")
+    ev.add_argument("--tta", choices=["flip", "multiscale", "multiscale+flip"], help="test-time augmentation")
     ev.add_argument("--resize", choices=RESIZE_MODES, help="default: the mode measured best for the model")
     ev.add_argument("--threads", type=int, help="interpreter threads (default: all cores)")
     ev.add_argument("--json", action="store_true", help="print the metrics as JSON")

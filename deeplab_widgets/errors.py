@@ -68,3 +68,7 @@ class DatasetError(DeeplabWidgetsError, ValueError):
 
 class NoScoresError(DeeplabWidgetsError, ValueError):
     """A result carries no per-class scores (an ArgMax-only model, or segmented without `scores=True`)."""
+
+
+class LabelCountError(DeeplabWidgetsError, ValueError):
+    """A label file's number of names does not match the number of classes the model predicts."""

@@ -15,6 +15,12 @@ if "DEEPLAB_WIDGETS_MIRROR" not in os.environ or not os.environ["DEEPLAB_WIDGETS
         os.environ["DEEPLAB_WIDGETS_MIRROR"] = os.pathsep.join(str(f) for f in folders)
 
 PASCAL_MODELS = ["deeplabv3-starter", "deeplabv3-mnv2-dm05-voc", "deeplabv3-mnv2-voc"]
+ALL_MODELS = [
+    *PASCAL_MODELS,
+    "deeplab-edgetpu-slim-cityscapes",
+    "deeplabv3plus-mnv2-ade20k",
+    "deeplabv3plus-mnv2-ade20k-int8",
+]
 
 
 @pytest.fixture(scope="session")

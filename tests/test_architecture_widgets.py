@@ -42,7 +42,7 @@ def test_aspp_explorer_uses_the_real_graph():
 
 def test_architecture_figures_from_the_real_graph():
     from deeplab_widgets.analysis.concepts import output_stride_costs
-    from deeplab_widgets.tflite.graph import read_graph
+    from deeplab_widgets.analysis.deeplab import read_graph
     from deeplab_widgets.viz import architecture as va
 
     g = read_graph("deeplabv3-starter")

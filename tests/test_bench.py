@@ -130,7 +130,7 @@ def test_sweep_rows_and_progress_callback(small_sweep):
 
 
 def test_compute_cost_per_op_type(starter_run):
-    from deeplab_widgets.tflite.graph import read_graph
+    from deeplab_widgets.analysis.deeplab import read_graph
 
     cost = compute_cost(STARTER, starter_run)
     graph = read_graph(STARTER)

@@ -25,7 +25,8 @@ def test_models_list_and_info(capsys) -> None:
     code, out, _ = run(capsys, "models", "list")
     assert code == 0
     assert out.splitlines()[0].split()[0] == "deeplabv3-starter"
-    assert len(out.splitlines()) == 4
+    assert len(out.splitlines()) == 6
+    assert "deeplabv3plus-mnv2-ade20k-int8" in out
     code, out, _ = run(capsys, "models", "info", "deeplabv3-mnv2-voc")
     assert "sha256       350af47fd346" in out
     assert "class_ids" in out
@@ -64,6 +65,14 @@ def test_segment_json_with_cityscapes_model(capsys) -> None:
     record = json.loads(out)[0]
     assert record["classes"][0]["name"] == "road"
     assert {"car", "road"} <= {c["name"] for c in record["classes"]}
+
+
+def test_segment_street_scene_with_the_ade20k_v3plus_model(capsys, shared) -> None:
+    photo = shared / "images" / "cityscapes_segmentation.bmp"
+    code, out, err = run(capsys, "segment", str(photo), "--model", "deeplabv3plus-mnv2-ade20k")
+    assert code == 0 and err == ""
+    top = [part.split()[0] for part in out.split(": ", 1)[1].split(", ")[:4]]
+    assert {"road", "tree", "car"} <= set(top)
 
 
 def test_segment_directory_reports_bad_files_and_goes_on(capsys, tmp_path) -> None:

@@ -8,10 +8,10 @@ from PIL import Image
 
 from deeplab_widgets import OptionsError
 from deeplab_widgets.analysis import concepts as c
+from deeplab_widgets.analysis.deeplab import read_graph
 from deeplab_widgets.analysis.intermediates import Probe
 from deeplab_widgets.assets.samples import sample_path
 from deeplab_widgets.assets.zoo import model_names
-from deeplab_widgets.tflite.graph import read_graph
 
 
 @pytest.mark.parametrize("rate", [1, 2, 3, 5])

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PASCAL_MODELS
+from conftest import ALL_MODELS, PASCAL_MODELS
 from matplotlib.figure import Figure
 from PIL import Image
 
 from deeplab_widgets import load_sample
 from deeplab_widgets.assets.datasets import CITYSCAPES_TO_VOC, LabelledDataset, ade20k_folder, read_mask, voc_folder
 from deeplab_widgets.cli import main
-from deeplab_widgets.errors import DatasetError, NoScoresError, OptionsError
+from deeplab_widgets.errors import DatasetError, OptionsError
 from deeplab_widgets.viz.evaluation import (
     plot_accuracy_vs_latency,
     plot_class_iou,
@@ -23,7 +24,7 @@ from deeplab_widgets.viz.evaluation import (
     plot_worst_images,
 )
 from deeplab_widgets.workflows.compare import comparison_table, disagreement, format_table
-from deeplab_widgets.workflows.evaluate import evaluate, label_map_for, predict
+from deeplab_widgets.workflows.evaluate import _tile_starts, evaluate, label_map_for, multiscale_probabilities, predict
 
 
 @pytest.fixture(scope="session")
@@ -177,15 +178,38 @@ def test_bilinear_upsampling_equals_argmax_at_model_resolution(starter, voc) -> 
     assert (up == starter.segment(image).labels).mean() > 0.97  # differs only along class borders
 
 
-def test_tta_is_refused_for_argmax_models(segmenters, voc) -> None:
-    image = voc.load(0)[0]
-    with pytest.raises(NoScoresError) as err:
-        predict(segmenters["deeplabv3-mnv2-voc"], image, tta="flip")
-    assert str(err.value) == (
-        "flip TTA needs per-class scores, but deeplabv3-mnv2-voc ends in an ArgMax and outputs class ids only"
-    )
-    with pytest.raises(OptionsError, match="multi-scale is not possible: the zoo models have fixed input sizes"):
-        predict(segmenters["deeplabv3-starter"], image, tta="multiscale")
+@pytest.mark.parametrize("model", ALL_MODELS)
+def test_flip_and_multiscale_tta_work_for_every_model(segmenters, model: str) -> None:
+    image = load_sample("kite_and_cold")  # 1352x900: the 1.25 scale needs two tiles across
+    seg = segmenters[model]
+    plain = predict(seg, image)
+    for tta in ("flip", "multiscale"):
+        labels = predict(seg, image, tta=tta)
+        assert labels.shape == plain.shape and labels.dtype == np.uint8
+        assert 0.75 < (labels == plain).mean() < 1.0  # an augmentation changes some pixels, not the picture
+
+
+def test_multiscale_at_scale_one_is_the_plain_prediction(segmenters) -> None:
+    image = load_sample("kite_and_cold")
+    for model in ("deeplabv3-starter", "deeplabv3-mnv2-voc"):  # stretch and pad
+        seg = segmenters[model]
+        np.testing.assert_array_equal(
+            multiscale_probabilities(seg, image, scales=(1.0,)), seg.segment(image, scores=True).scores
+        )
+
+
+def test_tile_starts_cover_the_length_with_overlap() -> None:
+    assert _tile_starts(500, 513) == [0]
+    assert _tile_starts(641, 513) == [0, 128]
+    starts = _tile_starts(1600, 513)
+    assert starts[0] == 0 and starts[-1] == 1600 - 513
+    assert all(b - a <= 513 * 2 / 3 for a, b in itertools.pairwise(starts))
+
+
+def test_unknown_tta_is_refused(segmenters, voc) -> None:
+    with pytest.raises(OptionsError) as err:
+        predict(segmenters["deeplabv3-starter"], voc.load(0)[0], tta="rotate")
+    assert str(err.value) == "unknown TTA 'rotate'; choose one of: None, flip, multiscale, multiscale+flip"
 
 
 def test_flip_tta_evaluation_on_a_subset(starter, voc) -> None:
@@ -278,12 +302,32 @@ def test_cli_eval_json(shared: Path, capsys) -> None:
     assert data["pixel_accuracy"] > 0.93 and len(data["per_image"]) == 15
 
 
-def test_cli_eval_refuses_tta_on_argmax_models(shared: Path, capsys) -> None:
+def test_cli_eval_flip_tta_on_an_argmax_model(shared: Path, capsys) -> None:
     voc = shared / "eval" / "voc"
     folders = ["--images", str(voc / "images"), "--masks", str(voc / "masks")]
-    code = main(["eval", "--model", "deeplabv3-mnv2-voc", *folders, "--tta", "flip"])
-    assert code == 1
-    assert capsys.readouterr().err.strip() == (
-        "deeplab-widgets: error: flip TTA needs per-class scores, "
-        "but deeplabv3-mnv2-voc ends in an ArgMax and outputs class ids only"
+    code = main(["eval", "--model", "deeplabv3-mnv2-dm05-voc", *folders, "--tta", "flip", "--json", "--threads", "2"])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["tta"] == "flip" and data["pixel_accuracy"] > 0.93
+
+
+def test_cli_eval_ade20k_maps_the_ground_truth_and_says_so(shared: Path, capsys) -> None:
+    ade = shared / "eval" / "ade20k"
+    code = main(
+        [
+            "eval",
+            "--model",
+            "deeplabv3plus-mnv2-ade20k",
+            "--images",
+            str(ade / "images"),
+            "--masks",
+            str(ade / "annotations"),
+        ]
     )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert 'ground truth: ADE20K ids above 31 mapped to 0 ("other"), as MLPerf Mobile scores this model' in out
+    assert "3 images are a sanity check, not a benchmark." in out
+    accuracy = float(out.split("pixel accuracy ")[1].split(",")[0])
+    miou = float(out.split("  mIoU ")[1].split()[0])
+    assert 0.7 < accuracy < 0.9 and 0.3 < miou < 0.6  # measured: 0.788 and 0.414

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 
 import pytest
-from synthetic_v3plus import build_v3plus
 
+import deeplab_widgets
 from deeplab_widgets import ModelFormatError, ModelNotFoundError
+from deeplab_widgets.analysis.deeplab import ROLES, SUMMARY_COLUMNS, describe_decoder, read_graph, summary_row
 from deeplab_widgets.assets.zoo import model_names
 from deeplab_widgets.core.model import load_model
 from deeplab_widgets.core.runtime import RuntimeOptions, make_interpreter
-from deeplab_widgets.tflite.graph import ROLES, read_graph, schema_module
 
 PASCAL_MOBILENETV2 = ["deeplabv3-starter", "deeplabv3-mnv2-dm05-voc", "deeplabv3-mnv2-voc"]
 
@@ -141,6 +143,8 @@ def test_receptive_field_follows_the_recursion(graphs):
 
 def test_roles_follow_the_deeplab_order(graphs):
     for g in graphs.values():
+        if g.summary.has_decoder:  # the v3+ graphs compute the decoder's low-level projection before the ASPP
+            continue
         order = [ROLES.index(ly.role) for ly in g.layers if ly.role != "other"]
         assert order == sorted(order)
         assert {ly.role for ly in g.layers} >= {"backbone", "atrous", "aspp", "logits"}
@@ -180,22 +184,42 @@ def test_starter_is_the_dm05_network_at_output_stride_8(graphs):
     assert starter.summary.total_params == dm05.summary.total_params == 688357
 
 
-def test_decoder_found_in_a_v3plus_graph():
-    """No zoo model has a decoder; a small v3+ graph written with the TFLite schema exercises detection."""
-    content = build_v3plus(schema_module())
-    g = read_graph(content)
+@pytest.mark.parametrize("name", ["deeplabv3plus-mnv2-ade20k", "deeplabv3plus-mnv2-ade20k-int8"])
+def test_decoder_found_in_the_real_v3plus_models(graphs, name):
+    g = graphs[name]
     s = g.summary
-    assert (s.output_stride, s.feature_size, s.atrous_rates) == (8, (8, 8), (2,))
-    assert [b.label() for b in s.aspp_branches] == ["image pooling", "1x1 conv", "atrous rate 4"]
-    assert s.aspp_rates == (4,)
-    assert s.decoder is not None and s.has_decoder
-    assert g.layers[s.decoder.merge].name == "decoder/concat"
-    assert g.layers[s.decoder.skip_layer].name == "backbone/conv2" and s.decoder.skip_stride == 4
-    roles = {ly.name: ly.role for ly in g.layers}
-    assert roles["backbone/conv3"] == "backbone" and roles["backbone/atrous_dw"] == "atrous"
-    assert roles["aspp1_pointwise"] == "aspp" and roles["concat_projection"] == "aspp"
-    assert roles["decoder/feature_projection"] == "decoder" and roles["decoder/conv"] == "decoder"
-    assert roles["logits/semantic"] == "logits" and roles["output"] == "logits"
-    # the same graph loads and allocates in LiteRT
-    interpreter = make_interpreter(content, RuntimeOptions(num_threads=1))
-    assert tuple(interpreter.get_output_details()[0]["shape"]) == (1, 64, 64, 5)
+    assert (s.input_size, s.output_stride, s.feature_size, s.atrous_rates) == ((512, 512), 16, (32, 32), (2,))
+    assert [b.label() for b in s.aspp_branches] == ["image pooling", "1x1 conv"]
+    d = s.decoder
+    assert d is not None and s.has_decoder
+    assert g.layers[d.skip_layer].name == "MobilenetV2/expanded_conv_2/depthwise/Relu6" and d.skip_stride == 4
+    assert g.layers[d.projection].name == "decoder/feature_projection0/Relu" and d.projection_channels == 48
+    assert g.layers[d.upsample].name == "decoder/ResizeBilinear"
+    assert g.layers[d.upsample].output_shape == (1, 128, 128, 256)
+    assert g.layers[d.merge].name == "decoder/concat" and g.layers[d.merge].output_shape == (1, 128, 128, 304)
+    assert [g.layers[i].name.split("/")[1] for i in d.refinement] == [
+        "decoder_conv0_depthwise",
+        "decoder_conv0_pointwise",
+        "decoder_conv1_depthwise",
+        "decoder_conv1_pointwise",
+    ]
+    assert s.logits_shape == (1, 128, 128, 32) and d.logits_stride == 4
+    assert {g.layers[i].role for i in (d.projection, d.upsample, d.merge, *d.refinement)} == {"decoder"}
+    assert g.layers[s.logits_layer].role == "logits" and g.layers[s.encoder_layer].role == "atrous"
+    row = dict(zip(SUMMARY_COLUMNS, summary_row(s), strict=True))
+    assert row["decoder"] == "yes (skip at stride 4, 48-ch projection, logits at stride 4)"
+    assert row["output stride"] == "16 (32x32)"
+    text = describe_decoder(g)
+    assert "low-level projection (48 channels): layer" in text and "logits (output stride 4)" in text
+
+
+def test_only_the_schema_module_reads_the_model_flatbuffer():
+    """One reader of the .tflite file (tflite/schema.py); tflite/metadata.py alone parses the metadata schema."""
+    package = Path(deeplab_widgets.__file__).parent
+    readers = {
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if re.search(r"schema_py_generated|^\s*(import flatbuffers|from flatbuffers)", path.read_text(), re.M)
+    }
+    assert readers == {"tflite/schema.py", "tflite/metadata.py"}
+    assert "schema_py_generated" not in (package / "tflite" / "metadata.py").read_text()

@@ -100,3 +100,30 @@ def test_probe_from_a_segmenter_keeps_its_options(segmenters):
     seg = segmenters["deeplabv3-mnv2-dm05-voc"]
     probe = Probe(seg)
     assert probe.spec is seg.spec and probe.options == seg.options
+
+
+@pytest.mark.parametrize("name", ["deeplabv3plus-mnv2-ade20k", "deeplabv3plus-mnv2-ade20k-int8"])
+def test_v3plus_decoder_tensors_on_the_street_scene(segmenters, name):
+    acts = Probe(segmenters[name]).run(sample_path("cityscapes"))
+    assert acts.encoder_features().shape == (32, 32, 320)  # output stride 16
+    assert acts.decoder_upsampled().shape == (128, 128, 256)
+    assert acts.decoder_low_level().shape == (128, 128, 144)  # stride 4
+    projection = acts.decoder_projection()
+    assert projection.shape == (128, 128, 48) and projection.min() >= 0 and projection.std() > 0.1  # after a ReLU
+    assert acts.decoder_output().shape == (128, 128, 256)
+    coarse = acts.coarse_logits()
+    assert coarse.shape == (128, 128, 32)  # the decoder's logits, output stride 4
+    # the decoder's upsampled encoder features are the bilinear upsampling of the 32x32 ASPP projection
+    aspp = acts.values(acts.graph.layers[acts.graph.summary.decoder.upsample].inputs[0])
+    assert aspp.shape == (32, 32, 256)
+    # the coarse logits' classes are the model's own: road dominates the street scene
+    names = segmenters[name].class_names
+    top = np.bincount(coarse.argmax(axis=-1).ravel(), minlength=32).argmax()
+    assert names[top] == "road"
+    assert acts.class_ids.shape == (512, 512) and (acts.class_ids == top).mean() > 0.5
+
+
+def test_decoder_tensors_of_a_v3_model_say_there_is_no_decoder(starter_acts):
+    _, acts = starter_acts
+    with pytest.raises(KeyError, match="deeplabv3-starter has no decoder"):
+        acts.decoder_projection()

@@ -36,14 +36,17 @@ def test_registry_matches_the_shared_files(shared) -> None:
             assert asset.url.startswith("https://")
 
 
-def test_zoo_has_the_four_models() -> None:
+def test_zoo_has_the_six_models() -> None:
     names = [m.name for m in list_models()]
     assert names == [
         "deeplabv3-starter",
         "deeplabv3-mnv2-dm05-voc",
         "deeplabv3-mnv2-voc",
         "deeplab-edgetpu-slim-cityscapes",
+        "deeplabv3plus-mnv2-ade20k",
+        "deeplabv3plus-mnv2-ade20k-int8",
     ]
+    assert model_info("deeplabv3plus-mnv2-ade20k-int8").dataset == "ade20k-32"
     assert model_info("deeplab-edgetpu-slim-cityscapes").dataset == "cityscapes"
     assert {s.name for s in list_samples()} >= {
         "cat",

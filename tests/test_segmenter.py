@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import PASCAL_MODELS
+from conftest import ALL_MODELS, PASCAL_MODELS
 from PIL import Image
 
 from deeplab_widgets import RuntimeOptions, Segmenter, load_sample, sample_path
 from deeplab_widgets.core.labels import CITYSCAPES_NAMES
+from deeplab_widgets.core.preprocess import Placement, argmax_labels, restore
+from deeplab_widgets.errors import LabelCountError, NoScoresError
+from deeplab_widgets.tflite.outputs import find_logits
 
 
 def largest_object(result) -> str:
@@ -87,8 +90,39 @@ def test_scores_are_probabilities_and_agree_with_labels(starter) -> None:
     assert starter.segment(sample_path("cat")).scores is None  # opt-in
 
 
-def test_argmax_models_have_no_scores(segmenters) -> None:
-    assert segmenters["deeplabv3-mnv2-dm05-voc"].segment(sample_path("cat"), scores=True).scores is None
+@pytest.mark.parametrize("model", ALL_MODELS)
+def test_every_model_returns_scores_whose_argmax_is_its_class_map(segmenters, model: str) -> None:
+    seg = segmenters[model]
+    plain = seg.segment(sample_path("bird"))
+    result = seg.segment(sample_path("bird"), scores=True)
+    assert plain.scores is None and result.has_scores and seg.spec.has_scores
+    h, w, c = result.scores.shape
+    ih, iw = seg.spec.input_size
+    assert c == seg.spec.num_classes and h <= ih and w <= iw and (h == ih or w == iw)  # the model's resolution
+    np.testing.assert_allclose(result.scores.sum(axis=-1), 1.0, rtol=1e-3)
+    ids = restore(argmax_labels(result.scores), Placement(plain.labels.shape[::-1], (h, w)))
+    assert (ids == plain.labels).mean() >= 0.999
+    np.testing.assert_array_equal(result.labels, plain.labels)
+
+
+def test_scores_interpreter_is_separate_so_the_default_path_runs_the_original_graph(segmenters) -> None:
+    seg = segmenters["deeplabv3plus-mnv2-ade20k-int8"]
+    seg.segment(sample_path("bird"), scores=True)
+    default, scored = seg.runner.interpreter, seg.spec.scores_runner(seg.options).interpreter
+    assert len(default.get_output_details()) == 1 and len(scored.get_output_details()) == 2
+    assert scored.get_output_details()[1]["index"] == seg.spec.scores_index
+    assert scored.get_output_details()[1]["dtype"] == np.int8  # dequantized with the tensor's own scale
+
+
+def test_logits_lookup_by_a_wrong_tensor_name_raises_no_scores_error(shared) -> None:
+    content = (shared / "models" / "deeplabv3_mnv2_ade20k_uint8.tflite").read_bytes()
+    assert find_logits(content, "ResizeBilinear_1") == find_logits(content)  # the ArgMax's input, by name
+    with pytest.raises(NoScoresError) as info:
+        find_logits(content, "logits/no_such_tensor")
+    assert str(info.value) == (
+        "no 4-D tensor named 'logits/no_such_tensor' in the model (0 found), so it has no class scores; "
+        "pass the name of the logits tensor that feeds its ArgMax"
+    )
 
 
 def test_result_is_immutable(starter) -> None:
@@ -136,6 +170,24 @@ def test_from_file_with_path_and_bytes(shared) -> None:
     from_bytes = Segmenter.from_file(path.read_bytes())
     assert from_bytes.class_names[8] == "class 8"  # no labels: generic names, the class count read from the graph
     assert len(from_bytes.class_names) == 21
+
+
+def test_label_file_with_the_wrong_line_count_is_refused(shared, tmp_path) -> None:
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join(f"name {i}" for i in range(10)) + "\n")
+    with pytest.raises(LabelCountError) as info:
+        Segmenter.from_file(shared / "models" / "deeplabv3_mnv2_ade20k_int8.tflite", labels=labels)
+    assert str(info.value) == (
+        f"the label file {labels} has 10 class names but the model predicts 32 classes; give one name per class (32 lines)"
+    )
+
+
+@pytest.mark.parametrize("model", ["deeplabv3plus-mnv2-ade20k", "deeplabv3plus-mnv2-ade20k-int8"])
+def test_ade20k_models_name_the_street_scene(segmenters, model: str) -> None:
+    seg = segmenters[model]
+    assert seg.spec.labels.name == "ade20k-32" and seg.class_names[31] == "armchair"
+    top = [c.name for c in seg.segment(sample_path("cityscapes")).present_classes()[:6]]
+    assert {"road", "tree", "car"} <= set(top)
 
 
 def test_coral_cityscapes_label_file_is_realigned(shared) -> None:

@@ -139,11 +139,18 @@ def test_confidence_and_entropy_from_scores(cat_result):
     assert heat.size == (cat_result.labels.shape[1], cat_result.labels.shape[0])
 
 
-def test_argmax_models_say_plainly_that_no_scores_exist(argmax_result, starter, cat):
-    with pytest.raises(NoScoresError, match=r"No scores available: deeplabv3-mnv2-dm05-voc outputs class ids only"):
+def test_results_without_scores_say_plainly_how_to_get_them(argmax_result, starter, cat):
+    with pytest.raises(
+        NoScoresError, match=r"No scores in this result of deeplabv3-mnv2-dm05-voc: segment with scores"
+    ):
         heat_values(argmax_result)
-    with pytest.raises(NoScoresError, match=r"segmented without scores=True"):
+    with pytest.raises(NoScoresError, match=r"No scores in this result of deeplabv3-starter"):
         heat_values(starter.segment(cat))
+
+
+def test_argmax_models_have_confidence_maps_too(segmenters, cat):
+    conf = heat_values(segmenters["deeplabv3-mnv2-dm05-voc"].segment(cat, scores=True))
+    assert conf.min() >= 0 and conf.max() <= 1 and np.median(conf) > 0.8
 
 
 def test_renderer_covers_every_mode(cat, cat_result, argmax_result):
@@ -152,8 +159,8 @@ def test_renderer_covers_every_mode(cat, cat_result, argmax_result):
         out = renderer.render(cat, cat_result, DisplayOptions(mode, 0.5))
         width = 2 * cat.width + 8 if mode == "side by side" else cat.width
         assert out.image.size == (width, cat.height) and out.note == ""
-    note = Renderer("class_ids").render(cat, argmax_result, DisplayOptions("confidence")).note
-    assert note.startswith("No scores available")
+    note = Renderer().render(cat, argmax_result, DisplayOptions("confidence")).note
+    assert note.startswith("No scores in this result")
     with pytest.raises(NoScoresError):
         render(cat, argmax_result, DisplayOptions("entropy"), strict=True)
     with pytest.raises(OptionsError, match="unknown display mode 'sepia'"):

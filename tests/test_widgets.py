@@ -162,14 +162,28 @@ def test_switching_models_changes_the_class_names(bench):
         present = [c.name for c in bench.result.present_classes()]
         assert {"road", "car"} <= set(present)
         assert "road" in bench.viewer.legend.value
+        assert bench.result.has_scores and bench.result.scores.shape[-1] == 19
         bench.viewer.mode_buttons.value = "confidence"
-        assert "No scores available" in bench.viewer.note.value
-        assert "class ids only" in bench.viewer.note.value
+        assert bench.viewer.note.value == ""  # the ArgMax model's confidence map is shown
         bench.viewer.mode_buttons.value = "overlay"
         assert bench.viewer.note.value == ""
     finally:
         bench.controls.model_dropdown.value = "deeplabv3-starter"
     assert bench.result.class_names[CAT] == "cat"
+
+
+def test_choosing_an_ade20k_model_suggests_the_street_scene(bench):
+    bench.picker.buttons["cat"].click()
+    bench.controls.model_dropdown.value = "deeplabv3plus-mnv2-ade20k-int8"
+    try:
+        assert bench.result.model == "deeplabv3plus-mnv2-ade20k-int8"
+        assert "ade20k-32 classes: try the cityscapes sample" in bench.status.value
+        bench.picker.buttons["cityscapes"].click()
+        assert "try the" not in bench.status.value
+        assert {"road", "tree", "car"} <= {c.name for c in bench.result.present_classes()[:5]}
+    finally:
+        bench.controls.model_dropdown.value = "deeplabv3-starter"
+        bench.picker.buttons["cat"].click()
 
 
 def test_load_a_user_tflite(bench, shared):

@@ -16,7 +16,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..errors import OptionsError
-from ..tflite.graph import CONV_OPS, UPSAMPLE_OPS, ModelGraph
+from ..tflite.graph import CONV_OPS, UPSAMPLE_OPS
+from .deeplab import ModelGraph
 
 # ---------------------------------------------------------------- atrous convolution
 

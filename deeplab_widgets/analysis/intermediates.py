@@ -1,5 +1,9 @@
 """Intermediate activations of a real model: any layer's feature map, the image-pooling feature,
-the logits before an in-model ArgMax and the coarse logits before bilinear upsampling.
+the logits before an in-model ArgMax, the coarse logits before bilinear upsampling, and, for DeepLab v3+,
+the decoder's tensors (upsampled encoder features, low-level feature and its projection, decoder output).
+
+The v3+ graphs have no classifier at the encoder's stride 16: their only logits are the decoder's, at
+stride 4 (`coarse_logits()`, 128 x 128), so there are no encoder-level logits to read.
 
 Opt-in and slower than `Segmenter.segment` (it keeps every tensor of the graph alive and copies
 them out after each run); the default segmentation path never uses it.
@@ -20,7 +24,8 @@ from ..core.model import ModelInput, ModelSpec, load_model
 from ..core.preprocess import argmax_labels, check_resize, fit, softmax
 from ..core.runtime import RUNNERS, Runner, RuntimeOptions
 from ..core.segmenter import Segmenter
-from ..tflite.graph import Layer, ModelGraph, read_graph
+from ..tflite.graph import Layer
+from .deeplab import Decoder, ModelGraph, read_graph
 
 
 @dataclass(frozen=True)
@@ -92,7 +97,10 @@ class Activations:
         return self.values(self.graph.layers[-1].outputs[0])
 
     def coarse_logits(self) -> np.ndarray:
-        """Class scores at the logits layer's native resolution (e.g. 33 x 33), before bilinear upsampling."""
+        """Class scores at the logits layer's native resolution, before bilinear upsampling.
+
+        33 x 33 (stride 16) for the v3 models, 128 x 128 (stride 4, the decoder's) for the v3+ models.
+        """
         s = self.graph.summary
         if s.logits_layer is None:
             raise KeyError(f"{self.model} has no convolution producing logits")
@@ -104,6 +112,35 @@ class Activations:
         if pool is None or pool.conv is None:
             raise KeyError(f"{self.model} has no image-pooling branch")
         return self.layer_output(pool.conv)
+
+    def _decoder(self) -> Decoder:
+        decoder = self.graph.summary.decoder
+        if decoder is None:
+            raise KeyError(f"{self.model} has no decoder (DeepLab v3+ models have one: deeplabv3plus-mnv2-ade20k)")
+        return decoder
+
+    def decoder_upsampled(self) -> np.ndarray:
+        """v3+: the encoder/ASPP features bilinearly upsampled to the decoder's resolution (128 x 128 x 256)."""
+        up = self._decoder().upsample
+        if up is None:
+            raise KeyError(f"{self.model}: the decoder's upsampling layer was not found")
+        return self.layer_output(up)
+
+    def decoder_low_level(self) -> np.ndarray:
+        """v3+: the early, stride-4 backbone feature map the decoder taps (128 x 128 x 144)."""
+        return self.layer_output(self._decoder().skip_layer)
+
+    def decoder_projection(self) -> np.ndarray:
+        """v3+: the low-level feature after the decoder's 1x1 projection (128 x 128 x 48)."""
+        projection = self._decoder().projection
+        if projection is None:
+            raise KeyError(f"{self.model}: the decoder's low-level projection was not found")
+        return self.layer_output(projection)
+
+    def decoder_output(self) -> np.ndarray:
+        """v3+: the refined decoder features that the logits conv reads (128 x 128 x 256)."""
+        decoder = self._decoder()
+        return self.layer_output(decoder.refinement[-1] if decoder.refinement else decoder.merge)
 
     def encoder_features(self) -> np.ndarray:
         """The encoder's final feature map (the ASPP input), h x w x C."""

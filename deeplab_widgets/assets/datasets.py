@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,10 @@ class LabelledDataset:
     items: tuple[LabelledImage, ...]
     labels: LabelSet
     ignore_index: int | None = 255
+    truth_map: np.ndarray | None = field(
+        default=None, repr=False, compare=False
+    )  # 256-entry lookup table applied to every mask as it is read
+    mapping: str = ""  # what `truth_map` does, for reports (empty when masks are used as they are)
 
     @property
     def num_classes(self) -> int:
@@ -69,6 +73,8 @@ class LabelledDataset:
             item = self.item(item)
         image = load_image(item.image_path)
         mask = read_mask(item.mask_path)
+        if self.truth_map is not None:
+            mask = self.truth_map[mask]
         if mask.shape != (image.height, image.width):
             raise DatasetError(
                 f"{item.mask_path}: mask is {mask.shape[1]}x{mask.shape[0]} but its image "
@@ -140,12 +146,42 @@ def voc_folder(
 def ade20k_folder(root: PathLike, *, name: str | None = None) -> LabelledDataset:
     """The ADE20K SceneParsing layout: `root/images/*.jpg` and `root/annotations/*.png` (150 classes, 0 = other).
 
-    Value 0 ("other") is unlabelled and ignored, as in the SceneParsing benchmark. No zoo model predicts
-    ADE20K classes, so this reader serves label-agnostic demos and user models trained on ADE20K.
+    Value 0 ("other") is unlabelled and ignored, as in the SceneParsing benchmark. The zoo's ADE20K models
+    predict 32 classes: score them with `ade20k_32_folder`.
     """
     root = Path(root)
     items = _pairs(root / "images", root / "annotations", ".png")
     return LabelledDataset(name or root.name, items, label_set("ade20k"), ignore_index=0)
+
+
+def _ade20k_to_32() -> np.ndarray:
+    table = np.arange(256, dtype=np.uint8)
+    table[32:] = 0
+    table.setflags(write=False)
+    return table
+
+
+#: ADE20K's 150-class annotation ids onto the 32 classes of the DeepLab v3+ ADE20K models: ids above 31 -> 0.
+ADE20K_TO_32 = _ade20k_to_32()
+ADE20K_32_MAPPING = 'ADE20K ids above 31 mapped to 0 ("other"), as MLPerf Mobile scores this model'
+
+
+def ade20k_32_folder(images: PathLike, masks: PathLike, *, name: str | None = None) -> LabelledDataset:
+    """ADE20K pairs scored against the 32 classes of the v3+ ADE20K zoo models (`ade20k-32`).
+
+    Annotation ids above 31 become 0 ("other"), which the models predict for every class they were not
+    trained to name; "other" is scored as a class like any other (nothing is ignored).
+    """
+    images, masks = Path(images), Path(masks)
+    items = _pairs(images, masks, ".png")
+    return LabelledDataset(
+        name or images.parent.name,
+        items,
+        label_set("ade20k-32"),
+        ignore_index=None,
+        truth_map=ADE20K_TO_32,
+        mapping=ADE20K_32_MAPPING,
+    )
 
 
 def _cityscapes_to_voc() -> np.ndarray:

@@ -25,6 +25,7 @@ class ZooModel:
     output: str  # "logits" or "class_ids"
     source: str
     resize: str  # the resize mode measured best for this model
+    sample: str = ""  # a sample photo whose content this model knows, suggested when it is picked
 
     def fetch(self, progress: bool = True) -> Path:
         """A verified local copy of the model file (mirror, cache, or download)."""
@@ -55,6 +56,7 @@ def model_info(name: str) -> ZooModel:
             k: asset.extra[k]
             for k in ("backbone", "dataset", "input_size", "input_dtype", "output", "source", "resize")
         },
+        sample=str(asset.extra.get("sample", "")),
     )
 
 

@@ -1,4 +1,4 @@
-"""Class names and the standard DeepLab colour maps for PASCAL VOC, Cityscapes and ADE20K."""
+"""Class names and the standard DeepLab colour maps for PASCAL VOC, Cityscapes, ADE20K and its 32-class cut."""
 
 from __future__ import annotations
 
@@ -117,13 +117,18 @@ LABEL_SETS = {
     "pascal_voc": LabelSet("pascal_voc", VOC_NAMES, pascal_colormap()),
     "cityscapes": LabelSet("cityscapes", CITYSCAPES_NAMES, _table(_CITYSCAPES_COLORS)),
     "ade20k": LabelSet("ade20k", ADE20K_NAMES, _table(_ADE20K_COLORS)),
+    "ade20k-32": LabelSet("ade20k-32", ADE20K_NAMES[:32], _table(_ADE20K_COLORS[:32])),
 }
 for _labels in LABEL_SETS.values():
     _labels.colormap.setflags(write=False)
 
 
 def label_set(name: str) -> LabelSet:
-    """The label set of a dataset: `pascal_voc`, `cityscapes` or `ade20k`."""
+    """The label set of a dataset: `pascal_voc`, `cityscapes`, `ade20k` (150 classes + other) or `ade20k-32`.
+
+    `ade20k-32` is what the DeepLab v3+ ADE20K zoo models predict: 0 = "other" (every ADE20K class
+    above 31) and ADE20K classes 1..31 (wall ... armchair), with DeepLab's ADE20K colours.
+    """
     return LABEL_SETS[name]
 
 

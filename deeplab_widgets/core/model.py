@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,9 +14,10 @@ from typing import Any
 import numpy as np
 
 from ..assets import zoo
-from ..errors import ModelFormatError, ModelNotFoundError
-from ..tflite.argmax_head import add_argmax_head
-from ..tflite.metadata import Normalization, check_tflite, read_labels, read_normalization
+from ..errors import LabelCountError, ModelFormatError, ModelNotFoundError, NoScoresError
+from ..tflite.metadata import Normalization, read_labels, read_normalization
+from ..tflite.outputs import add_argmax_head, add_scores_output, find_logits
+from ..tflite.schema import check_tflite
 from .labels import LabelSet, generic_label_set, label_set
 from .preprocess import write_input
 from .runtime import RUNNERS, Runner, RuntimeOptions
@@ -40,6 +42,8 @@ class ModelSpec:
     output_quantization: tuple[float, int]  # of quantized logits; (0.0, 0) when float
     labels_index: int | None  # class ids computed in-graph by the grafted ARG_MAX head (logits models)
     output_kind: str  # "logits" or "class_ids"
+    scores_index: int | None  # the logits tensor (the ArgMax's input for class-id models); None: no scores
+    scores_quantization: tuple[float, int]  # of `scores_index`; (0.0, 0) when float
     num_classes: int
     labels: LabelSet
     normalization: Normalization
@@ -66,9 +70,47 @@ class ModelSpec:
         return RUNNERS.get(self.run_key, self.run_content, options, preserve_all_tensors)
 
     @property
+    def has_scores(self) -> bool:
+        """True when `segment(scores=True)` can return class probabilities (every zoo model)."""
+        return self.scores_index is not None
+
+    def scores_runner(self, options: RuntimeOptions) -> Runner:
+        """The cached interpreter that also outputs the class scores (tensor `scores_index`).
+
+        Logits models: the default interpreter. Class-id models: the graph with the ArgMax's input grafted
+        on as an extra output, built on first use, so `segment()` without scores keeps running the original
+        file. Raises `NoScoresError` when the model's logits could not be found.
+        """
+        if self.scores_index is None:
+            raise NoScoresError(
+                f"{self.name} outputs class ids and has no ArgMax whose input could serve as class scores: "
+                "it segments, but without scores"
+            )
+        if self.output_kind == "logits":
+            return self.runner(options)
+        with _SCORES_LOCK:
+            content = _SCORES_GRAPHS.get(self.digest)
+            if content is None:
+                content, _ = add_scores_output(self.content)
+                _SCORES_GRAPHS[self.digest] = content
+        return RUNNERS.get(f"{self.digest}+scores", content, options)
+
+    @property
     def run_key(self) -> str:
         """Identifies what the interpreter runs: the file, with or without the grafted ARG_MAX head."""
         return run_key(self.digest, self.labels_index is not None)
+
+
+_SCORES_GRAPHS: dict[str, bytes] = {}  # model digest -> the graph with the logits as an extra output
+_SCORES_LOCK = threading.Lock()
+
+
+def _scores_tensor(content: bytes) -> int | None:
+    """The ArgMax's input of a class-id model, None when there is none (a user model without logits)."""
+    try:
+        return find_logits(content)
+    except NoScoresError:
+        return None
 
 
 def _read_model(model: ModelInput) -> tuple[str, bytes, zoo.ZooModel | None]:
@@ -88,7 +130,7 @@ def _read_model(model: ModelInput) -> tuple[str, bytes, zoo.ZooModel | None]:
 
 def read_label_file(path: str | os.PathLike) -> tuple[str, ...]:
     """Names from a text file, one per line, up to the first blank line (notes may follow)."""
-    names = []
+    names: list[str] = []
     for line in Path(path).read_text("utf-8").splitlines():
         if not line.strip():
             if names:
@@ -124,7 +166,11 @@ def _resolve_labels(labels: LabelsInput, content: bytes, info: zoo.ZooModel | No
         warnings.warn("label file has an extra leading 'background' line; dropping it", stacklevel=3)
         names = names[1:]
     if len(names) != n:
-        raise ModelFormatError(f"{len(names)} class names but the model predicts {n} classes")
+        source = f"the label file {os.fspath(labels)}" if isinstance(labels, (str, os.PathLike)) else "the labels"
+        raise LabelCountError(
+            f"{source} has {len(names)} class names but the model predicts {n} classes; "
+            f"give one name per class ({n} lines)"
+        )
     return LabelSet(base.name, names, base.colormap) if base else generic_label_set(names)
 
 
@@ -165,6 +211,11 @@ def load_model(model: ModelInput, labels: LabelsInput = None, options: RuntimeOp
     else:
         raise ModelFormatError(f"{name}: output shape {out_shape} is not a segmentation map")
     n = _class_count(interpreter, out_shape)
+    scores_index = out["index"] if kind == "logits" else _scores_tensor(content)
+    scores_quantization = (0.0, 0)
+    if scores_index is not None:
+        detail = next(d for d in interpreter.get_tensor_details() if d["index"] == scores_index)
+        scores_quantization = (float(detail["quantization"][0]), int(detail["quantization"][1]))
     return ModelSpec(
         name=name,
         digest=digest,
@@ -178,6 +229,8 @@ def load_model(model: ModelInput, labels: LabelsInput = None, options: RuntimeOp
         output_quantization=(float(out["quantization"][0]), int(out["quantization"][1])),
         labels_index=labels_out["index"] if labels_out else None,
         output_kind=kind,
+        scores_index=scores_index,
+        scores_quantization=scores_quantization,
         num_classes=n,
         labels=_resolve_labels(labels, content, info, n),
         normalization=read_normalization(content) or Normalization(),

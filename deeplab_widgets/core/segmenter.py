@@ -69,7 +69,7 @@ class SegmentationResult:
 
     @property
     def has_scores(self) -> bool:
-        """True when per-class probabilities are available (logits models, `scores=True`)."""
+        """True when per-class probabilities are available (segmented with `scores=True`)."""
         return self.scores is not None
 
 
@@ -120,9 +120,16 @@ class Segmenter:
         return self.spec.class_names
 
     def segment(self, image: ImageInput, *, scores: bool = False) -> SegmentationResult:
-        """Segment one image; `scores=True` also returns per-class probabilities (logits models)."""
+        """Segment one image; `scores=True` also returns per-class probabilities at the model's resolution.
+
+        Every zoo model has scores: logits models output them, and for models ending in an ArgMax the
+        ArgMax's input is exposed as an extra output (a second interpreter, built on the first
+        `scores=True` call; without scores the original graph runs). Raises `NoScoresError` with
+        `scores=True` for a user's model whose logits could not be found.
+        """
         image = load_image(image, max_pixels=self.max_pixels)
-        spec, runner = self.spec, self.runner
+        spec = self.spec
+        runner = self.spec.scores_runner(self.options) if scores else self.runner
         t0 = time.perf_counter()
         pixels, placement = fit(image, spec.input_size, self.resize)
         with runner.lock:
@@ -152,7 +159,8 @@ class Segmenter:
         """Copies of (class ids, logits) out of the interpreter; the work on them happens after the lock."""
         spec = self.spec
         if spec.output_kind == "class_ids":
-            return interpreter.get_tensor(spec.output_index)[0], None
+            logits = interpreter.get_tensor(spec.scores_index)[0] if scores and spec.scores_index is not None else None
+            return interpreter.get_tensor(spec.output_index)[0], logits
         ids = interpreter.get_tensor(spec.labels_index)[0] if spec.labels_index is not None else None
         logits = interpreter.get_tensor(spec.output_index)[0] if scores or ids is None else None
         return ids, logits
@@ -165,9 +173,9 @@ class Segmenter:
         if logits is not None:
             logits = logits[:ch, :cw]
         labels = argmax_labels(logits) if ids is None else ids.reshape(ids.shape[:2])[:ch, :cw].astype(np.uint8)
-        if logits is None or self.spec.output_kind == "class_ids":
+        if logits is None:
             return labels, None
-        scale, zero = self.spec.output_quantization
+        scale, zero = self.spec.scores_quantization
         probs = softmax((logits.astype(np.float32) - zero) * scale if scale else logits)
         probs.setflags(write=False)
         return labels, probs

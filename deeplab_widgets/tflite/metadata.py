@@ -1,8 +1,9 @@
 """Reading what a .tflite file says about itself: its label map and input normalisation.
 
 TFLite metadata is a flatbuffer (metadata_schema.fbs) stored in a model buffer named
-"TFLITE_METADATA"; associated files such as `labelmap.txt` are a zip appended to the model.
-Only the few fields we need are read, by their schema slot numbers, with `flatbuffers`.
+"TFLITE_METADATA" (located by `tflite.schema`); associated files such as `labelmap.txt` are a zip
+appended to the model. LiteRT does not ship the metadata schema, so this module is the one place
+that reads it: only the few fields we need, by their slot numbers, with `flatbuffers`.
 """
 
 from __future__ import annotations
@@ -15,12 +16,9 @@ from dataclasses import dataclass
 import flatbuffers
 from flatbuffers.table import Table
 
-from ..errors import ModelFormatError
+from .schema import metadata_buffer
 
-# Slot numbers from schema.fbs (Model, Metadata, Buffer) and metadata_schema.fbs.
-_MODEL_BUFFERS, _MODEL_METADATA = 4, 6
-_METADATA_NAME, _METADATA_BUFFER = 0, 1
-_BUFFER_DATA, _BUFFER_OFFSET, _BUFFER_SIZE = 0, 1, 2
+# Slot numbers from metadata_schema.fbs (the model's own schema is read by `tflite.schema`).
 _MODELMD_SUBGRAPHS = 3
 _SUBGRAPHMD_INPUTS = 2
 _TENSORMD_PROCESS_UNITS = 4
@@ -35,12 +33,6 @@ class Normalization:
 
     mean: float = 127.5
     std: float = 127.5
-
-
-def check_tflite(content: bytes, name: str = "model") -> None:
-    """Raise `ModelFormatError` unless `content` carries the TFLite file identifier."""
-    if len(content) < 8 or content[4:8] != b"TFL3":
-        raise ModelFormatError(f"{name} is not a TFLite model (no 'TFL3' identifier in its header)")
 
 
 def _table(buf: bytes, pos: int) -> Table:
@@ -72,33 +64,10 @@ def _floats(t: Table, slot: int) -> list[float]:
     return [t.Get(flatbuffers.number_types.Float32Flags, start + 4 * i) for i in range(n)]
 
 
-def _metadata_bytes(content: bytes) -> bytes | None:
-    root = _table(content, flatbuffers.encode.Get(flatbuffers.packer.uoffset, content, 0))
-    buffers = _vector_tables(root, _MODEL_BUFFERS)
-    for md in _vector_tables(root, _MODEL_METADATA):
-        if _string(md, _METADATA_NAME) != "TFLITE_METADATA":
-            continue
-        o = _field(md, _METADATA_BUFFER)
-        index = md.Get(flatbuffers.number_types.Uint32Flags, o + md.Pos) if o else 0
-        if index >= len(buffers):
-            return None
-        buf = buffers[index]
-        data = _field(buf, _BUFFER_DATA)
-        if data:
-            start = buf.Vector(data)
-            return bytes(content[start : start + buf.VectorLen(data)])
-        off, size = _field(buf, _BUFFER_OFFSET), _field(buf, _BUFFER_SIZE)
-        if off and size:
-            start = buf.Get(flatbuffers.number_types.Uint64Flags, off + buf.Pos)
-            length = buf.Get(flatbuffers.number_types.Uint64Flags, size + buf.Pos)
-            return bytes(content[start : start + length])
-    return None
-
-
 def read_normalization(content: bytes) -> Normalization | None:
     """The input NormalizationOptions recorded in the model's metadata, if any."""
     try:
-        md = _metadata_bytes(content)
+        md = metadata_buffer(content)
         if md is None:
             return None
         root = _table(md, flatbuffers.encode.Get(flatbuffers.packer.uoffset, md, 0))

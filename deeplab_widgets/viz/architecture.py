@@ -17,7 +17,7 @@ from matplotlib.patches import Patch, Rectangle
 from PIL import Image
 
 from ..analysis import concepts
-from ..tflite.graph import ROLES, ModelGraph
+from ..analysis.deeplab import ROLES, ModelGraph
 
 #: One colour per layer role (see `deeplab_widgets.graph.ROLES`).
 ROLE_COLORS = {

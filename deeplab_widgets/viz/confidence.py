@@ -1,4 +1,4 @@
-"""Confidence and entropy heat maps from a result's per-class probabilities (logits models only)."""
+"""Confidence and entropy heat maps from a result's per-class probabilities (`segment(..., scores=True)`)."""
 
 from __future__ import annotations
 
@@ -14,20 +14,12 @@ from ..errors import NoScoresError
 HEAT_KINDS = ("confidence", "entropy")
 
 
-def no_scores_message(result: SegmentationResult, output_kind: str | None = None) -> str:
-    """Why a result has no scores, in one plain sentence (`output_kind` from `ModelSpec`, else the zoo)."""
-    if output_kind is None:
-        from ..assets.zoo import model_info, model_names
-
-        output_kind = model_info(result.model).output if result.model in model_names() else None
-    if output_kind == "class_ids":
-        return (
-            f"No scores available: {result.model} outputs class ids only (the ArgMax is inside the model), "
-            "so there is no confidence or entropy to show."
-        )
-    if output_kind == "logits":
-        return f"No scores available: this result of {result.model} was segmented without scores=True."
-    return f"No scores available: {result.model} gave class ids only (an ArgMax model, or no scores=True)."
+def no_scores_message(result: SegmentationResult) -> str:
+    """Why a result has no scores, in one plain sentence: it was segmented without `scores=True`."""
+    return (
+        f"No scores in this result of {result.model}: segment with scores=True for confidence and entropy "
+        "(every zoo model has scores; a user's model has none only if its logits could not be found)."
+    )
 
 
 def heat_values(result: SegmentationResult, kind: str = "confidence") -> np.ndarray:

@@ -119,7 +119,7 @@ class Renderer:
             return Rendered(Image.composite(colors, photo, shown))
         if mode in ("confidence", "entropy"):
             if result.scores is None:
-                return Rendered(self._overlay(result, alpha, hidden), no_scores_message(result, self.output_kind))
+                return Rendered(self._overlay(result, alpha, hidden), no_scores_message(result))
             heat = self._heat.get(mode)
             if heat is None:
                 heat = self._heat[mode] = heat_image(result, mode)

@@ -11,13 +11,13 @@ import ipywidgets as widgets
 from PIL import Image
 
 from ..analysis import concepts
+from ..analysis.deeplab import ModelGraph, read_graph
 from ..analysis.intermediates import Activations, Probe
 from ..assets.samples import list_samples, sample_path
 from ..core.images import ImageInput, load_image
 from ..core.model import ModelInput
 from ..core.runtime import RuntimeOptions
 from ..errors import DeeplabWidgetsError
-from ..tflite.graph import ModelGraph, read_graph
 from ..viz import architecture as viz
 from .image_picker import error_html, info_html
 

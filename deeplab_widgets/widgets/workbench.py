@@ -109,7 +109,7 @@ class Workbench(widgets.VBox):
         try:
             segmenter = self.segmenter
             for _ in range(times):
-                result = segmenter.segment(image, scores=segmenter.spec.output_kind == "logits")
+                result = segmenter.segment(image, scores=segmenter.spec.has_scores)
                 self.timing.record(result)
             with self.hold_trait_notifications():
                 self.image, self.result = image, result
@@ -126,9 +126,13 @@ class Workbench(widgets.VBox):
 
     def _show_status(self, result: SegmentationResult) -> None:
         top = ", ".join(f"{s.name} {s.fraction:.0%}" for s in result.present_classes()[:3] if s.fraction >= 0.005)
+        info = self.segmenter.spec.zoo
+        hint = ""
+        if info is not None and info.sample and self.picker.source != f"sample {info.sample}":
+            hint = f" · {info.dataset} classes: try the {info.sample} sample"
         self.status.value = (
             f"<span>{html.escape(self.picker.source)} · {html.escape(result.model)} · "
-            f"{result.timings.total_ms:.0f} ms · {html.escape(top)}</span>"
+            f"{result.timings.total_ms:.0f} ms · {html.escape(top)}{html.escape(hint)}</span>"
         )
 
     def _controls_key(self) -> tuple:

@@ -652,9 +652,9 @@ def compute_cost(model: ModelInput | ModelSpec, result: BenchmarkResult | None =
 
     LiteRT's Python API has no per-op profiler, so this static breakdown stands in for per-op timings.
     """
-    from ..tflite.graph import read_graph
+    from ..tflite.graph import read_layers
 
-    graph = read_graph(model)
+    graph = read_layers(model)
     total = sum(ly.macs for ly in graph.layers)
     grouped: dict[str, list] = {}
     for ly in graph.layers:
@@ -666,7 +666,7 @@ def compute_cost(model: ModelInput | ModelSpec, result: BenchmarkResult | None =
     ops = [OpCost(o.op, o.layers, o.macs, o.params, o.macs / total if total else 0.0) for o in ops]
     ops.sort(key=lambda o: (-o.macs, -o.params, o.op))
     return ComputeCost(
-        model=graph.summary.name,
+        model=graph.name,
         ops=tuple(ops),
         total_macs=total,
         total_params=sum(ly.params for ly in graph.layers),

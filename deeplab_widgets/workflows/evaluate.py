@@ -1,10 +1,13 @@
-"""Scoring a segmenter on labelled images: per-image and overall metrics, with optional flip TTA.
+"""Scoring a segmenter on labelled images: per-image and overall metrics, with optional test-time augmentation.
 
-Flip test-time augmentation averages the class probabilities of the image and of its mirror
-(flipped back), so it needs a model that outputs logits; the Coral PASCAL and Cityscapes models
-end in an ArgMax and only give class ids, so TTA is refused for them. Multi-scale TTA is not
-offered: every zoo model has a fixed input size (LiteRT's `resize_tensor_input` to another size
-fails to prepare the graph, with and without XNNPACK).
+Every zoo model gives class scores (`segment(scores=True)`), so every TTA works with every model:
+
+* "flip" averages the class probabilities of the image and of its mirror (flipped back).
+* "multiscale" averages the probabilities at scales 0.75, 1.0 and 1.25 of the model's input. The zoo
+  models have fixed input sizes (LiteRT's `resize_tensor_input` to another size fails to prepare the
+  graph), so a scale below 1 is padded into the input, and a scale above 1 is cut into overlapping
+  input-sized tiles whose probabilities are averaged where they overlap. "multiscale+flip" adds the
+  mirror at every scale.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ import numpy as np
 from PIL import Image
 
 from ..assets.datasets import CITYSCAPES_TO_VOC, LabelledDataset
-from ..core.preprocess import Placement, argmax_labels, restore
+from ..core.preprocess import Placement, argmax_labels, fit, restore, softmax
 from ..core.segmenter import Segmenter
 from ..errors import DatasetError, NoScoresError, OptionsError
 from .metrics import ConfusionMatrix, Metrics
 
-TTA_MODES = (None, "flip")
+TTA_MODES = (None, "flip", "multiscale", "multiscale+flip")
+#: The scales of multi-scale TTA, relative to the model's input (DeepLab's eval uses 0.5 .. 1.75).
+MULTISCALE_SCALES = (0.75, 1.0, 1.25)
 UPSAMPLE_MODES = ("nearest", "bilinear")
 
 
@@ -55,6 +60,7 @@ class Evaluation:
     overall: Metrics
     images: tuple[ImageScore, ...] = field(repr=False)
     mapped: bool = False  # True when the model's classes were mapped onto the dataset's (cross-dataset)
+    truth_mapping: str = ""  # how the ground truth was mapped (e.g. ADE20K ids above 31 -> 0), empty if not
 
     @property
     def miou(self) -> float:
@@ -92,6 +98,7 @@ class Evaluation:
             "upsample": self.upsample,
             "options": self.options,
             "mapped_labels": self.mapped,
+            "ground_truth_mapping": self.truth_mapping,
             "median_ms": self.median_ms,
             **self.overall.to_dict(),
             "per_image": [
@@ -102,20 +109,97 @@ class Evaluation:
 
 
 def check_tta(segmenter: Segmenter, tta: str | None, upsample: str = "nearest") -> None:
-    """Refuse TTA or bilinear upsampling, with the reason, when the model has no scores to average."""
+    """Validate the TTA and upsampling names; `NoScoresError` for a user's model without class scores."""
     if tta not in TTA_MODES:
-        raise OptionsError(
-            f"unknown TTA {tta!r}; choose 'flip' or None (multi-scale is not possible: "
-            "the zoo models have fixed input sizes)"
-        )
+        raise OptionsError(f"unknown TTA {tta!r}; choose one of: {', '.join(str(t) for t in TTA_MODES)}")
     if upsample not in UPSAMPLE_MODES:
         raise OptionsError(f"unknown upsampling {upsample!r}; choose one of: {', '.join(UPSAMPLE_MODES)}")
     spec = segmenter.spec
-    if (tta or upsample != "nearest") and spec.output_kind != "logits":
+    if (tta or upsample != "nearest") and not spec.has_scores:
         what = f"{tta} TTA" if tta else f"{upsample} upsampling"
         raise NoScoresError(
-            f"{what} needs per-class scores, but {spec.name} ends in an ArgMax and outputs class ids only"
+            f"{what} needs per-class scores, but the logits of {spec.name} could not be found "
+            "(it outputs class ids only)"
         )
+
+
+def probabilities(segmenter: Segmenter, pixels: np.ndarray, *, flip: bool = False) -> np.ndarray:
+    """Class probabilities (h x w x C) of uint8 `pixels` no larger than the model input, placed top-left.
+
+    The rest of the input is padded with the mean pixel; the probabilities cover `pixels` only. With
+    `flip`, the mirror is run too and the two are averaged.
+    """
+    spec = segmenter.spec
+    runner = spec.scores_runner(segmenter.options)
+    views = [pixels, np.ascontiguousarray(pixels[:, ::-1])] if flip else [pixels]
+    total: np.ndarray | None = None
+    for k, view in enumerate(views):
+        with runner.lock:
+            spec.feed(runner.interpreter, view)
+            runner.invoke()
+            logits = np.array(runner.interpreter.get_tensor(spec.scores_index)[0])
+        fh, fw = logits.shape[0] / spec.input_size[0], logits.shape[1] / spec.input_size[1]
+        logits = logits[: max(1, round(view.shape[0] * fh)), : max(1, round(view.shape[1] * fw))]
+        scale, zero = spec.scores_quantization
+        probs = softmax((logits.astype(np.float32) - zero) * scale if scale else logits)
+        probs = probs[:, ::-1] if k == 1 else probs
+        total = probs if total is None else total + probs
+    assert total is not None
+    return total / np.float32(len(views))
+
+
+def resize_probabilities(probs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Probabilities bilinearly resized to `size` (height, width), channel by channel."""
+    if probs.shape[:2] == size:
+        return probs
+    out = np.empty((*size, probs.shape[-1]), np.float32)
+    for c in range(probs.shape[-1]):
+        channel = Image.fromarray(np.ascontiguousarray(probs[..., c], np.float32))
+        out[..., c] = np.asarray(channel.resize((size[1], size[0]), Image.Resampling.BILINEAR))
+    return out
+
+
+def _tile_starts(length: int, tile: int) -> list[int]:
+    """Start offsets of tiles of size `tile` covering `length`, overlapping by at least a third."""
+    if length <= tile:
+        return [0]
+    n = math.ceil((length - tile) / (tile * 2 / 3)) + 1
+    return [round(i * (length - tile) / (n - 1)) for i in range(n)]
+
+
+def multiscale_probabilities(
+    segmenter: Segmenter,
+    image: Image.Image,
+    *,
+    scales: tuple[float, ...] = MULTISCALE_SCALES,
+    flip: bool = False,
+) -> np.ndarray:
+    """Probabilities averaged over `scales`, at the content size the segmenter's resize mode gives at scale 1.
+
+    A scale <= 1 is run padded into the fixed input; a scale > 1 as overlapping input-sized tiles whose
+    probabilities are averaged where they overlap. Each scale's result is resized back bilinearly.
+    """
+    h, w = segmenter.spec.input_size
+    _, placement = fit(image, (h, w), segmenter.resize)
+    ch, cw = placement.content
+    total = np.zeros((ch, cw, segmenter.spec.num_classes), np.float32)
+    for s in scales:
+        sh, sw = max(1, round(ch * s)), max(1, round(cw * s))
+        pixels, _ = fit(image, (sh, sw), "stretch")
+        if sh <= h and sw <= w:
+            probs = probabilities(segmenter, pixels, flip=flip)
+        else:
+            probs = np.zeros((sh, sw, total.shape[-1]), np.float32)
+            counts = np.zeros((sh, sw, 1), np.float32)
+            for y in _tile_starts(sh, h):
+                for x in _tile_starts(sw, w):
+                    tile = np.ascontiguousarray(pixels[y : y + h, x : x + w])
+                    part = resize_probabilities(probabilities(segmenter, tile, flip=flip), tile.shape[:2])
+                    probs[y : y + tile.shape[0], x : x + tile.shape[1]] += part
+                    counts[y : y + tile.shape[0], x : x + tile.shape[1]] += 1
+            probs /= counts
+        total += resize_probabilities(probs, (ch, cw))
+    return total / np.float32(len(scales))
 
 
 def upsample_argmax(probs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -133,13 +217,19 @@ def upsample_argmax(probs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def predict(
     segmenter: Segmenter, image: Image.Image, *, tta: str | None = None, upsample: str = "nearest"
 ) -> np.ndarray:
-    """An H x W uint8 class map at the image's size, optionally flip-averaged or bilinearly upsampled."""
+    """An H x W uint8 class map at the image's size, optionally test-time augmented (see `TTA_MODES`) or bilinearly upsampled."""
     check_tta(segmenter, tta, upsample)
     if tta is None and upsample == "nearest":
         return segmenter.segment(image).labels
-    probs = segmenter.segment(image, scores=True).scores
+    probs: np.ndarray | None
+    if tta is not None and tta.startswith("multiscale"):
+        probs = multiscale_probabilities(segmenter, image, flip=tta.endswith("flip"))
+    else:
+        probs = segmenter.segment(image, scores=True).scores
+    assert probs is not None  # check_tta made sure the model has scores
     if tta == "flip":
         mirrored = segmenter.segment(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT), scores=True).scores
+        assert mirrored is not None
         probs = (probs + mirrored[:, ::-1]) * np.float32(0.5)
     if upsample == "bilinear":
         return upsample_argmax(probs, image.size)
@@ -207,4 +297,5 @@ def evaluate(
         overall=matrix.metrics(),
         images=tuple(scores),
         mapped=lut is not None,
+        truth_mapping=dataset.mapping,
     )
