@@ -68,17 +68,27 @@ def plot_worst_images(evaluation: Evaluation, dataset: LabelledDataset, n: int =
     worst = evaluation.worst(n)
     if any(s.prediction is None for s in worst):
         raise OptionsError("the evaluation has no stored predictions; run evaluate(..., keep_predictions=True)")
+    from matplotlib.patches import Patch
+
     cmap = dataset.labels.colormap
-    fig = Figure(figsize=(9, 2.9 * len(worst)), layout="constrained")
+    fig = Figure(figsize=(9, 2.9 * len(worst) + 0.8), layout="constrained")
     axes = fig.subplots(len(worst), 3, squeeze=False)
+    shown: set[int] = set()
     for row, score in zip(axes, worst, strict=True):
         image, truth = dataset.load(score.name)
         panels = (np.asarray(image), colorize(truth, cmap), colorize(score.prediction, cmap))
         titles = (score.name, "ground truth", f"{evaluation.model}: mIoU {score.miou:.2f}")
+        shown |= {int(v) for v in np.unique(truth)} | {int(v) for v in np.unique(score.prediction)}
         for ax, pic, title in zip(row, panels, titles, strict=True):
             ax.imshow(pic)
             ax.set_title(title, fontsize=9)
             ax.axis("off")
+    names = dataset.labels.names
+    handles = [
+        Patch(color=np.asarray(cmap[v]) / 255, label=names[v] if v < len(names) else "void") for v in sorted(shown)
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(6, len(handles)), fontsize=8, title="classes")
+    fig.suptitle(f"{evaluation.model}: the {len(worst)} images with the lowest mIoU", fontsize=10)
     return fig
 
 
@@ -119,4 +129,5 @@ def plot_disagreement(
         ax.imshow(pic)
         ax.set_title(title, fontsize=9)
         ax.axis("off")
+    fig.suptitle(f"Where {a.model} and {b.model} disagree (red: different class)", fontsize=10)
     return fig
