@@ -213,3 +213,17 @@ def test_described_figure_carries_alt_text_into_its_html():
     assert page.startswith('<img src="data:image/png;base64,iVBOR') and 'alt="Error &quot;rate&quot; by band"' in page
     with pytest.raises(OptionsError, match="description"):
         described(fig, " ")
+
+
+def test_display_modes_figure_titles_every_panel_and_names_the_classes(starter):
+    from deeplab_widgets.viz.plot import plot_display_modes
+
+    cat = load_sample("cat")
+    fig = plot_display_modes(starter.segment(cat, scores=True), cat)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert [t.split(":")[0] for t in titles] == ["overlay", "mask", "boundaries", "confidence", "entropy"]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert any(label.startswith("cat ") for label in labels) and any(
+        label.startswith("background ") for label in labels
+    )
+    assert any(ax.get_xlabel().startswith("heat value") for ax in fig.axes)  # the colour bar of the heat maps

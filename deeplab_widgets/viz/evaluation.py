@@ -63,6 +63,17 @@ def plot_class_iou(
     return fig
 
 
+def _rgb(color: np.ndarray) -> tuple[float, float, float]:
+    r, g, b = (float(c) / 255 for c in color[:3])
+    return (r, g, b)
+
+
+def _ids(prediction: np.ndarray | None) -> np.ndarray:
+    if prediction is None:  # checked by the caller; here for the type checker
+        raise OptionsError("the evaluation has no stored predictions; run evaluate(..., keep_predictions=True)")
+    return prediction
+
+
 def plot_worst_images(evaluation: Evaluation, dataset: LabelledDataset, n: int = 4) -> Figure:
     """The `n` lowest-mIoU images: photo, ground truth and prediction (needs `keep_predictions=True`)."""
     worst = evaluation.worst(n)
@@ -76,17 +87,16 @@ def plot_worst_images(evaluation: Evaluation, dataset: LabelledDataset, n: int =
     shown: set[int] = set()
     for row, score in zip(axes, worst, strict=True):
         image, truth = dataset.load(score.name)
-        panels = (np.asarray(image), colorize(truth, cmap), colorize(score.prediction, cmap))
+        prediction = _ids(score.prediction)
+        panels = (np.asarray(image), colorize(truth, cmap), colorize(prediction, cmap))
         titles = (score.name, "ground truth", f"{evaluation.model}: mIoU {score.miou:.2f}")
-        shown |= {int(v) for v in np.unique(truth)} | {int(v) for v in np.unique(score.prediction)}
+        shown |= {int(v) for v in np.unique(truth)} | {int(v) for v in np.unique(prediction)}
         for ax, pic, title in zip(row, panels, titles, strict=True):
             ax.imshow(pic)
             ax.set_title(title, fontsize=9)
             ax.axis("off")
     names = dataset.labels.names
-    handles = [
-        Patch(color=np.asarray(cmap[v]) / 255, label=names[v] if v < len(names) else "void") for v in sorted(shown)
-    ]
+    handles = [Patch(color=_rgb(cmap[v]), label=names[v] if v < len(names) else "void") for v in sorted(shown)]
     fig.legend(handles=handles, loc="outside lower center", ncol=min(6, len(handles)), fontsize=8, title="classes")
     fig.suptitle(f"{evaluation.model}: the {len(worst)} images with the lowest mIoU", fontsize=10)
     return fig

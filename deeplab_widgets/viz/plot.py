@@ -56,6 +56,12 @@ def plot_segmentation(
     return fig
 
 
+def _rgb(color: Sequence[int]) -> tuple[float, float, float]:
+    """An 8-bit RGB colour as matplotlib's 0-1 floats."""
+    r, g, b = (float(c) / 255 for c in color[:3])
+    return (r, g, b)
+
+
 #: What each display mode shows, as a panel title.
 MODE_TITLES = {
     "overlay": "overlay: classes over the photo",
@@ -104,7 +110,7 @@ def plot_display_modes(
         )
     entries = legend_entries(result)
     fig.legend(
-        handles=[Patch(color=np.array(e.color) / 255, label=f"{e.name} {e.percent}") for e in entries],
+        handles=[Patch(color=_rgb(e.color), label=f"{e.name} {e.percent}") for e in entries],
         loc="outside lower center",
         ncol=max(1, len(entries)),
         fontsize=8,
