@@ -290,3 +290,4 @@ def test_batch_report_figure_shows_every_record_with_its_classes_or_error(tmp_pa
     assert any(t.startswith("bird (ok)") and "bird" in t.split("\n")[1] for t in titles)
     assert "broken.jpg (failed)" in titles
     assert fig._suptitle.get_text().startswith("Batch run: 2 ok, 1 failed")
+    assert {t.get_text() for t in fig.legends[0].get_texts()} == {"background", "cat", "bird"}

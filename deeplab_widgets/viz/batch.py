@@ -28,6 +28,25 @@ def _picture(record: ImageRecord, alpha: float) -> np.ndarray:
     return np.asarray(Image.blend(photo, mask, alpha))
 
 
+def _legend(fig: Figure, report: BatchReport) -> None:
+    """A legend of every class found, coloured from the palette the masks were written with."""
+    from matplotlib.patches import Patch
+
+    masks = [r.mask for r in report.records if r.ok and r.mask is not None and Path(r.mask).exists()]
+    if not masks:
+        return
+    with Image.open(masks[0]) as im:
+        palette = im.getpalette() or []
+    found = sorted({(c.id, c.name) for r in report.records if r.ok for c in r.classes})
+    handles = [
+        Patch(color=tuple(v / 255 for v in palette[3 * i : 3 * i + 3]), label=name)
+        for i, name in found
+        if len(palette) >= 3 * i + 3
+    ]
+    if handles:
+        fig.legend(handles=handles, loc="outside lower center", ncol=min(8, len(handles)), fontsize=8, title="classes")
+
+
 def plot_batch_report(report: BatchReport, *, cols: int = 3, alpha: float = 0.6, title: str = "") -> Figure:
     """One panel per record in input order: the overlay titled with the file and its classes (ok, skipped),
     or the error message (failed). Raises `OptionsError` for an empty report or `cols` < 1."""
@@ -61,6 +80,7 @@ def plot_batch_report(report: BatchReport, *, cols: int = 3, alpha: float = 0.6,
                 transform=ax.transAxes,
             )
             ax.set_title(f"{name} (failed)", fontsize=8)
+    _legend(fig, report)
     counts = ", ".join(f"{report.count(s)} {s}" for s in ("ok", "skipped", "failed") if report.count(s))
     fig.suptitle(title or f"Batch run: {counts} ({report.engine})", fontsize=10)
     return fig
