@@ -8,19 +8,19 @@ empty :=
 space := $(empty) $(empty)
 export DEEPLAB_WIDGETS_MIRROR ?= $(subst $(space),:,$(abspath $(SHARED)))
 
-.PHONY: demo test lint app bench clean
+.PHONY: demo test lint app docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# `make demo` installs the package; `make test` adds the dev tools and the optional extras it tests.
+# `make demo` installs the package; `make test` adds the dev tools, the docs tools and the optional extras it tests.
 $(VENV)/.installed-base: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $@
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev,dask,coco]'
+	$(BIN)/pip install -q -e '.[dev,dask,coco,docs]'
 	touch $@ $(VENV)/.installed-base
 
 demo: $(VENV)/.installed-base
@@ -35,6 +35,11 @@ test: lint
 	$(BIN)/python -m pytest
 	bash .ci/tflite-runtime-tests
 
+# The site goes to site/; the notebooks are executed (or their executed copies from the notebook tests reused,
+# see docs/hooks.py) and rendered with their outputs. `make test` builds it too (tests/test_site.py), with --strict.
+docs: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 app: $(VENV)/.installed-base
 	$(BIN)/voila notebooks/00_workbench.ipynb
 
@@ -45,4 +50,4 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/batch_throughput.py
 
 clean:
-	rm -rf $(VENV) .venv-tflite-runtime out
+	rm -rf $(VENV) .venv-tflite-runtime out build site

@@ -1,4 +1,4 @@
-"""Project hygiene: environment.yml mirrors pyproject, the README keeps its two commands."""
+"""Project hygiene: environment.yml mirrors pyproject; the README is short, keeps its two commands, and its example runs."""
 
 from __future__ import annotations
 
@@ -31,3 +31,18 @@ def test_readme_quick_start_is_the_two_make_commands() -> None:
     commands = [line.split("#")[0].strip() for line in block.strip().splitlines()]
     assert commands == ["make demo", "make test"]
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_is_short() -> None:
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 150, f"README.md has {len(lines)} lines; the details belong in docs/"
+
+
+def test_readme_python_example_runs_and_finds_the_cat(tmp_path, monkeypatch) -> None:
+    readme = (ROOT / "README.md").read_text()
+    example = readme.split("## Segmenting in Python", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(example, "README.md", "exec"), scope)
+    assert [c.name for c in scope["result"].present_classes()] == ["background", "cat"]
+    assert (tmp_path / "cat.png").stat().st_size > 10_000

@@ -33,7 +33,14 @@ class LabelledImage:
 
 @dataclass(frozen=True)
 class LabelledDataset:
-    """Image/mask pairs with the label set the masks use and the label that marks unlabelled pixels."""
+    """Image/mask pairs with the label set the masks use and the label that marks unlabelled pixels.
+
+    Attributes:
+        name: A name for tables and progress bars.
+        items: The pairs, sorted by file name.
+        labels: The label set of the masks' class ids.
+        ignore_index: The mask value of unlabelled pixels (255 for VOC, 0 for ADE20K), or `None`.
+    """
 
     name: str
     items: tuple[LabelledImage, ...]
@@ -59,14 +66,30 @@ class LabelledDataset:
         return self.items[index]
 
     def item(self, name: str) -> LabelledImage:
-        """The pair with this stem."""
+        """The pair with this stem.
+
+        Raises:
+            DatasetError: No image has this stem.
+        """
         for it in self.items:
             if it.name == name:
                 return it
         raise DatasetError(f"{self.name}: no image named {name!r}")
 
     def load(self, item: LabelledImage | int | str) -> tuple[Image.Image, np.ndarray]:
-        """The RGB image and its H x W uint8 mask, checked: same size, labels in range."""
+        """The RGB image and its H x W uint8 mask, checked: same size, labels in range.
+
+        Args:
+            item: A pair, its index or its stem.
+
+        Returns:
+            The decoded image and its class-id mask.
+
+        Raises:
+            DatasetError: The mask is missing, unreadable, not a class-id image, of another size than the image,
+                or holds labels outside the label set (other than `ignore_index`). The message names the file.
+            ImageDecodeError: The image file is not a readable image.
+        """
         if isinstance(item, int):
             item = self.items[item]
         elif isinstance(item, str):
@@ -91,7 +114,14 @@ class LabelledDataset:
 
 
 def read_mask(path: PathLike) -> np.ndarray:
-    """A class-id mask from a palette ('P') or greyscale ('L') PNG; colour masks are refused."""
+    """A class-id mask from a palette ('P') or greyscale ('L') image; colour masks are refused.
+
+    Returns:
+        An H x W uint8 array of class ids.
+
+    Raises:
+        DatasetError: The file is missing, not a readable image, or an RGB (colour) mask.
+    """
     path = Path(path)
     try:
         with Image.open(path) as im:
@@ -135,7 +165,22 @@ def voc_folder(
     ignore_index: int | None = 255,
     name: str | None = None,
 ) -> LabelledDataset:
-    """PASCAL VOC-style pairs: `images/<stem>.jpg|png` with class-id masks `masks/<stem>.png` (255 = void)."""
+    """PASCAL VOC-style pairs: `images/<stem>.jpg|png` with class-id masks `masks/<stem>.png` (255 = void).
+
+    Args:
+        images: The folder of photos.
+        masks: The folder of class-id PNG masks, one per photo, named by the photo's stem.
+        labels: The masks' label set: a name (`pascal_voc`, `cityscapes`, `ade20k`) or a `LabelSet`.
+        ignore_index: The mask value of unlabelled pixels, or `None`.
+        name: The dataset's name; default, the name of the folder holding `images`.
+
+    Returns:
+        The dataset; masks are read (and checked) only when a pair is loaded.
+
+    Raises:
+        DatasetError: A folder is missing, `images` holds no image, two images share a stem, an image has no
+            mask, or `labels` is an unknown name.
+    """
     images, masks = Path(images), Path(masks)
     if isinstance(labels, str) and labels not in LABEL_SETS:
         raise DatasetError(f"unknown label set {labels!r}; choose one of: {', '.join(LABEL_SETS)} or pass a LabelSet")
@@ -148,6 +193,9 @@ def ade20k_folder(root: PathLike, *, name: str | None = None) -> LabelledDataset
 
     Value 0 ("other") is unlabelled and ignored, as in the SceneParsing benchmark. The zoo's ADE20K models
     predict 32 classes: score them with `ade20k_32_folder`.
+
+    Raises:
+        DatasetError: A folder is missing, holds no image, or an image has no annotation.
     """
     root = Path(root)
     items = _pairs(root / "images", root / "annotations", ".png")

@@ -32,7 +32,17 @@ MIRROR_ENV = "DEEPLAB_WIDGETS_MIRROR"
 
 @dataclass(frozen=True)
 class Asset:
-    """One registry file: where it comes from, what it must hash to, and what it is."""
+    """One registry file: where it comes from, what it must hash to, and what it is.
+
+    Attributes:
+        name: The registry key (`deeplabv3-starter`, `cat`, ...).
+        file: The file name in the cache and in mirror folders.
+        url: The official download URL.
+        sha256: The hex SHA-256 every copy must have.
+        description: One line for listings.
+        license: The file's licence, as published by its source.
+        extra: The section-specific fields (a model's dataset and input size, a sample's kind, ...).
+    """
 
     name: str
     file: str
@@ -49,7 +59,14 @@ def _registry() -> dict[str, dict[str, Any]]:
 
 
 def assets(section: str) -> dict[str, Asset]:
-    """All entries of one registry section (`models` or `samples`), by name."""
+    """All entries of one registry section, by name, in registry order.
+
+    Args:
+        section: `"models"` or `"samples"`.
+
+    Returns:
+        A dict from registry name to `Asset`.
+    """
     out = {}
     for name, raw in _registry()[section].items():
         known = {k: raw[k] for k in ("file", "url", "sha256", "description", "license") if k in raw}
@@ -59,7 +76,18 @@ def assets(section: str) -> dict[str, Asset]:
 
 
 def lookup(section: str, name: str) -> Asset:
-    """One registry entry; an unknown name raises `ModelNotFoundError` listing the known ones."""
+    """One registry entry.
+
+    Args:
+        section: `"models"` or `"samples"`.
+        name: The entry's registry name.
+
+    Returns:
+        The entry.
+
+    Raises:
+        ModelNotFoundError: `name` is not in the section; the message lists the known names.
+    """
     table = assets(section)
     if name not in table:
         kind = section.rstrip("s")
@@ -68,13 +96,19 @@ def lookup(section: str, name: str) -> Asset:
 
 
 def cache_dir() -> Path:
-    """Where downloads are kept: $DEEPLAB_WIDGETS_CACHE, else the user cache dir."""
+    """Where downloads are kept: `$DEEPLAB_WIDGETS_CACHE`, else the user cache folder.
+
+    The user cache folder is `~/.cache/deeplab-widgets` on Linux (`platformdirs.user_cache_dir`).
+    """
     env = os.environ.get(CACHE_ENV)
     return Path(env) if env else Path(platformdirs.user_cache_dir("deeplab-widgets"))
 
 
 def mirror_dirs() -> list[Path]:
-    """Offline mirror folders from $DEEPLAB_WIDGETS_MIRROR (os.pathsep-separated)."""
+    """The offline mirror folders named by `$DEEPLAB_WIDGETS_MIRROR` (separated by `os.pathsep`), in order.
+
+    Returns an empty list when the variable is unset or empty. Folders need not exist.
+    """
     return [Path(p) for p in os.environ.get(MIRROR_ENV, "").split(os.pathsep) if p]
 
 
@@ -98,7 +132,23 @@ def _verified(path: Path, asset: Asset, where: str) -> Path:
 
 
 def fetch(asset: Asset, progress: bool = True) -> Path:
-    """Local path of a verified copy of `asset`: mirror first, then cache, then download."""
+    """The local path of a verified copy of `asset`: mirror first, then cache, then download.
+
+    Every copy is checked against the registry's SHA-256 before it is returned; a wrong copy is never used and
+    never silently replaced.
+
+    Args:
+        asset: The registry entry to fetch (from `lookup`).
+        progress: Show a download progress bar (only when a download happens).
+
+    Returns:
+        The path of the verified file: in a mirror folder or in `cache_dir()`.
+
+    Raises:
+        ChecksumError: A mirror or cached copy, or the downloaded file, has the wrong SHA-256.
+        DownloadError: The file is in no mirror and not cached, and the download failed (the message says how
+            to work offline).
+    """
     for folder in mirror_dirs():
         candidate = folder / asset.file
         if candidate.is_file():

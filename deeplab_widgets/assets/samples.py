@@ -13,7 +13,16 @@ from . import registry
 
 @dataclass(frozen=True)
 class Sample:
-    """A registered sample image: a photo to segment or a reference mask."""
+    """A registered sample image: a photo to segment or a reference mask.
+
+    Attributes:
+        name: The registry name (`cat`, `pets`, `kite_and_cold`, ...).
+        file: The file name in the cache and in mirror folders.
+        description: One line for listings.
+        license: The image's licence.
+        kind: `"photo"` or `"mask"`.
+        shows: The main class in the photo; `""` for masks.
+    """
 
     name: str
     file: str
@@ -32,13 +41,21 @@ class Sample:
 
 
 def list_samples(kind: str | None = "photo") -> list[Sample]:
-    """Registered samples, photos only by default (`kind=None` for all)."""
+    """Registered samples, in registry order.
+
+    Args:
+        kind: `"photo"` (the default) or `"mask"` to keep one kind, `None` for all.
+    """
     out = [sample(name) for name in registry.assets("samples")]
     return [s for s in out if kind is None or s.kind == kind]
 
 
 def sample(name: str) -> Sample:
-    """One sample by name (`cat`, `pets`, `bird`, ...)."""
+    """One sample by name (`cat`, `pets`, `bird`, ...), without fetching its file.
+
+    Raises:
+        ModelNotFoundError: `name` is not a registered sample; the message lists the known ones.
+    """
     asset = registry.lookup("samples", name)
     return Sample(
         asset.name, asset.file, asset.description, asset.license, asset.extra["kind"], asset.extra.get("shows", "")
@@ -46,10 +63,22 @@ def sample(name: str) -> Sample:
 
 
 def sample_path(name: str) -> Path:
-    """A verified local path of sample `name`."""
+    """A verified local path of sample `name`, downloading it if no mirror or cache holds it.
+
+    Raises:
+        ModelNotFoundError: `name` is not a registered sample.
+        ChecksumError: A copy has the wrong SHA-256.
+        DownloadError: The file is not available offline and could not be downloaded.
+    """
     return sample(name).path()
 
 
 def load_sample(name: str) -> Image.Image:
-    """Sample `name` decoded to an RGB image."""
+    """Sample `name` decoded to an RGB image (EXIF orientation applied).
+
+    Raises:
+        ModelNotFoundError: `name` is not a registered sample.
+        ChecksumError: A copy has the wrong SHA-256.
+        DownloadError: The file is not available offline and could not be downloaded.
+    """
     return sample(name).load()

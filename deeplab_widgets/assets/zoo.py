@@ -10,7 +10,23 @@ from . import registry
 
 @dataclass(frozen=True)
 class ZooModel:
-    """A registered model: its file, provenance and what it expects and returns."""
+    """A registered model: its file, provenance and what it expects and returns.
+
+    Attributes:
+        name: The zoo id, e.g. `deeplabv3-starter`.
+        file: The file name in the cache and in mirror folders.
+        url: The official download URL.
+        sha256: The hex SHA-256 of the file.
+        description: One line for listings.
+        license: The model's licence.
+        backbone: The feature extractor, e.g. `MobileNetV2 (depth 0.5)`.
+        dataset: The label set it predicts: `pascal_voc`, `cityscapes` or `ade20k`.
+        input_size: The side of its square input, in pixels.
+        input_dtype: `float32` or `uint8`.
+        output: `"logits"` (per-class scores) or `"class_ids"` (an ArgMax inside the model).
+        source: Where the model was published.
+        resize: The resize mode measured best for this model, `"stretch"` or `"pad"`.
+    """
 
     name: str
     file: str
@@ -28,7 +44,12 @@ class ZooModel:
     sample: str = ""  # a sample photo whose content this model knows, suggested when it is picked
 
     def fetch(self, progress: bool = True) -> Path:
-        """A verified local copy of the model file (mirror, cache, or download)."""
+        """A verified local copy of the model file (mirror, cache, or download).
+
+        Raises:
+            ChecksumError: A copy has the wrong SHA-256.
+            DownloadError: The file is not available offline and could not be downloaded.
+        """
         return registry.fetch(registry.lookup("models", self.name), progress=progress)
 
 
@@ -43,7 +64,11 @@ def model_names() -> list[str]:
 
 
 def model_info(name: str) -> ZooModel:
-    """One zoo model by id; an unknown id raises `ModelNotFoundError` listing the known ones."""
+    """One zoo model by id.
+
+    Raises:
+        ModelNotFoundError: `name` is not a zoo id; the message lists the known ones.
+    """
     asset = registry.lookup("models", name)
     return ZooModel(
         name=asset.name,
@@ -61,5 +86,11 @@ def model_info(name: str) -> ZooModel:
 
 
 def fetch_model(name: str, progress: bool = True) -> Path:
-    """A verified local path of zoo model `name`."""
+    """A verified local path of zoo model `name`, downloading it if no mirror or cache holds it.
+
+    Raises:
+        ModelNotFoundError: `name` is not a zoo id.
+        ChecksumError: A copy has the wrong SHA-256.
+        DownloadError: The file is not available offline and could not be downloaded.
+    """
     return model_info(name).fetch(progress=progress)

@@ -28,7 +28,12 @@ LabelsInput = Sequence[str] | str | os.PathLike | None
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model's bytes and everything the pipeline needs to feed it and read it."""
+    """A model's bytes and everything the pipeline needs to feed it and read it.
+
+    Made by `load_model`; a `Segmenter` holds one as `spec`. Everything is read from the model file itself
+    (tensor shapes, dtypes, quantization, embedded metadata), then from the zoo's record when the model is a zoo
+    model.
+    """
 
     name: str
     digest: str  # SHA-256 of the model file
@@ -129,7 +134,11 @@ def _read_model(model: ModelInput) -> tuple[str, bytes, zoo.ZooModel | None]:
 
 
 def read_label_file(path: str | os.PathLike) -> tuple[str, ...]:
-    """Names from a text file, one per line, up to the first blank line (notes may follow)."""
+    """Names from a text file, one per line, up to the first blank line (notes may follow).
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+    """
     names: list[str] = []
     for line in Path(path).read_text("utf-8").splitlines():
         if not line.strip():
@@ -188,7 +197,30 @@ def _argmax_head(content: bytes) -> bytes | None:
 
 
 def load_model(model: ModelInput, labels: LabelsInput = None, options: RuntimeOptions | None = None) -> ModelSpec:
-    """Load a zoo id, a .tflite path or model bytes and describe it; errors are specific."""
+    """Load a zoo id, a .tflite path or model bytes and describe it.
+
+    The output kind is detected from the output shape (N x H x W x C: logits; N x H x W: class ids from an
+    in-model ArgMax). Logits models get an ARG_MAX operator grafted onto their graph, so the class map comes out
+    of `invoke()`. Labels come from `labels`, else the model's embedded metadata, else the zoo's dataset, else
+    `class 0..N-1`; a label file with an extra leading "background" line is accepted with a warning.
+
+    Args:
+        model: A zoo id (`deeplabv3-starter`, ...), the path of a `.tflite` file, or its bytes.
+        labels: Class names: a sequence, or the path of a text file with one name per line.
+        options: The runtime options of the interpreter used to inspect the model (default: `RuntimeOptions()`).
+
+    Returns:
+        The model's `ModelSpec`.
+
+    Raises:
+        ModelNotFoundError: An unknown zoo id (the message lists the known ones) or a missing file.
+        ModelFormatError: Not a TFLite file, truncated, or not a single-RGB-image segmentation model.
+        LabelCountError: A number of class names that does not match the model's classes (both numbers given).
+        ChecksumError: A zoo model's cached or mirrored copy has the wrong SHA-256.
+        DownloadError: A zoo model is not available offline and could not be downloaded.
+        BackendError: The backend named by `options` is not installed.
+        DelegateError: The delegate named by `options` does not load.
+    """
     name, content, info = _read_model(model)
     check_tflite(content, name)
     digest = hashlib.sha256(content).hexdigest()

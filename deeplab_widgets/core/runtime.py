@@ -34,7 +34,22 @@ def cpu_count() -> int:
 
 @dataclass(frozen=True)
 class RuntimeOptions:
-    """How the interpreter runs: threads, XNNPACK, an external delegate and the backend."""
+    """How the interpreter runs: threads, XNNPACK, an external delegate and the backend.
+
+    Checked when made, so a bad setting fails before any model is loaded.
+
+    Attributes:
+        num_threads: Interpreter threads, 1 to this machine's cores (default: all cores). Not clamped:
+            oversubscribed threads only measure contention.
+        xnnpack: Use LiteRT's default XNNPACK delegate; `False` selects `BUILTIN_WITHOUT_DEFAULT_DELEGATES`.
+        delegate: The path or name of an external delegate library (e.g. `libedgetpu.so.1`), or `None`.
+        delegate_options: Options passed to the external delegate, as (key, value) pairs.
+        backend: `"litert"` (ai-edge-litert), `"tflite-runtime"`, or `"auto"` (the first one installed).
+
+    Raises:
+        OptionsError: `num_threads` is outside 1..cores.
+        BackendError: `backend` is not a known backend name.
+    """
 
     num_threads: int = field(default_factory=cpu_count)
     xnnpack: bool = True
@@ -62,7 +77,10 @@ class RuntimeOptions:
 
 
 def available_backends() -> list[str]:
-    """The backends importable in this environment, preferred first."""
+    """The backends importable in this environment, preferred first (`litert`, then `tflite-runtime`).
+
+    Importing a backend loads its interpreter module, so the first call can take a moment.
+    """
     out = []
     for name, (module, _) in BACKENDS.items():
         try:
@@ -74,7 +92,15 @@ def available_backends() -> list[str]:
 
 
 def backend_module(name: str) -> tuple[str, ModuleType]:
-    """Resolve "auto" and import a backend's interpreter module, or say how to install it."""
+    """Resolve "auto" and import a backend's interpreter module.
+
+    Returns:
+        The backend's name and its interpreter module.
+
+    Raises:
+        BackendError: The name is unknown, or the backend (or, for "auto", every backend) is not installed;
+            the message says how to install it.
+    """
     if name == "auto":
         found = available_backends()
         if not found:
@@ -90,7 +116,20 @@ def backend_module(name: str) -> tuple[str, ModuleType]:
 
 
 def make_interpreter(model_content: bytes, options: RuntimeOptions, *, preserve_all_tensors: bool = False) -> Any:
-    """A new, allocated interpreter for the model bytes with these options."""
+    """A new, allocated interpreter for the model bytes with these options.
+
+    Most callers want `RUNNERS.get(...)` (or a `Segmenter`), which caches interpreters per model and options.
+
+    Args:
+        model_content: The `.tflite` file's bytes.
+        options: Threads, XNNPACK, delegate and backend.
+        preserve_all_tensors: Keep every intermediate tensor readable after `invoke()` (for `Probe`).
+
+    Raises:
+        BackendError: The backend is not installed.
+        DelegateError: The delegate library does not load, or loads but cannot run this model.
+        ModelFormatError: The interpreter refuses the model.
+    """
     _, mod = backend_module(options.backend)
     kwargs: dict[str, Any] = {"model_content": model_content, "num_threads": options.num_threads}
     if not options.xnnpack:
@@ -110,7 +149,11 @@ def make_interpreter(model_content: bytes, options: RuntimeOptions, *, preserve_
 
 
 def load_delegate(mod: ModuleType, path: str, options: dict[str, str]) -> Any:
-    """Load an external delegate library, or raise `DelegateError` naming it and the reason."""
+    """Load an external delegate library with the backend module `mod`.
+
+    Raises:
+        DelegateError: The library does not load; the message names it and gives the reason.
+    """
     previous = sys.unraisablehook
 
     def quiet(info: Any) -> None:

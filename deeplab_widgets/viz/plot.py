@@ -26,7 +26,25 @@ def plot_segmentation(
 ) -> Figure:
     """A figure for papers and slides; Jupyter shows it inline, `fig.savefig(...)` writes it.
 
-    Built on `matplotlib.figure.Figure` (not pyplot), so it holds no global state and is never shown twice.
+    Four panels, as in DeepLab's `vis_segmentation`: the photo, the colourised class map, the overlay, and a
+    legend of the visible classes present with their pixel share. Built on `matplotlib.figure.Figure` (not
+    pyplot), so it holds no global state and is never shown twice.
+
+    Args:
+        result: The segmentation to draw.
+        image: The photo it was made from (a path, bytes, a PIL image or an array), at any size the result
+            matches.
+        alpha: Opacity of the class colours in the overlay panel, 0 to 1.
+        hidden: Class ids drawn without colour and left out of the legend.
+        title: The figure title; default, the model, its runtime options and the time taken.
+        width: Figure width in inches; the height follows the photo's aspect ratio.
+
+    Returns:
+        The figure.
+
+    Raises:
+        ImageNotFoundError: `image` is a path that does not exist.
+        ImageDecodeError: `image` is not a readable image.
     """
     photo = image if isinstance(image, Image.Image) else load_image(image)
     hidden = tuple(hidden)

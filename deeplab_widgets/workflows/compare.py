@@ -25,7 +25,19 @@ class Disagreement:
 
 
 def disagreement(a: SegmentationResult, b: SegmentationResult, top: int = 5) -> Disagreement:
-    """Where results `a` and `b` of the same photo (and the same label set) assign different classes."""
+    """Where results `a` and `b` of the same photo (and the same label set) assign different classes.
+
+    Args:
+        a: One model's result.
+        b: Another model's result on the same photo.
+        top: How many (class by a, class by b) pairs to report.
+
+    Returns:
+        The disagreement mask, its share of the pixels and the most common class pairs, largest first.
+
+    Raises:
+        OptionsError: The results differ in size or in their number of classes.
+    """
     if a.labels.shape != b.labels.shape:
         raise OptionsError(
             f"results differ in size ({a.labels.shape[1]}x{a.labels.shape[0]} vs "
@@ -67,7 +79,23 @@ def compare_models(
     progress: bool = True,
     keep_predictions: bool = False,
 ) -> tuple[Evaluation, ...]:
-    """Evaluate several models on one dataset with the same settings (zoo ids or Segmenters)."""
+    """Evaluate several models on one dataset with the same settings.
+
+    Args:
+        models: Zoo ids or `Segmenter`s (a zoo id gets a `Segmenter` with default options).
+        dataset: The labelled images.
+        tta: `"flip"` or `None`, for every model.
+        progress: Show a progress bar per model.
+        keep_predictions: Keep each image's class map in each evaluation.
+
+    Returns:
+        One `Evaluation` per model, in the given order.
+
+    Raises:
+        ModelNotFoundError: An unknown zoo id.
+        NoScoresError: `tta` with a user's model whose logits could not be found.
+        DatasetError: The dataset is empty or unusable, or a model's classes cannot be mapped onto it.
+    """
     segmenters = [m if isinstance(m, Segmenter) else Segmenter(m) for m in models]
     return tuple(
         evaluate(s, dataset, tta=tta, progress=progress, keep_predictions=keep_predictions) for s in segmenters
@@ -86,7 +114,7 @@ def comparison_table(evaluations: Sequence[Evaluation]) -> tuple[ComparisonRow, 
 
 
 def format_table(rows: Sequence[ComparisonRow]) -> str:
-    """A Markdown table of comparison rows (for notebooks, the CLI and the README)."""
+    """A Markdown table of comparison rows (for notebooks and the command line)."""
     lines = [
         "| model | mIoU (GT classes) | mIoU (all) | pixel acc. | median ms/image | images | note |",
         "|---|---|---|---|---|---|---|",

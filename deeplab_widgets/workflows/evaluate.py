@@ -109,7 +109,12 @@ class Evaluation:
 
 
 def check_tta(segmenter: Segmenter, tta: str | None, upsample: str = "nearest") -> None:
-    """Validate the TTA and upsampling names; `NoScoresError` for a user's model without class scores."""
+    """Validate the TTA and upsampling names; refuse TTA for a user's model without class scores.
+
+    Raises:
+        OptionsError: `tta` is not one of `TTA_MODES`, or `upsample` is not a known mode.
+        NoScoresError: TTA or bilinear upsampling is asked of a model whose logits could not be found.
+    """
     if tta not in TTA_MODES:
         raise OptionsError(f"unknown TTA {tta!r}; choose one of: {', '.join(str(t) for t in TTA_MODES)}")
     if upsample not in UPSAMPLE_MODES:
@@ -207,7 +212,9 @@ def upsample_argmax(probs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     best = np.full((size[1], size[0]), -np.inf, np.float32)
     labels = np.zeros((size[1], size[0]), np.uint8)
     for c in range(probs.shape[-1]):
-        channel = np.asarray(Image.fromarray(np.ascontiguousarray(probs[..., c])).resize(size, Image.BILINEAR))
+        channel = np.asarray(
+            Image.fromarray(np.ascontiguousarray(probs[..., c])).resize(size, Image.Resampling.BILINEAR)
+        )
         better = channel > best
         best[better] = channel[better]
         labels[better] = c
@@ -217,7 +224,20 @@ def upsample_argmax(probs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def predict(
     segmenter: Segmenter, image: Image.Image, *, tta: str | None = None, upsample: str = "nearest"
 ) -> np.ndarray:
-    """An H x W uint8 class map at the image's size, optionally test-time augmented (see `TTA_MODES`) or bilinearly upsampled."""
+    """An H x W uint8 class map at the image's size, optionally test-time augmented or bilinearly upsampled.
+
+    Args:
+        segmenter: The model to run.
+        image: The RGB photo.
+        tta: `"flip"` averages the class probabilities of the photo and its mirror image; `"multiscale"`
+            those at scales 0.75, 1.0 and 1.25 (see `multiscale_probabilities`); `"multiscale+flip"` both;
+            `None` runs once.
+        upsample: `"nearest"` scales the class map; `"bilinear"` scales the probabilities before the argmax.
+
+    Raises:
+        OptionsError: An unknown `tta` or `upsample`.
+        NoScoresError: `tta` or bilinear upsampling with a user's model whose logits could not be found.
+    """
     check_tta(segmenter, tta, upsample)
     if tta is None and upsample == "nearest":
         return segmenter.segment(image).labels
@@ -237,7 +257,11 @@ def predict(
 
 
 def label_map_for(segmenter: Segmenter, dataset: LabelledDataset) -> np.ndarray | None:
-    """None when the model predicts the dataset's classes; Cityscapes -> VOC ids for the Cityscapes model on VOC."""
+    """None when the model predicts the dataset's classes; Cityscapes -> VOC ids for the Cityscapes model on VOC.
+
+    Raises:
+        DatasetError: The model's classes are not the dataset's and no mapping is known; pass a `label_map`.
+    """
     model_labels, data_labels = segmenter.spec.labels, dataset.labels
     same_set = model_labels.name == data_labels.name and model_labels.name != "custom"
     if model_labels.names == data_labels.names or (same_set and len(model_labels.names) == dataset.num_classes):
@@ -263,9 +287,29 @@ def evaluate(
 ) -> Evaluation:
     """Segment every image of `dataset` and score it against its mask.
 
-    `label_map` (a 256-entry lookup table) maps the model's ids onto the dataset's; "auto" uses
-    `label_map_for`. `keep_predictions` stores the class maps (for the worst-images view).
-    One untimed warm-up run keeps interpreter set-up out of the latency.
+    All images feed one confusion matrix of exact pixel counts (the overall metrics); each image also gets its
+    own metrics and its prediction time. One untimed warm-up run keeps interpreter set-up out of the latency.
+
+    Args:
+        segmenter: The model, with its runtime options and resize mode.
+        dataset: The labelled images (`voc_folder`, `ade20k_folder`).
+        tta: `"flip"` for flip test-time augmentation (models that output logits only), or `None`.
+        upsample: `"nearest"` (scale the class map) or `"bilinear"` (scale the probabilities first).
+        label_map: A 256-entry lookup table from the model's class ids to the dataset's; `"auto"` uses
+            `label_map_for` (Cityscapes ids onto VOC's for the Cityscapes model on VOC), `None` uses the ids as
+            they are.
+        keep_predictions: Keep each image's class map in the result (for the worst-images figure).
+        warmup: Run the first image once, untimed, before timing.
+        progress: Show a progress bar.
+
+    Returns:
+        The `Evaluation`: overall metrics, per-image scores and timings, and the settings used.
+
+    Raises:
+        OptionsError: An unknown `tta` or `upsample`.
+        NoScoresError: `tta` or bilinear upsampling with a user's model whose logits could not be found.
+        DatasetError: The dataset is empty, a pair is unusable, or the model's classes cannot be mapped onto the
+            dataset's.
     """
     from tqdm.auto import tqdm  # imported here: it pulls in ipywidgets inside Jupyter
 

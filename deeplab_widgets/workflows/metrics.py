@@ -42,7 +42,15 @@ class Metrics:
 
     @classmethod
     def from_confusion(cls, confusion: np.ndarray, class_names: tuple[str, ...] | None = None) -> Metrics:
-        """All metrics from a C x C integer confusion matrix."""
+        """All metrics from a C x C integer confusion matrix.
+
+        Args:
+            confusion: Pixel counts, rows = ground truth, columns = prediction.
+            class_names: One name per class; default `class 0..C-1`.
+
+        Raises:
+            DatasetError: The matrix is not square.
+        """
         conf = np.array(confusion, dtype=np.int64)
         n = conf.shape[0]
         if conf.ndim != 2 or conf.shape[1] != n:
@@ -100,7 +108,16 @@ class Metrics:
 
 
 class ConfusionMatrix:
-    """Accumulates ground truth vs prediction pixel counts, image by image, skipping the ignore label."""
+    """Accumulates ground truth vs prediction pixel counts, image by image, skipping the ignore label.
+
+    Args:
+        num_classes: The number of class ids (0 .. num_classes - 1).
+        ignore_index: The ground-truth value of unlabelled pixels, never counted; `None` counts every pixel.
+        class_names: One name per class, carried into the `Metrics`.
+
+    Raises:
+        DatasetError: `num_classes` is below 1, or `class_names` has another length.
+    """
 
     def __init__(self, num_classes: int, ignore_index: int | None = 255, class_names: tuple[str, ...] | None = None):
         if num_classes < 1:
@@ -113,7 +130,19 @@ class ConfusionMatrix:
         self.matrix = np.zeros((num_classes, num_classes), np.int64)
 
     def update(self, truth: np.ndarray, prediction: np.ndarray, name: str = "image") -> np.ndarray:
-        """Add one image's label maps; returns that image's own C x C confusion matrix."""
+        """Add one image's label maps.
+
+        Args:
+            truth: The H x W ground-truth class ids.
+            prediction: The H x W predicted class ids, the same size.
+            name: The image's name, for error messages.
+
+        Returns:
+            That image's own C x C confusion matrix (already added to the running total).
+
+        Raises:
+            DatasetError: The maps differ in size, or hold labels outside 0..C-1 (other than the ignore label).
+        """
         truth, prediction = np.asarray(truth), np.asarray(prediction)
         if truth.shape != prediction.shape:
             raise DatasetError(

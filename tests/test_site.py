@@ -1,0 +1,117 @@
+"""The documentation site: `mkdocs build --strict` succeeds (a broken link, a missing page or a failing notebook
+fails it), the notebooks are rendered with their outputs, and the API reference documents every public name.
+
+Named to run after tests/test_notebooks.py, whose executed copies (build/notebooks/) the build reuses."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = ROOT / "site"
+EXECUTED = ROOT / "build" / "notebooks"
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def load_hooks():
+    """docs/hooks.py, the MkDocs hook that executes or reuses the notebooks."""
+    spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "docs" / "hooks.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fresh_copies() -> set[str]:
+    """Notebooks whose executed copy (from tests/test_notebooks.py) is newer than the notebook and the package."""
+    package = load_hooks().newest_dependency()
+    fresh = set()
+    for source in NOTEBOOKS:
+        copy = EXECUTED / source.name
+        if copy.exists() and copy.stat().st_mtime >= max(source.stat().st_mtime, package):
+            fresh.add(source.name)
+    return fresh
+
+
+@pytest.fixture(scope="module")
+def build_log() -> tuple[set[str], str]:
+    """Build the site; returns the notebooks whose executed copies were fresh before, and the build's log."""
+    fresh = fresh_copies()
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    build = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(SITE)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert build.returncode == 0, f"mkdocs build --strict failed:\n{build.stdout[-4000:]}\n{build.stderr[-8000:]}"
+    return fresh, build.stderr
+
+
+@pytest.fixture(scope="module")
+def site(build_log) -> Path:
+    return SITE
+
+
+def figure_outputs(notebook: Path) -> tuple[int, int]:
+    """How many outputs of an executed notebook are pictures, and how many are widgets."""
+    cells = json.loads(notebook.read_text())["cells"]
+    outputs = [o for c in cells if c["cell_type"] == "code" for o in c["outputs"]]
+    widgets = sum(WIDGET_VIEW in o.get("data", {}) for o in outputs)
+    pictures = sum(
+        WIDGET_VIEW not in o.get("data", {}) and any(k.startswith("image/") for k in o.get("data", {})) for o in outputs
+    )
+    return pictures, widgets
+
+
+def test_docs_build_reuses_the_notebooks_the_notebook_tests_executed(build_log) -> None:
+    fresh, log = build_log
+    executed = set(re.findall(r"executing notebooks/(\S+\.ipynb)", log))
+    assert not executed & fresh, f"{sorted(executed & fresh)} were executed again despite fresh executed copies"
+    assert executed | fresh == {p.name for p in NOTEBOOKS}, "every notebook is rendered from an executed copy"
+
+
+def test_site_has_a_home_page_and_the_measured_results(site: Path) -> None:
+    assert "deeplab-widgets" in (site / "index.html").read_text()
+    results = (site / "results" / "index.html").read_text()
+    assert "Pipeline overhead" in results and "AMD EPYC" in results
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_page_shows_every_figure_of_the_executed_notebook(site: Path, path: Path) -> None:
+    page = (site / "notebooks" / path.stem / "index.html").read_text()
+    pictures, widgets = figure_outputs(EXECUTED / path.name)
+    embedded = len(re.findall(r'<img[^>]+src="data:image/(?:png|jpeg)', page))
+    assert embedded >= pictures, f"{path.name}: {pictures} figures in the notebook, {embedded} images on the page"
+    assert pictures + widgets > 0, f"{path.name} shows nothing"
+    if widgets:
+        # Widget outputs render from the saved widget state (the image widgets' pictures are inside it).
+        assert "application/vnd.jupyter.widget-state+json" in page
+    assert "Traceback" not in page
+
+
+def test_teaching_notebooks_show_their_matplotlib_figures_as_images(site: Path) -> None:
+    for stem in ("01_architecture", "02_inference", "03_timing", "04_evaluation"):
+        page = (site / "notebooks" / stem / "index.html").read_text()
+        assert '<img alt="No description has been provided for this image" class="" src="data:image/png' in page, stem
+
+
+def test_api_reference_documents_every_public_name_with_its_docstring(site: Path) -> None:
+    import deeplab_widgets
+
+    index = (site / "reference" / "index.html").read_text()
+    for name in deeplab_widgets.__all__:
+        assert f"<code>{name}</code></a>" in index, f"{name} is not linked from the API reference"
+    core = (site / "reference" / "core" / "index.html").read_text()
+    assert 'id="deeplab_widgets.core.segmenter.Segmenter"' in core
+    assert "Segments images with one DeepLab TFLite model." in core
