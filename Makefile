@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # On a machine with ../shared (the project's development and CI machines), use it as an offline mirror.
-SHARED := $(wildcard ../shared/models ../shared/images)
+SHARED := $(wildcard ../shared/models ../shared/images ../shared/video)
 empty :=
 space := $(empty) $(empty)
 export DEEPLAB_WIDGETS_MIRROR ?= $(subst $(space),:,$(abspath $(SHARED)))
@@ -30,6 +30,8 @@ demo: $(VENV)/.installed-base
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/python -m pytest
@@ -48,6 +50,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/display_latency.py
 	$(BIN)/python benchmarks/resize_modes.py
 	$(BIN)/python benchmarks/batch_throughput.py
+	$(BIN)/python benchmarks/video_throughput.py
 
 clean:
 	rm -rf $(VENV) .venv-tflite-runtime out build site

@@ -5,6 +5,8 @@ For every zoo model that ends in an ArgMax, `tflite.outputs.add_scores_output` m
 original file and of that modified graph, alternating run by run in one process (same input, same
 threads), and reports the ratio of the medians. `segment()` without scores runs the original graph
 either way; the ratio says what `segment(scores=True)` pays in `invoke()` for the extra output.
+A second table times the whole `segment()` without and with `scores=True` (street-scene photo),
+interleaved the same way: the price of scores including copying and the softmax.
 
     python benchmarks/scores_output.py [--runs 30] [--threads N] [--model M ...]
 """
@@ -19,7 +21,7 @@ import time
 
 import numpy as np
 
-from deeplab_widgets import RuntimeOptions, list_models, load_model
+from deeplab_widgets import RuntimeOptions, Segmenter, list_models, load_model, load_sample
 from deeplab_widgets.core.runtime import cpu_count, make_interpreter
 from deeplab_widgets.tflite.outputs import add_scores_output
 
@@ -55,6 +57,21 @@ def main() -> None:
                 times[k].append(time.perf_counter() - t0)
         base, extra = (statistics.median(t) * 1e3 for t in times)
         print(f"| {name} | {base:.1f} | {extra:.1f} | {extra / base:.3f} |")
+    print("\n| model | segment() (median ms) | segment(scores=True) (median ms) | ratio |")
+    print("|---|---|---|---|")
+    image = load_sample("cityscapes")
+    for name in [m.name for m in list_models()] if not args.model else names:
+        seg = Segmenter(name, options)
+        seg.segment(image)
+        seg.segment(image, scores=True)
+        spent: list[list[float]] = [[], []]
+        for run in range(args.runs):
+            for k in (0, 1) if run % 2 == 0 else (1, 0):
+                t0 = time.perf_counter()
+                seg.segment(image, scores=bool(k))
+                spent[k].append(time.perf_counter() - t0)
+        plain, scored_ms = (statistics.median(t) * 1e3 for t in spent)
+        print(f"| {name} | {plain:.1f} | {scored_ms:.1f} | {scored_ms / plain:.2f} |")
     print(f"\nload average {os.getloadavg()[0]:.2f} / {os.getloadavg()[1]:.2f} / {os.getloadavg()[2]:.2f}")
 
 

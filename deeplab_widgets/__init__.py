@@ -1,5 +1,8 @@
 """deeplab-widgets: DeepLab semantic segmentation on LiteRT, with visualisation and Jupyter widgets."""
 
+from importlib.metadata import PackageNotFoundError, version
+
+from .analysis.cost import compute_cost
 from .analysis.deeplab import ModelGraph, describe_decoder, read_graph
 from .analysis.intermediates import Activations, Probe
 from .assets.datasets import ade20k_32_folder, ade20k_folder, voc_folder
@@ -23,19 +26,32 @@ from .errors import (
     ImageTooLargeError,
     ImageTooSmallError,
     LabelCountError,
+    LayerNotFoundError,
     ModelFormatError,
     ModelNotFoundError,
     NoScoresError,
+    NoVideoStreamError,
     OptionsError,
     OutputConflictError,
+    SampleNotFoundError,
+    SizeMismatchError,
+    StageNotFoundError,
+    VideoCodecError,
+    VideoError,
+    VideoFormatError,
+    VideoNotFoundError,
+    VideoTruncatedError,
 )
 from .workflows.batch import BatchReport, ImageRecord, segment_many
-from .workflows.bench import BenchmarkResult, PipelineResult, Sweep, benchmark, benchmark_pipeline, compute_cost, sweep
+from .workflows.bench import BenchmarkResult, PipelineResult, Sweep, benchmark, benchmark_pipeline, sweep
 from .workflows.compare import compare_models, comparison_table, disagreement
 from .workflows.evaluate import Evaluation, evaluate
 from .workflows.metrics import ConfusionMatrix, Metrics
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("deeplab-widgets")
+except PackageNotFoundError:  # a source tree on sys.path that was never installed
+    __version__ = "0+unknown"
 
 #: Names imported on first use, so `import deeplab_widgets` loads neither ipywidgets nor matplotlib.
 _LAZY = {
@@ -50,6 +66,14 @@ _LAZY = {
     "TimingReadout": ".widgets",
     "Workbench": ".widgets",
     "plot_segmentation": ".viz.plot",
+    "CameraSegmenter": ".widgets.camera",
+    "VideoPlayer": ".widgets.video_player",
+    # PyAV is imported on first use of the video API.
+    "Flicker": ".workflows.video",
+    "VideoFrameResult": ".workflows.video",
+    "flicker": ".workflows.video",
+    "segment_video": ".workflows.video",
+    "video_info": ".workflows.video",
 }
 
 
@@ -73,6 +97,7 @@ __all__ = [
     "BatchGallery",
     "BatchReport",
     "BenchmarkResult",
+    "CameraSegmenter",
     "ChecksumError",
     "ClassShare",
     "ConfusionMatrix",
@@ -82,6 +107,7 @@ __all__ = [
     "DependencyError",
     "DownloadError",
     "Evaluation",
+    "Flicker",
     "ImageDecodeError",
     "ImageNotFoundError",
     "ImagePicker",
@@ -91,6 +117,7 @@ __all__ = [
     "LabelCountError",
     "LabelSet",
     "LayerBrowser",
+    "LayerNotFoundError",
     "MaskViewer",
     "Metrics",
     "ModelFormatError",
@@ -98,18 +125,29 @@ __all__ = [
     "ModelNotFoundError",
     "ModelSpec",
     "NoScoresError",
+    "NoVideoStreamError",
     "OptionsError",
     "OutputConflictError",
     "PipelineResult",
     "Probe",
     "RuntimeControls",
     "RuntimeOptions",
+    "SampleNotFoundError",
     "SegmentationResult",
     "Segmenter",
+    "SizeMismatchError",
+    "StageNotFoundError",
     "Sweep",
     "TimingPanel",
     "TimingReadout",
     "Timings",
+    "VideoCodecError",
+    "VideoError",
+    "VideoFormatError",
+    "VideoFrameResult",
+    "VideoNotFoundError",
+    "VideoPlayer",
+    "VideoTruncatedError",
     "Workbench",
     "ade20k_32_folder",
     "ade20k_folder",
@@ -122,6 +160,7 @@ __all__ = [
     "describe_decoder",
     "disagreement",
     "evaluate",
+    "flicker",
     "label_set",
     "list_models",
     "list_samples",
@@ -133,6 +172,8 @@ __all__ = [
     "read_graph",
     "sample_path",
     "segment_many",
+    "segment_video",
     "sweep",
+    "video_info",
     "voc_folder",
 ]

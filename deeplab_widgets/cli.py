@@ -75,7 +75,8 @@ def _segment(args: argparse.Namespace) -> int:
         records.append(record.to_json())
         if not args.json:
             classes = ", ".join(f"{c.name} {c.fraction:.1%}" for c in record.classes)
-            timing = "kept from an earlier run" if record.status == "skipped" else f"{record.timings.total_ms:.1f} ms"
+            timings = None if record.status == "skipped" else record.timings
+            timing = "kept from an earlier run" if timings is None else f"{timings.total_ms:.1f} ms"
             print(f"{Path(record.source).name}: {classes}  ({timing})")
             for key in ("mask", "overlay"):
                 if getattr(record, key) is not None:
@@ -155,6 +156,45 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _video(args: argparse.Namespace) -> int:
+    from .workflows.video.outputs import mask_frame, write_video_outputs
+
+    if args.overlay and not args.out:
+        raise OptionsError("--overlay draws into the output video: give --out OUT.mp4")
+    render = mask_frame
+    if args.overlay:
+        from .viz.masks import overlay
+
+        def render(frame):
+            return overlay(frame.image, frame.segmentation, args.alpha)
+
+    options = RuntimeOptions(num_threads=cpu_count() if args.threads is None else args.threads)
+    run = write_video_outputs(
+        args.input,
+        Segmenter(args.model, options, labels=args.labels),
+        out=args.out,
+        masks=args.masks,
+        json_lines=sys.stdout if args.json else None,
+        render=render,
+        overlay=args.overlay,
+        smooth=args.smooth,
+        limit=args.limit,
+        progress=not args.quiet,
+    )
+    report, flick = (sys.stderr if args.json else sys.stdout), run.flicker
+    print(f"{run.path.name}: {run.frames} frames in {run.seconds:.1f} s ({run.fps:.1f} frames/s)", file=report)
+    print("  top class per frame: " + ", ".join(f"{n} {c}" for n, c in run.top_classes), file=report)
+    print(
+        f"  flicker: {flick.mean_changed:.1%} of pixels change class between frames; {flick.off_majority} "
+        f"frames' top class is not {run.class_names[flick.majority]!r}",
+        file=report,
+    )
+    for name, where in (("video", args.out), ("masks", args.masks)):
+        if where:
+            print(f"  {name}: {where}", file=report)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = argparse.ArgumentParser(prog="deeplab-widgets", description=__doc__)
@@ -223,6 +263,25 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--csv", metavar="FILE", help="also save the table as CSV (- prints it instead)")
     bch.add_argument("--quiet", action="store_true", help="no progress bar")
     bch.set_defaults(func=_bench)
+
+    vid = sub.add_parser("video", help="segment every frame of a video: overlay video, palette-PNG masks, JSON lines")
+    vid.add_argument("input", metavar="VIDEO", help="a video file, or a sample video name (cockatoo)")
+    vid.add_argument("--model", default="deeplabv3-starter", help="zoo model id or .tflite path")
+    vid.add_argument("--labels", help="label file for a user model (one name per line)")
+    vid.add_argument("--threads", type=int, help="interpreter threads (default: all cores)")
+    vid.add_argument("--out", metavar="OUT.mp4", help="write the segmented video (H.264, same size and fps, no audio)")
+    vid.add_argument("--overlay", action="store_true", help="blend the mask over the frames (default: the mask alone)")
+    vid.add_argument("--alpha", type=float, default=0.5, help="overlay opacity (0..1)")
+    vid.add_argument(
+        "--smooth", type=float, default=0.0, metavar="W", help="EMA weight of the past, e.g. 0.6 (0 = off)"
+    )
+    vid.add_argument("--masks", metavar="DIR", help="write one palette-PNG mask per frame (frame_000000.png, ...)")
+    vid.add_argument(
+        "--json", action="store_true", help="print one JSON line per frame (index, time, classes, timings)"
+    )
+    vid.add_argument("--limit", type=int, metavar="N", help="stop after N frames")
+    vid.add_argument("--quiet", action="store_true", help="no progress bar")
+    vid.set_defaults(func=_video)
     return parser
 
 

@@ -23,11 +23,27 @@ class ImageTooSmallError(DeeplabWidgetsError, ValueError):
     """The image is too small to segment meaningfully (e.g. 1x1)."""
 
 
-class ModelNotFoundError(DeeplabWidgetsError, KeyError):
-    """A model or sample name is not in the registry, or a model path does not exist."""
+class _NotFound(DeeplabWidgetsError, KeyError):
+    """A name looked up in a table is not there (a `KeyError`, so `except KeyError` still catches it)."""
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class ModelNotFoundError(_NotFound):
+    """A model name is not in the zoo, or a model path does not exist."""
+
+
+class SampleNotFoundError(_NotFound):
+    """A sample name is not in the registry (`deeplab-widgets samples list` shows the known ones)."""
+
+
+class LayerNotFoundError(_NotFound):
+    """A layer, tensor or branch looked up in a model's graph is not there (or the name is ambiguous)."""
+
+
+class StageNotFoundError(_NotFound):
+    """A pipeline stage name is not one a `PipelineResult` timed."""
 
 
 class ModelFormatError(DeeplabWidgetsError, ValueError):
@@ -66,9 +82,37 @@ class DatasetError(DeeplabWidgetsError, ValueError):
     """Labelled evaluation data is unusable: a missing mask, a size mismatch, out-of-range labels."""
 
 
+class SizeMismatchError(DeeplabWidgetsError, ValueError):
+    """A photo and a class map (or two results) that must be the same size are not."""
+
+
 class NoScoresError(DeeplabWidgetsError, ValueError):
     """A result carries no per-class scores (an ArgMax-only model, or segmented without `scores=True`)."""
 
 
 class LabelCountError(DeeplabWidgetsError, ValueError):
     """A label file's number of names does not match the number of classes the model predicts."""
+
+
+class VideoError(DeeplabWidgetsError, ValueError):
+    """Base of the video failures below: the file cannot be segmented frame by frame."""
+
+
+class VideoNotFoundError(VideoError, FileNotFoundError):
+    """The video path does not exist."""
+
+
+class VideoFormatError(VideoError):
+    """The file is not a video container FFmpeg can read (not a video at all, or its header is damaged)."""
+
+
+class NoVideoStreamError(VideoError):
+    """The container holds no video stream (e.g. audio only)."""
+
+
+class VideoCodecError(VideoError):
+    """The video stream's codec cannot be decoded (unknown or unsupported codec, or undecodable data)."""
+
+
+class VideoTruncatedError(VideoError):
+    """The video ends early or breaks off mid-stream (a partial download or copy)."""

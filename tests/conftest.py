@@ -10,7 +10,7 @@ import pytest
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 if "DEEPLAB_WIDGETS_MIRROR" not in os.environ or not os.environ["DEEPLAB_WIDGETS_MIRROR"]:
-    folders = [SHARED / "models", SHARED / "images"]
+    folders = [SHARED / "models", SHARED / "images", SHARED / "video"]
     if all(f.is_dir() for f in folders):
         os.environ["DEEPLAB_WIDGETS_MIRROR"] = os.pathsep.join(str(f) for f in folders)
 

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from deeplab_widgets import RuntimeOptions, available_backends
+from deeplab_widgets.analysis.cost import compute_cost
 from deeplab_widgets.assets.samples import load_sample
 from deeplab_widgets.cli import main
 from deeplab_widgets.core.runtime import cpu_count
@@ -23,7 +24,6 @@ from deeplab_widgets.workflows.bench import (
     PipelineResult,
     benchmark,
     benchmark_pipeline,
-    compute_cost,
     parse_list,
     read_table,
     sweep,

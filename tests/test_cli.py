@@ -128,3 +128,24 @@ def test_outputs_get_ordinary_file_permissions(capsys, tmp_path) -> None:
     code, _, _ = run(capsys, "segment", "--sample", "cat", "--out", str(tmp_path))
     assert code == 0
     assert (tmp_path / "cat_mask.png").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_a_successful_segment_prints_nothing_on_stderr() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "deeplab_widgets.cli", "segment", "--sample", "cat"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.startswith("cat.bmp: background ")
+    assert done.stderr == ""
+
+
+def test_only_the_xnnpack_notice_is_held_back_from_stderr(capfd) -> None:
+    import os
+
+    from deeplab_widgets.core.runtime import without_xnnpack_notice
+
+    with without_xnnpack_notice():
+        os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\nERROR: a real problem\n")
+    assert capfd.readouterr().err == "ERROR: a real problem\n"

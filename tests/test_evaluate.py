@@ -23,7 +23,7 @@ from deeplab_widgets.viz.evaluation import (
     plot_disagreement,
     plot_worst_images,
 )
-from deeplab_widgets.workflows.compare import comparison_table, disagreement, format_table
+from deeplab_widgets.workflows.compare import comparison_markdown, comparison_table, disagreement
 from deeplab_widgets.workflows.evaluate import _tile_starts, evaluate, label_map_for, multiscale_probabilities, predict
 
 
@@ -258,7 +258,7 @@ def test_comparison_table(evaluations) -> None:
     rows = comparison_table(evals)
     assert [r.model for r in rows] == list(PASCAL_MODELS)
     assert rows[2].miou == evals[2].miou and rows[2].median_ms == evals[2].median_ms and rows[2].images == 15
-    text = format_table(rows)
+    text = comparison_markdown(rows)
     assert text.count("\n") == 4 and f"| deeplabv3-mnv2-voc | {evals[2].miou:.3f} |" in text
 
 

@@ -8,6 +8,7 @@ import pytest
 from deeplab_widgets.analysis.concepts import upsample_bilinear
 from deeplab_widgets.analysis.intermediates import Probe
 from deeplab_widgets.assets.samples import sample_path
+from deeplab_widgets.errors import LayerNotFoundError
 
 CORAL = {
     "deeplabv3-mnv2-dm05-voc": ("bird_segmentation", 21),
@@ -125,5 +126,5 @@ def test_v3plus_decoder_tensors_on_the_street_scene(segmenters, name):
 
 def test_decoder_tensors_of_a_v3_model_say_there_is_no_decoder(starter_acts):
     _, acts = starter_acts
-    with pytest.raises(KeyError, match="deeplabv3-starter has no decoder"):
+    with pytest.raises(LayerNotFoundError, match="deeplabv3-starter has no decoder"):
         acts.decoder_projection()

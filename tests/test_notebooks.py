@@ -31,3 +31,11 @@ def test_notebook_executes(path: Path) -> None:
     part = EXECUTED / f".{path.name}.part"
     nbformat.write(nb, part)
     part.replace(EXECUTED / path.name)
+
+
+def test_importing_the_package_in_a_kernel_loads_neither_ipywidgets_nor_matplotlib() -> None:
+    # In a kernel tqdm.auto picks the ipywidgets bar, so an eager `import pooch` (which imports it) would load them.
+    code = "import deeplab_widgets, sys; print('ipywidgets' in sys.modules, 'matplotlib' in sys.modules)"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    assert nb.cells[0].outputs[0]["text"] == "False False\n"

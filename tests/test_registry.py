@@ -16,6 +16,7 @@ from deeplab_widgets import (
     ModelNotFoundError,
     OptionsError,
     RuntimeOptions,
+    SampleNotFoundError,
     Segmenter,
     list_models,
     model_info,
@@ -26,7 +27,7 @@ from deeplab_widgets.assets.samples import list_samples, sample
 
 def test_registry_matches_the_shared_files(shared) -> None:
     sums = {}
-    for folder in ("models", "images"):
+    for folder in ("models", "images", "video"):
         for line in (shared / folder / "SHA256SUMS").read_text().splitlines():
             digest, name = line.split()
             sums[name] = digest
@@ -64,7 +65,7 @@ def test_unknown_model_lists_the_known_ones() -> None:
         ModelNotFoundError, match="unknown model 'deeplab-v9'; known: deeplabv3-starter, deeplabv3-mnv2-dm05-voc"
     ):
         Segmenter("deeplab-v9")
-    with pytest.raises(ModelNotFoundError, match="unknown sample 'dragon'; known: cat, pets"):
+    with pytest.raises(SampleNotFoundError, match="unknown sample 'dragon'; known: cat, pets"):
         sample("dragon")
 
 
@@ -145,3 +146,14 @@ def test_delegate_that_does_not_exist(starter) -> None:
     options = RuntimeOptions(delegate="/nonexistent/libedgetpu.so.1")
     with pytest.raises(DelegateError, match="could not load delegate '/nonexistent/libedgetpu.so.1': "):
         starter.with_options(options).segment(registry.fetch(registry.lookup("samples", "cat")))
+
+
+def test_sample_names_resolve_one_way(tmp_path, monkeypatch) -> None:
+    from deeplab_widgets.assets.samples import resolve_image, sample_path
+
+    assert resolve_image("cat") == sample_path("cat")
+    assert resolve_image("cityscapes_mask") == "cityscapes_mask"  # a mask is not a photo to segment
+    assert resolve_image(b"bytes") == b"bytes"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cat").write_bytes(b"a file named like a sample")
+    assert resolve_image("cat") == "cat"  # an existing file wins over the sample name

@@ -8,8 +8,9 @@ from conftest import ALL_MODELS, PASCAL_MODELS
 from PIL import Image
 
 from deeplab_widgets import RuntimeOptions, Segmenter, load_sample, sample_path
+from deeplab_widgets.analysis.intermediates import Probe
 from deeplab_widgets.core.labels import CITYSCAPES_NAMES
-from deeplab_widgets.core.preprocess import Placement, argmax_labels, restore
+from deeplab_widgets.core.preprocess import Placement, argmax_labels, dequantized_softmax, restore, softmax
 from deeplab_widgets.errors import LabelCountError, NoScoresError
 from deeplab_widgets.tflite.outputs import find_logits
 
@@ -103,6 +104,16 @@ def test_every_model_returns_scores_whose_argmax_is_its_class_map(segmenters, mo
     ids = restore(argmax_labels(result.scores), Placement(plain.labels.shape[::-1], (h, w)))
     assert (ids == plain.labels).mean() >= 0.999
     np.testing.assert_array_equal(result.labels, plain.labels)
+
+
+@pytest.mark.parametrize("model", ["deeplabv3-mnv2-dm05-voc", "deeplabv3plus-mnv2-ade20k-int8"])
+def test_table_softmax_of_real_quantized_logits_equals_the_float_softmax(segmenters, model: str) -> None:
+    spec = segmenters[model].spec
+    logits = Probe(segmenters[model]).run(sample_path("bird")).raw(spec.scores_index)[0]
+    assert logits.dtype in (np.uint8, np.int8)
+    scale, zero = spec.scores_quantization
+    expected = softmax((logits.astype(np.float32) - zero) * scale)
+    np.testing.assert_allclose(dequantized_softmax(logits, spec.scores_quantization), expected, atol=1e-5)
 
 
 def test_scores_interpreter_is_separate_so_the_default_path_runs_the_original_graph(segmenters) -> None:
@@ -214,3 +225,35 @@ def test_default_resize_is_the_mode_measured_best_per_model(segmenters, shared) 
     assert segmenters["deeplabv3-mnv2-dm05-voc"].resize == "pad"
     assert Segmenter.from_file(shared / "models" / "deeplabv3_mnv2_pascal_quant.tflite").resize == "stretch"
     assert segmenters["deeplabv3-mnv2-voc"].with_options().resize == "pad"
+
+
+def test_present_classes_is_one_function_for_results_and_bare_masks(starter) -> None:
+    from deeplab_widgets.core.segmenter import present_classes
+
+    result = starter.segment(sample_path("cat"))
+    assert present_classes(result.labels, result.class_names) == result.present_classes()
+    tiny = np.array([[0, 0, 0, 30]], np.uint8)
+    assert [(c.id, c.name, c.fraction) for c in present_classes(tiny, ("background", "cat"))] == [
+        (0, "background", 0.75),
+        (30, "class 30", 0.25),
+    ]
+
+
+def test_a_skipped_argmax_graft_is_logged_with_its_reason(caplog) -> None:
+    import logging
+
+    from deeplab_widgets import ModelFormatError, load_model
+
+    logger = logging.getLogger("deeplab_widgets")
+    assert logger.handlers == []  # the library configures no handlers: the application decides
+    good = load_model("deeplabv3-starter").content
+    with caplog.at_level(logging.DEBUG, logger="deeplab_widgets"):
+        with pytest.raises(ModelFormatError):
+            load_model(good[:5000])
+        load_model("deeplabv3-mnv2-dm05-voc")
+    messages = [r.getMessage() for r in caplog.records if r.name == "deeplab_widgets"]
+    assert messages[0].startswith(
+        "uploaded model: no ARG_MAX head grafted, the model could not be parsed (ModelFormatError: "
+        "model: the TFLite graph could not be read (error: "
+    )
+    assert messages[1].startswith("deeplabv3-mnv2-dm05-voc: no ARG_MAX head grafted: the model has no single 4-D")

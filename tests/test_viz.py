@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deeplab_widgets import NoScoresError, OptionsError, load_sample
+from deeplab_widgets import NoScoresError, OptionsError, Segmenter, load_sample
 from deeplab_widgets.viz import (
     MODES,
     DisplayOptions,
@@ -23,6 +23,7 @@ from deeplab_widgets.viz import (
     heat_values,
     legend_entries,
     legend_html,
+    no_scores_message,
     overlay,
     plot_segmentation,
     render,
@@ -227,3 +228,19 @@ def test_display_modes_figure_titles_every_panel_and_names_the_classes(starter):
         label.startswith("background ") for label in labels
     )
     assert any(ax.get_xlabel().startswith("heat value") for ax in fig.axes)  # the colour bar of the heat maps
+
+
+def test_a_users_argmax_model_has_scores_and_a_result_without_them_says_how_to_get_them(shared, cat):
+    # A user's ArgMax model is not in the zoo: its scores come from the ArgMax's input all the same.
+    model = (shared / "models" / "deeplabv3_mnv2_dm05_pascal_quant.tflite").read_bytes()
+    seg = Segmenter(model)
+    scored = seg.segment(cat, scores=True)
+    assert scored.output_kind == "class_ids" and scored.scores is not None and scored.scores.shape[-1] == 21
+    assert heat_values(scored).max() <= 1.0
+    result = seg.segment(cat)
+    assert no_scores_message(result) == (
+        "No scores in this result of uploaded model: segment with scores=True for confidence and entropy "
+        "(every zoo model has scores; a user's model has none only if its logits could not be found)."
+    )
+    with pytest.raises(NoScoresError, match=r"No scores in this result of uploaded model"):
+        heat_values(result)

@@ -303,9 +303,11 @@ def upsample_bilinear(x: np.ndarray, size: tuple[int, int], align_corners: bool 
     r0, r1, fr = coords(h, size[0])
     c0, c1, fc = coords(w, size[1])
     extra = (None,) * (x.ndim - 2)
-    fr = fr[(slice(None), None, *extra)]
+    along_rows: tuple[slice | None, ...] = (slice(None), None, *extra)
+    along_cols: tuple[slice | None, ...] = (None, slice(None), *extra)
+    fr = fr[along_rows]
     rows = x[r0] * (1 - fr) + x[r1] * fr  # interpolate along height, then along width
-    fc = fc[(None, slice(None), *extra)]
+    fc = fc[along_cols]
     return rows[:, c0] * (1 - fc) + rows[:, c1] * fc
 
 
@@ -390,9 +392,9 @@ def boundary_errors(
     valid = np.ones(ref.shape, bool) if ignore is None else ref != ignore
     wrong = (pred != ref) & valid
     total_wrong = int(wrong.sum())
-    edges: list[int | None] = [*bands, None]
+    ends: list[int | None] = [*bands[1:], None]  # the last band is open: to the interior
     out = []
-    for near, far in zip(bands, edges[1:], strict=True):
+    for near, far in zip(bands, ends, strict=True):
         band = valid & (dist >= near) & (True if far is None else dist < far)
         n, errors = int(band.sum()), int(wrong[band].sum())
         out.append(

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from ..core import tables
 from ..core.model import ModelInput, ModelSpec
-from ..errors import ModelFormatError
+from ..errors import LayerNotFoundError, ModelFormatError
 from ..tflite.graph import CONV_OPS, MERGE_OPS, PASS_THROUGH_OPS, UPSAMPLE_OPS, Layer, LayerTable, read_layers
 
 #: Roles a layer can play, in the order they appear in a DeepLab graph.
@@ -107,15 +108,17 @@ class ModelGraph:
     tensor_names: tuple[str, ...]
 
     def layer(self, key: int | str) -> Layer:
-        """A layer by index, or by (a unique part of) its output tensor's name."""
+        """A layer by index, or by (a unique part of) its output tensor's name; `LayerNotFoundError` otherwise."""
         if isinstance(key, int):
             if not 0 <= key < len(self.layers):
-                raise KeyError(f"no layer {key}; the graph has {len(self.layers)} layers")
+                raise LayerNotFoundError(
+                    f"no layer {key}; the graph has {len(self.layers)} layers: use an index from 0 to {len(self.layers) - 1}"
+                )
             return self.layers[key]
         exact = [ly for ly in self.layers if ly.name == key]
         found = exact or [ly for ly in self.layers if key in ly.name]
         if len(found) != 1:
-            raise KeyError(f"{len(found)} layers match {key!r}; use an index or a longer name")
+            raise LayerNotFoundError(f"{len(found)} layers match {key!r}; use an index or a longer name")
         return found[0]
 
     def by_role(self, role: str) -> tuple[Layer, ...]:
@@ -128,18 +131,23 @@ class ModelGraph:
 
     def format_table(self, layers: Iterable[Layer] | None = None) -> str:
         """A fixed-width text table of the layers (all by default)."""
-        head = (
-            f"{'#':>3} {'op':<18} {'output':<16} {'k':>3} {'s':>2} {'r':>2} {'RF':>5} {'MMACs':>8} {'params':>8} role"
-        )
-        rows = [head]
-        for ly in self.layers if layers is None else layers:
-            shape = "x".join(str(d) for d in ly.output_shape[1:] or ly.output_shape)
-            k = str(ly.kernel[0]) if ly.kernel else ""
-            rows.append(
-                f"{ly.index:>3} {ly.op[:18]:<18} {shape:<16} {k:>3} {ly.stride[0]:>2} {ly.rate:>2} "
-                f"{ly.receptive_field:>5} {ly.macs / 1e6:>8.2f} {ly.params:>8} {ly.role}"
+        rows = [
+            (
+                str(ly.index),
+                ly.op,
+                "x".join(str(d) for d in ly.output_shape[1:] or ly.output_shape),
+                str(ly.kernel[0]) if ly.kernel else "",
+                str(ly.stride[0]),
+                str(ly.rate),
+                str(ly.receptive_field),
+                f"{ly.macs / 1e6:.2f}",
+                str(ly.params),
+                ly.role,
             )
-        return "\n".join(rows)
+            for ly in (self.layers if layers is None else layers)
+        ]
+        header = ("#", "op", "output", "k", "s", "r", "RF", "MMACs", "params", "role")
+        return tables.text_table(header, rows, left={1, 2, 9}, rule=False)
 
 
 def read_graph(model: ModelInput | ModelSpec) -> ModelGraph:
@@ -427,6 +435,4 @@ def describe_decoder(graph: ModelGraph) -> str:
 
 def markdown_table(summaries: Iterable[GraphSummary]) -> str:
     """A Markdown table of several models' summaries (for notebooks and the README)."""
-    lines = ["| " + " | ".join(SUMMARY_COLUMNS) + " |", "|" + "---|" * len(SUMMARY_COLUMNS)]
-    lines += ["| " + " | ".join(summary_row(s)) + " |" for s in summaries]
-    return "\n".join(lines)
+    return tables.markdown_table(SUMMARY_COLUMNS, [summary_row(s) for s in summaries])

@@ -21,9 +21,10 @@ import numpy as np
 
 from ..core.images import ImageInput, load_image
 from ..core.model import ModelInput, ModelSpec, load_model
-from ..core.preprocess import argmax_labels, check_resize, fit, softmax
+from ..core.preprocess import ResizeMode, argmax_labels, check_resize, fit, softmax
 from ..core.runtime import RUNNERS, Runner, RuntimeOptions
 from ..core.segmenter import Segmenter
+from ..errors import LayerNotFoundError
 from ..tflite.graph import Layer
 from .deeplab import Decoder, ModelGraph, read_graph
 
@@ -54,13 +55,19 @@ class Activations:
         """The tensor index for an index or an exact tensor name (first alias of a fused name)."""
         if isinstance(key, (int, np.integer)):
             if int(key) not in self.arrays:
-                raise KeyError(f"tensor {key} is not an activation of {self.model}")
+                raise LayerNotFoundError(
+                    f"tensor {key} is not an activation of {self.model}; use a layer's output tensor "
+                    "(graph.layer(i).outputs) or a layer with layer_output()"
+                )
             return int(key)
         hits = [i for i, info in self.infos.items() if info.name == key and i in self.arrays]
         if not hits:
             hits = [i for i, info in self.infos.items() if info.name.startswith(key + ";") and i in self.arrays]
         if len(hits) != 1:
-            raise KeyError(f"{len(hits)} activation tensors are named {key!r} in {self.model}")
+            raise LayerNotFoundError(
+                f"{len(hits)} activation tensors are named {key!r} in {self.model}; "
+                "use an exact name from graph.tensor_names or a tensor index"
+            )
         return hits[0]
 
     def info(self, key: int | str) -> TensorInfo:
@@ -103,27 +110,33 @@ class Activations:
         """
         s = self.graph.summary
         if s.logits_layer is None:
-            raise KeyError(f"{self.model} has no convolution producing logits")
+            raise LayerNotFoundError(
+                f"{self.model} has no convolution producing logits; use logits() for its full-resolution scores"
+            )
         return self.layer_output(s.logits_layer)
 
     def image_pooling(self) -> np.ndarray:
         """The image-level feature: the 1 x 1 x C output of the image-pooling branch's 1x1 conv."""
         pool = self.graph.summary.image_pooling
         if pool is None or pool.conv is None:
-            raise KeyError(f"{self.model} has no image-pooling branch")
+            raise LayerNotFoundError(
+                f"{self.model} has no image-pooling branch; choose a model whose ASPP has one, e.g. deeplabv3-starter"
+            )
         return self.layer_output(pool.conv)
 
     def _decoder(self) -> Decoder:
         decoder = self.graph.summary.decoder
         if decoder is None:
-            raise KeyError(f"{self.model} has no decoder (DeepLab v3+ models have one: deeplabv3plus-mnv2-ade20k)")
+            raise LayerNotFoundError(
+                f"{self.model} has no decoder (DeepLab v3+ models have one: deeplabv3plus-mnv2-ade20k)"
+            )
         return decoder
 
     def decoder_upsampled(self) -> np.ndarray:
         """v3+: the encoder/ASPP features bilinearly upsampled to the decoder's resolution (128 x 128 x 256)."""
         up = self._decoder().upsample
         if up is None:
-            raise KeyError(f"{self.model}: the decoder's upsampling layer was not found")
+            raise LayerNotFoundError(f"{self.model}: the decoder's upsampling layer was not found")
         return self.layer_output(up)
 
     def decoder_low_level(self) -> np.ndarray:
@@ -134,7 +147,7 @@ class Activations:
         """v3+: the low-level feature after the decoder's 1x1 projection (128 x 128 x 48)."""
         projection = self._decoder().projection
         if projection is None:
-            raise KeyError(f"{self.model}: the decoder's low-level projection was not found")
+            raise LayerNotFoundError(f"{self.model}: the decoder's low-level projection was not found")
         return self.layer_output(projection)
 
     def decoder_output(self) -> np.ndarray:
@@ -183,7 +196,7 @@ class Probe:
             warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors.*")
             return RUNNERS.get(self.spec.digest, self.spec.content, self.options, preserve_all_tensors=True)
 
-    def run(self, image: ImageInput, *, resize: str = "stretch") -> Activations:
+    def run(self, image: ImageInput, *, resize: ResizeMode = "stretch") -> Activations:
         """Run the model once on `image` and copy out every activation tensor."""
         spec = self.spec
         pixels, placement = fit(load_image(image), spec.input_size, check_resize(resize))

@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-import pooch
 
-from ..errors import ChecksumError, DownloadError, ModelNotFoundError
+from ..errors import ChecksumError, DownloadError, ModelNotFoundError, SampleNotFoundError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -86,12 +85,14 @@ def lookup(section: str, name: str) -> Asset:
         The entry.
 
     Raises:
-        ModelNotFoundError: `name` is not in the section; the message lists the known names.
+        ModelNotFoundError: `name` is not in the models section (`SampleNotFoundError` in the samples
+            section); the message lists the known names.
     """
     table = assets(section)
     if name not in table:
         kind = section.rstrip("s")
-        raise ModelNotFoundError(f"unknown {kind} {name!r}; known: {', '.join(table)}")
+        error = SampleNotFoundError if section == "samples" else ModelNotFoundError
+        raise error(f"unknown {kind} {name!r}; known: {', '.join(table)}")
     return table[name]
 
 
@@ -156,6 +157,9 @@ def fetch(asset: Asset, progress: bool = True) -> Path:
     cached = cache_dir() / asset.file
     if cached.is_file():
         return _verified(cached, asset, "cached")
+    # Imported only to download: pooch imports tqdm.auto, which in a Jupyter kernel loads ipywidgets.
+    import pooch
+
     try:
         path = pooch.retrieve(
             asset.url,

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from PIL import Image
 
-from ..core.images import load_image
+from ..core.images import ImageInput, load_image
 from . import registry
+
+#: A sample is a photo to segment or a reference mask.
+SampleKind = Literal["photo", "mask"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,7 @@ class Sample:
     file: str
     description: str
     license: str
-    kind: str  # "photo" or "mask"
+    kind: SampleKind
     shows: str  # the main class in the photo, "" for masks
 
     def path(self, progress: bool = False) -> Path:
@@ -40,7 +44,7 @@ class Sample:
         return load_image(self.path())
 
 
-def list_samples(kind: str | None = "photo") -> list[Sample]:
+def list_samples(kind: SampleKind | None = "photo") -> list[Sample]:
     """Registered samples, in registry order.
 
     Args:
@@ -54,7 +58,7 @@ def sample(name: str) -> Sample:
     """One sample by name (`cat`, `pets`, `bird`, ...), without fetching its file.
 
     Raises:
-        ModelNotFoundError: `name` is not a registered sample; the message lists the known ones.
+        SampleNotFoundError: `name` is not a registered sample. the message lists the known ones.
     """
     asset = registry.lookup("samples", name)
     return Sample(
@@ -66,7 +70,7 @@ def sample_path(name: str) -> Path:
     """A verified local path of sample `name`, downloading it if no mirror or cache holds it.
 
     Raises:
-        ModelNotFoundError: `name` is not a registered sample.
+        SampleNotFoundError: `name` is not a registered sample.
         ChecksumError: A copy has the wrong SHA-256.
         DownloadError: The file is not available offline and could not be downloaded.
     """
@@ -77,8 +81,23 @@ def load_sample(name: str) -> Image.Image:
     """Sample `name` decoded to an RGB image (EXIF orientation applied).
 
     Raises:
-        ModelNotFoundError: `name` is not a registered sample.
+        SampleNotFoundError: `name` is not a registered sample.
         ChecksumError: A copy has the wrong SHA-256.
         DownloadError: The file is not available offline and could not be downloaded.
     """
     return sample(name).load()
+
+
+def resolve_image(image: ImageInput) -> ImageInput:
+    """The one rule for naming a sample where an image is expected: a string that is not an existing file
+    but is a photo sample's name (`cat`, `bird`, ...) becomes that sample's verified path; anything else
+    is returned unchanged for `load_image` (which reports a missing file as `ImageNotFoundError`)."""
+    photos = registry.assets("samples")
+    if (
+        isinstance(image, str)
+        and image in photos
+        and photos[image].extra["kind"] == "photo"
+        and not Path(image).exists()
+    ):
+        return sample_path(image)
+    return image

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import registry
+
+if TYPE_CHECKING:
+    from ..core.model import OutputKind
+    from ..core.preprocess import ResizeMode
 
 
 @dataclass(frozen=True)
@@ -38,9 +43,9 @@ class ZooModel:
     dataset: str
     input_size: int
     input_dtype: str
-    output: str  # "logits" or "class_ids"
+    output: OutputKind
     source: str
-    resize: str  # the resize mode measured best for this model
+    resize: ResizeMode  # the resize mode measured best for this model
     sample: str = ""  # a sample photo whose content this model knows, suggested when it is picked
 
     def fetch(self, progress: bool = True) -> Path:

@@ -52,6 +52,7 @@ def _describe(source: object) -> str:
 
 def _open(source: str | os.PathLike | bytes | bytearray, max_pixels: int) -> Image.Image:
     name = _describe(source)
+    fp: io.BytesIO | Path
     if isinstance(source, (bytes, bytearray)):
         fp = io.BytesIO(source)
     else:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -22,7 +23,12 @@ from .labels import LabelSet, generic_label_set, label_set
 from .preprocess import write_input
 from .runtime import RUNNERS, Runner, RuntimeOptions
 
+#: The package's logger; the library adds no handlers (configure `logging` to see what it skips and why).
+log = logging.getLogger("deeplab_widgets")
+
 ModelInput = str | os.PathLike | bytes
+#: What a model's output holds: per-class scores ("logits") or class ids from an in-model ArgMax ("class_ids").
+OutputKind = Literal["logits", "class_ids"]
 LabelsInput = Sequence[str] | str | os.PathLike | None
 
 
@@ -46,7 +52,7 @@ class ModelSpec:
     output_index: int  # the model's own output: logits or class ids
     output_quantization: tuple[float, int]  # of quantized logits; (0.0, 0) when float
     labels_index: int | None  # class ids computed in-graph by the grafted ARG_MAX head (logits models)
-    output_kind: str  # "logits" or "class_ids"
+    output_kind: OutputKind
     scores_index: int | None  # the logits tensor (the ArgMax's input for class-id models); None: no scores
     scores_quantization: tuple[float, int]  # of `scores_index`; (0.0, 0) when float
     num_classes: int
@@ -188,12 +194,26 @@ def run_key(digest: str, argmax_head: bool) -> str:
     return f"{digest}+argmax" if argmax_head else digest
 
 
-def _argmax_head(content: bytes) -> bytes | None:
-    """The model with an in-graph ARG_MAX head, or None (not a logits model, or not parseable)."""
+def _argmax_head(content: bytes, name: str) -> bytes | None:
+    """The model with an in-graph ARG_MAX head, or None (not a logits model, or not parseable); says why in the log."""
     try:
-        return add_argmax_head(content)
-    except Exception:  # a malformed flatbuffer: the interpreter will report it precisely
+        grafted = add_argmax_head(content)
+    except Exception as exc:  # a malformed flatbuffer: the interpreter will report it precisely
+        log.info(
+            "%s: no ARG_MAX head grafted, the model could not be parsed (%s: %s); class ids will be computed "
+            "with NumPy if the interpreter loads it",
+            name,
+            type(exc).__name__,
+            exc,
+        )
         return None
+    if grafted is None:
+        log.debug(
+            "%s: no ARG_MAX head grafted: the model has no single 4-D logits output (e.g. it already ends in an "
+            "ArgMax) or the TFLite schema is not installed",
+            name,
+        )
+    return grafted
 
 
 def load_model(model: ModelInput, labels: LabelsInput = None, options: RuntimeOptions | None = None) -> ModelSpec:
@@ -224,7 +244,7 @@ def load_model(model: ModelInput, labels: LabelsInput = None, options: RuntimeOp
     name, content, info = _read_model(model)
     check_tflite(content, name)
     digest = hashlib.sha256(content).hexdigest()
-    grafted = _argmax_head(content)
+    grafted = _argmax_head(content, name)
     run_content = grafted or content
     interpreter = RUNNERS.get(
         run_key(digest, grafted is not None), run_content, options or RuntimeOptions()
@@ -236,6 +256,7 @@ def load_model(model: ModelInput, labels: LabelsInput = None, options: RuntimeOp
         raise ModelFormatError(f"{name}: input shape {in_shape} is not a single RGB image (1 x H x W x 3)")
     if len(out_shape) == 4 and out_shape[3] == 1:
         out_shape = out_shape[:3]
+    kind: OutputKind
     if len(out_shape) == 3:
         kind = "class_ids"
     elif len(out_shape) == 4:

@@ -8,6 +8,7 @@ Pixels are written straight into the interpreter's input tensor, with no tempora
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 from PIL import Image
@@ -15,7 +16,9 @@ from PIL import Image
 from ..errors import OptionsError
 from ..tflite.metadata import Normalization
 
-RESIZE_MODES = ("stretch", "pad")
+#: How an image is fitted to the model input (see the module docstring).
+ResizeMode = Literal["stretch", "pad"]
+RESIZE_MODES: tuple[ResizeMode, ...] = get_args(ResizeMode)
 
 
 @dataclass(frozen=True)
@@ -26,14 +29,14 @@ class Placement:
     content: tuple[int, int]  # (height, width) of the resized image inside the input
 
 
-def check_resize(mode: str) -> str:
-    """Validate a resize mode name."""
+def check_resize(mode: str) -> ResizeMode:
+    """Validate a resize mode name (`OptionsError` for an unknown one)."""
     if mode not in RESIZE_MODES:
         raise OptionsError(f"unknown resize mode {mode!r}; choose one of: {', '.join(RESIZE_MODES)}")
     return mode
 
 
-def fit(image: Image.Image, size: tuple[int, int], mode: str) -> tuple[np.ndarray, Placement]:
+def fit(image: Image.Image, size: tuple[int, int], mode: ResizeMode) -> tuple[np.ndarray, Placement]:
     """Resize `image` for an input of `size` (height, width); returns uint8 pixels and placement."""
     h, w = size
     if mode == "stretch":
@@ -44,7 +47,7 @@ def fit(image: Image.Image, size: tuple[int, int], mode: str) -> tuple[np.ndarra
     # Shrinking: area averaging (BOX) anti-aliases as well as bilinear at ~60% of its cost and scored
     # as well on the VOC sample; enlarging: bilinear (BOX would be nearest-neighbour).
     shrinking = cw <= image.width and ch <= image.height
-    resample = Image.BOX if shrinking else Image.BILINEAR
+    resample = Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR
     resized = image if image.size == (cw, ch) else image.resize((cw, ch), resample, reducing_gap=3.0)
     return np.asarray(resized), Placement(image.size, (ch, cw))
 
@@ -83,7 +86,7 @@ def restore(labels: np.ndarray, placement: Placement) -> np.ndarray:
     crop = labels[:ch, :cw]
     if (cw, ch) == placement.image_size:
         return np.ascontiguousarray(crop)
-    return np.asarray(Image.fromarray(crop).resize(placement.image_size, Image.NEAREST))
+    return np.asarray(Image.fromarray(crop).resize(placement.image_size, Image.Resampling.NEAREST))
 
 
 def argmax_labels(scores: np.ndarray) -> np.ndarray:
@@ -98,3 +101,26 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     np.exp(probs, out=probs)
     probs /= probs.sum(axis=-1, keepdims=True)
     return probs
+
+
+def dequantized_softmax(logits: np.ndarray, quantization: tuple[float, int]) -> np.ndarray:
+    """Per-pixel class probabilities (float32) from H x W x C logits, dequantized with (scale, zero point).
+
+    For 8-bit logits the exponentials come from a 256-entry table (one lookup per value instead of a
+    subtraction and an `exp`); the per-pixel normalisation cancels the table's common offset. Float
+    logits, or a scale so large that the table could overflow, take the plain `softmax` path.
+    """
+    scale, zero = quantization
+    if not scale:
+        return softmax(logits)
+    if logits.dtype in (np.uint8, np.int8) and 255 * scale < 80:
+        info = np.iinfo(logits.dtype)
+        values = np.arange(info.min, info.max + 1, dtype=np.float32)
+        table = np.exp((values - values[-1]) * np.float32(scale)).astype(np.float32)
+        codes = logits.view(np.uint8) if logits.dtype == np.int8 else logits
+        if logits.dtype == np.int8:  # int8 -128..127 as uint8 0..255 puts -128 at 128: reorder the table
+            table = np.roll(table, -128)
+        probs = table[codes]
+        probs /= probs.sum(axis=-1, keepdims=True)
+        return probs
+    return softmax((logits.astype(np.float32) - np.float32(zero)) * np.float32(scale))

@@ -9,19 +9,32 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal, get_args
 
 from ..errors import BackendError, DelegateError, ModelFormatError, OptionsError
 
+#: An interpreter backend; "auto" picks the first installed one (`available_backends()`).
+Backend = Literal["auto", "litert", "tflite-runtime"]
+BACKEND_CHOICES: tuple[Backend, ...] = get_args(Backend)
 #: Backend name -> (module to import, pip install hint).
-BACKENDS = {
+BACKENDS: dict[str, tuple[str, str]] = {
     "litert": ("ai_edge_litert.interpreter", "pip install ai-edge-litert"),
     "tflite-runtime": ("tflite_runtime.interpreter", "pip install 'deeplab-widgets[tflite-runtime]' (needs numpy<2)"),
 }
+
+
+def check_backend(name: str) -> Backend:
+    """Validate a backend name ("auto" or a key of `BACKENDS`); `BackendError` lists the choices."""
+    if name not in BACKEND_CHOICES:
+        raise BackendError(f"unknown backend {name!r}; choose one of: auto, {', '.join(BACKENDS)}")
+    return name
 
 
 def cpu_count() -> int:
@@ -55,15 +68,14 @@ class RuntimeOptions:
     xnnpack: bool = True
     delegate: str | None = None
     delegate_options: tuple[tuple[str, str], ...] = ()
-    backend: str = "auto"
+    backend: Backend = "auto"
 
     def __post_init__(self) -> None:
         if not 1 <= self.num_threads <= cpu_count():
             raise OptionsError(
                 f"num_threads must be between 1 and {cpu_count()} (this machine's cores), not {self.num_threads}"
             )
-        if self.backend != "auto" and self.backend not in BACKENDS:
-            raise BackendError(f"unknown backend {self.backend!r}; choose one of: auto, {', '.join(BACKENDS)}")
+        check_backend(self.backend)
 
     def describe(self) -> str:
         """A short human-readable summary, e.g. for a timing table."""
@@ -139,13 +151,44 @@ def make_interpreter(model_content: bytes, options: RuntimeOptions, *, preserve_
     if preserve_all_tensors:
         kwargs["experimental_preserve_all_tensors"] = True
     try:
-        interpreter = mod.Interpreter(**kwargs)
-        interpreter.allocate_tensors()
+        with without_xnnpack_notice():
+            interpreter = mod.Interpreter(**kwargs)
+            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         if options.delegate:
             raise DelegateError(f"delegate {options.delegate!r} loaded but could not run this model: {exc}") from exc
         raise ModelFormatError(f"the model could not be loaded by the TFLite interpreter: {exc}") from exc
     return interpreter
+
+
+#: What LiteRT prints on the C-level stderr for every interpreter that uses XNNPACK: information, not an error,
+#: yet Jupyter shows it in a red box and it clutters every CLI call.
+XNNPACK_NOTICE = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+_STDERR_LOCK = threading.Lock()
+
+
+@contextmanager
+def without_xnnpack_notice() -> Iterator[None]:
+    """Hold back LiteRT's XNNPACK INFO line while an interpreter is built; everything else still reaches stderr.
+
+    File descriptor 2 points at a temporary file for the duration; afterwards every captured line except
+    `XNNPACK_NOTICE` is written to the real stderr, so warnings and errors from LiteRT are never hidden.
+    """
+    with _STDERR_LOCK, tempfile.TemporaryFile() as captured:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [
+                line for line in captured.read().splitlines(keepends=True) if line.rstrip(b"\r\n") != XNNPACK_NOTICE
+            ]
+            if kept:
+                os.write(2, b"".join(kept))
 
 
 def load_delegate(mod: ModuleType, path: str, options: dict[str, str]) -> Any:

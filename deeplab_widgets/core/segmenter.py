@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -10,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from .images import DEFAULT_MAX_PIXELS, ImageInput, load_image
-from .model import LabelsInput, ModelInput, ModelSpec, load_model
-from .preprocess import Placement, argmax_labels, check_resize, fit, restore, softmax
+from .model import LabelsInput, ModelInput, ModelSpec, OutputKind, load_model
+from .preprocess import Placement, ResizeMode, argmax_labels, check_resize, dequantized_softmax, fit, restore
 from .runtime import Runner, RuntimeOptions
 
 
@@ -38,6 +39,28 @@ class ClassShare:
     fraction: float
 
 
+def class_name(class_names: Sequence[str], class_id: int) -> str:
+    """The name of a class id (ids beyond the names get `class N`)."""
+    return class_names[class_id] if class_id < len(class_names) else f"class {class_id}"
+
+
+def present_classes(
+    labels: np.ndarray, class_names: Sequence[str], *, counts: np.ndarray | None = None
+) -> list[ClassShare]:
+    """The classes present in a class map with their share of the pixels, largest share first.
+
+    `SegmentationResult.present_classes` uses it; so should anything that lists the classes of a class map
+    it did not segment itself (e.g. a mask read back from disk).
+    `counts` may pass a precomputed `np.bincount(labels.ravel(), minlength=256)`.
+    """
+    counts = np.bincount(labels.ravel(), minlength=256) if counts is None else counts
+    total = labels.size
+    shares = [
+        ClassShare(int(i), class_name(class_names, int(i)), float(counts[i] / total)) for i in np.flatnonzero(counts)
+    ]
+    return sorted(shares, key=lambda s: (-s.fraction, s.id))
+
+
 @dataclass(frozen=True)
 class SegmentationResult:
     """A class map at the original image size, the class names, optional scores and timings."""
@@ -48,8 +71,9 @@ class SegmentationResult:
     timings: Timings
     model: str
     options: RuntimeOptions
-    resize: str
+    resize: ResizeMode
     scores: np.ndarray | None = field(default=None, repr=False)  # h x w x C probabilities, model resolution
+    output_kind: OutputKind | None = None  # the model's output; None when unknown (e.g. a mask read from disk)
 
     @cached_property
     def counts(self) -> np.ndarray:
@@ -58,14 +82,11 @@ class SegmentationResult:
 
     def present_classes(self) -> list[ClassShare]:
         """Classes present, largest share first."""
-        total = self.labels.size
-        ids = np.flatnonzero(self.counts)
-        shares = [ClassShare(int(i), self.name_of(int(i)), float(self.counts[i] / total)) for i in ids]
-        return sorted(shares, key=lambda s: (-s.fraction, s.id))
+        return present_classes(self.labels, self.class_names, counts=self.counts)
 
     def name_of(self, class_id: int) -> str:
         """The name of a class id (ids beyond the names get `class N`)."""
-        return self.class_names[class_id] if class_id < len(self.class_names) else f"class {class_id}"
+        return class_name(self.class_names, class_id)
 
     @property
     def has_scores(self) -> bool:
@@ -73,7 +94,7 @@ class SegmentationResult:
         return self.scores is not None
 
 
-def default_resize(spec: ModelSpec) -> str:
+def default_resize(spec: ModelSpec) -> ResizeMode:
     """The zoo's measured best resize mode for a model; "stretch" for other models."""
     return spec.zoo.resize if spec.zoo else "stretch"
 
@@ -91,7 +112,7 @@ class Segmenter:
         options: RuntimeOptions | None = None,
         *,
         labels: LabelsInput = None,
-        resize: str | None = None,
+        resize: ResizeMode | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
         self.options = options or RuntimeOptions()
@@ -105,7 +126,7 @@ class Segmenter:
         """Any DeepLab-style TFLite segmentation model, from a path or its bytes."""
         return cls(path_or_bytes, labels=labels, **kwargs)
 
-    def with_options(self, options: RuntimeOptions | None = None, resize: str | None = None) -> Segmenter:
+    def with_options(self, options: RuntimeOptions | None = None, resize: ResizeMode | None = None) -> Segmenter:
         """The same loaded model with other runtime options or resize mode (no reloading)."""
         return Segmenter(self.spec, options or self.options, resize=resize or self.resize, max_pixels=self.max_pixels)
 
@@ -128,10 +149,21 @@ class Segmenter:
         `scores=True` for a user's model whose logits could not be found.
         """
         image = load_image(image, max_pixels=self.max_pixels)
-        spec = self.spec
-        runner = self.spec.scores_runner(self.options) if scores else self.runner
         t0 = time.perf_counter()
-        pixels, placement = fit(image, spec.input_size, self.resize)
+        pixels, placement = fit(image, self.spec.input_size, self.resize)
+        return self.segment_fitted(pixels, placement, scores=scores, started=t0)
+
+    def segment_fitted(
+        self, pixels: np.ndarray, placement: Placement, *, scores: bool = False, started: float | None = None
+    ) -> SegmentationResult:
+        """Segment uint8 RGB `pixels` already fitted to the model input (e.g. scaled by a video decoder).
+
+        `placement.content` is the (height, width) of `pixels`; the class map comes back at
+        `placement.image_size`. `started` (a `time.perf_counter()` value) counts earlier work as preprocessing.
+        """
+        spec = self.spec
+        runner = spec.scores_runner(self.options) if scores else self.runner
+        t0 = time.perf_counter() if started is None else started
         with runner.lock:
             interpreter = runner.interpreter
             spec.feed(interpreter, pixels)
@@ -153,6 +185,7 @@ class Segmenter:
             options=self.options,
             resize=self.resize,
             scores=probs,
+            output_kind=spec.output_kind,
         )
 
     def _copy_outputs(self, interpreter: Any, scores: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -172,10 +205,13 @@ class Segmenter:
         (ch, cw), (ids, logits) = placement.content, outputs
         if logits is not None:
             logits = logits[:ch, :cw]
-        labels = argmax_labels(logits) if ids is None else ids.reshape(ids.shape[:2])[:ch, :cw].astype(np.uint8)
+        if ids is None:
+            assert logits is not None  # `_copy_outputs` copies the logits whenever there are no class ids
+            labels = argmax_labels(logits)
+        else:
+            labels = ids.reshape(ids.shape[:2])[:ch, :cw].astype(np.uint8)
         if logits is None:
             return labels, None
-        scale, zero = self.spec.scores_quantization
-        probs = softmax((logits.astype(np.float32) - zero) * scale if scale else logits)
+        probs = dequantized_softmax(logits, self.spec.scores_quantization)
         probs.setflags(write=False)
         return labels, probs

@@ -14,15 +14,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import NoScoresError
+from ..errors import BackendError, NoScoresError
 from . import schema
 
 LABELS_TENSOR_NAME = "deeplab_widgets/labels"
 
 
 def add_argmax_head(content: bytes) -> bytes | None:
-    """Model bytes whose outputs are (class ids int32, original logits), or None if it has no 4-D logits output."""
-    model = schema.read_model(content)
+    """Model bytes whose outputs are (class ids int32, original logits), or None if it has no 4-D logits output.
+
+    None too when the TFLite schema is not installed (the pipeline then takes the argmax with NumPy);
+    `ModelFormatError` when the file cannot be parsed.
+    """
+    try:
+        model = schema.read_model(content)
+    except BackendError:
+        return None
     graph = model.subgraphs[0]
     if len(model.subgraphs) != 1 or len(graph.outputs) != 1:
         return None

@@ -19,7 +19,7 @@ from .masks import (
     side_by_side,
     visible_mask,
 )
-from .render import DISPLAY_FORMAT, MODES, DisplayOptions, Rendered, Renderer, encode, render
+from .render import DISPLAY_FORMAT, MODES, DisplayOptions, Rendered, Renderer, encode, figure_png, render
 from .thumbnails import thumbnail
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "colorize_image",
     "draw_boundaries",
     "encode",
+    "figure_png",
     "heat_image",
     "heat_values",
     "legend_entries",
@@ -52,7 +53,6 @@ __all__ = [
 
 #: Architecture figures (`viz/architecture.py`), imported on first use like `plot_segmentation`.
 ARCHITECTURE_FIGURES = (
-    "figure_png",
     "plot_aspp",
     "plot_block_diagram",
     "plot_boundary_errors",

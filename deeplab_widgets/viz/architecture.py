@@ -1,12 +1,11 @@
 """Figures that explain DeepLab's architecture: the block diagram of a real graph, feature-map
 grids, atrous sampling grids, gridding, ASPP coverage, output-stride costs and boundary errors.
 
-Built on `matplotlib.figure.Figure` (no pyplot state); `figure_png` turns one into PNG bytes.
+Built on `matplotlib.figure.Figure` (no pyplot state); `viz.render.figure_png` turns one into PNG bytes.
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 
 import numpy as np
@@ -18,6 +17,21 @@ from PIL import Image
 
 from ..analysis import concepts
 from ..analysis.deeplab import ROLES, ModelGraph
+from .render import figure_png
+
+__all__ = [
+    "ROLE_COLORS",
+    "figure_png",
+    "plot_aspp",
+    "plot_block_diagram",
+    "plot_boundary_errors",
+    "plot_confidence",
+    "plot_feature_maps",
+    "plot_gridding",
+    "plot_output_stride_costs",
+    "plot_receptive_field",
+    "plot_sampling_grid",
+]
 
 #: One colour per layer role (see `deeplab_widgets.graph.ROLES`).
 ROLE_COLORS = {
@@ -30,13 +44,6 @@ ROLE_COLORS = {
 }
 #: Colours of ASPP branches / rates, in order.
 RATE_COLORS = ("#C44E52", "#4C72B0", "#55A868", "#DD8452", "#8172B3", "#937860")
-
-
-def figure_png(fig: Figure, dpi: int = 90) -> bytes:
-    """Encode a figure as PNG bytes (for an ipywidgets.Image)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
 
 
 def plot_block_diagram(graph: ModelGraph, *, width: float = 14.0) -> Figure:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import Literal, get_args
 
 import numpy as np
 from PIL import Image
 
 from ..core.segmenter import SegmentationResult
-from ..errors import NoScoresError
+from ..errors import NoScoresError, OptionsError
 
 #: The two heat maps: the top class's probability, and the normalised entropy (uncertainty).
-HEAT_KINDS = ("confidence", "entropy")
+HeatKind = Literal["confidence", "entropy"]
+HEAT_KINDS: tuple[HeatKind, ...] = get_args(HeatKind)
 
 
 def no_scores_message(result: SegmentationResult) -> str:
@@ -22,10 +24,10 @@ def no_scores_message(result: SegmentationResult) -> str:
     )
 
 
-def heat_values(result: SegmentationResult, kind: str = "confidence") -> np.ndarray:
+def heat_values(result: SegmentationResult, kind: HeatKind = "confidence") -> np.ndarray:
     """h x w float32 in [0, 1] at model resolution: top-class probability, or entropy / log(C)."""
     if kind not in HEAT_KINDS:
-        raise ValueError(f"unknown heat map {kind!r}; choose one of: {', '.join(HEAT_KINDS)}")
+        raise OptionsError(f"unknown heat map {kind!r}; choose one of: {', '.join(HEAT_KINDS)}")
     if result.scores is None:
         raise NoScoresError(no_scores_message(result))
     probs = result.scores
@@ -45,12 +47,12 @@ def heat_palette(cmap: str = "magma") -> bytes:
 
 
 def heat_image(
-    result: SegmentationResult, kind: str = "confidence", cmap: str = "magma", size: tuple[int, int] | None = None
+    result: SegmentationResult, kind: HeatKind = "confidence", cmap: str = "magma", size: tuple[int, int] | None = None
 ) -> Image.Image:
     """The heat map as an RGB image at `size` (width, height; default the image size), bright = high."""
     values = heat_values(result, kind)
     small = Image.fromarray(np.clip(values * 255 + 0.5, 0, 255).astype(np.uint8), "L")
     size = size or (result.labels.shape[1], result.labels.shape[0])
-    gray = small.resize(size, Image.BILINEAR)
+    gray = small.resize(size, Image.Resampling.BILINEAR)
     table = heat_palette(cmap)
     return Image.merge("RGB", [gray.point(list(table[c::3])) for c in range(3)])

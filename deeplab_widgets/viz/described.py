@@ -37,6 +37,6 @@ def described(fig: Figure, alt: str, *, dpi: int = 90) -> DescribedFigure:
     """
     if not alt.strip():
         raise OptionsError("a figure needs a description (alt text) that says what it shows")
-    from .architecture import figure_png
+    from .render import figure_png
 
     return DescribedFigure(figure_png(fig, dpi=dpi), alt.strip())

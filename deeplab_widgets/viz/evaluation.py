@@ -68,16 +68,11 @@ def _rgb(color: np.ndarray) -> tuple[float, float, float]:
     return (r, g, b)
 
 
-def _ids(prediction: np.ndarray | None) -> np.ndarray:
-    if prediction is None:  # checked by the caller; here for the type checker
-        raise OptionsError("the evaluation has no stored predictions; run evaluate(..., keep_predictions=True)")
-    return prediction
-
-
 def plot_worst_images(evaluation: Evaluation, dataset: LabelledDataset, n: int = 4) -> Figure:
     """The `n` lowest-mIoU images: photo, ground truth and prediction (needs `keep_predictions=True`)."""
     worst = evaluation.worst(n)
-    if any(s.prediction is None for s in worst):
+    predictions = [s.prediction for s in worst if s.prediction is not None]
+    if len(predictions) < len(worst):
         raise OptionsError("the evaluation has no stored predictions; run evaluate(..., keep_predictions=True)")
     from matplotlib.patches import Patch
 
@@ -85,9 +80,8 @@ def plot_worst_images(evaluation: Evaluation, dataset: LabelledDataset, n: int =
     fig = Figure(figsize=(9, 2.9 * len(worst) + 0.8), layout="constrained")
     axes = fig.subplots(len(worst), 3, squeeze=False)
     shown: set[int] = set()
-    for row, score in zip(axes, worst, strict=True):
+    for row, score, prediction in zip(axes, worst, predictions, strict=True):
         image, truth = dataset.load(score.name)
-        prediction = _ids(score.prediction)
         panels = (np.asarray(image), colorize(truth, cmap), colorize(prediction, cmap))
         titles = (score.name, "ground truth", f"{evaluation.model}: mIoU {score.miou:.2f}")
         shown |= {int(v) for v in np.unique(truth)} | {int(v) for v in np.unique(prediction)}

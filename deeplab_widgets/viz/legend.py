@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..core.segmenter import SegmentationResult
@@ -30,11 +30,15 @@ class LegendEntry:
         return f"{self.fraction * 100:.1f}%" if self.fraction >= 0.001 else "<0.1%"
 
 
+def _rgb(row: Sequence[int]) -> tuple[int, int, int]:
+    return int(row[0]), int(row[1]), int(row[2])
+
+
 def legend_entries(result: SegmentationResult, hidden: Iterable[int] = ()) -> list[LegendEntry]:
     """Present classes, largest share first."""
     hidden = set(hidden)
     return [
-        LegendEntry(s.id, s.name, tuple(int(c) for c in result.colormap[s.id]), s.fraction, s.id not in hidden)
+        LegendEntry(s.id, s.name, _rgb(result.colormap[s.id]), s.fraction, s.id not in hidden)
         for s in result.present_classes()
     ]
 

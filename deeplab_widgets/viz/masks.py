@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from ..core.segmenter import SegmentationResult
+from ..errors import SizeMismatchError
 
 #: Colour of the thin class-boundary lines.
 BOUNDARY_COLOR = (255, 255, 255)
@@ -22,8 +23,17 @@ def _label_image(labels: np.ndarray, mode: str = "P") -> Image.Image:
     return Image.frombuffer(mode, (labels.shape[1], labels.shape[0]), labels, "raw", mode, 0, 1)
 
 
+def size_mismatch(image_size: tuple[int, int], labels: np.ndarray) -> str:
+    """The message for a photo shown with a class map of another size (`SizeMismatchError`)."""
+    w, h = image_size
+    return (
+        f"image is {w}x{h} but the mask is {labels.shape[1]}x{labels.shape[0]}; "
+        "show a result with the photo it was segmented from"
+    )
+
+
 def as_photo(image: Image.Image | np.ndarray, labels: np.ndarray) -> Image.Image:
-    """The image as RGB PIL, checked to match the class map's size."""
+    """The image as RGB PIL, checked to match the class map's size (`SizeMismatchError` if not)."""
     if not isinstance(image, Image.Image):
         pixels = np.asarray(image, np.uint8)
         image = Image.fromarray(np.ascontiguousarray(pixels[..., :3] if pixels.ndim == 3 else pixels))
@@ -31,7 +41,7 @@ def as_photo(image: Image.Image | np.ndarray, labels: np.ndarray) -> Image.Image
     if photo.mode != "RGB":
         photo = photo.convert("RGB")
     if (photo.height, photo.width) != labels.shape:
-        raise ValueError(f"image is {photo.width}x{photo.height} but the mask is {labels.shape[1]}x{labels.shape[0]}")
+        raise SizeMismatchError(size_mismatch(photo.size, labels))
     return photo
 
 

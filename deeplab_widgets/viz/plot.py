@@ -13,6 +13,7 @@ from ..core.images import ImageInput, load_image
 from ..core.segmenter import SegmentationResult
 from .legend import legend_entries
 from .masks import overlay_image
+from .render import DisplayMode
 
 
 def plot_segmentation(
@@ -94,7 +95,7 @@ MODE_TITLES = {
 def plot_display_modes(
     result: SegmentationResult,
     image: ImageInput,
-    modes: Sequence[str] = ("overlay", "mask", "boundaries", "confidence", "entropy"),
+    modes: Sequence[DisplayMode] = ("overlay", "mask", "boundaries", "confidence", "entropy"),
     *,
     alpha: float = 0.6,
     title: str | None = None,

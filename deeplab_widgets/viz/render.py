@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 from PIL import Image, ImageChops
@@ -15,10 +16,15 @@ from PIL import Image, ImageChops
 from ..core.segmenter import SegmentationResult
 from ..errors import NoScoresError, OptionsError
 from .confidence import heat_image, no_scores_message
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 from .masks import BOUNDARY_COLOR, as_photo, boundaries, colorize_image, overlay_image, side_by_side, visible_mask
 
 #: Display modes, in the order a viewer offers them.
-MODES = ("overlay", "mask", "side by side", "boundaries", "confidence", "entropy")
+DisplayMode = Literal["overlay", "mask", "side by side", "boundaries", "confidence", "entropy"]
+MODES: tuple[DisplayMode, ...] = get_args(DisplayMode)
 
 #: The display encoding: JPEG q85 encodes a 1 MP picture in ~4 ms to ~125 KB; PNG level 1 takes ~110 ms
 #: and ~1.6 MB, WebP ~22 ms (see benchmarks/display_latency.py and the README).
@@ -33,7 +39,7 @@ SIDE_BY_SIDE_GAP = 8
 class DisplayOptions:
     """How to show a result: mode, mask opacity and the class ids to hide."""
 
-    mode: str = "overlay"
+    mode: DisplayMode = "overlay"
     alpha: float = 0.6
     hidden: frozenset[int] = field(default_factory=frozenset)
 
@@ -56,8 +62,7 @@ class Rendered:
 class Renderer:
     """Renders results for display, caching per-result work (photo, heat maps) across option changes."""
 
-    def __init__(self, output_kind: str | None = None) -> None:
-        self.output_kind = output_kind
+    def __init__(self) -> None:
         self._source: tuple[Image.Image, SegmentationResult] | None = None
         self._photo: Image.Image | None = None
         self._colors: Image.Image | None = None
@@ -70,7 +75,12 @@ class Renderer:
             self._photo, self._source = as_photo(image, result.labels), (image, result)
             self._colors = colorize_image(result.labels, result.colormap)
             self._heat, self._edges, self._small = {}, {}, None
-        return self._photo
+        return self._prepared()[0]
+
+    def _prepared(self) -> tuple[Image.Image, Image.Image]:
+        """The photo and the colourised class map of the current result (`_prepare` made them)."""
+        assert self._photo is not None and self._colors is not None, "call _prepare first"
+        return self._photo, self._colors
 
     def _boundary_layers(self, result: SegmentationResult, hidden: frozenset[int]) -> tuple[Image.Image, Image.Image]:
         """The colour layer with white class edges, and the edges as an 8-bit mask (cached per hidden set)."""
@@ -79,29 +89,30 @@ class Renderer:
             edges = boundaries(result.labels, hidden).view(np.uint8) * np.uint8(255)
             edge_mask = Image.frombuffer("L", (edges.shape[1], edges.shape[0]), edges, "raw", "L", 0, 1)
             white = Image.new("RGB", edge_mask.size, BOUNDARY_COLOR)
-            layers = self._edges[hidden] = (Image.composite(white, self._colors, edge_mask), edge_mask)
+            layers = self._edges[hidden] = (Image.composite(white, self._prepared()[1], edge_mask), edge_mask)
         return layers
 
     def _halves(self, result: SegmentationResult) -> tuple[Image.Image, SegmentationResult, Image.Image]:
         """Photo, result and colours scaled so that two of them side by side fit `SIDE_BY_SIDE_WIDTH`."""
         if self._small is None:
-            photo = self._photo
+            photo, colors = self._prepared()
             scale = min(1.0, (SIDE_BY_SIDE_WIDTH - SIDE_BY_SIDE_GAP) / (2 * photo.width))
             size = (max(1, round(photo.width * scale)), max(1, round(photo.height * scale)))
             if size == photo.size:
-                self._small = (photo, result, self._colors)
+                self._small = (photo, result, colors)
             else:
-                labels = np.asarray(Image.fromarray(result.labels).resize(size, Image.NEAREST))
+                labels = np.asarray(Image.fromarray(result.labels).resize(size, Image.Resampling.NEAREST))
                 small = replace(result, labels=labels)
                 self._small = (
-                    photo.resize(size, Image.BILINEAR, reducing_gap=2.0),
+                    photo.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0),
                     small,
                     colorize_image(labels, result.colormap),
                 )
         return self._small
 
     def _overlay(self, result: SegmentationResult, alpha: float, hidden: frozenset[int]) -> Image.Image:
-        return overlay_image(self._photo, result, alpha, hidden, colors=self._colors)
+        photo, colors = self._prepared()
+        return overlay_image(photo, result, alpha, hidden, colors=colors)
 
     def render(self, image: Image.Image, result: SegmentationResult, options: DisplayOptions) -> Rendered:
         """The picture for `options` (heat-map modes fall back to the overlay with a plain note)."""
@@ -135,6 +146,13 @@ def render(
     if strict and out.note:
         raise NoScoresError(out.note)
     return out.image
+
+
+def figure_png(fig: Figure, dpi: int = 90) -> bytes:
+    """Encode a matplotlib figure as PNG bytes (for an ipywidgets.Image): the one figure-to-PNG step."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
 
 
 def encode(image: Image.Image, fmt: str = DISPLAY_FORMAT, quality: int = DISPLAY_QUALITY) -> bytes:

@@ -6,7 +6,8 @@ import numpy as np
 from PIL import Image
 
 from ..core.segmenter import SegmentationResult
-from .masks import colorize_image
+from ..errors import SizeMismatchError
+from .masks import colorize_image, size_mismatch
 
 #: The longer side of a thumbnail, in pixels.
 THUMBNAIL_SIZE = 160
@@ -17,9 +18,7 @@ def thumbnail(
 ) -> Image.Image:
     """An overlay at most `size` pixels on its longer side (class ids shrink by nearest neighbour: no new ids)."""
     if (image.height, image.width) != result.labels.shape:
-        raise ValueError(
-            f"image is {image.width}x{image.height} but the mask is {result.labels.shape[1]}x{result.labels.shape[0]}"
-        )
+        raise SizeMismatchError(size_mismatch(image.size, result.labels))
     scale = min(1.0, size / max(image.size))
     box = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     photo = image.convert("RGB").resize(box, Image.Resampling.BILINEAR, reducing_gap=2.0)

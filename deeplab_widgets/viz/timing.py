@@ -12,12 +12,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from PIL import Image
 
+from ..analysis.cost import ComputeCost
 from ..core.segmenter import SegmentationResult
 from ..errors import OptionsError
 from ..workflows.bench import (
     SEED_LATENCIES,
     BenchmarkResult,
-    ComputeCost,
     PipelineResult,
     QuotedLatency,
     Sweep,
@@ -40,7 +40,15 @@ def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
     return Figure(figsize=size, layout="constrained").add_subplot()
 
 
-def _invoke_results(results: Sweep | Sequence[BenchmarkResult]) -> list[BenchmarkResult]:
+def _figure(ax: Axes) -> Figure:
+    """The figure an axes was drawn in (the top-level one when the axes sits in a subfigure)."""
+    fig = ax.figure
+    while not isinstance(fig, Figure):
+        fig = fig.figure
+    return fig
+
+
+def _invoke_results(results: Sweep | Sequence[BenchmarkResult | PipelineResult]) -> list[BenchmarkResult]:
     items = list(results.results if isinstance(results, Sweep) else results)
     out = [r for r in items if isinstance(r, BenchmarkResult)]
     if not out:
@@ -62,7 +70,7 @@ def _series_label(r: BenchmarkResult, varying: set[str]) -> str:
 
 
 def latency_vs_threads(
-    results: Sweep | Sequence[BenchmarkResult], *, kind: str = "errorbar", ax: Axes | None = None
+    results: Sweep | Sequence[BenchmarkResult | PipelineResult], *, kind: str = "errorbar", ax: Axes | None = None
 ) -> Figure:
     """Latency against thread count, one series per model/backend/XNNPACK/delegate.
 
@@ -71,7 +79,7 @@ def latency_vs_threads(
     if kind not in PLOT_KINDS:
         raise OptionsError(f"unknown plot kind {kind!r}; choose one of: {', '.join(PLOT_KINDS)}")
     items = _invoke_results(results)
-    keys = {
+    keys: dict[str, set[object]] = {
         "model": {r.model for r in items},
         "backend": {r.backend for r in items},
         "xnnpack": {r.options.xnnpack for r in items},
@@ -110,7 +118,7 @@ def latency_vs_threads(
     ax.set_title(f"invoke() latency vs threads ({what})")
     ax.legend(fontsize="small", loc="best")
     ax.grid(axis="y", alpha=0.3)
-    return ax.figure
+    return _figure(ax)
 
 
 def seed_comparison(
@@ -151,10 +159,12 @@ def seed_comparison(
     ax.bar(0, 0, color="C0", edgecolor="black", label=f"measured ({machine_description()}), median")
     ax.legend(fontsize="small", loc="upper right")
     ax.set_ylim(top=max(values) * 1.25)
-    return ax.figure
+    return _figure(ax)
 
 
-def stage_breakdown(results: PipelineResult | Sequence[PipelineResult], *, ax: Axes | None = None) -> Figure:
+def stage_breakdown(
+    results: PipelineResult | Sequence[BenchmarkResult | PipelineResult], *, ax: Axes | None = None
+) -> Figure:
     """A stacked horizontal bar per pipeline result: mean milliseconds per stage, so you see where time goes."""
     items = [results] if isinstance(results, PipelineResult) else [r for r in results if isinstance(r, PipelineResult)]
     if not items:
@@ -174,7 +184,7 @@ def stage_breakdown(results: PipelineResult | Sequence[PipelineResult], *, ax: A
     w, h = items[0].image_size
     ax.set_title(f"where pipeline time goes ({items[0].input}, {w}x{h})")
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return ax.figure
+    return _figure(ax)
 
 
 def op_costs(cost: ComputeCost, *, ax: Axes | None = None) -> Figure:
@@ -195,4 +205,4 @@ def op_costs(cost: ComputeCost, *, ax: Axes | None = None) -> Figure:
     if cost.gflops is not None:
         title += f"\n{cost.gflops:.1f} GFLOP/s implied at {cost.median_ms:.1f} ms (median)"
     ax.set_title(title, fontsize="medium")
-    return ax.figure
+    return _figure(ax)

@@ -13,29 +13,22 @@ from PIL import Image
 from ..analysis import concepts
 from ..analysis.deeplab import ModelGraph, read_graph
 from ..analysis.intermediates import Activations, Probe
-from ..assets.samples import list_samples, sample_path
+from ..assets.samples import resolve_image
 from ..core.images import ImageInput, load_image
 from ..core.model import ModelInput
 from ..core.runtime import RuntimeOptions
 from ..errors import DeeplabWidgetsError
 from ..viz import architecture as viz
-from .image_picker import error_html, info_html
+from .status import error_html, info_html
 
 #: Longest side of a photo drawn under a sampling grid.
 PHOTO_SIDE = 384
 
 
-def _source(image: ImageInput) -> ImageInput:
-    """A sample name (`bird`, `cat`, ...) becomes its file; anything else is passed through."""
-    if isinstance(image, str) and image in {s.name for s in list_samples(kind="photo")}:
-        return sample_path(image)
-    return image
-
-
 def _photo(image: ImageInput | None) -> Image.Image | None:
     if image is None:
         return None
-    picture = load_image(_source(image)).copy()
+    picture = load_image(resolve_image(image)).copy()
     picture.thumbnail((PHOTO_SIDE, PHOTO_SIDE))
     return picture
 
@@ -119,7 +112,7 @@ class LayerBrowser(widgets.VBox):
     def set_image(self, image: ImageInput) -> bool:
         """Run the model on a new photo (keeps the last good activations if this fails)."""
         try:
-            acts = self.probe.run(_source(image))
+            acts = self.probe.run(resolve_image(image))
         except (DeeplabWidgetsError, OSError) as exc:
             self.status.value = error_html(str(exc))
             return False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import io
 from collections.abc import Callable, Sequence
 from functools import cache
@@ -14,6 +13,7 @@ from PIL import Image
 from ..assets.samples import list_samples, load_sample
 from ..core.images import IMAGE_EXTENSIONS, ImageInput, load_image
 from ..errors import DeeplabWidgetsError
+from .status import error_html, info_html
 
 THUMBNAIL_SIZE = 72
 
@@ -26,16 +26,6 @@ def thumbnail(name: str, size: int = THUMBNAIL_SIZE) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=80)
     return buffer.getvalue()
-
-
-def error_html(message: str) -> str:
-    """A status-line message for an error."""
-    return f'<span style="color:#b00020">&#9888; {html.escape(message)}</span>'
-
-
-def info_html(message: str) -> str:
-    """A status-line message for information."""
-    return f'<span style="color:#555">{html.escape(message)}</span>'
 
 
 class ImagePicker(widgets.VBox):

@@ -11,7 +11,7 @@ from PIL import Image
 from ..core.segmenter import SegmentationResult
 from ..viz.legend import legend_entries, legend_html
 from ..viz.render import DISPLAY_FORMAT, MODES, DisplayOptions, Renderer, encode
-from .image_picker import info_html
+from .status import info_html
 
 
 class MaskViewer(widgets.VBox):
@@ -26,7 +26,6 @@ class MaskViewer(widgets.VBox):
     mode = traitlets.Enum(MODES, default_value="overlay")
     alpha = traitlets.Float(0.6, min=0.0, max=1.0)
     hidden = traitlets.Tuple()
-    output_kind = traitlets.Unicode(None, allow_none=True)
     render_ms = traitlets.Float(0.0)
 
     def __init__(
@@ -74,7 +73,7 @@ class MaskViewer(widgets.VBox):
         widgets.link((self.alpha_slider, "value"), (self, "alpha"))
         self.observe(self._on_display_change, names=["mode", "alpha"])
         self.observe(self._on_hidden, names="hidden")
-        self.observe(self._on_source, names=["result", "image", "output_kind"])
+        self.observe(self._on_source, names=["result", "image"])
         if result is not None and image is not None:
             self.show(result, image)
 
@@ -88,11 +87,10 @@ class MaskViewer(widgets.VBox):
         """The encoded picture on screen."""
         return self.display_image.value
 
-    def show(self, result: SegmentationResult, image: Image.Image, output_kind: str | None = None) -> None:
+    def show(self, result: SegmentationResult, image: Image.Image) -> None:
         """Show a new result and its image with a single render."""
         self._batch = True
         try:
-            self.output_kind = output_kind
             self.image = image
             self.result = result
         finally:
@@ -129,9 +127,8 @@ class MaskViewer(widgets.VBox):
 
     def _rebuild(self) -> None:
         """New result: rebuild the class toggles and legend, then render."""
-        if not self._ready():
+        if not self._ready() or self.result is None:
             return
-        self.renderer.output_kind = self.output_kind
         toggles = []
         for entry in legend_entries(self.result, self.hidden):
             toggle = widgets.ToggleButton(
@@ -161,7 +158,7 @@ class MaskViewer(widgets.VBox):
             self.legend.value = legend_html(legend_entries(self.result, self.hidden))
 
     def _render(self) -> None:
-        if not self._ready():
+        if not self._ready() or self.result is None or self.image is None:
             return
         start = time.perf_counter()
         rendered = self.renderer.render(self.image, self.result, self.options)

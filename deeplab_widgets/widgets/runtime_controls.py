@@ -11,7 +11,7 @@ from ..core.preprocess import RESIZE_MODES
 from ..core.runtime import RuntimeOptions, available_backends, cpu_count
 from ..core.segmenter import default_resize
 from ..errors import DeeplabWidgetsError
-from .image_picker import error_html, info_html
+from .status import error_html, info_html
 
 #: The model dropdown's entry that opens the "load a .tflite file" box.
 LOAD_FILE = "load a .tflite file..."
@@ -104,7 +104,8 @@ class RuntimeControls(widgets.VBox):
         try:
             spec = load_model(source.strip() if isinstance(source, str) else source, options=self.options)
         except DeeplabWidgetsError as exc:
-            self._fail(f"{name or source}: {exc}")
+            what = name or ("uploaded model" if isinstance(source, (bytes, bytearray)) else str(source))
+            self._fail(f"{what}: {exc}")
             return False
         label = name or spec.name
         self.custom_models[label] = spec

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import io
 from collections.abc import Sequence
 
 import ipywidgets as widgets
@@ -11,9 +10,10 @@ import ipywidgets as widgets
 from ..assets import zoo
 from ..core.runtime import cpu_count
 from ..errors import DeeplabWidgetsError
+from ..viz.render import figure_png
 from ..viz.timing import latency_vs_threads, render_overlay, seed_comparison, stage_breakdown
-from ..workflows.bench import Sweep, format_table, sweep
-from .image_picker import error_html
+from ..workflows.bench import BenchmarkResult, Sweep, latency_text_table, sweep
+from .status import error_html
 
 #: Plot choices: latency vs threads (two styles) or the starter model beside the seed's quoted phones.
 PLOTS = (("median, p5-p95", "errorbar"), ("box plots", "box"), ("vs seed's phones", "seed"))
@@ -23,7 +23,7 @@ STARTER = "deeplabv3-starter"
 
 def _table_html(sweep_result: Sweep) -> str:
     rows = sweep_result.rows()
-    text = format_table(rows)
+    text = latency_text_table(rows)
     return f"<pre style='font-size:11px;line-height:1.3'>{html.escape(text)}</pre>"
 
 
@@ -148,7 +148,7 @@ class TimingPanel(widgets.VBox):
         if self.sweep is None:
             return
         results = self.sweep.results
-        starter = [r for r in results if r.model == STARTER]
+        starter = [r for r in results if isinstance(r, BenchmarkResult) and r.model == STARTER]
         if self.pipeline_result:
             fig = stage_breakdown(results)
         elif self.plot_kind.value == "seed":
@@ -158,9 +158,7 @@ class TimingPanel(widgets.VBox):
             fig = seed_comparison(starter)
         else:
             fig = latency_vs_threads(results, kind=self.plot_kind.value)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=90)
-        self.plot.value = buf.getvalue()
+        self.plot.value = figure_png(fig, dpi=90)
 
     @property
     def pipeline_result(self) -> bool:

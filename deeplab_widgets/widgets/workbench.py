@@ -18,9 +18,10 @@ from ..core.model import ModelSpec, load_model
 from ..core.runtime import RuntimeOptions
 from ..core.segmenter import SegmentationResult, Segmenter
 from ..errors import DeeplabWidgetsError
-from .image_picker import ImagePicker, error_html
+from .image_picker import ImagePicker
 from .mask_viewer import MaskViewer
 from .runtime_controls import RuntimeControls
+from .status import error_html
 from .timing_panel import TimingPanel
 from .timing_readout import TimingReadout
 
@@ -113,7 +114,7 @@ class Workbench(widgets.VBox):
                 self.timing.record(result)
             with self.hold_trait_notifications():
                 self.image, self.result = image, result
-            self.viewer.show(result, image, segmenter.spec.output_kind)
+            self.viewer.show(result, image)
         except DeeplabWidgetsError as exc:
             self._show_error(f"{type(exc).__name__}: {exc}")
             return None

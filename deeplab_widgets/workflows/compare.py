@@ -9,8 +9,9 @@ import numpy as np
 
 from ..assets.datasets import LabelledDataset
 from ..core.segmenter import SegmentationResult, Segmenter
+from ..core.tables import markdown_table
 from ..errors import OptionsError
-from .evaluate import Evaluation, evaluate
+from .evaluate import Evaluation, Tta, evaluate
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def compare_models(
     models: Sequence[str | Segmenter],
     dataset: LabelledDataset,
     *,
-    tta: str | None = None,
+    tta: Tta | None = None,
     progress: bool = True,
     keep_predictions: bool = False,
 ) -> tuple[Evaluation, ...]:
@@ -113,14 +114,22 @@ def comparison_table(evaluations: Sequence[Evaluation]) -> tuple[ComparisonRow, 
     return tuple(rows)
 
 
-def format_table(rows: Sequence[ComparisonRow]) -> str:
-    """A Markdown table of comparison rows (for notebooks and the command line)."""
-    lines = [
-        "| model | mIoU (GT classes) | mIoU (all) | pixel acc. | median ms/image | images | note |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    lines += [
-        f"| {r.model} | {r.miou:.3f} | {r.miou_all:.3f} | {r.pixel_accuracy:.3f} | {r.median_ms:.1f} | {r.images} | {r.note} |"
+#: Columns of `comparison_markdown`.
+COMPARISON_COLUMNS = ("model", "mIoU (GT classes)", "mIoU (all)", "pixel acc.", "median ms/image", "images", "note")
+
+
+def comparison_markdown(rows: Sequence[ComparisonRow]) -> str:
+    """A Markdown table of comparison rows (for notebooks and the documentation)."""
+    cells = [
+        (
+            r.model,
+            f"{r.miou:.3f}",
+            f"{r.miou_all:.3f}",
+            f"{r.pixel_accuracy:.3f}",
+            f"{r.median_ms:.1f}",
+            str(r.images),
+            r.note,
+        )
         for r in rows
     ]
-    return "\n".join(lines)
+    return markdown_table(COMPARISON_COLUMNS, cells)

@@ -16,20 +16,25 @@ import math
 import statistics
 import time
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 import numpy as np
 from PIL import Image
 
 from ..assets.datasets import CITYSCAPES_TO_VOC, LabelledDataset
-from ..core.preprocess import Placement, argmax_labels, fit, restore, softmax
+from ..core.preprocess import Placement, ResizeMode, argmax_labels, dequantized_softmax, fit, restore
 from ..core.segmenter import Segmenter
 from ..errors import DatasetError, NoScoresError, OptionsError
 from .metrics import ConfusionMatrix, Metrics
 
-TTA_MODES = (None, "flip", "multiscale", "multiscale+flip")
+#: Test-time augmentation: a horizontal flip, several scales, or both, averaged with the original.
+Tta = Literal["flip", "multiscale", "multiscale+flip"]
+TTA_MODES: tuple[Tta | None, ...] = (None, *get_args(Tta))
 #: The scales of multi-scale TTA, relative to the model's input (DeepLab's eval uses 0.5 .. 1.75).
 MULTISCALE_SCALES = (0.75, 1.0, 1.25)
-UPSAMPLE_MODES = ("nearest", "bilinear")
+#: How class scores reach the image size before the argmax: nearest (the Segmenter's way) or bilinear.
+Upsample = Literal["nearest", "bilinear"]
+UPSAMPLE_MODES: tuple[Upsample, ...] = get_args(Upsample)
 
 
 @dataclass(frozen=True)
@@ -53,9 +58,9 @@ class Evaluation:
 
     model: str
     dataset: str
-    resize: str
-    tta: str | None
-    upsample: str
+    resize: ResizeMode
+    tta: Tta | None
+    upsample: Upsample
     options: str
     overall: Metrics
     images: tuple[ImageScore, ...] = field(repr=False)
@@ -108,7 +113,7 @@ class Evaluation:
         }
 
 
-def check_tta(segmenter: Segmenter, tta: str | None, upsample: str = "nearest") -> None:
+def check_tta(segmenter: Segmenter, tta: Tta | None, upsample: Upsample = "nearest") -> None:
     """Validate the TTA and upsampling names; refuse TTA for a user's model without class scores.
 
     Raises:
@@ -145,8 +150,7 @@ def probabilities(segmenter: Segmenter, pixels: np.ndarray, *, flip: bool = Fals
             logits = np.array(runner.interpreter.get_tensor(spec.scores_index)[0])
         fh, fw = logits.shape[0] / spec.input_size[0], logits.shape[1] / spec.input_size[1]
         logits = logits[: max(1, round(view.shape[0] * fh)), : max(1, round(view.shape[1] * fw))]
-        scale, zero = spec.scores_quantization
-        probs = softmax((logits.astype(np.float32) - zero) * scale if scale else logits)
+        probs = dequantized_softmax(logits, spec.scores_quantization)
         probs = probs[:, ::-1] if k == 1 else probs
         total = probs if total is None else total + probs
     assert total is not None
@@ -221,8 +225,15 @@ def upsample_argmax(probs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return labels
 
 
+def _scores(segmenter: Segmenter, image: Image.Image) -> np.ndarray:
+    result = segmenter.segment(image, scores=True)
+    if result.scores is None:  # `segment(scores=True)` raises NoScoresError first for a model without logits
+        raise NoScoresError(f"{segmenter.spec.name} gave no scores; use tta=None and upsample='nearest'")
+    return result.scores
+
+
 def predict(
-    segmenter: Segmenter, image: Image.Image, *, tta: str | None = None, upsample: str = "nearest"
+    segmenter: Segmenter, image: Image.Image, *, tta: Tta | None = None, upsample: Upsample = "nearest"
 ) -> np.ndarray:
     """An H x W uint8 class map at the image's size, optionally test-time augmented or bilinearly upsampled.
 
@@ -241,15 +252,13 @@ def predict(
     check_tta(segmenter, tta, upsample)
     if tta is None and upsample == "nearest":
         return segmenter.segment(image).labels
-    probs: np.ndarray | None
+    probs: np.ndarray
     if tta is not None and tta.startswith("multiscale"):
         probs = multiscale_probabilities(segmenter, image, flip=tta.endswith("flip"))
     else:
-        probs = segmenter.segment(image, scores=True).scores
-    assert probs is not None  # check_tta made sure the model has scores
+        probs = _scores(segmenter, image)
     if tta == "flip":
-        mirrored = segmenter.segment(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT), scores=True).scores
-        assert mirrored is not None
+        mirrored = _scores(segmenter, image.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
         probs = (probs + mirrored[:, ::-1]) * np.float32(0.5)
     if upsample == "bilinear":
         return upsample_argmax(probs, image.size)
@@ -278,8 +287,8 @@ def evaluate(
     segmenter: Segmenter,
     dataset: LabelledDataset,
     *,
-    tta: str | None = None,
-    upsample: str = "nearest",
+    tta: Tta | None = None,
+    upsample: Upsample = "nearest",
     label_map: np.ndarray | str | None = "auto",
     keep_predictions: bool = False,
     warmup: bool = True,

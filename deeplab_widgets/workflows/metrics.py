@@ -69,9 +69,11 @@ class Metrics:
             pixels=total,
             pixel_accuracy=float(Fraction(sum(tp), total)) if total else math.nan,
             mean_class_accuracy=_mean([Fraction(tp[c], gt[c]) for c in labelled]),
-            miou=_mean([iou[c] for c in labelled]),
+            miou=_mean([v for c in labelled if (v := iou[c]) is not None]),
             miou_all=_mean([v for v in iou if v is not None]),
-            fw_iou=float(sum((Fraction(gt[c], total) * iou[c] for c in labelled), Fraction(0))) if total else math.nan,
+            fw_iou=float(sum((Fraction(gt[c], total) * v for c in labelled if (v := iou[c]) is not None), Fraction(0)))
+            if total
+            else math.nan,
             iou=tuple(math.nan if v is None else float(v) for v in iou),
         )
 

@@ -1,0 +1,86 @@
+"""CameraSegmenter: live webcam segmentation in the browser (anywidget), the model in the kernel.
+
+The browser captures the camera with `getUserMedia`, sends one downscaled JPEG at a time as a
+custom message, and draws the class map it gets back over the live video; frames that arrive while
+the kernel is busy are dropped in the browser, never queued. The overlay (alpha, hidden classes) is
+drawn by the browser: changing it costs no round trip.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import numpy as np
+import traitlets
+from PIL import Image
+
+from ..core.model import ModelInput
+from ..core.segmenter import Segmenter
+from ..errors import DeeplabWidgetsError
+
+STATIC = Path(__file__).parent / "static"
+
+
+class CameraSegmenter(anywidget.AnyWidget):
+    """Segments the webcam live. Press "Start camera" (or pass `autostart=True`).
+
+    Traits: `width` (pixels of the frames sent to the kernel), `alpha`, `hidden` (class ids not drawn),
+    `classes` (names in the last frame, largest first), `frames` (frames segmented), `invoke_ms`;
+    reported by the browser: `fps` (replies per second), `rtt_ms` (round trip of the last frame) and
+    `status` (e.g. why the camera could not start).
+    """
+
+    _esm = STATIC / "camera.js"
+    width = traitlets.Int(320, min=32, max=1920).tag(sync=True)
+    alpha = traitlets.Float(0.6, min=0.0, max=1.0).tag(sync=True)
+    hidden = traitlets.List(traitlets.Int()).tag(sync=True)
+    autostart = traitlets.Bool(False).tag(sync=True)
+    palette: traitlets.List[list[int]] = traitlets.List().tag(sync=True)
+    status = traitlets.Unicode("").tag(sync=True)
+    fps = traitlets.Float(0.0).tag(sync=True)
+    rtt_ms = traitlets.Float(0.0).tag(sync=True)
+    classes = traitlets.List(traitlets.Unicode())
+    frames = traitlets.Int(0)
+    invoke_ms = traitlets.Float(0.0)
+
+    def __init__(self, model: ModelInput | Segmenter = "deeplabv3-starter", **kwargs: Any) -> None:
+        self.segmenter = model if isinstance(model, Segmenter) else Segmenter(model)
+        super().__init__(**kwargs)
+        self.palette = np.asarray(self.segmenter.spec.labels.colormap, np.uint8)[:256].tolist()
+        self._busy = threading.Lock()
+        self.on_msg(self._on_frame)
+
+    def segment_jpeg(self, data: bytes) -> tuple[dict[str, Any], bytes]:
+        """Segment one encoded frame; returns the reply message and the class map bytes (H x W uint8)."""
+        image = Image.open(io.BytesIO(data)).convert("RGB")
+        result = self.segmenter.segment(image)
+        classes = [{"id": c.id, "name": c.name, "fraction": round(c.fraction, 4)} for c in result.present_classes()]
+        h, w = result.labels.shape
+        reply = {"type": "classmap", "width": w, "height": h, "classes": classes, "invoke_ms": result.timings.invoke_ms}
+        return reply, np.ascontiguousarray(result.labels).tobytes()
+
+    def _on_frame(self, _: Any, content: dict[str, Any], buffers: list[Any]) -> None:
+        if not isinstance(content, dict) or content.get("type") != "frame" or not buffers:
+            return
+        if not self._busy.acquire(blocking=False):
+            return  # the browser sends one at a time; a duplicate while busy is dropped
+        try:
+            t0 = time.perf_counter()
+            try:
+                reply, labels = self.segment_jpeg(bytes(buffers[0]))
+            except (DeeplabWidgetsError, OSError) as exc:
+                self.send({"type": "classmap", "id": content.get("id"), "error": str(exc), "classes": [],
+                           "invoke_ms": (time.perf_counter() - t0) * 1e3})  # fmt: skip
+                return
+            reply["id"] = content.get("id")
+            self.send(reply, buffers=[labels])
+            self.frames += 1
+            self.invoke_ms = reply["invoke_ms"]
+            self.classes = [c["name"] for c in reply["classes"]]
+        finally:
+            self._busy.release()

@@ -1,0 +1,148 @@
+"""`sweep()`: benchmark every combination of models, backends, delegates, XNNPACK and thread counts."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ...core.images import ImageInput
+from ...core.model import ModelInput, ModelSpec
+from ...core.runtime import (
+    RuntimeOptions,
+    available_backends,
+    backend_module,
+    check_backend,
+    cpu_count,
+    load_delegate,
+)
+from ...errors import OptionsError
+from .latency import DEFAULT_RUNS, DEFAULT_WARMUP, BenchmarkResult, as_spec, benchmark, check_counts
+from .pipeline import DEFAULT_PHOTO, PipelineResult, Render, benchmark_pipeline
+from .tables import latency_text_table, write_table
+
+AnyResult = BenchmarkResult | PipelineResult
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """The results of several benchmarks, as a tidy table."""
+
+    results: tuple[AnyResult, ...]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per (model, options, stage), columns `ROW_FIELDS`."""
+        return [row for r in self.results for row in r.rows()]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every result in full."""
+        return {"results": [r.to_dict() for r in self.results]}
+
+    def table(self) -> str:
+        """A fixed-width text table for terminals."""
+        return latency_text_table(self.rows())
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the tidy table as CSV or JSON, chosen by the file extension."""
+        return write_table(self.rows(), path)
+
+
+def _as_tuple(value: Any) -> tuple:
+    if value is None or isinstance(value, (str, bool, int, os.PathLike, ModelSpec, bytes)):
+        return (value,)
+    return tuple(value)
+
+
+def _backend_names(backends: str | Sequence[str]) -> list[str]:
+    names = list(_as_tuple(backends))
+    if names == ["installed"]:
+        return available_backends()
+    return names
+
+
+def sweep(
+    models: ModelInput | ModelSpec | Sequence[ModelInput | ModelSpec] = "deeplabv3-starter",
+    *,
+    threads: int | Sequence[int] | None = None,
+    xnnpack: bool | Sequence[bool] = True,
+    delegates: str | Sequence[str | None] | None = None,
+    backends: str | Sequence[str] = "auto",
+    pipeline: bool = False,
+    runs: int = DEFAULT_RUNS,
+    warmup: int = DEFAULT_WARMUP,
+    max_seconds: float | None = None,
+    image: ImageInput | None = None,
+    render: Render | None = None,
+    progress: bool = True,
+    on_step: Callable[[int, int, str], None] | None = None,
+) -> Sweep:
+    """Benchmark every combination of models x backends x delegates x XNNPACK x threads (default 1..cores).
+
+    Every option is validated and every model loaded before the first run, so bad input fails fast. Thread
+    counts above this machine's cores are refused (`OptionsError` from `RuntimeOptions`), not clamped:
+    oversubscribed threads would measure contention, and a silently changed setting would mislabel the row.
+    `backends="installed"` means every backend importable here. `pipeline=True` times the whole pipeline
+    on `image` (default the cat photo) instead of `invoke()` alone. `on_step(done, total, label)` is called
+    after each measurement (e.g. by a widget's progress bar); `progress` shows a `tqdm` bar.
+    """
+    from tqdm.auto import tqdm  # here, not at import: in a notebook it loads ipywidgets
+
+    check_counts(runs, warmup, max_seconds)
+    specs = [as_spec(m) for m in _as_tuple(models)]
+    if not specs:
+        raise OptionsError("no models to benchmark")
+    thread_counts = _as_tuple(threads) if threads is not None else tuple(range(1, cpu_count() + 1))
+    backend_names = tuple(_backend_names(backends))
+    combos = [
+        (spec, RuntimeOptions(num_threads=n, xnnpack=bool(x), delegate=d, backend=check_backend(b)))
+        for spec in specs
+        for b in backend_names
+        for d in _as_tuple(delegates)
+        for x in _as_tuple(xnnpack)
+        for n in thread_counts
+    ]
+    if not combos:
+        raise OptionsError("nothing to benchmark: empty threads, xnnpack, delegates or backends")
+    for backend in backend_names:
+        _, mod = backend_module(backend)  # an uninstalled backend fails here, before any run
+        for path in {d for d in _as_tuple(delegates) if d}:
+            load_delegate(mod, path, {})  # so does a delegate that cannot load
+    results: list[AnyResult] = []
+    with tqdm(total=len(combos), desc="benchmark", disable=not progress, leave=False) as bar:
+        for i, (spec, opts) in enumerate(combos, 1):
+            label = f"{spec.name}, {backend_module(opts.backend)[0]}, {opts.describe()}"
+            bar.set_postfix_str(label, refresh=False)
+            if pipeline:
+                photo = DEFAULT_PHOTO if image is None else image
+                results.append(
+                    benchmark_pipeline(
+                        spec, opts, image=photo, runs=runs, warmup=warmup, max_seconds=max_seconds, render=render
+                    )
+                )
+            else:
+                results.append(benchmark(spec, opts, runs=runs, warmup=warmup, max_seconds=max_seconds, image=image))
+            bar.update()
+            if on_step:
+                on_step(i, len(combos), label)
+    return Sweep(tuple(results))
+
+
+def parse_list(text: str, kind: type = int) -> tuple:
+    """Parse a comma-separated option such as "1,2" or "on,off" (for the CLI and widgets); `OptionsError` if bad."""
+    words = [w.strip().lower() for w in str(text).split(",") if w.strip()]
+    if not words:
+        raise OptionsError(f"empty list: {text!r}")
+    out: list = []
+    for w in words:
+        if kind is bool:
+            if w not in ("on", "off", "true", "false", "1", "0", "yes", "no"):
+                raise OptionsError(f"expected on or off, not {w!r}")
+            out.append(w in ("on", "true", "1", "yes"))
+        else:
+            try:
+                out.append(kind(w))
+            except ValueError:
+                raise OptionsError(f"expected a {kind.__name__}, not {w!r}") from None
+    return tuple(out)

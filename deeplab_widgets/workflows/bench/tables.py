@@ -1,0 +1,151 @@
+"""The tidy table of benchmark results: its columns, CSV/JSON files, and the fixed-width text view."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from ...core.export import atomic_path
+from ...core.runtime import RuntimeOptions
+from ...core.tables import text_table
+from ...errors import OptionsError
+
+if TYPE_CHECKING:
+    from .latency import LatencyStats
+
+#: The columns of the tidy table (`Sweep.rows()`, CSV and JSON exports), with their types.
+ROW_FIELDS: dict[str, type] = {
+    "model": str,
+    "backend": str,
+    "threads": int,
+    "xnnpack": bool,
+    "delegate": str,
+    "input": str,
+    "stage": str,
+    "runs": int,
+    "init_ms": float,
+    "first_ms": float,
+    "warmup_ms": float,
+    "min_ms": float,
+    "max_ms": float,
+    "mean_ms": float,
+    "std_ms": float,
+    "p5_ms": float,
+    "median_ms": float,
+    "p95_ms": float,
+    "rss_init_mb": float,
+    "rss_peak_mb": float,
+}
+
+
+def latency_row(
+    model: str, options: RuntimeOptions, backend: str, inp: str, stage: str, s: LatencyStats, extra: dict[str, Any]
+) -> dict[str, Any]:
+    """One row of the tidy table (every `ROW_FIELDS` key; `None` where a column does not apply)."""
+    row: dict[str, Any] = dict.fromkeys(ROW_FIELDS)
+    row.update(
+        model=model,
+        backend=backend,
+        threads=options.num_threads,
+        xnnpack=options.xnnpack,
+        delegate=os.path.basename(options.delegate) if options.delegate else None,
+        input=inp,
+        stage=stage,
+        runs=s.count,
+        min_ms=s.min_ms,
+        max_ms=s.max_ms,
+        mean_ms=s.mean_ms,
+        std_ms=s.std_ms,
+        p5_ms=s.p5_ms,
+        median_ms=s.median_ms,
+        p95_ms=s.p95_ms,
+        **extra,
+    )
+    return row
+
+
+def write_table(rows: Iterable[dict[str, Any]], path: str | os.PathLike) -> Path:
+    """Write tidy rows atomically as CSV (`.csv`) or JSON (`.json`); another extension raises `OptionsError`."""
+    target = Path(path)
+    rows = list(rows)
+    suffix = target.suffix.lower()
+    if suffix not in (".csv", ".json"):
+        raise OptionsError(f"export to .csv or .json, not {target.name!r}")
+    with atomic_path(target) as tmp:
+        if suffix == ".json":
+            tmp.write_text(json.dumps(rows, indent=2) + "\n", "utf-8")
+        else:
+            with tmp.open("w", newline="", encoding="utf-8") as fh:
+                write_csv(rows, fh)
+    return target
+
+
+def write_csv(rows: Iterable[dict[str, Any]], stream: TextIO) -> None:
+    """Write tidy rows as CSV to an open text stream (empty cells for missing values)."""
+    writer = csv.DictWriter(stream, fieldnames=list(ROW_FIELDS))
+    writer.writeheader()
+    writer.writerows({k: ("" if row.get(k) is None else row.get(k)) for k in ROW_FIELDS} for row in rows)
+
+
+def _parse_cell(value: str, kind: type) -> Any:
+    if value == "":
+        return None
+    if kind is bool:
+        return value == "True"
+    return kind(value)
+
+
+def read_table(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Read rows written by `write_table` back, with their types (CSV) or as stored (JSON)."""
+    target = Path(path)
+    if target.suffix.lower() == ".json":
+        rows: list[dict[str, Any]] = json.loads(target.read_text("utf-8"))
+        return rows
+    with target.open(newline="", encoding="utf-8") as fh:
+        return [{k: _parse_cell(v, ROW_FIELDS.get(k, str)) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:.1f}" if value < 1000 else f"{value:.0f}"
+    return str(value)
+
+
+#: Columns of the text table: (header, row key).
+TABLE_COLUMNS = (
+    ("model", "model"),
+    ("input", "input"),
+    ("backend", "backend"),
+    ("thr", "threads"),
+    ("xnnpack", "xnnpack"),
+    ("delegate", "delegate"),
+    ("stage", "stage"),
+    ("runs", "runs"),
+    ("init", "init_ms"),
+    ("first", "first_ms"),
+    ("min", "min_ms"),
+    ("median", "median_ms"),
+    ("mean", "mean_ms"),
+    ("std", "std_ms"),
+    ("p95", "p95_ms"),
+    ("max", "max_ms"),
+    ("rss MB", "rss_peak_mb"),
+)
+#: Columns of the text table that hold words (left-aligned); the others hold numbers.
+TEXT_COLUMNS = {"model", "input", "backend", "delegate", "stage"}
+
+
+def latency_text_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Tidy rows as an aligned text table (times in ms); columns that are empty in every row are dropped."""
+    cols = [(h, k) for h, k in TABLE_COLUMNS if any(r.get(k) is not None for r in rows)]
+    left = {i for i, (h, _) in enumerate(cols) if h in TEXT_COLUMNS}
+    body = [[_cell(r.get(k)) for _, k in cols] for r in rows]
+    return text_table([h for h, _ in cols], body, left=left) + "\n(times in ms)"

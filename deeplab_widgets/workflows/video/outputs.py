@@ -1,0 +1,118 @@
+"""A clip's outputs, written all or nothing: the segmented video, one mask per frame, JSON lines."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from ...core.export import mask_image
+from ...core.segmenter import Segmenter
+from .reader import VideoSource, resolve_video, video_info
+from .segment import VideoFrameResult, segment_video
+from .temporal import Flicker, FlickerMeter
+from .writer import VideoWriter
+
+#: Makes an output video frame (H x W x 3 RGB at the video's size) from a frame's result.
+Render = Callable[[VideoFrameResult], np.ndarray]
+
+
+@contextmanager
+def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """A hidden temporary folder beside `path`; on success its files move into `path`, on failure it vanishes."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.part")
+    tmp.mkdir()
+    try:
+        yield tmp
+        target.mkdir(exist_ok=True)
+        for item in sorted(tmp.iterdir()):
+            os.replace(item, target / item.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def mask_frame(frame: VideoFrameResult) -> np.ndarray:
+    """The colour mask of a frame (Pillow's palette lookup): the default output video frame."""
+    return np.asarray(mask_image(frame.labels, frame.segmentation.colormap).convert("RGB"))
+
+
+@dataclass(frozen=True)
+class VideoRun:
+    """What a run over a clip did: frames, wall time, top class counts and the flicker."""
+
+    path: Path
+    frames: int
+    seconds: float
+    top_classes: tuple[tuple[str, int], ...]  # (top non-background class, frames), most frequent first
+    flicker: Flicker
+    class_names: tuple[str, ...]
+
+    @property
+    def fps(self) -> float:
+        """Frames per second over the whole run (decode, model, rendering and encoding)."""
+        return self.frames / self.seconds if self.seconds else 0.0
+
+
+def write_video_outputs(
+    source: VideoSource,
+    segmenter: Segmenter,
+    *,
+    out: str | os.PathLike | None = None,
+    masks: str | os.PathLike | None = None,
+    json_lines: TextIO | None = None,
+    render: Render = mask_frame,
+    overlay: bool = False,
+    smooth: float = 0.0,
+    limit: int | None = None,
+    progress: bool = True,
+) -> VideoRun:
+    """Segment a clip and write its outputs: `out` video (H.264, same size and rate, no audio),
+    one palette PNG per frame in `masks`, one JSON line per frame to `json_lines`.
+
+    `overlay=True` decodes the full RGB frames `render` needs to blend over. The video and the mask
+    folder appear under their names only when the whole clip succeeded. Raises the `VideoError`s
+    of `segment_video` before anything is written for unusable input.
+    """
+    path = resolve_video(source)
+    info = video_info(path)  # bad input fails here, before any output exists
+    frames = segment_video(
+        path,
+        segmenter,
+        smooth=smooth,
+        full_size=bool(out or masks),
+        frames=overlay,
+        limit=limit,
+        progress=progress,
+    )
+    meter, tops = FlickerMeter(), Counter[str]()
+    writer: AbstractContextManager[Any] = VideoWriter(out, info.size, info.rate) if out else nullcontext()
+    folder: AbstractContextManager[Any] = atomic_folder(masks) if masks else nullcontext()
+    t0 = time.perf_counter()
+    with writer as video, folder as mask_dir:
+        for frame in frames:
+            meter.add(frame.labels)
+            classes = [c for c in frame.present_classes() if c.id != 0]
+            tops[classes[0].name if classes else frame.segmentation.name_of(0)] += 1
+            if video is not None:
+                video.write(render(frame))
+            if mask_dir is not None:
+                mask_image(frame.labels, frame.segmentation.colormap).save(mask_dir / f"frame_{frame.index:06d}.png")
+            if json_lines is not None:
+                json_lines.write(json.dumps(frame.to_json()) + "\n")
+                json_lines.flush()
+    flick = meter.result()
+    return VideoRun(
+        path, flick.frames, time.perf_counter() - t0, tuple(tops.most_common()), flick, segmenter.class_names
+    )

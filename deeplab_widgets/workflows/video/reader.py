@@ -1,0 +1,276 @@
+"""Reading a video with PyAV: frames decoded on a background thread, scaled by FFmpeg's scaler.
+
+FFmpeg's decoder and scaler release the GIL, so a decode thread feeding a small queue overlaps
+decoding the next frame with `invoke()` on the current one. Frames come out already scaled to the
+size the model needs (`frame.reformat(width=, height=, format="rgb24")`), so no full-resolution RGB
+frame is built unless the caller asks for it (overlays). Failures are specific `VideoError`s.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import av.error
+import numpy as np
+
+from ...errors import (
+    NoVideoStreamError,
+    VideoCodecError,
+    VideoFormatError,
+    VideoNotFoundError,
+    VideoTruncatedError,
+)
+
+VideoSource = str | os.PathLike
+#: FFmpeg's scaler algorithm for shrinking frames to the model input ("AREA" averages, like PIL's BOX).
+SCALER = "AREA"
+#: Decoded frames waiting for the model: enough to hide decode jitter, small enough to bound memory.
+QUEUE_FRAMES = 4
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video file holds: size, frame rate, frame count, duration and codec."""
+
+    path: str
+    width: int
+    height: int
+    fps: float
+    frames: int  # declared by the container; 0 when it does not say
+    duration: float  # seconds
+    codec: str
+    rate: Fraction = field(repr=False, default=Fraction(0))  # the exact frame rate, for writing at the same rate
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels."""
+        return self.width, self.height
+
+
+@dataclass(frozen=True)
+class DecodedFrame:
+    """One decoded frame: its index, timestamp, the model-sized pixels and optionally the full RGB frame."""
+
+    index: int
+    time: float  # seconds from the start of the stream
+    pixels: np.ndarray = field(repr=False)  # h x w x 3 uint8 at the requested (model) size
+    image: np.ndarray | None = field(repr=False)  # H x W x 3 uint8 at the video's size, when asked for
+    decode_ms: float  # decoding, scaling and conversion of this frame (on the decode thread)
+
+
+def resolve_video(source: VideoSource) -> Path:
+    """A video path: a file path, or the name of a registered sample video (e.g. "cockatoo")."""
+    path = Path(source)
+    if path.is_file():
+        return path
+    if isinstance(source, str) and os.sep not in source and "." not in source:
+        from ...assets import samples
+
+        try:
+            if samples.sample(source).kind == "video":
+                return samples.sample_path(source)
+        except KeyError:
+            pass
+    raise VideoNotFoundError(f"video file not found: {source}")
+
+
+def _open(path: Path) -> Any:
+    try:
+        return av.open(str(path))
+    except av.error.FileNotFoundError as exc:
+        raise VideoNotFoundError(f"video file not found: {path}") from exc
+    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
+        if _container_signature(path):
+            raise VideoTruncatedError(
+                f"{path.name} starts like a video file but FFmpeg cannot read it ({_reason(exc)}): "
+                "it is probably truncated (an incomplete download or copy)"
+            ) from exc
+        raise VideoFormatError(f"{path.name} is not a readable video file ({_reason(exc)})") from exc
+
+
+def _container_signature(path: Path) -> bool:
+    """True when the file begins like an MP4/MOV (an `ftyp` box) or a Matroska/WebM (EBML) file."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+    return head[4:8] == b"ftyp" or head[:4] == b"\x1a\x45\xdf\xa3"
+
+
+def _reason(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return str(text).strip().rstrip(".")
+
+
+def _video_stream(container: Any, path: Path) -> Any:
+    if not container.streams.video:
+        kinds = sorted({s.type for s in container.streams}) or ["no streams"]
+        container.close()
+        raise NoVideoStreamError(f"{path.name} has no video stream (it holds: {', '.join(kinds)})")
+    stream = container.streams.video[0]
+    codec = stream.codec_context
+    if codec is None or not codec.width or not codec.height:
+        name = getattr(getattr(stream, "codec", None), "name", None) or "unknown"
+        container.close()
+        raise VideoCodecError(f"{path.name}: its video codec ({name}) cannot be decoded by this FFmpeg build")
+    return stream
+
+
+def video_info(source: VideoSource) -> VideoInfo:
+    """Size, frame rate, frame count and codec of a video, without decoding it."""
+    path = resolve_video(source)
+    container = _open(path)
+    try:
+        return _info(path, _video_stream(container, path), container)
+    finally:
+        container.close()
+
+
+def _info(path: Path, stream: Any, container: Any) -> VideoInfo:
+    rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+    duration = float(stream.duration * stream.time_base) if stream.duration else (container.duration or 0) / 1e6
+    return VideoInfo(
+        path=str(path),
+        width=int(stream.codec_context.width),
+        height=int(stream.codec_context.height),
+        fps=float(rate),
+        frames=int(stream.frames or 0),
+        duration=duration,
+        codec=stream.codec_context.name,
+        rate=Fraction(rate),
+    )
+
+
+class VideoReader:
+    """Decodes a video on a background thread; iterate for `DecodedFrame`s, close (or `with`) to stop.
+
+    `size` is the (width, height) the pixels are scaled to (None: the video's size); `full=True` also
+    converts each frame to RGB at `image_size` (default: the video's size). `start` skips to that frame index by decoding
+    forward from the start without converting the frames before it (keyframe seeking is not exact:
+    the cockatoo clip's keyframes are recovery points that decode black on their own); `limit` stops
+    after that many frames.
+    """
+
+    def __init__(
+        self,
+        source: VideoSource,
+        size: tuple[int, int] | None = None,
+        *,
+        full: bool = False,
+        image_size: tuple[int, int] | None = None,
+        start: int = 0,
+        limit: int | None = None,
+    ) -> None:
+        self.path = resolve_video(source)
+        self._container = _open(self.path)
+        stream = _video_stream(self._container, self.path)
+        stream.thread_type = "AUTO"  # FFmpeg's own frame/slice threads
+        self.info = _info(self.path, stream, self._container)
+        self.size = size or self.info.size
+        self.full, self.start, self.limit = full, max(0, start), limit
+        self.image_size = image_size or self.info.size
+        self._stream = stream
+        self._queue: queue.Queue[DecodedFrame | BaseException | None] = queue.Queue(QUEUE_FRAMES)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._decode, name="video-decode", daemon=True)
+        self._started = False
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[DecodedFrame]:
+        if self._started:
+            raise RuntimeError("a VideoReader can be iterated once")
+        self._started = True
+        self._thread.start()
+        try:
+            while True:
+                item = self._queue.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop decoding and release the file (safe to call twice)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            while self._thread.is_alive():  # unblock a producer waiting on a full queue
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    self._thread.join(0.05)
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+    def _put(self, item: DecodedFrame | BaseException | None) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _decode(self) -> None:
+        width, height = self.size
+        index, count = self.start, 0
+        try:
+            skip = self.start
+            frames = self._container.decode(self._stream)
+            while self.limit is None or count < self.limit:
+                t0 = time.perf_counter()
+                try:
+                    frame = next(frames)
+                except StopIteration:
+                    break
+                except av.error.FFmpegError as exc:
+                    raise self._decode_error(index, exc) from exc
+                if skip:
+                    skip -= 1
+                    continue
+                seconds = float(frame.time) if frame.time is not None else index / self.info.fps
+                small = frame.reformat(width=width, height=height, format="rgb24", interpolation=SCALER)
+                pixels = small.to_ndarray()
+                image = None
+                if self.full:
+                    iw, ih = self.image_size
+                    image = frame.to_ndarray(width=iw, height=ih, format="rgb24", interpolation=SCALER)
+                item = DecodedFrame(index, seconds, pixels, image, (time.perf_counter() - t0) * 1e3)
+                if not self._put(item):
+                    return
+                index += 1
+                count += 1
+            declared = self.info.frames
+            if self.limit is None and declared and index < declared:
+                raise VideoTruncatedError(
+                    f"{self.path.name} ends after {index} of its {declared} frames: the file is truncated"
+                )
+            if index == 0:
+                raise VideoCodecError(
+                    f"{self.path.name}: no frame of its {self.info.codec} video stream could be decoded"
+                )
+            self._put(None)
+        except BaseException as exc:
+            self._put(exc)
+
+    def _decode_error(self, index: int, exc: BaseException) -> BaseException:
+        if index == 0:
+            return VideoCodecError(
+                f"{self.path.name}: its {self.info.codec} video stream could not be decoded ({_reason(exc)})"
+            )
+        return VideoTruncatedError(f"{self.path.name} breaks off after frame {index} ({_reason(exc)})")

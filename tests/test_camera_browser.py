@@ -1,0 +1,112 @@
+"""The live camera widget in headless Chromium: a fake camera plays the cockatoo clip (converted to Y4M
+here with PyAV), Voila serves tests/camera_app.ipynb, and the class maps the kernel sends back are
+drawn and named in the page."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import av
+import pytest
+
+from tests.test_browser import CHROMIUM, CHROMIUM_FLAGS, free_port, serve, tool
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT_MS = 120_000
+
+
+@pytest.fixture(scope="module")
+def fake_camera(shared: Path, tmp_path_factory) -> Path:
+    """Three seconds of the cockatoo clip as 640x360 YUV 4:2:0 Y4M, the format Chromium's fake camera plays."""
+    target = tmp_path_factory.mktemp("camera") / "cockatoo.y4m"
+    with (
+        av.open(str(shared / "video" / "cockatoo.mp4")) as src,
+        av.open(str(target), "w", format="yuv4mpegpipe") as dst,
+    ):
+        stream = dst.add_stream("rawvideo", rate=20)
+        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
+        for i, frame in enumerate(src.decode(video=0)):
+            if i < 40:  # the first frames flicker between dog and bird; from frame 40 the bird is steady
+                continue
+            if i >= 100:
+                break
+            dst.mux(stream.encode(frame.reformat(width=640, height=360, format="yuv420p")))
+        dst.mux(stream.encode(None))
+    return target
+
+
+@pytest.fixture(scope="module")
+def camera_url(tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("voila-camera") / "voila.log"
+    command = [tool("voila"), str(ROOT / "tests" / "camera_app.ipynb"), "--no-browser", f"--port={port}",
+               "--Voila.ip=127.0.0.1"]  # fmt: skip
+    for _ in serve(command, port, log, ROOT / "tests"):
+        yield f"http://127.0.0.1:{port}/"
+
+
+def launch(playwright, *extra: str):
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium not found: install Debian's package (`apt-get install chromium`)")
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_FLAGS, *extra])
+
+
+def test_fake_camera_frames_come_back_as_class_maps_naming_the_bird(fake_camera: Path, camera_url: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = launch(
+            p,
+            "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={fake_camera}",
+        )
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(camera_url, timeout=TIMEOUT_MS)
+        page.wait_for_function(
+            "() => (document.querySelector('.dlw-camera-classes')?.dataset.names || '').split(',').includes('bird')",
+            timeout=TIMEOUT_MS,
+        )
+        page.wait_for_function(
+            "() => /^[1-9][0-9.]* fps$/.test(document.querySelector('.dlw-camera-fps')?.textContent || '')",
+            timeout=TIMEOUT_MS,
+        )
+        status = page.text_content(".dlw-camera-status")
+        fps = page.text_content(".dlw-camera-fps")
+        rtt = page.text_content(".dlw-camera-rtt")
+        drawn = page.evaluate(
+            """() => {
+                const c = document.querySelector('.dlw-camera-overlay');
+                const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                let coloured = 0;
+                for (let i = 3; i < d.length; i += 4) if (d[i] > 0) coloured++;
+                return [c.width, c.height, coloured / (c.width * c.height)];
+            }"""
+        )
+        print(f"camera widget in Chromium: {fps}, {rtt}")
+        browser.close()
+    assert status == "Camera on."
+    assert re.fullmatch(r"round trip \d+ ms \(model \d+ ms\)", rtt or "")
+    width, height, coloured = drawn
+    assert (width, height) == (320, 180)
+    assert 0.02 < coloured < 0.9  # the bird is drawn, the background stays see-through
+    assert not errors
+
+
+def test_a_refused_camera_shows_a_message_not_a_script_error(camera_url: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = launch(p)  # no fake UI: the permission prompt is dismissed, so getUserMedia is refused
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(camera_url, timeout=TIMEOUT_MS)
+        page.wait_for_selector(".dlw-camera-status.dlw-camera-error", timeout=TIMEOUT_MS)
+        status = page.text_content(".dlw-camera-status")
+        browser.close()
+    assert status.startswith(("Camera access was refused", "No camera was found")), status
+    assert not errors

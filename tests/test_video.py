@@ -1,0 +1,259 @@
+"""Video: the real cockatoo clip (PASCAL "bird") segmented frame by frame with the starter model."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import wave
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from deeplab_widgets import Segmenter
+from deeplab_widgets.cli import main
+from deeplab_widgets.errors import (
+    NoVideoStreamError,
+    OptionsError,
+    VideoCodecError,
+    VideoFormatError,
+    VideoNotFoundError,
+    VideoTruncatedError,
+)
+from deeplab_widgets.workflows.video import FlickerMeter, flicker, segment_video, video_info
+from deeplab_widgets.workflows.video.outputs import write_video_outputs
+
+BIRD = 3
+BIRD_COLOR = np.array([128, 128, 0])  # PASCAL VOC's palette entry for class 3
+
+
+@pytest.fixture(scope="module")
+def clip(shared: Path) -> Path:
+    return shared / "video" / "cockatoo.mp4"
+
+
+def run_cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def full_run(clip: Path, tmp_path_factory) -> tuple[Path, list[dict], str]:
+    """One run of the documented command over the whole clip, shared by the tests that need all 280 frames."""
+    out = tmp_path_factory.mktemp("video") / "out" / "cockatoo_overlay.mp4"
+    code, stdout, stderr = run_cli("video", str(clip), "--out", str(out), "--json", "--quiet")
+    assert code == 0, stderr
+    return out, [json.loads(line) for line in stdout.splitlines()], stderr
+
+
+def decoded(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+def test_the_cockatoo_clip_resolves_through_the_registry() -> None:
+    info = video_info("cockatoo")
+    assert (info.width, info.height, info.fps, info.frames, info.codec) == (1280, 720, 20.0, 280, "h264")
+
+
+def test_cli_writes_a_280_frame_720p_video_whose_frames_mostly_show_a_bird(full_run) -> None:
+    out, _, _ = full_run
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.name, stream.width, stream.height) == ("h264", 1280, 720)
+        assert stream.average_rate == 20
+        assert not container.streams.audio
+    frames = decoded(out)
+    assert len(frames) == 280
+    bird_share = [float(np.mean(np.abs(f.astype(int) - BIRD_COLOR).sum(axis=-1) < 40)) for f in frames]
+    assert sum(s > 0.05 for s in bird_share) > 0.6 * len(frames)  # the raw model flickers: ~72% here
+    assert not list(out.parent.glob(".*.part"))
+
+
+def test_cli_json_lines_give_index_time_classes_and_timings_per_frame(full_run) -> None:
+    _, lines, stderr = full_run
+    assert [line["index"] for line in lines] == list(range(280))
+    assert lines[20]["time"] == pytest.approx(1.0)
+    assert set(lines[0]["timings_ms"]) == {"decode", "preprocess", "invoke", "postprocess"}
+    with_bird = [line for line in lines if "bird" in {c["name"] for c in line["classes"]}]
+    assert len(with_bird) > 0.6 * len(lines), len(with_bird)
+    assert all(abs(sum(c["fraction"] for c in line["classes"]) - 1) < 1e-4 for line in lines)
+    assert "280 frames" in stderr and "top class per frame: bird" in stderr
+
+
+def test_segment_video_yields_frames_in_order_at_model_or_video_resolution(clip: Path, starter: Segmenter) -> None:
+    small = list(segment_video(clip, starter, limit=5, progress=False))
+    assert [f.index for f in small] == [0, 1, 2, 3, 4]
+    assert [f.time for f in small] == pytest.approx([0, 0.05, 0.1, 0.15, 0.2])
+    assert small[0].labels.shape == (257, 257) and small[0].image is None
+    full = list(segment_video(clip, starter, limit=5, full_size=True, frames=True, progress=False))
+    assert full[0].labels.shape == (720, 1280) and full[0].image.shape == (720, 1280, 3)
+    assert "dog" in {c.name for c in full[0].present_classes()}  # the first frames flicker: dog, then bird
+    assert "bird" in {c.name for c in full[4].present_classes()}
+    # The class map scaled up is the model-resolution map, pixel for pixel (nearest neighbour).
+    up = np.asarray(Image.fromarray(small[0].labels).resize((1280, 720), Image.NEAREST))
+    assert np.mean(up == full[0].labels) == 1.0
+
+
+def test_smoothing_reduces_flicker_on_the_clip(clip: Path, starter: Segmenter) -> None:
+    raw, smooth = FlickerMeter(), FlickerMeter()
+    for frame in segment_video(clip, starter, limit=60, progress=False):
+        raw.add(frame.labels)
+    for frame in segment_video(clip, starter, limit=60, smooth=0.6, progress=False):
+        smooth.add(frame.labels)
+    assert raw.result().majority == smooth.result().majority == BIRD
+    assert smooth.result().mean_changed < 0.75 * raw.result().mean_changed
+
+
+def test_smoothing_works_with_an_argmax_model_and_a_bad_weight_is_refused(clip: Path, segmenters) -> None:
+    frames = list(segment_video(clip, segmenters["deeplabv3-mnv2-dm05-voc"], smooth=0.5, limit=2, progress=False))
+    assert len(frames) == 2 and frames[1].labels.shape == frames[0].labels.shape
+    with pytest.raises(OptionsError, match=r"smoothing weight must be in \[0, 1\)"):
+        next(segment_video(clip, "deeplabv3-starter", smooth=1.0, progress=False))
+
+
+def test_flicker_counts_changed_pixels_and_frames_off_the_majority() -> None:
+    a = np.zeros((2, 5), np.uint8)
+    a[0, :2] = BIRD  # bird, background elsewhere
+    b = a.copy()
+    b[1, 0] = 12  # one pixel of dog: still bird on top
+    c = np.full((2, 5), 12, np.uint8)  # all dog
+    result = flicker([a, b, c, a])
+    assert result.changed == pytest.approx([0.1, 0.9, 1.0])
+    assert result.top == (BIRD, BIRD, 12, BIRD)
+    assert (result.majority, result.off_majority, result.top_switches) == (BIRD, 1, 2)
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(clip: Path, tmp_path_factory) -> dict[str, Path]:
+    """Files that are not usable videos, made here from the real clip."""
+    folder = tmp_path_factory.mktemp("bad")
+    (folder / "notes.mp4").write_text("not a video at all\n")
+    data = clip.read_bytes()
+    (folder / "cut.mp4").write_bytes(data[: len(data) // 2])  # the index (moov) sits at the end: gone
+    faststart = folder / "faststart.mp4"  # index first: the file opens, then the frames run out
+    with av.open(str(clip)) as src, av.open(str(faststart), "w", options={"movflags": "faststart"}) as dst:
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                dst.mux(packet)
+    (folder / "cut_faststart.mp4").write_bytes(faststart.read_bytes()[: faststart.stat().st_size // 2])
+    with wave.open(str(folder / "speech.wav"), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000)
+        w.writeframes(b"\0\0" * 8000)
+    with av.open(str(folder / "garbled.mkv"), "w") as out:  # an MPEG-4 stream whose packets are noise
+        stream = out.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        rng = np.random.default_rng(0)
+        for i in range(10):
+            packet = av.Packet(rng.integers(0, 256, 2000, dtype=np.uint8).tobytes())
+            packet.stream, packet.pts, packet.dts, packet.time_base = stream, i, i, Fraction(1, 10)
+            out.mux(packet)
+    return {p.name: p for p in folder.iterdir()}
+
+
+BAD = [
+    ("notes.mp4", VideoFormatError, "notes.mp4 is not a readable video file"),
+    ("cut.mp4", VideoTruncatedError, "cut.mp4 starts like a video file but FFmpeg cannot read it"),
+    ("cut_faststart.mp4", VideoTruncatedError, "cut_faststart.mp4 ends after"),
+    ("speech.wav", NoVideoStreamError, "speech.wav has no video stream (it holds: audio)"),
+    ("garbled.mkv", VideoCodecError, "garbled.mkv: its mpeg4 video stream could not be decoded"),
+    ("missing.mp4", VideoNotFoundError, "video file not found"),
+]
+
+
+@pytest.mark.parametrize(("name", "error", "message"), BAD, ids=[b[0] for b in BAD])
+def test_bad_video_raises_its_own_error(bad_inputs, tmp_path: Path, name: str, error: type, message: str) -> None:
+    path = bad_inputs.get(name, tmp_path / name)
+    with pytest.raises(error) as caught:
+        list(segment_video(path, "deeplabv3-starter", progress=False))
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(("name", "error", "message"), BAD, ids=[b[0] for b in BAD])
+def test_cli_reports_bad_video_in_one_line_and_leaves_no_output(
+    bad_inputs, tmp_path: Path, name: str, error: type, message: str
+) -> None:
+    path = bad_inputs.get(name, tmp_path / name)
+    out = tmp_path / "out"
+    code, _, stderr = run_cli("video", str(path), "--out", str(out / "x.mp4"), "--masks", str(out / "masks"), "--quiet")
+    assert code == 1
+    assert stderr.startswith("deeplab-widgets: error: ") and message in stderr
+    assert stderr.count("\n") == 1
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_an_interrupted_run_leaves_no_file_under_the_final_names(
+    clip: Path, starter: Segmenter, tmp_path: Path
+) -> None:
+    count = 0
+
+    def render(frame):
+        nonlocal count
+        count += 1
+        if count == 4:
+            raise KeyboardInterrupt
+        return np.zeros((720, 1280, 3), np.uint8)
+
+    with pytest.raises(KeyboardInterrupt):
+        write_video_outputs(clip, starter, out=tmp_path / "v.mp4", masks=tmp_path / "m", render=render, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_masks_and_overlay_on_the_first_frames(clip: Path, tmp_path: Path) -> None:
+    code, stdout, _ = run_cli(
+        "video", str(clip), "--out", str(tmp_path / "o.mp4"), "--overlay", "--masks", str(tmp_path / "m"),
+        "--limit", "8", "--smooth", "0.6", "--quiet",
+    )  # fmt: skip
+    assert code == 0 and "8 frames" in stdout
+    masks = sorted((tmp_path / "m").iterdir())
+    assert [p.name for p in masks] == [f"frame_{i:06d}.png" for i in range(8)]
+    last = Image.open(masks[-1])
+    assert last.mode == "P" and last.size == (1280, 720) and BIRD in np.unique(np.asarray(last))
+    frames = decoded(tmp_path / "o.mp4")
+    assert len(frames) == 8 and frames[0].shape == (720, 1280, 3)
+    # An overlay keeps the photo: unlike a flat mask video it has many distinct colours.
+    assert len(np.unique(frames[0].reshape(-1, 3), axis=0)) > 1000
+
+
+def test_video_player_seeks_plays_and_rerenders_without_the_model(starter: Segmenter) -> None:
+    import time
+
+    from deeplab_widgets import VideoPlayer
+
+    player = VideoPlayer("cockatoo", starter)
+    assert (player.frame, player.slider.max) == (0, 279)
+    assert player.display_image.value[:2] == b"\xff\xd8"  # a JPEG on screen
+    player.slider.value = 30  # seek
+    assert player.frame == 30 and "frame 30 at 1.50 s" in player.fps_label.value
+    assert "bird" in [t.description for t in player.class_toggles.children]
+    runs, before = starter.invocations, player.display_image.value
+    player.alpha = 0.1
+    player.mode = "mask"
+    assert starter.invocations == runs and player.display_image.value != before
+    bird = next(t for t in player.class_toggles.children if t.description == "bird")
+    bird.value = False
+    assert player.hidden == (BIRD,) and starter.invocations == runs
+    player.play()
+    deadline = time.monotonic() + 60
+    while player.frame < 36 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    player.pause()
+    assert player.frame >= 36 and not player.playing and player.fps > 0
+    player.close()
+
+
+def test_video_player_shows_a_bad_file_in_its_status_line(starter: Segmenter, tmp_path: Path) -> None:
+    from deeplab_widgets import VideoPlayer
+
+    (tmp_path / "notes.mp4").write_text("not a video")
+    player = VideoPlayer(tmp_path / "notes.mp4", starter)
+    assert "notes.mp4 is not a readable video file" in player.status.value
+    assert player.play_button.disabled
