@@ -1,8 +1,8 @@
 """Time from a display-only change (alpha, mode, class toggle) to the new encoded image, on a ~1 MP photo.
 
 Part 1 compares encoders for the display picture (the overlay of `kite_and_cold`, 1352x900): time and size.
-Part 2 drives the real `MaskViewer`: it sets a trait as the slider / buttons do and stops the clock when
-`display_image.value` holds the new bytes (render + encode; no model run). The target is < 30 ms.
+Part 2 times the kernel-side picture (`viz.Renderer` + JPEG encode) per display change, as used for static
+exports; the Workbench's viewer composites in the browser instead (benchmarks/viewer_latency.py).
 Rounds are interleaved and medians reported, so load from other processes hits every case alike.
 
     DEEPLAB_WIDGETS_MIRROR=../shared/models:../shared/images python benchmarks/display_latency.py
@@ -20,7 +20,8 @@ from PIL import Image
 
 from deeplab_widgets import Segmenter, load_sample
 from deeplab_widgets.viz import overlay_image
-from deeplab_widgets.widgets import MaskViewer
+from deeplab_widgets.viz.render import DisplayOptions, Renderer
+from deeplab_widgets.viz.render import encode as encode_display
 
 ENCODERS: dict[str, dict] = {
     "JPEG q85": {"format": "JPEG", "quality": 85},
@@ -77,20 +78,26 @@ def main() -> None:
     for name in ENCODERS:
         print(f"{name:24} {statistics.median(times[name]):10.1f} {sizes[name] / 1024:9.0f}")
 
-    viewer = MaskViewer(result, photo)
+    renderer = Renderer()
     smallest = result.present_classes()[-1].id
 
+    def show(options: DisplayOptions) -> bytes:
+        return encode_display(renderer.render(photo, result, options).image)
+
     def set_mode(name: str) -> Callable[[int], None]:
-        return lambda _: setattr(viewer, "mode", name)
+        return lambda _: show(DisplayOptions(name))
 
     cases: dict[str, Case] = {
-        "alpha slider (overlay)": (set_mode("overlay"), lambda i: setattr(viewer, "alpha", 0.3 if i % 2 else 0.7)),
-        "class toggle (overlay)": (set_mode("overlay"), lambda i: viewer.set_visible(smallest, bool(i % 2))),
+        "alpha slider (overlay)": (set_mode("overlay"), lambda i: show(DisplayOptions(alpha=0.3 if i % 2 else 0.7))),
+        "class toggle (overlay)": (
+            set_mode("overlay"),
+            lambda i: show(DisplayOptions(hidden=frozenset({smallest} if i % 2 else ()))),
+        ),
     }
     for name in ("mask", "side by side", "boundaries", "confidence", "entropy"):
         cases[f"mode overlay -> {name}"] = (set_mode("overlay"), set_mode(name))
     times = measure(cases, args.rounds)
-    print(f"\ndisplay-only change -> new encoded image in MaskViewer (JPEG q85), median of {args.rounds}")
+    print(f"\ndisplay-only change -> new encoded picture in the kernel (JPEG q85), median of {args.rounds}")
     print(f"{'change':28} {'median ms':>10} {'p90 ms':>8}")
     for name, values in times.items():
         p90 = statistics.quantiles(values, n=10)[-1]

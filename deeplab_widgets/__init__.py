@@ -14,6 +14,7 @@ from .core.model import ModelSpec, load_model
 from .core.runtime import RuntimeOptions, available_backends
 from .core.segmenter import ClassShare, SegmentationResult, Segmenter, Timings
 from .errors import (
+    AccessDeniedError,
     BackendError,
     ChecksumError,
     DatasetError,
@@ -56,6 +57,8 @@ except PackageNotFoundError:  # a source tree on sys.path that was never install
 #: Names imported on first use, so `import deeplab_widgets` loads neither ipywidgets nor matplotlib.
 _LAZY = {
     "BatchGallery": ".widgets",
+    "CompareView": ".widgets",
+    "DownloadButton": ".widgets",
     "AsppExplorer": ".widgets",
     "AtrousExplorer": ".widgets",
     "LayerBrowser": ".widgets",
@@ -90,6 +93,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AccessDeniedError",
     "Activations",
     "AsppExplorer",
     "AtrousExplorer",
@@ -100,11 +104,13 @@ __all__ = [
     "CameraSegmenter",
     "ChecksumError",
     "ClassShare",
+    "CompareView",
     "ConfusionMatrix",
     "DatasetError",
     "DeeplabWidgetsError",
     "DelegateError",
     "DependencyError",
+    "DownloadButton",
     "DownloadError",
     "Evaluation",
     "Flicker",

@@ -223,7 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--overlay", action="store_true", help="also write <name>_overlay.png")
     seg.add_argument("--alpha", type=float, default=0.5, help="overlay opacity (0..1)")
     seg.add_argument("--json", action="store_true", help="print a JSON summary")
-    seg.add_argument("--workers", type=int, metavar="N", help="worker processes (default: by batch size)")
+    seg.add_argument(
+        "--workers", type=int, metavar="N", help="1: serial; N > 1: worker processes (default: threads in this process)"
+    )
     seg.add_argument("--dask", metavar="ADDRESS", help="run on a Dask scheduler, e.g. tcp://127.0.0.1:8786")
     seg.add_argument("--resume", action="store_true", help="skip images whose outputs in --out are valid")
     seg.add_argument("--summary", action="store_true", help=f"also write {SUMMARY_NAME} (one JSON line per image)")

@@ -116,3 +116,7 @@ class VideoCodecError(VideoError):
 
 class VideoTruncatedError(VideoError):
     """The video ends early or breaks off mid-stream (a partial download or copy)."""
+
+
+class AccessDeniedError(DeeplabWidgetsError, PermissionError):
+    """In app mode, a path outside the configured folder, a delegate, or an upload over the size limit."""

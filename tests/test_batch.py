@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +16,7 @@ from PIL import Image
 from deeplab_widgets import OptionsError, OutputConflictError, RuntimeOptions, Segmenter
 from deeplab_widgets.assets.samples import sample_path
 from deeplab_widgets.cli import main
+from deeplab_widgets.core.runtime import cpu_count
 from deeplab_widgets.workflows.batch import MODEL_KEY, SUMMARY_NAME, expand_inputs, segment_many
 
 # sample -> (file name in the test folder, the class it shows)
@@ -181,7 +185,9 @@ def test_processes_and_dask_give_the_serial_masks_byte_for_byte(
     with Client(cluster) as client:
         dask = segment_many(photos, seg, tmp_path / "dask", client=client, progress=False).run()
         workers_used = client.run(
-            lambda: __import__("deeplab_widgets.workflows.batch").workflows.batch._WORKER_SEGMENTERS.__len__()
+            lambda: __import__(
+                "deeplab_widgets.workflows.batch.engines"
+            ).workflows.batch.engines._WORKER_SEGMENTERS.__len__()
         )
     assert serial.engine == "serial" and pool.engine == "2 processes" and dask.engine == "dask (2 workers)"
     assert sorted(workers_used.values()) == [1, 1]  # one cached interpreter in each worker process
@@ -291,3 +297,83 @@ def test_batch_report_figure_shows_every_record_with_its_classes_or_error(tmp_pa
     assert "broken.jpg (failed)" in titles
     assert fig._suptitle.get_text().startswith("Batch run: 2 ok, 1 failed")
     assert {t.get_text() for t in fig.legends[0].get_texts()} == {"background", "cat", "bird"}
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # inside pycocotools.decode
+def test_resume_with_rle_and_no_summary_line_writes_the_rle(tmp_path: Path, seg: Segmenter) -> None:
+    """A kept mask with no earlier summary line gets its RLE rebuilt from the mask (it once landed in error_type)."""
+    coco = pytest.importorskip("pycocotools.mask", reason="pycocotools is not installed (the [coco] extra)")
+    out = tmp_path / "out"
+    segment_many([sample_path("cat")], seg, out, summary_name=None, progress=False).run()
+    assert not (out / SUMMARY_NAME).exists()
+    (record,) = segment_many([sample_path("cat")], seg, out, resume=True, rle=True, progress=False).run().records
+    assert record.status == "skipped" and record.error_type is None and record.error is None
+    line = read_summary(out)[0]
+    assert line["status"] == "ok" and "error_type" not in line
+    labels = np.asarray(Image.open(out / "cat_mask.png"))
+    assert sorted(int(i) for i in line["rle"]["counts"]) == sorted(np.unique(labels).tolist())
+    for class_id, counts in line["rle"]["counts"].items():
+        decoded = coco.decode({"size": line["rle"]["size"], "counts": counts.encode()})
+        assert np.array_equal(decoded.astype(bool), labels == int(class_id))
+
+
+def test_resume_removes_the_temporary_files_a_killed_run_left(photos: Path, tmp_path: Path, seg: Segmenter) -> None:
+    out = tmp_path / "out"
+    segment_many([sample_path("cat")], seg, out, progress=False).run()
+    (out / "more").mkdir()
+    stale = [out / ".cat_mask.png.0123456789ab.part", out / "more" / ".dog_overlay.png.abcdef012345.part"]
+    stale.append(out / f".{SUMMARY_NAME}.00000000ffff.part")
+    foreign = [out / ".cat_mask.png.not-ours.part", out / ".notes.txt.0123456789ab.part", out / "cat.part"]
+    for p in stale + foreign:
+        p.write_bytes(b"half a file")
+    report = segment_many([sample_path("cat")], seg, out, resume=True, progress=False).run()
+    assert report.count("skipped") == 1
+    assert not any(p.exists() for p in stale)
+    assert all(p.exists() for p in foreign)
+
+
+def test_default_runs_in_process_threads_with_the_serial_masks(photos: Path, tmp_path: Path, seg: Segmenter) -> None:
+    serial = segment_many(photos, seg, tmp_path / "serial", workers=1, progress=False).run()
+    default = segment_many(photos, seg, tmp_path / "default", threads=1, progress=False).run()
+    assert default.engine.startswith(f"{cpu_count()} threads") and "interpreter" in default.engine
+    assert [(r.source, r.status, r.classes, r.error) for r in default.records] == [
+        (r.source, r.status, r.classes, r.error) for r in serial.records
+    ]
+    masks = sorted(p.relative_to(tmp_path / "serial") for p in (tmp_path / "serial").rglob("*_mask.png"))
+    assert len(masks) == 5
+    for rel in masks:
+        assert (tmp_path / "default" / rel).read_bytes() == (tmp_path / "serial" / rel).read_bytes()
+    assert "1 shared interpreter" in default.engine
+    own = segment_many(photos, seg, tmp_path / "own", interpreters=2, threads=1, progress=False).run()
+    assert "2 interpreters" in own.engine
+    for rel in masks:
+        assert (tmp_path / "own" / rel).read_bytes() == (tmp_path / "serial" / rel).read_bytes()
+
+
+GUARDLESS_SCRIPT = """
+from deeplab_widgets import segment_many
+report = segment_many({folder!r}, "deeplabv3-starter", {out!r}, progress=False).run()
+print(report.count("ok"), report.engine)
+"""
+
+
+@pytest.mark.parametrize("how", ["script", "stdin"])
+def test_default_works_in_a_script_without_a_main_guard(tmp_path: Path, how: str) -> None:
+    """100 images (where the default used to switch to a spawn pool) from a plain script and from stdin."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    data = sample_path("dog_segmentation").read_bytes()
+    for k in range(100):
+        (folder / f"dog{k:03d}.bmp").write_bytes(data)
+    code = GUARDLESS_SCRIPT.format(folder=str(folder), out=str(tmp_path / "out"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    if how == "script":
+        script = tmp_path / "segment_folder.py"
+        script.write_text(code)
+        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=600)
+    else:
+        done = subprocess.run([sys.executable, "-"], input=code, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    count, engine = done.stdout.strip().split(" ", 1)
+    assert count == "100" and "threads" in engine
+    assert len(list((tmp_path / "out").glob("*_mask.png"))) == 100

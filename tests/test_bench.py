@@ -251,6 +251,9 @@ def test_timing_panel_driven_from_python(tmp_path):
     assert result is panel.sweep and [r.model for r in result.results] == [STARTER]
     assert panel.progress.value == panel.progress.max == 1 and not panel.run_button.disabled
     assert STARTER in panel.table.value and panel.status.value.startswith("done: 1 configuration")
+    assert "<table" in panel.table.value
+    csv_lines = panel.download_csv.data.decode().splitlines()  # the "download table (CSV)" button's file
+    assert csv_lines[0].startswith("model,backend,threads") and csv_lines[1].startswith(f"{STARTER},")
     errorbar_png = panel.plot.value
     assert errorbar_png[:8] == b"\x89PNG\r\n\x1a\n"
     panel.plot_kind.value = "seed"  # display-only: redraws, never re-runs

@@ -5,8 +5,10 @@ version mismatches between the kernel and the page) get caught."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -14,7 +16,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -36,10 +40,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(command: list[str], port: int, log: Path, cwd: Path):
+def serve(command: list[str], port: int, log: Path, cwd: Path, env: dict[str, str] | None = None):
     """Start a local server, wait until its port accepts connections; yields nothing, stops it after."""
     with open(log, "w") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy(), cwd=cwd)
+        proc = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=cwd
+        )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -50,13 +56,36 @@ def serve(command: list[str], port: int, log: Path, cwd: Path):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"{command[0]} did not start:\n{log.read_text()}")
                 time.sleep(0.5)
-        yield
+        yield proc
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def app_flags() -> list[str]:
+    """The Voila options `make app` uses (read from the Makefile, so the tests serve the app the same way)."""
+    for line in (ROOT / "Makefile").read_text().splitlines():
+        if line.startswith("VOILA_APP_FLAGS :="):
+            return line.split(":=", 1)[1].split()
+    pytest.fail("VOILA_APP_FLAGS not found in the Makefile")
+
+
+def kernels(server: subprocess.Popen) -> int:
+    """Kernel processes the server runs now."""
+    import psutil
+
+    try:
+        children = psutil.Process(server.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return 0
+    count = 0
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            count += "ipykernel_launcher" in " ".join(child.cmdline())
+    return count
 
 
 def tool(name: str) -> str:
@@ -77,13 +106,16 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def voila_url(tmp_path_factory):
+def voila(tmp_path_factory):
+    """(URL, server process) of the Workbench served as `make app` serves it."""
     port = free_port()
     log = tmp_path_factory.mktemp("voila") / "voila.log"
     notebook = ROOT / "notebooks" / "00_workbench.ipynb"
-    command = [tool("voila"), str(notebook), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"]
-    for _ in serve(command, port, log, ROOT / "notebooks"):
-        yield f"http://127.0.0.1:{port}/"
+    command = [tool("voila"), str(notebook), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1", *app_flags()]
+    # App mode with one folder the path field may open (see deeplab_widgets/widgets/app_policy.py).
+    folder = tmp_path_factory.mktemp("app-photos")
+    for server in serve(command, port, log, ROOT / "notebooks", env={"DEEPLAB_WIDGETS_APP_FOLDER": str(folder)}):
+        yield f"http://127.0.0.1:{port}/", server
 
 
 @pytest.fixture(scope="module")
@@ -107,68 +139,178 @@ def lab_url(tmp_path_factory):
         yield f"http://127.0.0.1:{port}/lab/tree/00_workbench.ipynb"
 
 
-def image_digest(page, selector: str) -> str:
-    """SHA-1 of the pixels the browser shows in an <img> (drawn on a canvas and read back)."""
-    data = page.eval_on_selector(
-        selector,
-        """img => {
-            const c = document.createElement('canvas');
-            c.width = img.naturalWidth; c.height = img.naturalHeight;
-            const ctx = c.getContext('2d');
-            ctx.drawImage(img, 0, 0);
-            return Array.from(ctx.getImageData(0, 0, c.width, c.height).data.filter((_, i) => i % 97 === 0));
-        }""",
+GRACE_FACE = (280, 200)  # (x, y) in grace_hopper.bmp (512x600): her face
+GRACE_BACKGROUND = (40, 100)  # the backdrop left of her head
+VIEWER = ".dlw-workbench .dlw-main-viewer"
+
+
+def revision(page, selector: str = VIEWER) -> int:
+    return page.eval_on_selector(selector, "v => Number(v.dataset.revision || 0)")
+
+
+def wait_for_result(page, after: int = 0, selector: str = VIEWER) -> int:
+    """Wait until the viewer has drawn a result newer than revision `after`; returns its revision."""
+    page.wait_for_function(
+        "([sel, after]) => { const v = document.querySelector(sel); return v && Number(v.dataset.revision || 0) > after; }",
+        arg=[selector, after],
+        timeout=TIMEOUT_MS,
     )
-    assert len(data) > 100, "the overlay image is empty"
+    return revision(page, selector)
+
+
+def view(page, selector: str = VIEWER) -> dict:
+    """The canvas transform: photo pixel (x, y) is drawn at offset + (x, y) * scale in CSS pixels."""
+    return (
+        page.locator(selector)
+        .locator(".dlw-canvas")
+        .evaluate(
+            """c => { const r = c.getBoundingClientRect(); return {left: r.left, top: r.top,
+            scale: Number(c.dataset.scale), ox: Number(c.dataset.offsetX), oy: Number(c.dataset.offsetY)}; }"""
+        )
+    )
+
+
+def hover(page, x: int, y: int, selector: str = VIEWER) -> str:
+    """Move the pointer over photo pixel (x, y); returns the readout's text."""
+    page.locator(selector).locator(".dlw-canvas").scroll_into_view_if_needed()
+    v = view(page, selector)
+    page.mouse.move(v["left"] + v["ox"] + (x + 0.5) * v["scale"], v["top"] + v["oy"] + (y + 0.5) * v["scale"])
+    return page.locator(selector).locator(".dlw-readout").inner_text()
+
+
+def wait_for_scale_change(page, before: float, selector: str = VIEWER) -> None:
+    page.wait_for_function(
+        "([sel, before]) => Number(document.querySelector(sel + ' .dlw-canvas').dataset.scale) !== before",
+        arg=[selector, before],
+        timeout=10_000,
+    )
+
+
+def canvas_digest(page, selector: str = VIEWER) -> str:
+    data = page.eval_on_selector(
+        f"{selector} .dlw-canvas",
+        """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            return Array.from(d.filter((_, i) => i % 97 === 0)); }""",
+    )
+    assert len(data) > 100, "the canvas is empty"
     return hashlib.sha1(bytes(data)).hexdigest()
 
 
-def wait_for_new_image(page, selector: str, before: str) -> str:
-    deadline = time.monotonic() + TIMEOUT_MS / 1000
-    while time.monotonic() < deadline:
-        page.wait_for_timeout(250)
-        now = image_digest(page, selector)
-        if now != before:
-            return now
-    pytest.fail("the displayed image did not change")
+def explore_grace_hopper(page, tmp_path: Path) -> None:
+    """Hover, zoom and download the mask of the grace_hopper sample (the starter model)."""
+    before = revision(page)
+    page.click(".dlw-sample-grace_hopper", timeout=TIMEOUT_MS)
+    wait_for_result(page, before)
+    page.wait_for_selector(f"{VIEWER} .dlw-legend >> text=person", timeout=TIMEOUT_MS)
+    assert "person" in hover(page, *GRACE_FACE)
+    assert "background" in hover(page, *GRACE_BACKGROUND)
+    x, y = map(int, re.search(r"x (\d+), y (\d+)", page.inner_text(f"{VIEWER} .dlw-readout")).groups())
+    assert abs(x - GRACE_BACKGROUND[0]) <= 1 and abs(y - GRACE_BACKGROUND[1]) <= 1  # mouse positions are whole CSS px
+
+    fit = view(page)["scale"]
+    page.click(f"{VIEWER} .dlw-zoom-in")
+    wait_for_scale_change(page, fit)
+    zoomed = view(page)["scale"]
+    assert zoomed > fit * 1.4
+    page.click(f"{VIEWER} .dlw-zoom-out")
+    wait_for_scale_change(page, zoomed)
+    assert abs(view(page)["scale"] - fit) < 1e-6
+    assert "person" in hover(page, *GRACE_FACE)  # the readout follows the transform
+
+    with page.expect_download(timeout=TIMEOUT_MS) as info:
+        page.click(f"{VIEWER} .dlw-download-mask")
+    target = tmp_path / "mask.png"
+    info.value.save_as(target)
+    from deeplab_widgets import Segmenter, load_sample
+    from deeplab_widgets.core.export import save_mask
+
+    result = Segmenter("deeplabv3-starter").segment(load_sample("grace_hopper"))
+    mask = Image.open(target)
+    assert mask.mode == "P"
+    np.testing.assert_array_equal(np.asarray(mask), result.labels)
+    assert target.read_bytes() == save_mask(result, tmp_path / "reference.png").read_bytes()
 
 
-def wait_for_overlay(page, selector: str) -> None:
-    page.wait_for_selector(f"img{selector}", state="visible", timeout=TIMEOUT_MS)
-    page.wait_for_function(
-        "sel => { const i = document.querySelector(sel); return i && i.complete && i.naturalWidth > 0; }",
-        arg=f"img{selector}",
-        timeout=TIMEOUT_MS,
-    )
-
-
-def test_workbench_renders_and_responds_in_voila(browser, voila_url, tmp_path) -> None:
-    overlay = ".dlw-overlay"
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+def test_workbench_renders_and_responds_in_voila(browser, voila, tmp_path) -> None:
+    voila_url, _ = voila
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
     try:
         page.goto(voila_url, timeout=TIMEOUT_MS)
-        wait_for_overlay(page, overlay)
-        page.wait_for_selector(".dlw-legend >> text=cat", timeout=TIMEOUT_MS)
-        first = image_digest(page, f"img{overlay}")
+        first = wait_for_result(page)
+        page.wait_for_selector(f"{VIEWER} .dlw-legend >> text=cat", timeout=TIMEOUT_MS)
+        cat = canvas_digest(page)
 
-        # Pick another sample photo: the dog.
-        page.click(".dlw-sample-pets", timeout=TIMEOUT_MS)
-        page.wait_for_selector(".dlw-legend >> text=dog", timeout=TIMEOUT_MS)
-        dog = wait_for_new_image(page, f"img{overlay}", first)
+        explore_grace_hopper(page, tmp_path)
 
-        # Move the alpha slider with the keyboard: the overlay is redrawn.
-        page.click(".dlw-alpha .noUi-handle")
-        for _ in range(5):
-            page.keyboard.press("ArrowLeft")
-        lighter = wait_for_new_image(page, f"img{overlay}", dog)
-        assert lighter != dog
+        # Opacity and modes redraw in the browser: no new result comes from the kernel.
+        shown = revision(page)
+        assert shown > first
+        page.fill(f"{VIEWER} .dlw-alpha input", "0.2")
+        page.dispatch_event(f"{VIEWER} .dlw-alpha input", "input")
+        lighter = canvas_digest(page)
+        assert lighter != cat
+        page.click(f"{VIEWER} .dlw-mode-button[data-mode='mask']")
+        assert canvas_digest(page) != lighter
+        assert not page.is_visible(f"{VIEWER} .dlw-alpha")  # no effect in mask mode, so not shown
+        page.click(f"{VIEWER} .dlw-legend-row[data-class-id='15']")  # hide "person"
+        assert "background" in hover(page, *GRACE_BACKGROUND)
+        page.click(f"{VIEWER} .dlw-mode-button[data-mode='confidence']")
+        assert page.is_visible(f"{VIEWER} .dlw-colorbar >> text=confidence")
+        assert not page.is_visible(f"{VIEWER} .dlw-legend")
+        assert revision(page) == shown
+
+        # Compare: a second model on the same photo, the disagreement share, hover synchronised across views.
+        page.click(".dlw-workbench .lm-TabBar-tab >> text=Compare")
+        page.wait_for_selector(".dlw-disagreement >> text=/disagree on \\d+\\.\\d%/", timeout=TIMEOUT_MS)
+        page.wait_for_function(
+            "() => document.querySelectorAll('.dlw-compare .dlw-viewer[data-revision]').length === 3",
+            timeout=TIMEOUT_MS,
+        )
+        a, b = ".dlw-compare .dlw-viewer >> nth=0", ".dlw-compare .dlw-viewer >> nth=1"
+        assert "person" in hover(page, *GRACE_FACE, selector=a)
+        assert re.search(r"x \d+, y \d+", page.locator(b).locator(".dlw-readout").inner_text())  # B follows A's pointer
+        page.screenshot(path=str(tmp_path / "compare.png"))
+        page.click(".dlw-workbench .lm-TabBar-tab >> text=Segment")
+
+        # A long benchmark runs in the background: the Segment tab still segments a newly clicked sample; Stop ends it.
+        page.click(".dlw-workbench .lm-TabBar-tab >> text=Benchmark")
+        models = page.eval_on_selector_all(".widget-select-multiple select option", "os => os.map(o => o.value)")
+        page.select_option(".widget-select-multiple select", models)
+        page.click(".dlw-bench-run")
+        page.wait_for_selector(".dlw-bench-stop:not([disabled])", timeout=TIMEOUT_MS)
+        page.click(".dlw-workbench .lm-TabBar-tab >> text=Segment")
+        before = revision(page)
+        page.click(".dlw-sample-bird")
+        wait_for_result(page, before)
+        page.wait_for_selector(f"{VIEWER} .dlw-legend >> text=bird", state="attached", timeout=TIMEOUT_MS)
+        assert page.is_enabled(".dlw-bench-stop")  # still benchmarking
+        page.click(".dlw-workbench .lm-TabBar-tab >> text=Benchmark")
+        page.click(".dlw-bench-stop")
+        page.wait_for_selector(".dlw-bench-status >> text=stopped after", timeout=15_000)
+        page.click(".dlw-workbench .lm-TabBar-tab >> text=Segment")
+        shown = revision(page)
+
+        # App mode: a server path outside the app's folder is refused without saying whether it exists; no delegate.
+        refusals = []
+        for path in ("/etc/hostname", "/etc/no-such-file"):
+            page.fill(".dlw-path input", path)
+            page.press(".dlw-path input", "Enter")
+            page.wait_for_selector(f'.dlw-picker-status:has-text("{path}")', timeout=TIMEOUT_MS)
+            refusals.append(page.inner_text(".dlw-picker-status").replace(path, "PATH"))
+        assert refusals[0] == refusals[1] and "only files in its own folder" in refusals[0]
+        assert revision(page) == shown
+        assert page.locator(".dlw-delegate").count() == 0 or not page.is_visible(".dlw-delegate input")
 
         # Change the model to the Cityscapes one: its classes replace VOC's.
         labels = page.eval_on_selector_all(".dlw-model select option", "os => os.map(o => o.label)")
         cityscapes = next(label for label in labels if label.startswith("deeplab-edgetpu-slim-cityscapes"))
+        page.click(f"{VIEWER} .dlw-mode-button[data-mode='overlay']")
         page.select_option(".dlw-model select", label=cityscapes)
-        page.wait_for_selector(".dlw-legend >> text=/road|sidewalk|building|vegetation|terrain/", timeout=TIMEOUT_MS)
+        page.wait_for_selector(
+            f"{VIEWER} .dlw-legend >> text=/road|sidewalk|building|vegetation|terrain/", timeout=TIMEOUT_MS
+        )
         assert "Traceback" not in page.inner_text("body")
+        assert page.locator('[title="null"]').count() == 0  # every control has a real tooltip or none
     finally:
         page.screenshot(path=str(tmp_path / "workbench.png"), full_page=True)
         page.close()
@@ -185,15 +327,48 @@ def test_workbench_runs_in_jupyterlab(browser, lab_url, tmp_path) -> None:
         page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
         # JupyterLab may ask which kernel to start (before or after the run starts): take the
         # preferred one, as a user would, until the workbench shows up.
+        # A run-all sent before the kernel's websocket is up can be lost: send it again while the cell is unrun.
         deadline = time.monotonic() + TIMEOUT_MS / 1000
-        while not page.is_visible("img.dlw-overlay") and time.monotonic() < deadline:
+        retry = time.monotonic() + 20
+        while not page.is_visible(f"{VIEWER}[data-revision]") and time.monotonic() < deadline:
             if page.is_visible(".jp-Dialog button.jp-mod-accept"):
                 page.click(".jp-Dialog button.jp-mod-accept")
+            elif time.monotonic() > retry:
+                retry = time.monotonic() + 20
+                if "[ ]" in page.inner_text(".jp-CodeCell .jp-InputPrompt"):
+                    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
             page.wait_for_timeout(500)
-        wait_for_overlay(page, ".dlw-overlay")
-        page.wait_for_selector(".dlw-legend >> text=cat", timeout=TIMEOUT_MS)
-        image_digest(page, "img.dlw-overlay")
+        wait_for_result(page)
+        page.wait_for_selector(f"{VIEWER} .dlw-legend >> text=cat", timeout=TIMEOUT_MS)
+        canvas_digest(page)
+        explore_grace_hopper(page, tmp_path)
         assert "Traceback" not in page.inner_text(".jp-Notebook")
     finally:
         page.screenshot(path=str(tmp_path / "jupyterlab.png"))
         page.close()
+
+
+def test_app_pages_do_not_leak_kernels_and_five_at_once_render(browser, voila) -> None:
+    url, server = voila
+    for _ in range(10):  # a visitor loads the app and closes (or reloads) the page
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url, timeout=TIMEOUT_MS)
+        page.wait_for_selector(".dlw-workbench", timeout=TIMEOUT_MS)
+        page.close(run_before_unload=True)
+    deadline = time.monotonic() + 60
+    while kernels(server) > 2 and time.monotonic() < deadline:
+        time.sleep(1)
+    assert kernels(server) <= 2
+
+    # Five visitors at once (one browser context each: separate connections, as separate people would have).
+    contexts = [browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(5)]
+    try:
+        pages = [context.new_page() for context in contexts]
+        for page in pages:
+            page.goto(url, wait_until="commit", timeout=TIMEOUT_MS)
+        for page in pages:
+            wait_for_result(page)
+            page.wait_for_selector(f"{VIEWER} .dlw-legend >> text=cat", timeout=TIMEOUT_MS)
+    finally:
+        for context in contexts:
+            context.close()

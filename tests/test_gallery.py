@@ -53,7 +53,7 @@ def test_click_opens_the_saved_mask_without_running_the_model(report) -> None:
     assert gallery.selected == index and "pets.jpg" in gallery.status.value
     assert np.array_equal(shown.labels, np.asarray(Image.open(rep.records[index].mask)))
     assert [c.name for c in shown.present_classes()] == [c.name for c in rep.records[index].classes]
-    assert gallery.viewer.value  # the viewer rendered a picture
+    assert gallery.viewer.photo and gallery.viewer.revision >= 1  # the viewer sent the picture to the browser
 
     # A mask deleted since the run: the status line says so and the viewer keeps the last good result.
     other = next(i for i, r in enumerate(rep.records) if r.source.endswith("bird.bmp"))

@@ -38,9 +38,9 @@ def upload_item(name: str, data: bytes, kind: str = "image/jpeg") -> dict:
     }
 
 
-def shown(viewer: MaskViewer) -> np.ndarray:
-    """The picture on screen, decoded."""
-    return np.asarray(Image.open(io.BytesIO(viewer.value)).convert("RGB")).astype(int)
+def sent_mask(viewer: MaskViewer) -> np.ndarray:
+    """The class map the viewer sent to the browser, decoded."""
+    return np.asarray(Image.open(io.BytesIO(viewer.mask_png)))
 
 
 @pytest.fixture(scope="module")
@@ -52,52 +52,52 @@ def bench():
 def test_workbench_opens_with_a_segmented_sample(bench):
     assert bench.result is not None and bench.picker.source == "sample cat"
     assert [c.name for c in bench.result.present_classes()][:2] == ["background", "cat"]
-    assert bench.viewer.value[:3] == b"\xff\xd8\xff"
-    assert "cat" in bench.viewer.legend.value and "#400000" in bench.viewer.legend.value
+    assert bench.viewer.photo[:3] == b"\xff\xd8\xff"
+    assert (sent_mask(bench.viewer) == bench.result.labels).all()
+    assert bench.viewer.class_names[CAT] == "cat" and bench.viewer.colormap[3 * CAT : 3 * CAT + 3] == b"\x40\x00\x00"
     assert "sample cat" in bench.status.value and "deeplabv3-starter" in bench.status.value
     assert bench.invocations == 1
 
 
 def test_stable_css_classes_for_browser_tests(bench):
     expected = {
-        "dlw-overlay": bench.viewer.display_image,
-        "dlw-alpha": bench.viewer.alpha_slider,
-        "dlw-legend": bench.viewer.legend,
         "dlw-status": bench.status,
         "dlw-model": bench.controls.model_dropdown,
         "dlw-sample-kite_and_cold": bench.picker.buttons["kite_and_cold"],
     }
     for css, widget in expected.items():
         assert css in widget._dom_classes
+    module = str(MaskViewer._esm)  # the viewer's own elements are made in the browser
+    for css in ("dlw-viewer", "dlw-canvas", "dlw-readout", "dlw-legend", "dlw-zoom-in", "dlw-zoom-out"):
+        assert f'"{css}"' in module
+    for css in ("dlw-download-mask", "dlw-download-overlay"):
+        assert f'"{css}"' in module
 
 
 def test_display_only_changes_never_rerun_the_model(bench):
     bench.picker.buttons["cat"].click()
-    runs, before = bench.invocations, bench.viewer.value
-    bench.viewer.alpha_slider.value = 0.15
-    after_alpha = bench.viewer.value
-    assert after_alpha != before
+    runs, sent, photo = bench.invocations, bench.viewer.revision, bench.viewer.photo
+    bench.viewer.alpha = 0.15
     for mode in ("mask", "side by side", "boundaries", "confidence", "entropy", "overlay"):
-        bench.viewer.mode_buttons.value = mode
-    assert bench.viewer.value == after_alpha  # back to the same overlay, same bytes
+        bench.viewer.mode = mode
+    bench.viewer.set_visible(CAT, False)
+    bench.viewer.set_visible(CAT, True)
+    assert bench.viewer.options.alpha == 0.15 and bench.viewer.options.mode == "overlay"
+    assert bench.viewer.revision == sent and bench.viewer.photo is photo  # nothing re-sent to the browser
     assert bench.invocations == runs
 
 
-def test_hiding_a_class_uncolours_its_pixels(bench):
+def test_hidden_classes_are_a_display_trait_kept_per_result(bench):
     bench.picker.buttons["cat"].click()
-    bench.viewer.alpha_slider.value = 0.8
-    photo = np.asarray(bench.image).astype(int)
-    is_cat = bench.result.labels == CAT
-    runs = bench.invocations
-    assert np.abs(shown(bench.viewer)[is_cat] - photo[is_cat]).mean() > 30  # coloured
-    toggle = next(t for t in bench.viewer.class_toggles.children if t.class_id == CAT)
-    toggle.value = False  # the user clicks the "cat" toggle
+    runs, sent = bench.invocations, bench.viewer.revision
+    bench.viewer.hidden = [CAT, 0, CAT]  # what the browser sends when the user clicks "cat" in the legend
+    assert bench.viewer.hidden == (0, CAT) and bench.viewer.options.hidden == frozenset({0, CAT})
+    bench.viewer.set_visible(0, True)
     assert bench.viewer.hidden == (CAT,)
-    assert np.abs(shown(bench.viewer)[is_cat] - photo[is_cat]).mean() < 4  # the photo (JPEG noise only)
-    assert "<s>cat</s>" in bench.viewer.legend.value
-    toggle.value = True
+    bench.picker.buttons["bird"].click()  # a new result keeps only the hidden classes it has
     assert bench.viewer.hidden == ()
-    assert bench.invocations == runs
+    bench.picker.buttons["cat"].click()
+    assert bench.invocations == runs + 2 and bench.viewer.revision == sent + 2
 
 
 def test_pick_each_sample(bench):
@@ -114,12 +114,12 @@ def test_upload_an_image_then_a_text_file(bench):
     bench.picker.upload.value = (upload_item("my dog.jpg", data),)
     assert bench.picker.source == "upload my dog.jpg"
     assert "dog" in [c.name for c in bench.result.present_classes()]
-    good, runs, picture = bench.result, bench.invocations, bench.viewer.value
+    good, runs, picture = bench.result, bench.invocations, bench.viewer.revision
     bench.picker.upload.value = (upload_item("notes.txt", b"shopping list: milk, eggs\n", "text/plain"),)
     assert "notes.txt" in bench.picker.status.value and "is not an image" in bench.picker.status.value
     assert "notes.txt" in bench.status.value and "showing the last good result" in bench.status.value
-    assert bench.result is good and bench.invocations == runs and bench.viewer.value == picture
-    bench.viewer.alpha_slider.value = 0.35  # something else happens, then the same bad file again
+    assert bench.result is good and bench.invocations == runs and bench.viewer.revision == picture
+    bench.viewer.alpha = 0.35  # something else happens, then the same bad file again
     bench.status.value = ""
     bench.picker.upload.value = (upload_item("notes.txt", b"shopping list: milk, eggs\n", "text/plain"),)
     assert "notes.txt" in bench.status.value and bench.result is good
@@ -161,12 +161,9 @@ def test_switching_models_changes_the_class_names(bench):
         assert bench.result.class_names == CITYSCAPES_NAMES
         present = [c.name for c in bench.result.present_classes()]
         assert {"road", "car"} <= set(present)
-        assert "road" in bench.viewer.legend.value
-        assert bench.result.has_scores and bench.result.scores.shape[-1] == 19
-        bench.viewer.mode_buttons.value = "confidence"
-        assert bench.viewer.note.value == ""  # the ArgMax model's confidence map is shown
-        bench.viewer.mode_buttons.value = "overlay"
-        assert bench.viewer.note.value == ""
+        assert "road" in bench.viewer.class_names and bench.viewer.scores != b""
+        assert bench.result.has_scores and bench.result.scores.shape[-1] == 19  # the ArgMax model's scores
+        assert "No scores" not in bench.viewer.note
     finally:
         bench.controls.model_dropdown.value = "deeplabv3-starter"
     assert bench.result.class_names[CAT] == "cat"
@@ -244,7 +241,7 @@ def test_widgets_work_on_their_own(starter):
     image = load_sample("bird")
     result = starter.segment(image)
     viewer = MaskViewer(result, image, mode="mask")
-    assert viewer.value[:3] == b"\xff\xd8\xff" and "bird" in viewer.legend.value
+    assert viewer.photo[:3] == b"\xff\xd8\xff" and "bird" in viewer.class_names
     viewer.set_visible(3, False)
     assert viewer.hidden == (3,)
 
@@ -253,3 +250,147 @@ def test_widgets_work_on_their_own(starter):
         readout.record(starter.segment(image))
     assert len(readout.history[readout.config]) == 3
     assert readout.timings.invoke_ms > 0
+
+
+def test_compare_tab_runs_a_second_model_and_follows_the_photo(bench):
+    bench.picker.buttons["cat"].click()
+    runs = bench.invocations
+    assert bench.compare.result_b is None or not bench.comparing  # nothing runs before the tab is opened
+    bench.tabs.selected_index = 1
+    compare = bench.compare
+    assert compare.result_b.model == "deeplabv3-mnv2-voc" and bench.invocations == runs  # A is reused
+    found = compare.disagreement
+    assert found.fraction == (bench.result.labels != compare.result_b.labels).mean()
+    assert f"{found.fraction:.1%}" in compare.share.value and "cat" in compare.table.value
+    assert compare.viewer_a.sync_group == compare.viewer_b.sync_group == compare.viewer_diff.sync_group != ""
+    assert compare.viewer_diff.class_names[:2] == ["same class", "different class"]
+    bench.picker.buttons["bird"].click()  # a new photo re-runs both
+    assert bench.result is compare.viewer_a.result and "bird" in compare.viewer_b.class_names
+    assert compare.result_b.labels.shape == bench.result.labels.shape
+    compare.controls.model_dropdown.value = "deeplab-edgetpu-slim-cityscapes"
+    assert "different label sets cannot be compared" in compare.share.value and compare.disagreement is None
+    compare.controls.model_dropdown.value = "deeplabv3-mnv2-voc"
+    bench.tabs.selected_index = 0
+
+
+def test_photo_status_and_result_agree_after_a_failed_delegate(bench):
+    bench.picker.buttons["cat"].click()
+    bench.controls.delegate.value = "/nonexistent/libdelegate.so"  # typed + Enter: an error, the cat stays
+    assert "DelegateError" in bench.status.value and bench.source == "sample cat"
+    bench.picker.buttons["bird"].click()  # fails too (same delegate): the status keeps naming the cat on screen
+    assert bench.image is not bench.picker.image and bench.source == "sample cat"
+    bench.controls.delegate.value = ""  # cleared: the chosen photo (the bird) is segmented now
+    assert bench.image is bench.picker.image and bench.source == "sample bird"
+    assert "sample bird" in bench.status.value and "bird" in [c.name for c in bench.result.present_classes()]
+    assert bench.viewer.image is bench.image
+
+
+def test_app_mode_offers_uploads_only_and_limits_paths_to_one_folder(tmp_path, monkeypatch):
+    from deeplab_widgets.errors import AccessDeniedError
+    from deeplab_widgets.widgets.app_policy import AppPolicy, current_policy
+
+    monkeypatch.setenv("SERVER_SOFTWARE", "voila/0.5.8")  # what Voila gives its kernels
+    monkeypatch.delenv("DEEPLAB_WIDGETS_APP_FOLDER", raising=False)
+    policy = current_policy()
+    assert policy.app_mode and not policy.paths_allowed and not policy.delegate_allowed
+    picker = ImagePicker(value=None, samples=["cat"], policy=policy)
+    controls = RuntimeControls(policy=policy)
+    assert picker.path.layout.display == "none" and controls.delegate.layout.display == "none"
+    assert controls.model_path.layout.display == "none" and controls.delegate.disabled
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "bird.jpg").write_bytes(sample_path("bird").read_bytes())
+    policy = AppPolicy(app_mode=True, folder=folder, max_upload_mb=0.01)
+    picker = ImagePicker(value=None, samples=["cat"], policy=policy)
+    picker.path.value = "bird.jpg"
+    assert picker.image is not None and picker.source == "bird.jpg"
+    messages = []
+    for outside in ("/etc/hostname", "/etc/no-such-file", "../photos/../../etc/hostname"):
+        picker.path.value = outside
+        messages.append(picker.error.replace(outside, "PATH"))
+    assert messages[0] == messages[1] == messages[2]  # the same words whether or not the file exists
+    assert "only files in its own folder" in messages[0] and "not found" not in messages[0]
+    with pytest.raises(AccessDeniedError):
+        policy.check_path("/etc/hostname")
+    picker.upload.value = (upload_item("big.jpg", sample_path("bird").read_bytes()),)
+    assert "accepts uploads up to 0.01 MB" in picker.error and picker.source == "bird.jpg"
+
+    assert AppPolicy().paths_allowed and AppPolicy().delegate_allowed  # notebook mode keeps every field
+
+
+def test_status_names_the_training_dataset_when_the_model_cannot_know_the_subject(bench):
+    bench.picker.buttons["cat"].click()
+    assert "trained on" not in bench.status.value
+    bench.controls.model_dropdown.value = "deeplab-edgetpu-slim-cityscapes"
+    try:
+        assert "was trained on Cityscapes (street scenes): it has no class for cat" in bench.status.value
+    finally:
+        bench.controls.model_dropdown.value = "deeplabv3-starter"
+
+
+def test_labels_file_for_a_user_tflite(bench, shared):
+    from deeplab_widgets.core.labels import VOC_NAMES
+
+    controls = bench.controls
+    controls.model_dropdown.value = "deeplabv3-starter"
+    controls.labels_upload.value = (upload_item("labels.txt", b"a\nb\n", "text/plain"),)
+    assert "load a .tflite file first" in controls.error
+    controls.model_dropdown.value = LOAD_FILE
+    assert controls.load_file(str(shared / "models" / "lite-model_deeplabv3_1_metadata_2.tflite"))
+    try:
+        good = bench.result
+        controls.labels_upload.value = (upload_item("short.txt", b"sky\nground\nthing\n", "text/plain"),)
+        assert "short.txt: 3 class names but the model predicts 21 classes" in controls.error
+        assert bench.result is good
+        names = [f"my {n}" for n in VOC_NAMES]
+        controls.labels_upload.value = (upload_item("mine.txt", "\n".join(names).encode(), "text/plain"),)
+        assert bench.result is not good and bench.result.class_names == tuple(names)
+        assert "my cat" in bench.viewer.class_names
+    finally:
+        controls.model_dropdown.value = "deeplabv3-starter"
+
+
+def test_benchmark_runs_in_the_background_and_stops_at_once(bench):
+    import time
+
+    panel = bench.timing_panel
+    for toggle in panel.thread_toggles[1:]:
+        toggle.value = False
+    panel.runs.value = 200
+    panel.max_seconds = None  # long: 200 runs
+    try:
+        assert panel.start() and panel.running and panel.run_button.disabled
+        assert not panel.start()  # one at a time
+        bench.picker.buttons["bird"].click()  # the Segment tab keeps working meanwhile
+        assert "bird" in [c.name for c in bench.result.present_classes()] and panel.running
+        process = panel._job
+        started = time.monotonic()
+        panel.stop()
+        assert not process.is_alive() and time.monotonic() - started < 5
+        assert "stopped after" in panel.status.value and not panel.running and panel.sweep is None
+
+        panel.runs.value = 2
+        assert panel.start()
+        deadline = time.monotonic() + 120
+        while panel.running:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert panel.sweep is not None and panel.status.value.startswith("done: 1 configuration")
+        assert panel.download_csv.data and not panel.run_button.disabled
+    finally:
+        panel.stop()
+        panel.max_seconds = 10.0
+
+
+def test_video_tab_builds_its_player_on_first_open_with_the_workbench_model(bench):
+    assert bench.video is None, "the Video tab decodes and segments only once it is opened"
+    bench.tabs.selected_index = 3
+    try:
+        assert bench.video is not None and bench.video_view.children == (bench.video,)
+        assert bench.video.segmenter.spec.name == bench.segmenter.spec.name
+        assert bench.video.display_image.value, "frame 0 is segmented and drawn"
+        assert "bird" in bench.video.segmenter.spec.labels.names
+    finally:
+        bench.video.close()
+        bench.tabs.selected_index = 0

@@ -4,16 +4,29 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PIL import Image
 
+from .imaging import mask_image
 from .segmenter import SegmentationResult
+
+__all__ = ["PART_SUFFIX", "atomic_path", "mask_image", "remove_stale_parts", "save_image", "save_json", "save_mask"]
+
+#: Suffix of the hidden temporary files `atomic_path` writes beside their target (`.<name>.<12 hex>.part`).
+PART_SUFFIX = ".part"
+
+
+_PART_PATTERN = re.compile(r"\.(?P<target>.+)\.[0-9a-f]{12}" + re.escape(PART_SUFFIX))
+
+
+def _part_name(target: Path) -> Path:
+    return target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}{PART_SUFFIX}")
 
 
 @contextmanager
@@ -22,7 +35,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     # A unique hidden name beside the target (not mkstemp: its 0600 mode would stick to the output).
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.part")
+    tmp = _part_name(target)
     try:
         yield tmp
         os.replace(tmp, target)
@@ -31,16 +44,24 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-def mask_image(labels: np.ndarray, colormap: np.ndarray) -> Image.Image:
-    """An indexed ("P") image of the class ids with the dataset's palette: any tool reads it."""
-    image = Image.fromarray(labels, mode="P") if labels.dtype == np.uint8 else Image.fromarray(labels.astype(np.uint8))
-    image.putpalette(np.asarray(colormap, np.uint8).ravel().tolist())
-    return image
+def remove_stale_parts(folder: str | os.PathLike, is_target: Callable[[str], bool]) -> list[Path]:
+    """Delete the temporary files `atomic_path` left under `folder` (a run killed mid-write); returns them.
+
+    Only hidden names of exactly this module's pattern, `.<target>.<12 hex digits>.part`, whose target file
+    name passes `is_target` are removed: other programs' files are never touched.
+    """
+    removed = []
+    for entry in Path(folder).rglob(f".*{PART_SUFFIX}"):
+        match = _PART_PATTERN.fullmatch(entry.name)
+        if match and is_target(match["target"]) and entry.is_file():
+            entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
 
 
-def save_mask(result: SegmentationResult, path: str | os.PathLike) -> Path:
-    """Write the class map as a palette PNG (pixel value = class id)."""
-    return save_image(mask_image(result.labels, result.colormap), path)
+def save_mask(result: SegmentationResult, path: str | os.PathLike, **params: Any) -> Path:
+    """Write the class map as a palette PNG (pixel value = class id); `params` go to Pillow's PNG writer."""
+    return save_image(mask_image(result.labels, result.colormap), path, **params)
 
 
 def save_image(image: Image.Image, path: str | os.PathLike, **params: Any) -> Path:
@@ -58,20 +79,3 @@ def save_json(data: Any, path: str | os.PathLike) -> Path:
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps(data, indent=2) + "\n", "utf-8")
     return target
-
-
-def summary(result: SegmentationResult) -> dict[str, Any]:
-    """A JSON-ready summary of a result: size, classes with shares, timings."""
-    h, w = result.labels.shape
-    return {
-        "model": result.model,
-        "width": w,
-        "height": h,
-        "resize": result.resize,
-        "classes": [{"id": c.id, "name": c.name, "fraction": round(c.fraction, 6)} for c in result.present_classes()],
-        "timings_ms": {
-            "preprocess": round(result.timings.preprocess_ms, 3),
-            "invoke": round(result.timings.invoke_ms, 3),
-            "postprocess": round(result.timings.postprocess_ms, 3),
-        },
-    }

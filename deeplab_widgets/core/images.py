@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,11 +39,48 @@ def load_image(
     elif isinstance(source, Image.Image):
         image = source
     else:
-        image = _open(source, max_pixels)
+        return _open(source, max_pixels, min_side=min_side).image
     _check_size(image, max_pixels, min_side, _describe(source))
     if image.getexif().get(ExifTags.Base.Orientation, 1) != 1:
         image = ImageOps.exif_transpose(image)
     return to_rgb(image)
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A decoded photo, possibly at reduced scale, and the full size it stands for.
+
+    `box` is the region of `image` (in its own pixels) that covers the whole photo: JPEG's DCT scaling
+    rounds the reduced size up, so the last row/column may cover less than a full step.
+    """
+
+    image: Image.Image  # upright RGB
+    size: tuple[int, int]  # the photo's full upright (width, height)
+    box: tuple[float, float, float, float]
+
+    @property
+    def reduced(self) -> bool:
+        """True when `image` is smaller than the photo."""
+        return self.image.size != self.size
+
+
+def load_image_at_least(
+    source: ImageInput,
+    min_size: Callable[[tuple[int, int]], tuple[int, int]],
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    min_side: int = DEFAULT_MIN_SIDE,
+) -> Decoded:
+    """Decode `source` at the smallest scale whose size stays at or above `min_size(full upright size)`.
+
+    For a JPEG file or bytes, the decoder's DCT scaling (`Image.draft`: 1/2, 1/4 or 1/8) skips most of the
+    work of a large photo whose pixels are only needed at a model's input size; the full size is known
+    from the header. Other formats and in-memory images are decoded (or taken) whole. Errors as `load_image`.
+    """
+    if isinstance(source, (np.ndarray, Image.Image)):
+        image = load_image(source, max_pixels=max_pixels, min_side=min_side)
+        return Decoded(image, image.size, (0.0, 0.0, float(image.width), float(image.height)))
+    return _open(source, max_pixels, min_side=min_side, min_size=min_size)
 
 
 def _describe(source: object) -> str:
@@ -50,7 +89,13 @@ def _describe(source: object) -> str:
     return f"<{type(source).__name__}>"
 
 
-def _open(source: str | os.PathLike | bytes | bytearray, max_pixels: int) -> Image.Image:
+def _open(
+    source: str | os.PathLike | bytes | bytearray,
+    max_pixels: int,
+    *,
+    min_side: int,
+    min_size: Callable[[tuple[int, int]], tuple[int, int]] | None = None,
+) -> Decoded:
     name = _describe(source)
     fp: io.BytesIO | Path
     if isinstance(source, (bytes, bytearray)):
@@ -66,11 +111,19 @@ def _open(source: str | os.PathLike | bytes | bytearray, max_pixels: int) -> Ima
             image = Image.open(fp)
             try:
                 _check_size(image, max_pixels, 0, name)
+                orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+                turned = orientation in _TRANSPOSING
+                stored = image.size
+                upright = stored[::-1] if turned else stored
+                _check_size(image, max_pixels, min_side, name)
+                if min_size is not None and image.format == "JPEG":
+                    need = min_size(upright)
+                    image.draft(None, need[::-1] if turned else need)
                 image.load()
             except BaseException:
                 image.close()
                 raise
-    except ImageTooLargeError:
+    except (ImageTooLargeError, ImageTooSmallError):
         raise
     except Image.DecompressionBombError as exc:
         raise ImageTooLargeError(f"{name}: {exc}") from exc
@@ -78,7 +131,26 @@ def _open(source: str | os.PathLike | bytes | bytearray, max_pixels: int) -> Ima
         raise ImageDecodeError(f"{name} is not an image Pillow can read") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageDecodeError(f"{name} could not be decoded ({exc}); is it truncated?") from exc
-    return image
+    # The region of the (reduced) image that covers the photo: DCT scaling rounds the last block up.
+    step = _dct_scale(stored[0], image.width)
+    box = (0.0, 0.0, stored[0] / step, stored[1] / step)
+    upright_image: Image.Image = image
+    if orientation != 1:
+        upright_image = ImageOps.exif_transpose(image)
+        box = (0.0, 0.0, float(upright_image.width), float(upright_image.height))
+    return Decoded(to_rgb(upright_image), upright, box)
+
+
+#: EXIF orientations that swap width and height (transpose, 90 and 270 degree rotations).
+_TRANSPOSING = (5, 6, 7, 8)
+
+
+def _dct_scale(full: int, reduced: int) -> int:
+    """The integer DCT scale (1, 2, 4 or 8) that turned `full` pixels into `reduced` (rounded up)."""
+    for s in (1, 2, 4, 8):
+        if -(-full // s) == reduced:
+            return s
+    return 1
 
 
 def _check_size(image: Image.Image, max_pixels: int, min_side: int, name: str) -> None:

@@ -181,10 +181,9 @@ def _resolve_labels(labels: LabelsInput, content: bytes, info: zoo.ZooModel | No
         warnings.warn("label file has an extra leading 'background' line; dropping it", stacklevel=3)
         names = names[1:]
     if len(names) != n:
-        source = f"the label file {os.fspath(labels)}" if isinstance(labels, (str, os.PathLike)) else "the labels"
+        source = f"the label file {os.fspath(labels)} has " if isinstance(labels, (str, os.PathLike)) else ""
         raise LabelCountError(
-            f"{source} has {len(names)} class names but the model predicts {n} classes; "
-            f"give one name per class ({n} lines)"
+            f"{source}{len(names)} class names but the model predicts {n} classes; give one name per class ({n} lines)"
         )
     return LabelSet(base.name, names, base.colormap) if base else generic_label_set(names)
 

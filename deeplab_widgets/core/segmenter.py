@@ -10,9 +10,19 @@ from typing import Any
 
 import numpy as np
 
-from .images import DEFAULT_MAX_PIXELS, ImageInput, load_image
+from .images import DEFAULT_MAX_PIXELS, ImageInput, load_image_at_least
 from .model import LabelsInput, ModelInput, ModelSpec, OutputKind, load_model
-from .preprocess import Placement, ResizeMode, argmax_labels, check_resize, dequantized_softmax, fit, restore
+from .preprocess import (
+    Placement,
+    ResizeMode,
+    argmax_labels,
+    check_resize,
+    class_counts,
+    content_size,
+    dequantized_softmax,
+    fit,
+    restore,
+)
 from .runtime import Runner, RuntimeOptions
 
 
@@ -78,7 +88,7 @@ class SegmentationResult:
     @cached_property
     def counts(self) -> np.ndarray:
         """Pixels per class id (length 256)."""
-        return np.bincount(self.labels.ravel(), minlength=256)
+        return class_counts(self.labels)
 
     def present_classes(self) -> list[ClassShare]:
         """Classes present, largest share first."""
@@ -147,10 +157,16 @@ class Segmenter:
         ArgMax's input is exposed as an extra output (a second interpreter, built on the first
         `scores=True` call; without scores the original graph runs). Raises `NoScoresError` with
         `scores=True` for a user's model whose logits could not be found.
+
+        A JPEG given as a path or bytes is decoded at the smallest DCT scale that still covers the model
+        input (the class map still comes back at the photo's full size); pass a decoded image to use
+        every pixel of the photo.
         """
-        image = load_image(image, max_pixels=self.max_pixels)
+        decoded = load_image_at_least(image, self.decode_size, max_pixels=self.max_pixels)
         t0 = time.perf_counter()
-        pixels, placement = fit(image, self.spec.input_size, self.resize)
+        pixels, placement = fit(
+            decoded.image, self.spec.input_size, self.resize, full_size=decoded.size, box=decoded.box
+        )
         return self.segment_fitted(pixels, placement, scores=scores, started=t0)
 
     def segment_fitted(
@@ -187,6 +203,10 @@ class Segmenter:
             scores=probs,
             output_kind=spec.output_kind,
         )
+
+    def decode_size(self, full_size: tuple[int, int]) -> tuple[int, int]:
+        """The smallest decoded (width, height) that still covers the model input for a photo of `full_size`."""
+        return content_size(full_size, self.spec.input_size, self.resize)
 
     def _copy_outputs(self, interpreter: Any, scores: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Copies of (class ids, logits) out of the interpreter; the work on them happens after the lock."""

@@ -1,6 +1,8 @@
 """Jupyter widgets (ipywidgets 8): image picking, runtime controls, mask viewing, timings and the Workbench."""
 
 from .architecture import AsppExplorer, AtrousExplorer, LayerBrowser
+from .compare_view import CompareView
+from .download_button import DownloadButton
 from .gallery import BatchGallery
 from .image_picker import ImagePicker
 from .mask_viewer import MaskViewer
@@ -13,6 +15,8 @@ __all__ = [
     "AsppExplorer",
     "AtrousExplorer",
     "BatchGallery",
+    "CompareView",
+    "DownloadButton",
     "ImagePicker",
     "LayerBrowser",
     "MaskViewer",

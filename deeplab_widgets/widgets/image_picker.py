@@ -13,6 +13,7 @@ from PIL import Image
 from ..assets.samples import list_samples, load_sample
 from ..core.images import IMAGE_EXTENSIONS, ImageInput, load_image
 from ..errors import DeeplabWidgetsError
+from .app_policy import AppPolicy, current_policy
 from .status import error_html, info_html
 
 THUMBNAIL_SIZE = 72
@@ -39,30 +40,60 @@ class ImagePicker(widgets.VBox):
     source = traitlets.Unicode("")
     error = traitlets.Unicode("")
 
-    def __init__(self, value: str | None = "cat", samples: Sequence[str] | None = None, **kwargs) -> None:
+    def __init__(
+        self,
+        value: str | None = "cat",
+        samples: Sequence[str] | None = None,
+        *,
+        policy: AppPolicy | None = None,
+        **kwargs,
+    ) -> None:
+        """`policy` says whether the path field is offered (default: `current_policy()`, see `app_policy`)."""
+        self.policy = policy or current_policy()
         names = list(samples) if samples is not None else [s.name for s in list_samples("photo")]
         self.buttons: dict[str, widgets.Button] = {}
         cells = []
         for name in names:
-            button = widgets.Button(description=name, tooltip=f"segment the {name} sample", layout={"width": "86px"})
+            button = widgets.Button(
+                description=name, tooltip=f"segment the {name} sample", layout={"width": "auto", "min_width": "86px"}
+            )
             button.add_class(f"dlw-sample-{name}")
             button.on_click(lambda _, n=name: self.select(n))
             self.buttons[name] = button
-            thumb = widgets.Image(value=thumbnail(name), format="jpeg", layout={"height": "56px", "width": "auto"})
+            try:
+                thumb: widgets.Widget = widgets.Image(
+                    value=thumbnail(name), format="jpeg", layout={"height": "56px", "width": "auto"}
+                )
+            except DeeplabWidgetsError:  # offline without the mirror: the button still says why when clicked
+                thumb = widgets.HTML("<div style='height:56px;color:#777;font-size:11px'>not downloaded</div>")
             cells.append(widgets.VBox([thumb, button], layout={"align_items": "center"}))
-        self.gallery = widgets.HBox(cells, layout={"flex_flow": "row wrap"})
+        # One row that scrolls sideways, so the picture below starts within the first screen on small windows.
+        self.gallery = widgets.HBox(cells, layout={"flex_flow": "row nowrap", "overflow": "auto"})
         self.gallery.add_class("dlw-gallery")
-        self.upload = widgets.FileUpload(accept=",".join(IMAGE_EXTENSIONS), multiple=False, description="Upload")
+        self.upload = widgets.FileUpload(
+            accept=",".join(IMAGE_EXTENSIONS),
+            multiple=False,
+            description="Upload",
+            tooltip=f"segment a photo of yours ({', '.join(IMAGE_EXTENSIONS)})",
+        )
         self.upload.add_class("dlw-upload")
-        self.path = widgets.Text(placeholder="or a path: photos/street.jpg", continuous_update=False)
+        folder = self.policy.folder if self.policy.app_mode else None
+        self.path = widgets.Text(
+            placeholder=f"or a file in {folder.name}/" if folder else "or a path: photos/street.jpg",
+            continuous_update=False,
+        )
         self.path.add_class("dlw-path")
-        self.open_button = widgets.Button(description="Open", layout={"width": "70px"})
+        self.open_button = widgets.Button(
+            description="Open", tooltip="open the file named at the left", layout={"width": "70px"}
+        )
         self.status = widgets.HTML()
         self.status.add_class("dlw-picker-status")
         self.upload.observe(self._on_upload, names="value")
         self.path.observe(lambda change: self.open_path(change["new"]), names="value")
         self.open_button.on_click(lambda _: self.open_path(self.path.value))
-        row = widgets.HBox([self.upload, self.path, self.open_button, self.status])
+        if not self.policy.paths_allowed:
+            self.path.layout.display = self.open_button.layout.display = "none"
+        row = widgets.HBox([self.upload, self.path, self.open_button, self.status], layout={"flex_flow": "row wrap"})
         super().__init__([self.gallery, row], **kwargs)
         self.add_class("dlw-image-picker")
         if value is not None:
@@ -74,8 +105,15 @@ class ImagePicker(widgets.VBox):
 
     def open_path(self, path: str) -> None:
         """Choose the image at `path` (a blank path does nothing)."""
-        if path.strip():
-            self.load(path.strip(), path.strip())
+        text = path.strip()
+        if not text:
+            return
+        try:
+            target = self.policy.check_path(text)
+        except DeeplabWidgetsError as exc:
+            self._fail(f"{text}: {exc}")
+            return
+        self.load(target, text)
 
     def load(self, source: ImageInput, label: str = "image") -> bool:
         """Decode `source` (path, bytes, PIL image or array) and choose it; on error show it and return False."""
@@ -85,9 +123,7 @@ class ImagePicker(widgets.VBox):
         try:
             image = loader()
         except DeeplabWidgetsError as exc:
-            self.error = ""  # so that the same failure twice is still a change observers see
-            self.error = f"{label}: {exc}"
-            self.status.value = error_html(self.error)
+            self._fail(f"{label}: {exc}")
             return False
         self.error = ""
         self.status.value = info_html(f"{label} ({image.width}x{image.height})")
@@ -96,9 +132,19 @@ class ImagePicker(widgets.VBox):
             self.image = image
         return True
 
+    def _fail(self, message: str) -> None:
+        self.error = ""  # so that the same failure twice is still a change observers see
+        self.error = message
+        self.status.value = error_html(message)
+
     def _on_upload(self, change: dict) -> None:
         if not change["new"]:
             return
         item = change["new"][-1]
-        self.load(bytes(item["content"]), f"upload {item['name']}")
         self.upload.value = ()  # so that uploading the same file again is seen as a change
+        try:
+            self.policy.check_upload(item["name"], len(item["content"]))
+        except DeeplabWidgetsError as exc:
+            self._fail(f"upload {item['name']}: {exc}")
+            return
+        self.load(bytes(item["content"]), f"upload {item['name']}")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 import ipywidgets as widgets
 import traitlets
 
@@ -11,10 +14,23 @@ from ..core.preprocess import RESIZE_MODES
 from ..core.runtime import RuntimeOptions, available_backends, cpu_count
 from ..core.segmenter import default_resize
 from ..errors import DeeplabWidgetsError
+from .app_policy import AppPolicy, current_policy
 from .status import error_html, info_html
 
 #: The model dropdown's entry that opens the "load a .tflite file" box.
 LOAD_FILE = "load a .tflite file..."
+
+
+def names_from_text(text: str) -> tuple[str, ...]:
+    """Class names from a labels file's text: one per line, up to the first blank line after them."""
+    names: list[str] = []
+    for line in text.splitlines():
+        if not line.strip():
+            if names:
+                break
+            continue
+        names.append(line.strip())
+    return tuple(names)
 
 
 class RuntimeControls(widgets.VBox):
@@ -28,27 +44,50 @@ class RuntimeControls(widgets.VBox):
     options = traitlets.Instance(RuntimeOptions)
     resize = traitlets.Unicode("stretch")
     error = traitlets.Unicode("")
+    labels_changed = traitlets.Int(0)  # counts labels files applied to a loaded model (the model re-runs)
 
     def __init__(
         self,
         model: str = "deeplabv3-starter",
         options: RuntimeOptions | None = None,
         resize: str | None = None,
+        *,
+        policy: AppPolicy | None = None,
         **kwargs,
     ) -> None:
-        """`resize=None` follows each model's measured best mode (`Segmenter`'s default) as models change."""
+        """`resize=None` follows each model's measured best mode (`Segmenter`'s default) as models change.
+
+        `policy` says whether the model path and delegate fields are offered (default: `current_policy()`).
+        """
+        self.policy = policy or current_policy()
         options = options or RuntimeOptions()
         resize = resize or model_info(model).resize
         self.custom_models: dict[str, ModelSpec] = {}
         self._syncing = False
         zoo = [(f"{m.name} ({m.dataset}, {m.input_dtype} {m.input_size})", m.name) for m in list_models()]
-        self.model_dropdown = widgets.Dropdown(options=[*zoo, (LOAD_FILE, LOAD_FILE)], value=model, description="Model")
+        self.model_dropdown = widgets.Dropdown(
+            options=[*zoo, (LOAD_FILE, LOAD_FILE)],
+            value=model,
+            description="Model",
+            layout={"width": "max-content", "max_width": "100%"},  # the whole name, never cut off
+        )
         self.model_dropdown.add_class("dlw-model")
         self.model_upload = widgets.FileUpload(accept=".tflite", multiple=False, description="Upload .tflite")
         self.model_upload.add_class("dlw-model-upload")
         self.model_path = widgets.Text(placeholder="path/to/model.tflite", continuous_update=False)
         self.model_path.add_class("dlw-model-path")
-        self.load_box = widgets.HBox([self.model_upload, self.model_path], layout={"display": "none"})
+        self.labels_upload = widgets.FileUpload(accept=".txt", multiple=False, description="Labels .txt")
+        self.labels_upload.add_class("dlw-labels-upload")
+        self.labels_path = widgets.Text(placeholder="path/to/labels.txt (one class per line)", continuous_update=False)
+        self.labels_path.add_class("dlw-labels-path")
+        self._sources: dict[str, ModelInput] = {}  # a loaded model's name -> what it was loaded from
+        self.load_box = widgets.VBox(
+            [
+                widgets.HBox([self.model_upload, self.model_path], layout={"flex_flow": "row wrap"}),
+                widgets.HBox([self.labels_upload, self.labels_path], layout={"flex_flow": "row wrap"}),
+            ],
+            layout={"display": "none"},
+        )
         self.threads = widgets.IntSlider(
             value=options.num_threads, min=1, max=cpu_count(), description="Threads", continuous_update=False
         )
@@ -62,6 +101,11 @@ class RuntimeControls(widgets.VBox):
             continuous_update=False,
         )
         self.delegate.add_class("dlw-delegate")
+        if not self.policy.delegate_allowed:
+            self.delegate.layout.display = "none"
+            self.delegate.disabled = True
+        if not self.policy.paths_allowed:
+            self.model_path.layout.display = self.labels_path.layout.display = "none"
         self.backend = widgets.Dropdown(options=["auto", *available_backends()], value="auto", description="Backend")
         self.backend.add_class("dlw-backend")
         self.resize_buttons = widgets.ToggleButtons(options=list(RESIZE_MODES), value=resize, description="Resize")
@@ -86,6 +130,8 @@ class RuntimeControls(widgets.VBox):
         self.model, self.resize = model, resize
         self.model_dropdown.observe(self._on_model, names="value")
         self.model_upload.observe(self._on_upload, names="value")
+        self.labels_upload.observe(self._on_labels_upload, names="value")
+        self.labels_path.observe(lambda change: self._labels_from_path(change["new"]), names="value")
         self.model_path.observe(lambda change: self.load_file(change["new"]), names="value")
         for control in (self.threads, self.xnnpack, self.delegate, self.backend):
             control.observe(self._on_option, names="value")
@@ -102,13 +148,16 @@ class RuntimeControls(widgets.VBox):
         if isinstance(source, str) and not source.strip():
             return False
         try:
-            spec = load_model(source.strip() if isinstance(source, str) else source, options=self.options)
+            if isinstance(source, str):
+                source = self.policy.check_path(source.strip())
+            spec = load_model(source, options=self.options)
         except DeeplabWidgetsError as exc:
             what = name or ("uploaded model" if isinstance(source, (bytes, bytearray)) else str(source))
             self._fail(f"{what}: {exc}")
             return False
         label = name or spec.name
         self.custom_models[label] = spec
+        self._sources[label] = source
         options = [o for o in self.model_dropdown.options if o[1] != LOAD_FILE and o[1] != label]
         self._syncing = True  # replacing the options resets the dropdown: that is not the user's choice
         try:
@@ -118,6 +167,51 @@ class RuntimeControls(widgets.VBox):
         self._choose(label)
         self.status.value = info_html(f"loaded {label}: {spec.num_classes} classes, input {spec.input_size}")
         return True
+
+    def set_labels(self, names: Sequence[str], label: str = "labels") -> bool:
+        """Give the chosen loaded .tflite these class names (one per class); False (and a message) on error.
+
+        A wrong count is refused with both numbers (`ModelFormatError`); zoo models keep their own labels.
+        """
+        model = self.model
+        if model not in self.custom_models:
+            self._fail(f"{label}: load a .tflite file first (zoo models come with their class names)")
+            return False
+        try:
+            spec = load_model(self._sources[model], tuple(names), options=self.options)
+        except DeeplabWidgetsError as exc:
+            self._fail(f"{label}: {exc}")
+            return False
+        self.custom_models[model] = spec
+        self.error = ""
+        self.status.value = info_html(f"{model}: {spec.num_classes} class names from {label}")
+        self.labels_changed += 1
+        return True
+
+    def _on_labels_upload(self, change: dict) -> None:
+        if change["new"]:
+            item = change["new"][-1]
+            self.labels_upload.value = ()
+            try:
+                text = bytes(item["content"]).decode("utf-8")
+            except UnicodeDecodeError:
+                self._fail(f"{item['name']}: not a UTF-8 text file")
+                return
+            self.set_labels(names_from_text(text), item["name"])
+
+    def _labels_from_path(self, path: str) -> None:
+        if not path.strip():
+            return
+        try:
+            target = self.policy.check_path(path.strip())
+            text = Path(target).read_text("utf-8")
+        except DeeplabWidgetsError as exc:
+            self._fail(f"{path.strip()}: {exc}")
+            return
+        except (OSError, UnicodeDecodeError):
+            self._fail(f"{path.strip()}: cannot read this labels file")
+            return
+        self.set_labels(names_from_text(text), path.strip())
 
     def _fail(self, message: str) -> None:
         self.error = ""  # so that the same failure twice is still a change observers see
@@ -148,6 +242,9 @@ class RuntimeControls(widgets.VBox):
 
     def _on_option(self, _: dict) -> None:
         if self._syncing:
+            return
+        if self.delegate.value.strip() and not self.policy.delegate_allowed:
+            self._fail("this app does not load external delegates")
             return
         try:
             options = RuntimeOptions(

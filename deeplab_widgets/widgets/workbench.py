@@ -13,17 +13,42 @@ import ipywidgets as widgets
 import traitlets
 from PIL import Image
 
+from ..assets.samples import list_samples
 from ..core.images import ImageInput
 from ..core.model import ModelSpec, load_model
 from ..core.runtime import RuntimeOptions
 from ..core.segmenter import SegmentationResult, Segmenter
 from ..errors import DeeplabWidgetsError
+from .app_policy import AppPolicy, current_policy
+from .compare_view import CompareView
 from .image_picker import ImagePicker
 from .mask_viewer import MaskViewer
 from .runtime_controls import RuntimeControls
 from .status import error_html
 from .timing_panel import TimingPanel
 from .timing_readout import TimingReadout
+from .video_player import VideoPlayer
+
+#: What each label set was trained on, for the status line.
+DATASETS = {
+    "pascal_voc": "Pascal VOC (20 everyday object classes)",
+    "cityscapes": "Cityscapes (street scenes)",
+    "ade20k": "ADE20K (150 scene classes)",
+    "ade20k-32": "ADE20K (31 scene classes and 'other')",
+}
+
+
+def fill_tooltips(root: widgets.Widget) -> None:
+    """Give every described control without a tooltip its description as tooltip (or an empty one).
+
+    ipywidgets 8 otherwise renders `title="null"` on those controls and their labels.
+    """
+    stack = [root]
+    while stack:
+        widget = stack.pop()
+        stack.extend(getattr(widget, "children", ()))
+        if getattr(widget, "tooltip", "") is None and widget.has_trait("description"):
+            widget.tooltip = widget.description or ""
 
 
 class Workbench(widgets.VBox):
@@ -46,32 +71,48 @@ class Workbench(widgets.VBox):
         resize: str | None = None,
         mode: str = "overlay",
         alpha: float = 0.6,
+        policy: AppPolicy | None = None,
         **kwargs,
     ) -> None:
+        self.policy = policy or current_policy()
+        self.source = ""  # where the photo on screen came from (the status line names it)
         self.segmenters: dict[tuple, Segmenter] = {}
         self._specs: dict[str, ModelSpec] = {}
         self._shown: tuple | None = None  # the controls' (model, options, resize) of the result on screen
         self.status = widgets.HTML()
         self.status.add_class("dlw-status")
-        self.picker = ImagePicker(value=None)
-        self.controls = RuntimeControls(model, options, resize)
-        self.viewer = MaskViewer(mode=mode, alpha=alpha, layout={"flex": "3 1 0%", "min_width": "320px"})
+        self.picker = ImagePicker(value=None, policy=self.policy)
+        self.controls = RuntimeControls(model, options, resize, policy=self.policy)
+        self.viewer = MaskViewer(mode=mode, alpha=alpha, layout={"flex": "3 1 600px", "min_width": "300px"})
+        self.viewer.add_class("dlw-main-viewer")
         self.timing = TimingReadout()
         self.repeat_button = widgets.Button(description="time 10 runs", tooltip="run the model 10 more times")
         self.repeat_button.add_class("dlw-repeat")
         self.repeat_button.on_click(lambda _: self.repeat(10))
         side = widgets.VBox(
-            [self.controls, self.timing, self.repeat_button], layout={"flex": "1 1 0%", "min_width": "300px"}
+            [self.controls, self.timing, self.repeat_button], layout={"flex": "1 1 300px", "min_width": "280px"}
         )
         self.timing_panel = TimingPanel()
-        segment_view = widgets.VBox([self.picker, widgets.HBox([self.viewer, side]), self.status])
-        self.tabs = widgets.Tab([segment_view, self.timing_panel], titles=("Segment", "Benchmark"))
+        segment_view = widgets.VBox(
+            [self.picker, widgets.HBox([self.viewer, side], layout={"flex_flow": "row wrap"}), self.status]
+        )
+        self.compare = CompareView()
+        self.comparing = False  # the Compare tab runs its second model only once it has been opened
+        compare_view = widgets.VBox([self.picker, self.compare])
+        self.video_view = widgets.VBox([widgets.HTML("loading the video player...")])
+        self.video: VideoPlayer | None = None  # built when the Video tab is first opened (it decodes and segments)
+        self.tabs = widgets.Tab(
+            [segment_view, compare_view, self.timing_panel, self.video_view],
+            titles=("Segment", "Compare", "Benchmark", "Video"),
+        )
         super().__init__([self.tabs], **kwargs)
         self.add_class("dlw-workbench")
+        fill_tooltips(self)
+        self.tabs.observe(self._on_tab, names="selected_index")
         self.picker.observe(self._on_image, names="image")
         self.picker.observe(self._on_error, names="error")
         self.controls.observe(self._on_error, names="error")
-        self.controls.observe(self._on_controls, names=["model", "options", "resize"])
+        self.controls.observe(self._on_controls, names=["model", "options", "resize", "labels_changed"])
         if isinstance(image, str) and image in self.picker.buttons:
             self.picker.select(image)
         elif image is not None:
@@ -112,9 +153,10 @@ class Workbench(widgets.VBox):
             for _ in range(times):
                 result = segmenter.segment(image, scores=segmenter.spec.has_scores)
                 self.timing.record(result)
+            source = self.picker.source if image is self.picker.image else self.source
             with self.hold_trait_notifications():
-                self.image, self.result = image, result
-            self.viewer.show(result, image)
+                self.image, self.result, self.source = image, result, source
+            self.viewer.show(result, image, name=f"{source}_{result.model}")
         except DeeplabWidgetsError as exc:
             self._show_error(f"{type(exc).__name__}: {exc}")
             return None
@@ -123,28 +165,58 @@ class Workbench(widgets.VBox):
             return None
         self._shown = self._controls_key()
         self._show_status(result)
+        if self.comparing and times == 1:
+            self.compare.compare(result, image, self.source)
         return result
+
+    def _on_tab(self, change: dict) -> None:
+        if change["new"] == 3 and self.video is None:
+            try:
+                self.video = VideoPlayer("cockatoo", self.segmenter)
+            except DeeplabWidgetsError as exc:
+                self.video_view.children = (widgets.HTML(error_html(f"{type(exc).__name__}: {exc}")),)
+            else:
+                self.video_view.children = (self.video,)
+        if change["new"] == 1 and not self.comparing:
+            self.comparing = True
+            if self.result is not None and self.image is not None:
+                self.compare.compare(self.result, self.image, self.source)
 
     def _show_status(self, result: SegmentationResult) -> None:
         top = ", ".join(f"{s.name} {s.fraction:.0%}" for s in result.present_classes()[:3] if s.fraction >= 0.005)
         info = self.segmenter.spec.zoo
         hint = ""
-        if info is not None and info.sample and self.picker.source != f"sample {info.sample}":
+        if info is not None and info.sample and self.source != f"sample {info.sample}":
             hint = f" · {info.dataset} classes: try the {info.sample} sample"
         self.status.value = (
-            f"<span>{html.escape(self.picker.source)} · {html.escape(result.model)} · "
-            f"{result.timings.total_ms:.0f} ms · {html.escape(top)}{html.escape(hint)}</span>"
+            f"<span>{html.escape(self.source)} · {html.escape(result.model)} · "
+            f"{result.timings.total_ms:.0f} ms · {html.escape(top)}{html.escape(hint)}</span>{self._subject_note(result)}"
+        )
+
+    def _subject_note(self, result: SegmentationResult) -> str:
+        """A second line when the model has no class for what the sample shows (e.g. a Cityscapes model on a cat)."""
+        shows = {s.name: s.shows for s in list_samples("photo")}.get(self.source.removeprefix("sample "), "")
+        if not shows or shows in result.class_names:
+            return ""
+        labels = self.segmenter.spec.labels.name if self.segmenters else ""
+        trained = DATASETS.get(labels, f"{len(result.class_names)} classes of its own")
+        return (
+            f"<br><span style='color:#555'>{html.escape(result.model)} was trained on {html.escape(trained)}: "
+            f"it has no class for {html.escape(shows)}, so it labels the photo with the classes it knows.</span>"
         )
 
     def _controls_key(self) -> tuple:
         c = self.controls
         source = c.model_source()
-        model = source.digest if isinstance(source, ModelSpec) else source  # a re-uploaded file is a new model
+        # A re-uploaded file is a new model; a labels file makes the same file a new model too.
+        model = (source.digest, source.class_names) if isinstance(source, ModelSpec) else source
         return model, c.options, c.resize
 
     def _on_controls(self, _: dict) -> None:
         # A model switch changes model and resize together: run once, not once per trait.
-        if self._controls_key() != self._shown:
+        # Also when the chosen photo is not the one on screen (its run failed, e.g. on a bad delegate): the
+        # photo, the status line and the result must always agree.
+        if self._controls_key() != self._shown or self.picker.image is not self.image:
             self.run()
         elif self.result is not None:  # back to what is on screen (e.g. after a failed delegate): no run
             self._show_status(self.result)

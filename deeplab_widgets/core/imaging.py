@@ -1,0 +1,103 @@
+"""Class maps as pictures: palette lookup, blending over the photo, palette-PNG masks.
+
+Everything runs in Pillow's C code on zero-copy views of the uint8 class map, never a Python pixel loop.
+It lives in the core so that writers of files (batch, CLI) need nothing from the visualisation layer;
+`deeplab_widgets.viz` builds its figures on it. Hidden classes are simply not coloured: their pixels
+show the photo in every mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+from PIL import Image
+
+from ..errors import SizeMismatchError
+from .segmenter import SegmentationResult
+
+
+def label_image(labels: np.ndarray, mode: str = "P") -> Image.Image:
+    """A zero-copy PIL view ("P" or "L") of an H x W uint8 class map (other dtypes are converted first)."""
+    labels = np.ascontiguousarray(labels, np.uint8)
+    return Image.frombuffer(mode, (labels.shape[1], labels.shape[0]), labels, "raw", mode, 0, 1)
+
+
+def size_mismatch(image_size: tuple[int, int], labels: np.ndarray) -> str:
+    """The message for a photo shown with a class map of another size (`SizeMismatchError`)."""
+    w, h = image_size
+    return (
+        f"image is {w}x{h} but the mask is {labels.shape[1]}x{labels.shape[0]}; "
+        "show a result with the photo it was segmented from"
+    )
+
+
+def as_photo(image: Image.Image | np.ndarray, labels: np.ndarray) -> Image.Image:
+    """The image as RGB PIL, checked to match the class map's size.
+
+    Raises:
+        SizeMismatchError: the image and the class map differ in size (e.g. a result of another photo).
+    """
+    if not isinstance(image, Image.Image):
+        pixels = np.asarray(image, np.uint8)
+        image = Image.fromarray(np.ascontiguousarray(pixels[..., :3] if pixels.ndim == 3 else pixels))
+    photo = image
+    if photo.mode != "RGB":
+        photo = photo.convert("RGB")
+    if (photo.height, photo.width) != labels.shape:
+        raise SizeMismatchError(size_mismatch(photo.size, labels))
+    return photo
+
+
+def colorize_image(labels: np.ndarray, colormap: np.ndarray) -> Image.Image:
+    """H x W class ids -> an RGB PIL image by palette lookup (about 1 ms per megapixel)."""
+    image = label_image(labels)
+    image.putpalette(np.asarray(colormap, np.uint8)[:256].tobytes())
+    return image.convert("RGB")
+
+
+def colorize(labels: np.ndarray, colormap: np.ndarray) -> np.ndarray:
+    """H x W class ids -> H x W x 3 uint8 colours by table lookup."""
+    return np.asarray(colorize_image(labels, colormap))
+
+
+def visible_mask(labels: np.ndarray, hidden: Iterable[int] = (), alpha: float = 1.0) -> Image.Image:
+    """An 8-bit mask: `alpha` * 255 where a class is shown, 0 where it is hidden."""
+    level = round(float(np.clip(alpha, 0.0, 1.0)) * 255)
+    table = [level] * 256
+    for class_id in hidden:
+        table[int(class_id)] = 0
+    return label_image(labels, "L").point(table)
+
+
+def overlay_image(
+    image: Image.Image | np.ndarray,
+    result: SegmentationResult,
+    alpha: float = 0.5,
+    hidden: Iterable[int] = (),
+    colors: Image.Image | None = None,
+) -> Image.Image:
+    """Blend the colourised mask over the photo; alpha 0 = photo, 1 = mask; hidden classes stay photo.
+
+    `colors` may pass a cached `colorize_image(result.labels, result.colormap)`.
+    """
+    photo = as_photo(image, result.labels)
+    colors = colorize_image(result.labels, result.colormap) if colors is None else colors
+    hidden = tuple(hidden)
+    if not hidden:
+        return Image.blend(photo, colors, float(np.clip(alpha, 0.0, 1.0)))
+    return Image.composite(colors, photo, visible_mask(result.labels, hidden, alpha))
+
+
+def overlay(
+    image: Image.Image | np.ndarray, result: SegmentationResult, alpha: float = 0.5, hidden: Iterable[int] = ()
+) -> np.ndarray:
+    """Blend the colourised mask over the image (uint8); alpha 0 = photo, 1 = mask; hidden classes stay photo."""
+    return np.asarray(overlay_image(image, result, alpha, hidden))
+
+
+def mask_image(labels: np.ndarray, colormap: np.ndarray) -> Image.Image:
+    """An indexed ("P") image of the class ids with the dataset's palette: any tool reads it (a zero-copy view)."""
+    image = label_image(labels)
+    image.putpalette(np.asarray(colormap, np.uint8)[:256].tobytes())
+    return image

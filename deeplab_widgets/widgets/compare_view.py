@@ -1,0 +1,182 @@
+"""CompareView: a second model on the same photo, side by side with the first, and where the two disagree.
+
+The three pictures (model A, model B, the disagreement map) share zoom, pan and the hover marker in the browser
+(one `sync_group`), so pointing at a pixel in one shows the same pixel in the others.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+from dataclasses import replace
+
+import ipywidgets as widgets
+import numpy as np
+import traitlets
+from PIL import Image
+
+from ..core.model import ModelSpec, load_model
+from ..core.preprocess import check_resize
+from ..core.segmenter import SegmentationResult, Segmenter
+from ..errors import DeeplabWidgetsError
+from ..workflows.compare import Disagreement, disagreement
+from .mask_viewer import MaskViewer
+from .runtime_controls import RuntimeControls
+from .status import error_html, info_html
+
+#: The model offered first for comparison with the starter model (same Pascal VOC classes, 513x513 input).
+DEFAULT_MODEL_B = "deeplabv3-mnv2-voc"
+DIFFERENT = (230, 40, 40)
+_groups = itertools.count(1)
+
+
+def disagreement_result(a: SegmentationResult, b: SegmentationResult, found: Disagreement) -> SegmentationResult:
+    """The disagreement mask as a two-class result (0 = same class, 1 = different class) for a MaskViewer."""
+    colormap = np.zeros((256, 3), np.uint8)
+    colormap[1] = DIFFERENT
+    colormap[0] = (128, 128, 128)
+    labels = found.mask.astype(np.uint8)
+    labels.setflags(write=False)
+    return replace(
+        a,
+        labels=labels,
+        class_names=("same class", "different class"),
+        colormap=colormap,
+        scores=None,
+        model=f"{a.model} vs {b.model}",
+    )
+
+
+def class_table_html(a: SegmentationResult, b: SegmentationResult, found: Disagreement) -> str:
+    """Per class: its share of the pixels by each model and the difference; then the commonest confusions."""
+    total = a.labels.size
+    ids = sorted(
+        set(np.flatnonzero(a.counts)) | set(np.flatnonzero(b.counts)), key=lambda i: -(a.counts[i] + b.counts[i])
+    )
+    cell = "padding:1px 8px;text-align:right"
+    rows = "".join(
+        f"<tr><td style='padding:1px 8px'>{html.escape(a.name_of(int(i)))}</td>"
+        f"<td style='{cell}'>{a.counts[i] / total:.1%}</td><td style='{cell}'>{b.counts[i] / total:.1%}</td>"
+        f"<td style='{cell}'>{(b.counts[i] - a.counts[i]) / total:+.1%}</td></tr>"
+        for i in ids
+    )
+    pairs = "".join(
+        f"<li>{html.escape(x)} by A, {html.escape(y)} by B: {share:.1%} of the pixels</li>"
+        for x, y, share in found.pairs
+    )
+    return (
+        "<table class='dlw-compare-table' style='border-collapse:collapse;font-variant-numeric:tabular-nums'>"
+        f"<thead><tr><th style='text-align:left;padding:1px 8px'>class</th><th style='{cell}'>A</th>"
+        f"<th style='{cell}'>B</th><th style='{cell}'>B - A</th></tr></thead><tbody>{rows}</tbody></table>"
+        + (f"<div>Where they differ most:</div><ul style='margin:2px 0'>{pairs}</ul>" if pairs else "")
+    )
+
+
+class CompareView(widgets.VBox):
+    """Model A's result (given) beside model B's (run here with its own controls) on the same photo.
+
+    Call `compare(result_a, image)` with the first model's result; it runs model B, shows both and the
+    disagreement map, and keeps `result_b` and `disagreement`. Errors go to the status line; the last good
+    comparison stays on screen.
+    """
+
+    result_b = traitlets.Instance(SegmentationResult, allow_none=True)
+    disagreement = traitlets.Instance(Disagreement, allow_none=True)
+
+    def __init__(self, model: str = DEFAULT_MODEL_B, **kwargs) -> None:
+        self.segmenters: dict[tuple, Segmenter] = {}
+        self._specs: dict[str, ModelSpec] = {}
+        self._last: tuple[SegmentationResult, Image.Image, str] | None = None
+        group = f"dlw-compare-{next(_groups)}"
+        size = {"flex": "1 1 420px", "min_width": "300px"}
+        self.viewer_a = MaskViewer(sync_group=group, layout=size)
+        self.viewer_b = MaskViewer(sync_group=group, layout=size)
+        self.viewer_diff = MaskViewer(sync_group=group, hidden=(0,), alpha=0.7, layout=size)
+        self.controls = RuntimeControls(model)
+        self.title_a = widgets.HTML("<b>A</b>")
+        self.title_b = widgets.HTML("<b>B</b>")
+        self.share = widgets.HTML()
+        self.share.add_class("dlw-disagreement")
+        self.table = widgets.HTML()
+        self.status = widgets.HTML()
+        self.status.add_class("dlw-compare-status")
+        pair = widgets.HBox(
+            [
+                widgets.VBox([self.title_a, self.viewer_a], layout=size),
+                widgets.VBox([self.title_b, self.viewer_b], layout=size),
+            ],
+            layout={"flex_flow": "row wrap"},
+        )
+        diff = widgets.HBox(
+            [widgets.VBox([self.share, self.viewer_diff], layout=size), widgets.VBox([self.table], layout=size)],
+            layout={"flex_flow": "row wrap"},
+        )
+        intro = widgets.HTML(
+            "<b>Model B</b> (model A is the one chosen in the Segment tab; both run on the photo chosen above)"
+        )
+        super().__init__([intro, self.controls, self.status, pair, diff], **kwargs)
+        self.add_class("dlw-compare")
+        self.controls.observe(self._on_controls, names=["model", "options", "resize"])
+        self.controls.observe(self._on_error, names="error")
+
+    @property
+    def segmenter(self) -> Segmenter:
+        """Model B's Segmenter for its controls (cached)."""
+        c = self.controls
+        source = c.model_source()
+        name = source.digest if isinstance(source, ModelSpec) else source
+        key = (name, c.options, c.resize)
+        segmenter = self.segmenters.get(key)
+        if segmenter is None:
+            spec = source if isinstance(source, ModelSpec) else self._specs.get(source)
+            if spec is None:
+                spec = self._specs[str(source)] = load_model(str(source), options=c.options)
+            segmenter = self.segmenters[key] = Segmenter(spec, c.options, resize=check_resize(c.resize))
+        return segmenter
+
+    def compare(self, result_a: SegmentationResult, image: Image.Image, source: str = "") -> SegmentationResult | None:
+        """Run model B on `image` and show it beside `result_a`; returns B's result, None on error."""
+        self._last = (result_a, image, source)
+        try:
+            segmenter = self.segmenter
+            result_b = segmenter.segment(image, scores=segmenter.spec.has_scores)
+        except DeeplabWidgetsError as exc:
+            self._fail(f"{type(exc).__name__}: {exc}")
+            return None
+        except Exception as exc:  # a traceback must never reach the output area
+            self._fail(f"unexpected {type(exc).__name__}: {exc}")
+            return None
+        stem = source or "photo"
+        self.viewer_a.show(result_a, image, name=f"{stem}_{result_a.model}")
+        self.viewer_b.show(result_b, image, name=f"{stem}_{result_b.model}")
+        self.title_a.value = f"<b>A</b>: {html.escape(result_a.model)} · {result_a.timings.total_ms:.0f} ms"
+        self.title_b.value = f"<b>B</b>: {html.escape(result_b.model)} · {result_b.timings.total_ms:.0f} ms"
+        try:
+            found = disagreement(result_a, result_b)
+        except DeeplabWidgetsError as exc:
+            self.share.value = error_html(str(exc))
+            self.table.value = ""
+            self.disagreement = None
+        else:
+            self.viewer_diff.show(disagreement_result(result_a, result_b, found), image, name=f"{stem}_disagreement")
+            self.share.value = (
+                f"<b>The models disagree on {found.fraction:.1%} of the pixels</b> (red below; "
+                "hover any picture to see the same pixel in all three)"
+            )
+            self.table.value = class_table_html(result_a, result_b, found)
+            self.disagreement = found
+        self.result_b = result_b
+        self.status.value = info_html(f"{stem}: A {result_a.model}, B {result_b.model}")
+        return result_b
+
+    def _fail(self, message: str) -> None:
+        kept = " (showing the last good comparison)" if self.result_b is not None else ""
+        self.status.value = error_html(message + kept)
+
+    def _on_error(self, change: dict) -> None:
+        if change["new"]:
+            self._fail(change["new"])
+
+    def _on_controls(self, _: dict) -> None:
+        if self._last is not None:
+            self.compare(*self._last)
