@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from deeplab_widgets import Segmenter, list_models
-from deeplab_widgets.assets.datasets import LabelledDataset, ade20k_folder, voc_folder
+from deeplab_widgets.assets.datasets import LabelledDataset, ade20k_32_folder, ade20k_folder, voc_folder
 from deeplab_widgets.assets.samples import list_samples, sample_path
 from deeplab_widgets.core import preprocess
 from deeplab_widgets.core.images import load_image, load_image_at_least
@@ -76,6 +76,8 @@ def test_reduced_decode_keeps_exif_orientation(starter: Segmenter, tmp_path: Pat
 def _dataset(shared: Path, segmenter: Segmenter) -> LabelledDataset:
     if segmenter.spec.labels.name == "ade20k":
         return ade20k_folder(shared / "eval" / "ade20k")
+    if segmenter.spec.labels.name == "ade20k-32":  # the zoo's v3+ models: ids above 31 scored as "other"
+        return ade20k_32_folder(shared / "eval" / "ade20k" / "images", shared / "eval" / "ade20k" / "annotations")
     return voc_folder(shared / "eval" / "voc" / "images", shared / "eval" / "voc" / "masks")
 
 
