@@ -281,6 +281,24 @@ def test_cli_runs_on_a_dask_scheduler_address(photos: Path, tmp_path: Path, clus
         assert (out / mask.relative_to(reference)).read_bytes() == mask.read_bytes()
 
 
+def test_batch_report_figure_shows_every_record_with_its_classes_or_error(tmp_path):
+    from deeplab_widgets.viz.batch import plot_batch_report
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("cat", "bird"):
+        shutil.copyfile(sample_path(name), photos / sample_path(name).name)
+    (photos / "broken.jpg").write_bytes(sample_path("pets").read_bytes()[:3000])
+    report = segment_many(photos, "deeplabv3-starter", tmp_path / "out", progress=False).run()
+    fig = plot_batch_report(report, cols=2)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert any(t.startswith("cat (ok)") and "cat" in t.split("\n")[1] for t in titles)
+    assert any(t.startswith("bird (ok)") and "bird" in t.split("\n")[1] for t in titles)
+    assert "broken.jpg (failed)" in titles
+    assert fig._suptitle.get_text().startswith("Batch run: 2 ok, 1 failed")
+    assert {t.get_text() for t in fig.legends[0].get_texts()} == {"background", "cat", "bird"}
+
+
 @pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # inside pycocotools.decode
 def test_resume_with_rle_and_no_summary_line_writes_the_rle(tmp_path: Path, seg: Segmenter) -> None:
     """A kept mask with no earlier summary line gets its RLE rebuilt from the mask (it once landed in error_type)."""

@@ -130,3 +130,38 @@ def test_boundary_distance_by_hand():
     assert d[0].tolist() == [3, 2, 1, 0, 0, 1, 2]
     with pytest.raises(OptionsError, match="differ in size"):
         c.boundary_errors(labels, labels[:3])
+
+
+def test_output_stride_follows_deeplabs_aligned_corner_convention():
+    assert c.output_stride(257, 33) == 8.0
+    assert c.output_stride(513, 33) == 16.0
+    assert c.output_stride(513, 65) == 8.0
+    with pytest.raises(OptionsError, match="at least 2 cells"):
+        c.output_stride(257, 1)
+
+
+def test_bird_mask_outline_labels_become_void_and_error_shares_add_up():
+    ref = np.asarray(Image.open(sample_path("bird_segmentation_mask")))
+    clean = c.void_except(ref, keep=(0, 3))
+    stray = int(np.isin(ref, (1, 2)).sum())
+    assert 1000 < stray < 1500  # the aeroplane/bicycle outline left by resizing
+    assert int((clean == 255).sum()) == stray and set(np.unique(clean)) == {0, 3, 255}
+    acts = Probe("deeplabv3-mnv2-voc").run(sample_path("bird_segmentation"))
+    bilinear = c.upsample_bilinear(acts.coarse_logits(), ref.shape).argmax(axis=-1)
+    bands = c.boundary_errors(bilinear, clean)
+    assert sum(b.pixels for b in bands) == ref.size - stray  # void pixels are not counted
+    assert sum(b.errors for b in bands) == int(((bilinear != clean) & (clean != 255)).sum())
+    assert abs(sum(b.share for b in bands) - 1.0) < 1e-9
+    assert bands[0].share + bands[1].share > 0.5  # most errors lie within 4 px of the bird's outline
+    assert bands[0].label() == "0-1 px" and bands[-1].label() == ">=16 px"
+
+
+def test_macs_by_role_add_up_to_the_graph_total_and_only_v3plus_has_a_decoder(shared):
+    for name in ("deeplabv3-starter", "deeplabv3-mnv2-voc"):
+        graph = read_graph(name)
+        roles = c.macs_by_role(graph)
+        assert sum(roles.values()) == graph.summary.total_macs
+        assert "decoder" not in roles and roles["backbone"] + roles["atrous"] > roles["aspp"]
+    v3plus = read_graph(shared / "models" / "deeplabv3_mnv2_ade20k_int8.tflite")
+    roles = c.macs_by_role(v3plus)
+    assert 0.4 < roles["decoder"] / v3plus.summary.total_macs < 0.6  # the stride-4 decoder: about half the compute

@@ -69,7 +69,12 @@ def figure_outputs(notebook: Path) -> tuple[int, int]:
     outputs = [o for c in cells if c["cell_type"] == "code" for o in c["outputs"]]
     widgets = sum(WIDGET_VIEW in o.get("data", {}) for o in outputs)
     pictures = sum(
-        WIDGET_VIEW not in o.get("data", {}) and any(k.startswith("image/") for k in o.get("data", {})) for o in outputs
+        WIDGET_VIEW not in o.get("data", {})
+        and (
+            any(k.startswith("image/") for k in o.get("data", {}))
+            or '<img src="data:image/' in "".join(o.get("data", {}).get("text/html", ""))  # a described figure
+        )
+        for o in outputs
     )
     return pictures, widgets
 
@@ -100,10 +105,13 @@ def test_notebook_page_shows_every_figure_of_the_executed_notebook(site: Path, p
     assert "Traceback" not in page
 
 
-def test_teaching_notebooks_show_their_matplotlib_figures_as_images(site: Path) -> None:
-    for stem in ("01_architecture", "02_inference", "03_timing", "04_evaluation"):
+def test_teaching_notebooks_show_their_figures_as_images_with_alt_text(site: Path) -> None:
+    for stem in ("01_architecture", "02_inference", "03_timing", "04_evaluation", "05_batch"):
         page = (site / "notebooks" / stem / "index.html").read_text()
-        assert '<img alt="No description has been provided for this image" class="" src="data:image/png' in page, stem
+        images = [tag for tag in re.findall(r"<img[^>]+>", page) if 'src="data:image/png' in tag]
+        described = [tag for tag in images if re.search(r'alt="[^"]{20,}"', tag)]
+        assert described, f"{stem}: no figure with a description"
+        assert "No description has been provided for this image" not in page, f"{stem}: a figure lacks alt text"
 
 
 def test_api_reference_documents_every_public_name_with_its_docstring(site: Path) -> None:

@@ -201,6 +201,35 @@ def test_core_import_loads_neither_ipywidgets_nor_matplotlib():
     assert run.stdout.split() == ["False", "False", "True", "True"]
 
 
+def test_described_figure_carries_alt_text_into_its_html():
+    from deeplab_widgets.analysis.concepts import boundary_errors
+    from deeplab_widgets.viz.described import described
+    from deeplab_widgets.viz.stride import plot_band_errors
+
+    labels = np.zeros((20, 20), np.uint8)
+    labels[:, 10:] = 1
+    fig = plot_band_errors({"shifted": boundary_errors(np.roll(labels, 2, axis=1), labels)}, title="toy")
+    shown = described(fig, 'Error "rate" by band')
+    page = shown._repr_html_()
+    assert page.startswith('<img src="data:image/png;base64,iVBOR') and 'alt="Error &quot;rate&quot; by band"' in page
+    with pytest.raises(OptionsError, match="description"):
+        described(fig, " ")
+
+
+def test_display_modes_figure_titles_every_panel_and_names_the_classes(starter):
+    from deeplab_widgets.viz.plot import plot_display_modes
+
+    cat = load_sample("cat")
+    fig = plot_display_modes(starter.segment(cat, scores=True), cat)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert [t.split(":")[0] for t in titles] == ["overlay", "mask", "boundaries", "confidence", "entropy"]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert any(label.startswith("cat ") for label in labels) and any(
+        label.startswith("background ") for label in labels
+    )
+    assert any(ax.get_xlabel().startswith("heat value") for ax in fig.axes)  # the colour bar of the heat maps
+
+
 def test_a_users_argmax_model_has_scores_and_a_result_without_them_says_how_to_get_them(shared, cat):
     # A user's ArgMax model is not in the zoo: its scores come from the ArgMax's input all the same.
     model = (shared / "models" / "deeplabv3_mnv2_dm05_pascal_quant.tflite").read_bytes()

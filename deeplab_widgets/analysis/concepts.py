@@ -187,6 +187,30 @@ def image_level_feature(features: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- output stride and cost
 
 
+def output_stride(input_size: int, feature_size: int) -> float:
+    """DeepLab's output stride: (input - 1) / (feature - 1), e.g. (257 - 1) / (33 - 1) = 8.
+
+    DeepLab samples with aligned corners: a feature map of f cells spans the input's first to last
+    pixel, so f - 1 steps cover input - 1 pixels (which is why its input sizes are k * stride + 1).
+    Raises `OptionsError` for a feature map smaller than 2 cells.
+    """
+    if feature_size < 2:
+        raise OptionsError(f"a {feature_size}-cell feature map has no stride; it needs at least 2 cells")
+    return (input_size - 1) / (feature_size - 1)
+
+
+def macs_by_role(graph: ModelGraph) -> dict[str, int]:
+    """Multiply-accumulates of a real graph per layer role (backbone, atrous, aspp, decoder, logits, other).
+
+    E.g. how much of a v3+ model's compute its decoder takes. Roles without MACs are left out.
+    """
+    out: dict[str, int] = {}
+    for ly in graph.layers:
+        if ly.macs:
+            out[ly.role] = out.get(ly.role, 0) + int(ly.macs)
+    return out
+
+
 @dataclass(frozen=True)
 class StrideCost:
     """A model rebuilt at another output stride: its encoder feature size and MACs."""
@@ -322,28 +346,65 @@ def boundary_distance(labels: np.ndarray, max_distance: int = 64) -> np.ndarray:
 
 @dataclass(frozen=True)
 class BandError:
-    """Disagreement with the reference within a band of distances to the reference's boundaries."""
+    """Disagreement with the reference within a band of distances to the reference's boundaries.
+
+    `error` is the band's error rate (how often a pixel there is wrong); `share` is the band's part of
+    all the errors (where the errors are). A thin band can have a high rate and still hold few errors.
+    """
 
     near: int  # distance from (inclusive)
     far: int | None  # distance to (exclusive); None = to the interior
     pixels: int
+    errors: int  # wrong pixels in the band
     error: float  # fraction of the band's pixels that disagree
+    share: float  # fraction of all wrong (non-void) pixels that lie in this band
+
+    def label(self) -> str:
+        """The band as text, e.g. "2-3 px" or ">=16 px"."""
+        return f"{self.near}-{self.far - 1} px" if self.far is not None else f">={self.near} px"
+
+
+def void_except(labels: np.ndarray, keep: Sequence[int], void: int = 255) -> np.ndarray:
+    """A copy of a reference mask where every class not in `keep` becomes `void` (not scored).
+
+    For masks with stray labels, e.g. the bird reference mask, whose resized outline carries ~1,200
+    pixels labelled aeroplane or bicycle: scoring them would count resize artefacts as model errors.
+    """
+    labels = np.asarray(labels)
+    out = labels.copy()
+    out[~np.isin(labels, np.asarray(keep))] = void
+    return out
 
 
 def boundary_errors(
     pred: np.ndarray, ref: np.ndarray, bands: Sequence[int] = (0, 2, 4, 8, 16), ignore: int | None = 255
 ) -> tuple[BandError, ...]:
-    """Error rate by distance to the reference's boundaries: where a coarse prediction goes wrong."""
+    """Error rate and share of all errors by distance to the reference's boundaries.
+
+    Pixels labelled `ignore` in the reference are void: never counted, as pixels or as errors. A void
+    region's edge counts as a boundary (VOC outlines objects with a void band). Raises `OptionsError`
+    when the two maps differ in size.
+    """
     pred, ref = np.asarray(pred), np.asarray(ref)
     if pred.shape != ref.shape:
         raise OptionsError(f"prediction {pred.shape} and reference {ref.shape} differ in size")
     dist = boundary_distance(ref, max_distance=max(bands) + 1)
     valid = np.ones(ref.shape, bool) if ignore is None else ref != ignore
     wrong = (pred != ref) & valid
+    total_wrong = int(wrong.sum())
     ends: list[int | None] = [*bands[1:], None]  # the last band is open: to the interior
     out = []
     for near, far in zip(bands, ends, strict=True):
         band = valid & (dist >= near) & (True if far is None else dist < far)
-        n = int(band.sum())
-        out.append(BandError(near, far, n, float(wrong[band].sum() / n) if n else 0.0))
+        n, errors = int(band.sum()), int(wrong[band].sum())
+        out.append(
+            BandError(
+                near,
+                far,
+                n,
+                errors,
+                errors / n if n else 0.0,
+                errors / total_wrong if total_wrong else 0.0,
+            )
+        )
     return tuple(out)

@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 from PIL import Image
 
@@ -117,7 +119,7 @@ def plot_feature_maps(
         ax.imshow(maps[..., i], cmap="viridis", interpolation="nearest")
         ax.set_title(f"ch {k}", fontsize=8)
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(f"{title}\n(each channel scaled to its own range: bright = strong)", fontsize=10)
     return fig
 
 
@@ -152,6 +154,15 @@ def plot_sampling_grid(
     ax.add_patch(Rectangle((cx - rf / 2, cy - rf / 2), rf, rf, fill=False, ec="#DD8452", lw=1.5, ls="--"))
     ax.add_patch(Rectangle((cx - span / 2, cy - span / 2), span, span, fill=False, ec="#C44E52", lw=1.5))
     ax.scatter(taps[:, 1], taps[:, 0], s=max(12, 900 / max(h, w)), c="#C44E52", edgecolors="white", zorder=3)
+    ax.legend(
+        handles=[
+            Line2D([], [], marker="o", ls="", color="#C44E52", label="taps"),
+            Patch(fill=False, ec="#C44E52", label=f"span {span} px"),
+            Patch(fill=False, ec="#DD8452", ls="--", label=f"receptive field {rf} px"),
+        ],
+        fontsize=8,
+        loc="lower right",
+    )
     ax.set_xlim(-0.5, w - 0.5)
     ax.set_ylim(h - 0.5, -0.5)
     ax.set_xticks([])
@@ -165,16 +176,35 @@ def plot_sampling_grid(
 
 def plot_gridding(rate_sets: Sequence[Sequence[int]], kernel: int = 3) -> Figure:
     """For each stack of rates, how often each input offset reaches one output (white = never: gridding)."""
-    fig = Figure(figsize=(3.2 * len(rate_sets), 3.4), layout="constrained")
+    fig = Figure(figsize=(3.3 * len(rate_sets) + 1.0, 3.8), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(rate_sets), squeeze=False)).ravel()
-    for ax, rates in zip(axes, rate_sets, strict=True):
-        grid = concepts.gridding_map(rates, kernel)
-        shown = np.ma.masked_equal(grid, 0)
-        ax.imshow(shown, cmap="viridis", interpolation="nearest")
-        ax.set_facecolor("white")
+    grids = [concepts.gridding_map(rates, kernel) for rates in rate_sets]
+    top = max(int(g.max()) for g in grids)
+    widest = max(g.shape[0] // 2 for g in grids)
+    image = None
+    for ax, rates, grid in zip(axes, rate_sets, grids, strict=True):
+        reach = grid.shape[0] // 2
+        image = ax.imshow(
+            np.ma.masked_equal(grid, 0),
+            cmap=colormaps["viridis"].with_extremes(bad="white"),
+            vmin=1,
+            vmax=top,
+            interpolation="nearest",
+            extent=(-reach - 0.5, reach + 0.5, reach + 0.5, -reach - 0.5),
+        )
+        ax.set_facecolor("#d9d9d9")
+        ax.set_xlim(-widest - 0.5, widest + 0.5)
+        ax.set_ylim(widest + 0.5, -widest - 0.5)
         ax.set_title(f"rates {tuple(rates)}: {concepts.coverage(rates, kernel):.0%} covered", fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        ax.set_xlabel("input offset x (px)")
+        ax.set_ylabel("input offset y (px)")
+    if image is not None:
+        fig.colorbar(image, ax=list(axes), shrink=0.8, label="paths to the output (white: none)")
+    fig.suptitle(
+        f"Gridding: input offsets that reach one output of {len(rate_sets[0])} stacked {kernel}x{kernel} layers "
+        "(grey: outside the receptive field)",
+        fontsize=10,
+    )
     return fig
 
 
@@ -193,8 +223,8 @@ def plot_aspp(rates: Sequence[int], feature_size: int = 33, kernel: int = 3) -> 
         left.scatter(taps[:, 1], taps[:, 0], s=30, c=color, label=f"rate {r}", zorder=3 + i)
     left.legend(fontsize=8, loc="upper right")
     left.set_title(f"{kernel}x{kernel} taps of each branch around one output", fontsize=9)
-    left.set_xticks([])
-    left.set_yticks([])
+    left.set_xlabel("offset x (feature-map cells)")
+    left.set_ylabel("offset y (cells)")
     all_rates = np.arange(1, feature_size + 1)
     vt = [concepts.valid_taps(feature_size, int(r), kernel) for r in all_rates]
     right.plot(all_rates, [v.mean_fraction for v in vt], label="mean share of taps inside")
@@ -202,7 +232,8 @@ def plot_aspp(rates: Sequence[int], feature_size: int = 33, kernel: int = 3) -> 
     for i, r in enumerate(rates):
         if r <= feature_size:
             right.axvline(r, color=RATE_COLORS[i % len(RATE_COLORS)], lw=0.8, ls=":")
-    right.set_xlabel("atrous rate")
+    right.set_xlabel("atrous rate (feature-map cells)")
+    right.set_ylabel("share (0-1)")
     right.set_ylim(0, 1.02)
     right.set_title(f"on a {feature_size}x{feature_size} feature map", fontsize=9)
     right.legend(fontsize=8)
@@ -218,6 +249,8 @@ def plot_receptive_field(graph: ModelGraph) -> Figure:
         ax.bar(ly.index, ly.receptive_field, color=ROLE_COLORS[ly.role], width=0.8)
     ax.axhline(s.input_size[0], color="k", ls="--", lw=0.8)
     ax.text(0, s.input_size[0] * 1.03, f"input height {s.input_size[0]}", fontsize=8)
+    present = [r for r in ROLES if any(ly.role == r for ly in graph.layers)]
+    ax.legend(handles=[Patch(color=ROLE_COLORS[r], label=r) for r in present], fontsize=8, ncol=len(present))
     ax.set_xlabel("layer index")
     ax.set_ylabel("receptive field (px)")
     ax.set_title(f"{s.name}: theoretical receptive field", fontsize=10)
@@ -244,8 +277,14 @@ def plot_boundary_errors(
     reference: np.ndarray,
     colormap: np.ndarray,
     bands: Sequence[tuple[str, Sequence[concepts.BandError]]],
+    *,
+    class_names: Sequence[str] | None = None,
+    title: str = "",
 ) -> Figure:
-    """Photo, label maps (e.g. nearest-upsampled coarse, bilinear, reference) and error by boundary distance."""
+    """Photo, label maps (e.g. nearest-upsampled coarse, bilinear, reference) and error by boundary distance.
+
+    With `class_names`, a legend names the colours of the classes shown."""
+    heading = title or "Coarse logits against the reference mask"
     fig = Figure(figsize=(3.6 * (len(panels) + 3), 4.0), layout="constrained")
     axes = fig.subplots(1, len(panels) + 3)
     axes[0].imshow(np.asarray(photo))
@@ -264,8 +303,18 @@ def plot_boundary_errors(
         ax.bar(x, [e.error for e in errs], width=width, label=title, color=RATE_COLORS[i % len(RATE_COLORS)])
         ax.set_xticks(np.arange(len(errs)) + width * (len(bands) - 1) / 2, names)
     ax.set_xlabel("distance to the reference boundary (px)")
-    ax.set_ylabel("share of pixels wrong")
+    ax.set_ylabel("error rate in the band (0-1)")
+    ax.set_title("error rate by distance", fontsize=9)
     ax.legend(fontsize=8)
+    shown = sorted({int(v) for v in np.unique(reference)} | {int(v) for _, lab in panels for v in np.unique(lab)})
+    if class_names is not None:
+        fig.legend(
+            handles=[Patch(color=colormap[v] / 255, label=class_names[v]) for v in shown if v < len(class_names)],
+            loc="outside lower center",
+            ncol=len(shown),
+            fontsize=8,
+        )
+    fig.suptitle(heading, fontsize=10)
     return fig
 
 
@@ -277,7 +326,7 @@ def plot_confidence(photo: Image.Image | np.ndarray, confidence: np.ndarray, tit
     left.set_title("photo", fontsize=9)
     shown = right.imshow(confidence, cmap="magma", vmin=0.0, vmax=1.0)
     right.set_title(title or "top-class probability", fontsize=9)
-    fig.colorbar(shown, ax=right, shrink=0.8)
+    fig.colorbar(shown, ax=right, shrink=0.8, label="probability of the top class")
     for ax in (left, right):
         ax.axis("off")
     return fig

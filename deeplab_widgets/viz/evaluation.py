@@ -63,23 +63,36 @@ def plot_class_iou(
     return fig
 
 
+def _rgb(color: np.ndarray) -> tuple[float, float, float]:
+    r, g, b = (float(c) / 255 for c in color[:3])
+    return (r, g, b)
+
+
 def plot_worst_images(evaluation: Evaluation, dataset: LabelledDataset, n: int = 4) -> Figure:
     """The `n` lowest-mIoU images: photo, ground truth and prediction (needs `keep_predictions=True`)."""
     worst = evaluation.worst(n)
     predictions = [s.prediction for s in worst if s.prediction is not None]
     if len(predictions) < len(worst):
         raise OptionsError("the evaluation has no stored predictions; run evaluate(..., keep_predictions=True)")
+    from matplotlib.patches import Patch
+
     cmap = dataset.labels.colormap
-    fig = Figure(figsize=(9, 2.9 * len(worst)), layout="constrained")
+    fig = Figure(figsize=(9, 2.9 * len(worst) + 0.8), layout="constrained")
     axes = fig.subplots(len(worst), 3, squeeze=False)
+    shown: set[int] = set()
     for row, score, prediction in zip(axes, worst, predictions, strict=True):
         image, truth = dataset.load(score.name)
         panels = (np.asarray(image), colorize(truth, cmap), colorize(prediction, cmap))
         titles = (score.name, "ground truth", f"{evaluation.model}: mIoU {score.miou:.2f}")
+        shown |= {int(v) for v in np.unique(truth)} | {int(v) for v in np.unique(prediction)}
         for ax, pic, title in zip(row, panels, titles, strict=True):
             ax.imshow(pic)
             ax.set_title(title, fontsize=9)
             ax.axis("off")
+    names = dataset.labels.names
+    handles = [Patch(color=_rgb(cmap[v]), label=names[v] if v < len(names) else "void") for v in sorted(shown)]
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(6, len(handles)), fontsize=8, title="classes")
+    fig.suptitle(f"{evaluation.model}: the {len(worst)} images with the lowest mIoU", fontsize=10)
     return fig
 
 
@@ -120,4 +133,5 @@ def plot_disagreement(
         ax.imshow(pic)
         ax.set_title(title, fontsize=9)
         ax.axis("off")
+    fig.suptitle(f"Where {a.model} and {b.model} disagree (red: different class)", fontsize=10)
     return fig

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -13,6 +13,7 @@ from ..core.images import ImageInput, load_image
 from ..core.segmenter import SegmentationResult
 from .legend import legend_entries
 from .masks import overlay_image
+from .render import DisplayMode
 
 
 def plot_segmentation(
@@ -71,4 +72,68 @@ def plot_segmentation(
     ax.tick_params(width=0.0)
     ax.set_title("classes")
     fig.suptitle(title or f"{result.model} ({result.options.describe()}, {result.timings.total_ms:.0f} ms)")
+    return fig
+
+
+def _rgb(color: Sequence[int]) -> tuple[float, float, float]:
+    """An 8-bit RGB colour as matplotlib's 0-1 floats."""
+    r, g, b = (float(c) / 255 for c in color[:3])
+    return (r, g, b)
+
+
+#: What each display mode shows, as a panel title.
+MODE_TITLES = {
+    "overlay": "overlay: classes over the photo",
+    "mask": "mask: classes only",
+    "boundaries": "boundaries: class outlines",
+    "confidence": "confidence: top-class probability",
+    "entropy": "entropy: uncertainty (0-1)",
+    "side by side": "side by side: photo | mask",
+}
+
+
+def plot_display_modes(
+    result: SegmentationResult,
+    image: ImageInput,
+    modes: Sequence[DisplayMode] = ("overlay", "mask", "boundaries", "confidence", "entropy"),
+    *,
+    alpha: float = 0.6,
+    title: str | None = None,
+) -> Figure:
+    """One result drawn in several display modes, each panel titled, with a class legend and, for the
+    heat-map modes, a colour bar (0-1). Nothing runs the model again: every panel comes from `result`."""
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    from matplotlib.patches import Patch
+
+    from .render import DisplayOptions, Renderer
+
+    photo = image if isinstance(image, Image.Image) else load_image(image)
+    renderer = Renderer()
+    aspect = photo.height / photo.width
+    fig = Figure(figsize=(3.3 * len(modes), 3.3 * aspect + 1.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(modes), squeeze=False)).ravel()
+    heat_axes = []
+    for ax, mode in zip(axes, modes, strict=True):
+        shown = renderer.render(photo, result, DisplayOptions(mode=mode, alpha=alpha))
+        ax.imshow(np.asarray(shown.image))
+        ax.set_title(MODE_TITLES.get(mode, mode) + ("\n(no scores: overlay shown)" if shown.note else ""), fontsize=9)
+        ax.axis("off")
+        if mode in ("confidence", "entropy") and not shown.note:
+            heat_axes.append(ax)
+    if heat_axes:
+        bar = ScalarMappable(Normalize(0, 1), colormaps["magma"])
+        fig.colorbar(
+            bar, ax=heat_axes, orientation="horizontal", shrink=0.8, label="heat value (0-1), blended over the photo"
+        )
+    entries = legend_entries(result)
+    fig.legend(
+        handles=[Patch(color=_rgb(e.color), label=f"{e.name} {e.percent}") for e in entries],
+        loc="outside lower center",
+        ncol=max(1, len(entries)),
+        fontsize=8,
+        title="classes",
+    )
+    fig.suptitle(title or f"{result.model}: one result, {len(modes)} ways", fontsize=11)
     return fig

@@ -1,0 +1,132 @@
+"""Compare latencies fairly on a busy machine: time several tasks round-robin in one measurement.
+
+Two numbers measured minutes apart (in two notebook cells, say) see different load from other
+processes, so their ratio can say more about the machine than about the models. Interleaving the
+tasks run by run, rotating which goes first, gives each the same conditions; the system load average
+is recorded before and after, and `verdict` says when a difference is within the noise.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.images import ImageInput, load_image
+from ..core.model import ModelInput, ModelSpec, load_model
+from ..core.preprocess import fit
+from ..core.runtime import RuntimeOptions, make_interpreter
+from ..errors import OptionsError
+from .bench import LatencyStats
+
+Task = Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class InterleavedTiming:
+    """Per-task timings (ms) from one round-robin measurement, with the load average around it."""
+
+    names: tuple[str, ...]
+    samples_ms: tuple[tuple[float, ...], ...]  # per task, in run order
+    stats: tuple[LatencyStats, ...]
+    rounds: int
+    load_before: tuple[float, float, float]  # 1, 5, 15-minute load averages
+    load_after: tuple[float, float, float]
+    cores: int
+
+    def stat(self, name: str) -> LatencyStats:
+        """One task's statistics; raises `OptionsError` for an unknown name."""
+        if name not in self.names:
+            raise OptionsError(f"no task named {name!r}; measured: {', '.join(self.names)}")
+        return self.stats[self.names.index(name)]
+
+    def ratio(self, slow: str, fast: str) -> float:
+        """Median of `slow` over median of `fast` (2.0 = `fast` takes half the time)."""
+        return self.stat(slow).median_ms / self.stat(fast).median_ms
+
+    def distinct(self, a: str, b: str) -> bool:
+        """True when the two tasks' 5th-95th percentile ranges do not overlap (a difference, not noise)."""
+        x, y = self.stat(a), self.stat(b)
+        return x.p95_ms < y.p5_ms or y.p95_ms < x.p5_ms
+
+    def verdict(self, a: str, b: str) -> str:
+        """One sentence comparing two tasks, saying plainly when their spreads overlap."""
+        x, y = self.stat(a), self.stat(b)
+        fast, slow = (a, b) if x.median_ms <= y.median_ms else (b, a)
+        ratio = self.ratio(slow, fast)
+        if self.distinct(a, b):
+            return f"{fast} is {ratio:.2f}x as fast as {slow} (their 5-95% ranges do not overlap)"
+        return f"{fast} vs {slow}: {ratio:.2f}x, but their 5-95% ranges overlap: within the noise of this machine"
+
+    @property
+    def busy(self) -> bool:
+        """True when the 1-minute load average exceeded the cores at either end: other work competed."""
+        return max(self.load_before[0], self.load_after[0]) > self.cores
+
+    def table(self) -> str:
+        """A Markdown table: median, 5th-95th percentile and runs per task, then the load line."""
+        lines = ["| task | median ms | 5-95% ms | runs |", "|---|---:|---:|---:|"]
+        for name, s in zip(self.names, self.stats, strict=True):
+            lines.append(f"| {name} | {s.median_ms:.1f} | {s.p5_ms:.1f}-{s.p95_ms:.1f} | {s.count} |")
+        return "\n".join(lines) + "\n\n" + self.load_line()
+
+    def load_line(self) -> str:
+        """The load averages around the measurement, e.g. "load 1.2 -> 1.9 on 2 cores (busy)"."""
+        state = "busy: other processes competed" if self.busy else "quiet enough"
+        return f"load average {self.load_before[0]:.1f} -> {self.load_after[0]:.1f} on {self.cores} cores ({state})"
+
+
+def _load() -> tuple[float, float, float]:
+    a, b, c = os.getloadavg()
+    return (float(a), float(b), float(c))
+
+
+def time_interleaved(tasks: Mapping[str, Task], *, rounds: int = 20, warmup: int = 1) -> InterleavedTiming:
+    """Run every task once per round, rotating the order each round, and time each call.
+
+    `warmup` untimed rounds come first (weight packing, caches). Raises `OptionsError` for no tasks or
+    fewer than 3 rounds (too few to show a spread).
+    """
+    names = tuple(tasks)
+    if not names:
+        raise OptionsError("nothing to time: pass at least one task")
+    if rounds < 3 or warmup < 0:
+        raise OptionsError(f"need rounds >= 3 and warmup >= 0, got rounds={rounds}, warmup={warmup}")
+    for _ in range(warmup):
+        for name in names:
+            tasks[name]()
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    before = _load()
+    for r in range(rounds):
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
+            t = time.perf_counter()
+            tasks[name]()
+            samples[name].append((time.perf_counter() - t) * 1e3)
+    after = _load()
+    return InterleavedTiming(
+        names=names,
+        samples_ms=tuple(tuple(samples[n]) for n in names),
+        stats=tuple(LatencyStats.from_samples(samples[n]) for n in names),
+        rounds=rounds,
+        load_before=before,
+        load_after=after,
+        cores=os.cpu_count() or 1,
+    )
+
+
+def invoke_task(
+    model: ModelInput | ModelSpec, options: RuntimeOptions | None = None, *, image: ImageInput | None = None
+) -> Task:
+    """A task that runs `invoke()` of a fresh interpreter for `model`, fed with `image` (stretched) or zeros.
+
+    Only the model's own graph runs (no pre- or post-processing), as `benchmark_model` times it.
+    """
+    spec = model if isinstance(model, ModelSpec) else load_model(model)
+    interpreter = make_interpreter(spec.content, options or RuntimeOptions())
+    if image is not None:
+        pixels, _ = fit(load_image(image), spec.input_size, "stretch")
+        spec.feed(interpreter, pixels)
+    return interpreter.invoke

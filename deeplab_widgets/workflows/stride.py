@@ -1,0 +1,105 @@
+"""What an output stride costs in precision, measured on ground truth: the oracle upper bound.
+
+A model whose class map lives on a grid `stride` pixels apart cannot draw a boundary finer than that
+grid, however good its features. `oracle_labels` puts the ground truth itself on that grid (each grid
+point takes the commonest labelled class of its cell) and scales it back to full size; scoring that
+against the ground truth gives the best mIoU and boundary accuracy any model at that stride could reach
+with this upsampling: an upper bound that has nothing to do with training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ..assets.datasets import LabelledDataset
+from ..errors import DatasetError, OptionsError
+from .metrics import ConfusionMatrix
+
+#: The output strides the teaching notebooks compare (v3+'s decoder logits, v3 at eval, v3 at training, none).
+STRIDES = (4, 8, 16, 32)
+#: Boundary accuracy counts the pixels at most this many pixels from a ground-truth boundary.
+BOUNDARY_WIDTH = 3
+
+
+def grid_size(size: int, stride: int) -> int:
+    """Cells along a side of `size` pixels on DeepLab's aligned-corner grid: (size - 1) / stride + 1, rounded up."""
+    if stride < 1 or int(stride) != stride:
+        raise OptionsError(f"the output stride must be a whole number >= 1, not {stride!r}")
+    return -(-(size - 1) // int(stride)) + 1
+
+
+def oracle_labels(truth: np.ndarray, stride: int, *, ignore: int | None = 255, num_classes: int = 256) -> np.ndarray:
+    """The ground truth as well as a class map `stride` pixels apart can hold it, at full size again.
+
+    Grid points sit at pixels 0, s, 2s, ... (aligned corners); every pixel belongs to its nearest grid
+    point, each grid point takes the commonest non-`ignore` class among its pixels, and every pixel
+    gets its grid point's class back. Cells with no labelled pixel get class 0 (they only hold void).
+    """
+    truth = np.asarray(truth)
+    if truth.ndim != 2:
+        raise OptionsError(f"a ground-truth mask is H x W, not {truth.shape}")
+    h, w = truth.shape
+    gh, gw = grid_size(h, stride), grid_size(w, stride)
+    rows = np.minimum((np.arange(h) + stride // 2) // stride, gh - 1)
+    cols = np.minimum((np.arange(w) + stride // 2) // stride, gw - 1)
+    cell = (rows[:, None] * gw + cols[None, :]).ravel()
+    labels = truth.ravel().astype(np.int64)
+    keep = labels != ignore if ignore is not None else np.ones(labels.shape, bool)
+    counts = np.bincount(cell[keep] * num_classes + labels[keep], minlength=gh * gw * num_classes)
+    grid = counts.reshape(gh * gw, num_classes).argmax(axis=1).astype(truth.dtype)
+    return grid[cell].reshape(h, w)
+
+
+def boundary_band(truth: np.ndarray, width: int = BOUNDARY_WIDTH) -> np.ndarray:
+    """Pixels at most `width` pixels (chessboard distance) from a change of label in `truth`."""
+    truth = np.asarray(truth)
+    edge = np.zeros(truth.shape, bool)
+    edge[:-1] |= truth[:-1] != truth[1:]
+    edge[1:] |= truth[:-1] != truth[1:]
+    edge[:, :-1] |= truth[:, :-1] != truth[:, 1:]
+    edge[:, 1:] |= truth[:, :-1] != truth[:, 1:]
+    padded = np.pad(edge, width)
+    return np.asarray(sliding_window_view(padded, (2 * width + 1, 2 * width + 1)).any(axis=(-2, -1)))
+
+
+@dataclass(frozen=True)
+class StrideBound:
+    """The oracle's scores at one output stride over a labelled dataset."""
+
+    output_stride: int
+    miou: float  # mean IoU over the classes present in the ground truth
+    pixel_accuracy: float
+    boundary_accuracy: float  # pixel accuracy within `boundary_width` px of a ground-truth boundary
+    boundary_width: int
+    grid: tuple[int, int]  # class-map size for a 513 x 513 input at this stride
+
+
+def oracle_bound(
+    dataset: LabelledDataset, strides: Sequence[int] = STRIDES, *, boundary_width: int = BOUNDARY_WIDTH
+) -> tuple[StrideBound, ...]:
+    """The oracle upper bound at each output stride: its mIoU, pixel and boundary accuracy on `dataset`.
+
+    Every mask is put on the stride grid at its own size (no model runs). Void pixels are not scored.
+    Raises `DatasetError` for an empty dataset.
+    """
+    if len(dataset) == 0:
+        raise DatasetError(f"{dataset.name}: no images to score")
+    n, ignore = dataset.num_classes, dataset.ignore_index
+    truths = [dataset.load(item)[1] for item in dataset.items]
+    bands = [boundary_band(t, boundary_width) for t in truths]
+    out = []
+    for stride in strides:
+        outside = ignore if ignore is not None else 255  # marks pixels away from boundaries: not scored
+        whole, edge = ConfusionMatrix(n, ignore), ConfusionMatrix(n, outside)
+        for truth, band in zip(truths, bands, strict=True):
+            pred = oracle_labels(truth, stride, ignore=ignore)
+            whole.update(truth, pred)
+            edge.update(np.where(band, truth, outside), pred)
+        m, b = whole.metrics(), edge.metrics()
+        size = grid_size(513, stride)
+        out.append(StrideBound(int(stride), m.miou, m.pixel_accuracy, b.pixel_accuracy, boundary_width, (size, size)))
+    return tuple(out)
