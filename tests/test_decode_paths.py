@@ -78,8 +78,6 @@ def _dataset(shared: Path, segmenter: Segmenter) -> LabelledDataset:
         return ade20k_32_folder(shared / "eval" / "ade20k" / "images", shared / "eval" / "ade20k" / "annotations")
     if segmenter.spec.labels.name == "ade20k":
         return ade20k_folder(shared / "eval" / "ade20k")
-    if segmenter.spec.labels.name == "ade20k-32":  # the zoo's v3+ models: ids above 31 scored as "other"
-        return ade20k_32_folder(shared / "eval" / "ade20k" / "images", shared / "eval" / "ade20k" / "annotations")
     return voc_folder(shared / "eval" / "voc" / "images", shared / "eval" / "voc" / "masks")
 
 
