@@ -145,8 +145,13 @@ def read_label_file(path: str | os.PathLike) -> tuple[str, ...]:
     Raises:
         FileNotFoundError: The file does not exist.
     """
+    return label_names(Path(path).read_text("utf-8"))
+
+
+def label_names(text: str) -> tuple[str, ...]:
+    """Class names from a labels file's text: one per line, up to the first blank line after them."""
     names: list[str] = []
-    for line in Path(path).read_text("utf-8").splitlines():
+    for line in text.splitlines():
         if not line.strip():
             if names:
                 break

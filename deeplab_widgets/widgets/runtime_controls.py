@@ -9,7 +9,7 @@ import ipywidgets as widgets
 import traitlets
 
 from ..assets.zoo import list_models, model_info
-from ..core.model import ModelInput, ModelSpec, load_model
+from ..core.model import ModelInput, ModelSpec, label_names, load_model
 from ..core.preprocess import RESIZE_MODES
 from ..core.runtime import RuntimeOptions, available_backends, cpu_count
 from ..core.segmenter import default_resize
@@ -19,18 +19,6 @@ from .status import error_html, info_html
 
 #: The model dropdown's entry that opens the "load a .tflite file" box.
 LOAD_FILE = "load a .tflite file..."
-
-
-def names_from_text(text: str) -> tuple[str, ...]:
-    """Class names from a labels file's text: one per line, up to the first blank line after them."""
-    names: list[str] = []
-    for line in text.splitlines():
-        if not line.strip():
-            if names:
-                break
-            continue
-        names.append(line.strip())
-    return tuple(names)
 
 
 class RuntimeControls(widgets.VBox):
@@ -197,7 +185,7 @@ class RuntimeControls(widgets.VBox):
             except UnicodeDecodeError:
                 self._fail(f"{item['name']}: not a UTF-8 text file")
                 return
-            self.set_labels(names_from_text(text), item["name"])
+            self.set_labels(label_names(text), item["name"])
 
     def _labels_from_path(self, path: str) -> None:
         if not path.strip():
@@ -211,7 +199,7 @@ class RuntimeControls(widgets.VBox):
         except (OSError, UnicodeDecodeError):
             self._fail(f"{path.strip()}: cannot read this labels file")
             return
-        self.set_labels(names_from_text(text), path.strip())
+        self.set_labels(label_names(text), path.strip())
 
     def _fail(self, message: str) -> None:
         self.error = ""  # so that the same failure twice is still a change observers see

@@ -18,7 +18,7 @@ from ..core.runtime import cpu_count
 from ..errors import DeeplabWidgetsError
 from ..viz.render import figure_png
 from ..viz.timing import latency_vs_threads, render_overlay, seed_comparison, stage_breakdown
-from ..workflows.bench import TABLE_COLUMNS, BenchmarkResult, Sweep, sweep, write_csv
+from ..workflows.bench import TABLE_COLUMNS, BenchmarkResult, Sweep, format_cell, sweep, write_csv
 from .app_policy import current_policy
 from .download_button import DownloadButton
 from .status import error_html
@@ -32,16 +32,6 @@ STARTER = "deeplabv3-starter"
 TEXT_COLUMNS = {"model", "input", "backend", "delegate", "stage"}
 
 
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, float):
-        return f"{value:.1f}" if value < 1000 else f"{value:.0f}"
-    return str(value)
-
-
 def _table_html(sweep_result: Sweep) -> str:
     """The sweep as a real HTML table (times in ms); columns empty in every row are left out."""
     rows = sweep_result.rows()
@@ -53,7 +43,7 @@ def _table_html(sweep_result: Sweep) -> str:
     body = "".join(
         "<tr>"
         + "".join(
-            f"<td style='padding:2px 8px;text-align:{'left' if k in TEXT_COLUMNS else 'right'}'>{html.escape(_cell(r.get(k)))}</td>"
+            f"<td style='padding:2px 8px;text-align:{'left' if k in TEXT_COLUMNS else 'right'}'>{html.escape(format_cell(r.get(k), missing=''))}</td>"
             for _, k in cols
         )
         + "</tr>"

@@ -21,7 +21,7 @@ from .latency import (
 )
 from .pipeline import DEFAULT_PHOTO, STAGES, PipelineResult, Render, StageStats, benchmark_pipeline, encode_mask_png
 from .sweep import AnyResult, Sweep, parse_list, sweep
-from .tables import ROW_FIELDS, TABLE_COLUMNS, latency_text_table, read_table, write_csv, write_table
+from .tables import ROW_FIELDS, TABLE_COLUMNS, format_cell, latency_text_table, read_table, write_csv, write_table
 
 __all__ = [
     "DEFAULT_PHOTO",
@@ -42,6 +42,7 @@ __all__ = [
     "benchmark",
     "benchmark_pipeline",
     "encode_mask_png",
+    "format_cell",
     "latency_text_table",
     "machine_description",
     "parse_list",

@@ -109,9 +109,10 @@ def read_table(path: str | os.PathLike) -> list[dict[str, Any]]:
         return [{k: _parse_cell(v, ROW_FIELDS.get(k, str)) for k, v in row.items()} for row in csv.DictReader(fh)]
 
 
-def _cell(value: Any) -> str:
+def format_cell(value: Any, missing: str = "-") -> str:
+    """One table cell as text: booleans as on/off, floats to 0.1 (whole numbers from 1000), None as `missing`."""
     if value is None:
-        return "-"
+        return missing
     if isinstance(value, bool):
         return "on" if value else "off"
     if isinstance(value, float):
@@ -147,5 +148,5 @@ def latency_text_table(rows: Sequence[dict[str, Any]]) -> str:
     """Tidy rows as an aligned text table (times in ms); columns that are empty in every row are dropped."""
     cols = [(h, k) for h, k in TABLE_COLUMNS if any(r.get(k) is not None for r in rows)]
     left = {i for i, (h, _) in enumerate(cols) if h in TEXT_COLUMNS}
-    body = [[_cell(r.get(k)) for _, k in cols] for r in rows]
+    body = [[format_cell(r.get(k)) for _, k in cols] for r in rows]
     return text_table([h for h, _ in cols], body, left=left) + "\n(times in ms)"
