@@ -167,8 +167,8 @@ def main() -> None:
     segmenter = Segmenter(args.model, RuntimeOptions(num_threads=cores))
     interpreter = make_interpreter(segmenter.spec.content, segmenter.options)
     configs: dict[str, dict] = {
-        f"default (in-process: {cores} threads, 1 shared interpreter x {cores} threads)": {},
-        f"in-process: {cores} threads, an interpreter each x 1 thread": dict(interpreters=cores),
+        f"default (in-process: {cores} threads, an interpreter each x 1 thread)": {},
+        f"in-process: {cores} threads, 1 shared interpreter x {cores} threads": dict(interpreters=1),
         f"serial, 1 interpreter x {cores} threads": dict(workers=1, threads=cores),
         f"{cores} processes x 1 interpreter thread": dict(workers=cores, threads=1),
     }

@@ -27,11 +27,11 @@ from .inputs import Item, expand_inputs
 from .jobs import Job, resumed
 from .records import SUMMARY_NAME, BatchReport, ImageRecord, read_summary, write_summary
 
-#: Interpreters the default in-process threads use: 1 = one shared interpreter with all cores as interpreter
-#: threads (None would give each thread its own 1-thread interpreter). In benchmarks/batch_throughput.py the shared
-#: interpreter had the best ratio to the bound in every run of the two 3-run measurements
-#: (benchmarks/RESULTS-pipeline.md).
-DEFAULT_INTERPRETERS: int | None = 1
+#: Interpreters the default in-process threads use: None gives each of the cores' threads its own 1-thread
+#: interpreter (1 would share one interpreter with all cores as its threads). On an idle 2-core machine,
+#: `benchmarks/batch_throughput.py` measured 59.9-62.1 images/s for an interpreter per thread against
+#: 35.8-48.9 for one shared interpreter, in each of 3 interleaved runs (benchmarks/RESULTS.md).
+DEFAULT_INTERPRETERS: int | None = None
 
 
 class BatchRun:
@@ -183,7 +183,7 @@ def segment_many(
     input; None: no summary file) to `out_dir`. `rle=True` adds COCO RLE per class to the summary (`[coco]` extra).
     Where images run: by default in this process, in `cpu_count()` threads that overlap decoding and PNG
     encoding of some images with `invoke()` of others (`interpreters`: how many interpreters those threads
-    use, default 1 shared by all; `threads`: interpreter threads each, default cores / interpreters). This
+    use, default one per core; `threads`: interpreter threads each, default cores / interpreters). This
     needs no `if __name__ == "__main__":` guard. `workers=1` runs serially in the calling thread; `workers=N`
     (N > 1) asks for N worker processes ("spawn": the calling script needs the guard); a Dask `client` or
     `scheduler` address runs on a cluster (`threads` default 1 there). With Dask, the inputs and `out_dir` must
