@@ -89,7 +89,7 @@ def test_docs_build_reuses_the_notebooks_the_notebook_tests_executed(build_log) 
 def test_site_has_a_home_page_and_the_measured_results(site: Path) -> None:
     assert "deeplab-widgets" in (site / "index.html").read_text()
     results = (site / "results" / "index.html").read_text()
-    assert "Pipeline overhead" in results and "AMD EPYC" in results
+    assert "Measured results" in results and "batch_throughput.py" in results and "AMD EPYC" in results
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
