@@ -230,6 +230,16 @@ def explore_grace_hopper(page, tmp_path: Path) -> None:
     np.testing.assert_array_equal(np.asarray(mask), result.labels)
     assert target.read_bytes() == save_mask(result, tmp_path / "reference.png").read_bytes()
 
+    with page.expect_download(timeout=TIMEOUT_MS) as info:
+        page.click(f"{VIEWER} .dlw-download-overlay")
+    assert info.value.suggested_filename.endswith("_overlay.png")
+    info.value.save_as(tmp_path / "overlay.png")
+    overlay = np.asarray(Image.open(tmp_path / "overlay.png").convert("RGB"), np.int16)
+    photo = np.asarray(load_sample("grace_hopper").convert("RGB"), np.int16)
+    assert overlay.shape == photo.shape, "the overlay comes at the photo's size, whatever the zoom"
+    person = result.labels == result.class_names.index("person")
+    assert np.abs(overlay - photo)[person].mean() > 20, "the person is tinted with its class colour"
+
 
 def test_workbench_renders_and_responds_in_voila(browser, voila, tmp_path) -> None:
     voila_url, _ = voila

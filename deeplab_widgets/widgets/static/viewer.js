@@ -364,31 +364,20 @@ function render({ model, el: root }) {
   }
 
   // --- drawing ----------------------------------------------------------------------------------------
-  function draw() {
-    const t = transform();
-    const ctx = canvas.getContext("2d");
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, canvas.width, canvas.height);
-    canvas.dataset.scale = String(t.scale);
-    canvas.dataset.offsetX = String(t.ox);
-    canvas.dataset.offsetY = String(t.oy);
-    if (!st.ready) return;
-    const mode = model.get("mode");
-    const a = Number(model.get("alpha"));
-    ctx.setTransform(t.dpr * t.scale, 0, 0, t.dpr * t.scale, t.dpr * t.ox, t.dpr * t.oy);
-    ctx.imageSmoothingEnabled = t.scale < 2;
+  // The picture in `mode` at the photo's own pixel size, on a context already transformed for the view;
+  // `photoSmooth` and `mapSmooth` turn image smoothing on or off for the photo and the class-map layers.
+  function paint(ctx, mode, a, photoSmooth, mapSmooth) {
+    ctx.imageSmoothingEnabled = photoSmooth;
     ctx.drawImage(st.photo, 0, 0);
-    const sharp = t.scale < 1; // the class map is drawn nearest-neighbour once zoomed past 1:1
-    ctx.imageSmoothingEnabled = sharp;
-    const heat = HEAT.includes(mode) && st.scores;
+    ctx.imageSmoothingEnabled = mapSmooth;
     if (mode === "side by side") {
-      ctx.imageSmoothingEnabled = t.scale < 2;
+      ctx.imageSmoothingEnabled = photoSmooth;
       ctx.drawImage(st.photo, st.W + GAP, 0);
-      ctx.imageSmoothingEnabled = sharp;
+      ctx.imageSmoothingEnabled = mapSmooth;
       ctx.drawImage(st.colour, st.W + GAP, 0);
     } else if (mode === "mask") {
       ctx.drawImage(st.colour, 0, 0);
-    } else if (heat) {
+    } else if (HEAT.includes(mode) && st.scores) {
       if (!st.heat[mode]) buildHeat(mode);
       ctx.imageSmoothingEnabled = true;
       ctx.globalAlpha = a;
@@ -403,6 +392,22 @@ function render({ model, el: root }) {
       }
     }
     ctx.globalAlpha = 1;
+  }
+
+  function draw() {
+    const t = transform();
+    const ctx = canvas.getContext("2d");
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    canvas.dataset.scale = String(t.scale);
+    canvas.dataset.offsetX = String(t.ox);
+    canvas.dataset.offsetY = String(t.oy);
+    if (!st.ready) return;
+    const mode = model.get("mode");
+    const a = Number(model.get("alpha"));
+    ctx.setTransform(t.dpr * t.scale, 0, 0, t.dpr * t.scale, t.dpr * t.ox, t.dpr * t.oy);
+    // the class map is drawn nearest-neighbour once zoomed past 1:1, the photo once past 2:1
+    paint(ctx, mode, a, t.scale < 2, t.scale < 1);
     const hover = st.pinned || st.hover;
     if (hover) {
       const lw = 2 / t.scale;
@@ -660,34 +665,11 @@ function render({ model, el: root }) {
   const stem = () => model.get("download_name") || "segmentation";
   saveMask.addEventListener("click", () => download(bytesOf(model.get("mask_png")), `${stem()}_mask.png`, "image/png"));
   saveOverlay.addEventListener("click", () => {
+    // the current picture at the photo's size, without zoom or the hover marker
     const { w, h } = contentSize();
     const out = canvasOf(w, h);
-    const saved = { zoom: st.zoom, cx: st.cx, cy: st.cy, pinned: st.pinned, hover: st.hover };
-    const ctx = out.getContext("2d");
-    // draw the current picture at the photo's size, without zoom or markers
-    Object.assign(st, { zoom: 1, cx: null, cy: null, pinned: null, hover: null });
     const mode = model.get("mode");
-    const a = Number(model.get("alpha"));
-    ctx.drawImage(st.photo, 0, 0);
-    if (mode === "side by side") {
-      ctx.drawImage(st.photo, st.W + GAP, 0);
-      ctx.drawImage(st.colour, st.W + GAP, 0);
-    } else if (mode === "mask") {
-      ctx.drawImage(st.colour, 0, 0);
-    } else if (HEAT.includes(mode) && st.scores) {
-      if (!st.heat[mode]) buildHeat(mode);
-      ctx.globalAlpha = a;
-      ctx.drawImage(st.heat[mode], 0, 0, st.W, st.H);
-    } else {
-      ctx.globalAlpha = a;
-      ctx.drawImage(st.colour, 0, 0);
-      if (mode === "boundaries") {
-        if (!st.edges) buildEdges();
-        ctx.globalAlpha = 1;
-        ctx.drawImage(st.edges, 0, 0);
-      }
-    }
-    Object.assign(st, saved);
+    paint(out.getContext("2d"), mode, Number(model.get("alpha")), true, true);
     out.toBlob((blob) => download(blob, `${stem()}_${mode.replace(/ /g, "_")}.png`, "image/png"), "image/png");
   });
 
