@@ -26,6 +26,7 @@ from deeplab_widgets.errors import (
 )
 from deeplab_widgets.workflows.video import FlickerMeter, flicker, segment_video, video_info
 from deeplab_widgets.workflows.video.outputs import write_video_outputs
+from deeplab_widgets.workflows.video.reader import VideoReader
 
 BIRD = 3
 BIRD_COLOR = np.array([128, 128, 0])  # PASCAL VOC's palette entry for class 3
@@ -221,6 +222,19 @@ def test_cli_masks_and_overlay_on_the_first_frames(clip: Path, tmp_path: Path) -
     assert len(frames) == 8 and frames[0].shape == (720, 1280, 3)
     # An overlay keeps the photo: unlike a flat mask video it has many distinct colours.
     assert len(np.unique(frames[0].reshape(-1, 3), axis=0)) > 1000
+
+
+def test_seeking_decodes_from_a_keyframe_and_gives_the_pixels_of_a_decode_from_the_start(clip: Path) -> None:
+    targets = (0, 1, 76, 150, 279)
+    with VideoReader(clip) as reader:
+        reference = {f.index: f.pixels for f in reader if f.index in targets}
+    for n in targets:
+        with VideoReader(clip, start=n, limit=1) as reader:
+            (frame,) = list(reader)
+        assert frame.index == n and frame.time == pytest.approx(n / 20)
+        np.testing.assert_array_equal(frame.pixels, reference[n])  # exact: not a pixel differs
+        # The clip's keyframes are frames 0, 76 and 145: the decoder starts at the last one before the target.
+        assert reader.decoded_from == max(k for k in (0, 76, 145) if k <= n)
 
 
 def test_video_player_seeks_plays_and_rerenders_without_the_model(starter: Segmenter) -> None:

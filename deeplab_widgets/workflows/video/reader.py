@@ -8,6 +8,7 @@ frame is built unless the caller asks for it (overlays). Failures are specific `
 
 from __future__ import annotations
 
+import itertools
 import os
 import queue
 import threading
@@ -152,10 +153,10 @@ class VideoReader:
     """Decodes a video on a background thread; iterate for `DecodedFrame`s, close (or `with`) to stop.
 
     `size` is the (width, height) the pixels are scaled to (None: the video's size); `full=True` also
-    converts each frame to RGB at `image_size` (default: the video's size). `start` skips to that frame index by decoding
-    forward from the start without converting the frames before it (keyframe seeking is not exact:
-    the cockatoo clip's keyframes are recovery points that decode black on their own); `limit` stops
-    after that many frames.
+    converts each frame to RGB at `image_size` (default: the video's size). `start` seeks to that frame
+    index: to the last keyframe at or before it, then decodes forward, dropping frames until the target
+    timestamp (see `_frames_from`), so a seek costs the distance from a keyframe, not from the start of the
+    file; `limit` stops after that many frames.
     """
 
     def __init__(
@@ -181,6 +182,8 @@ class VideoReader:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._decode, name="video-decode", daemon=True)
         self._started = False
+        #: The frame decoding started from, once iterating: 0, or the keyframe a seek to `start` landed on.
+        self.decoded_from = 0
 
     def __enter__(self) -> VideoReader:
         return self
@@ -230,8 +233,7 @@ class VideoReader:
         width, height = self.size
         index, count = self.start, 0
         try:
-            skip = self.start
-            frames = self._container.decode(self._stream)
+            frames, skip = self._frames_from(self.start)
             while self.limit is None or count < self.limit:
                 t0 = time.perf_counter()
                 try:
@@ -267,6 +269,53 @@ class VideoReader:
             self._put(None)
         except BaseException as exc:
             self._put(exc)
+
+    def _frames_from(self, start: int) -> tuple[Iterator[Any], int]:
+        """Decoded frames from frame `start` on, and how many of them the caller must still drop.
+
+        The decoder first decodes the stream's first frame: its packet carries the encoder's SEI (x264 writes
+        its version there, and FFmpeg's H.264 decoder uses it to work around old x264 bugs; without it the
+        cockatoo clip's keyframes decode green). Then it seeks to the last keyframe at or before `start`'s
+        timestamp and drops frames until that timestamp. The pixels equal those decoded from the start
+        (`tests/test_video.py` compares them). When the container cannot seek, decoding goes on from frame 1;
+        when the seek lands after the target, it starts again from the first frame; in both cases the caller
+        drops the frames before `start` by count.
+        """
+        frames = self._container.decode(self._stream)
+        if start == 0:
+            return frames, 0
+        try:
+            next(frames)  # frame 0, decoded for its SEI
+        except StopIteration:
+            return iter(()), 0
+        except av.error.FFmpegError as exc:
+            raise self._decode_error(0, exc) from exc
+        stream = self._stream
+        if stream.time_base is None or not self.info.rate:
+            return frames, start - 1
+        origin = stream.start_time or 0
+        frame_pts = 1 / (self.info.rate * stream.time_base)  # one frame in time-base units
+        target = origin + round(start * frame_pts)
+        try:
+            self._container.seek(target, stream=stream, backward=True, any_frame=False)
+        except av.error.FFmpegError:
+            return frames, start - 1  # not seekable: decode on from frame 1
+        frames = self._container.decode(stream)
+        first = next(frames, None)
+        if first is None or first.pts is None or first.pts > target:
+            self._container.seek(origin, stream=stream, backward=True, any_frame=False)
+            return self._container.decode(stream), start
+        self.decoded_from = round((first.pts - origin) / frame_pts)
+        return self._dropping_until(itertools.chain([first], frames), target - frame_pts / 2), 0
+
+    @staticmethod
+    def _dropping_until(frames: Iterator[Any], pts: float) -> Iterator[Any]:
+        """`frames` without those whose timestamp is before `pts` (those between the keyframe and the target)."""
+        for frame in frames:
+            if frame.pts is None or frame.pts >= pts:
+                yield frame
+                yield from frames
+                return
 
     def _decode_error(self, index: int, exc: BaseException) -> BaseException:
         if index == 0:
