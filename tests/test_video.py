@@ -237,30 +237,45 @@ def test_seeking_decodes_from_a_keyframe_and_gives_the_pixels_of_a_decode_from_t
         assert reader.decoded_from == max(k for k in (0, 76, 145) if k <= n)
 
 
-def test_video_player_seeks_plays_and_rerenders_without_the_model(starter: Segmenter) -> None:
+def test_video_player_sends_small_frames_to_the_browser_viewer_and_never_reruns_the_model_for_display(
+    starter: Segmenter,
+) -> None:
     import time
 
     from deeplab_widgets import VideoPlayer
 
     player = VideoPlayer("cockatoo", starter)
-    assert (player.frame, player.slider.max) == (0, 279)
-    assert player.display_image.value[:2] == b"\xff\xd8"  # a JPEG on screen
-    player.slider.value = 30  # seek
-    assert player.frame == 30 and "frame 30 at 1.50 s" in player.fps_label.value
-    assert "bird" in [t.description for t in player.class_toggles.children]
-    runs, before = starter.invocations, player.display_image.value
+    viewer = player.viewer
+    assert (player.frame, player.slider.max, viewer.revision) == (0, 279, 1)
+    assert viewer.photo[:2] == b"\xff\xd8"  # the frame as JPEG, at display size
+    assert Image.open(io.BytesIO(viewer.photo)).size == (640, 360)
+    player.slider.value = 200  # seek
+    assert player.frame == 200 and "frame 200 at 10.00 s" in player.fps_label.value
+    mask = Image.open(io.BytesIO(viewer.mask_png))
+    assert mask.mode == "P" and mask.size == (257, 257)  # the class map at the model's resolution
+    np.testing.assert_array_equal(np.asarray(mask), viewer.result.labels)
+    assert BIRD in np.asarray(mask) and viewer.class_names[BIRD] == "bird"
+    assert viewer.score_shape == [257, 257, 21] and viewer.scores, "a paused frame carries its probabilities"
+    assert viewer.download_name == "cockatoo_frame000200"
+
+    runs, revision = starter.invocations, viewer.revision
     player.alpha = 0.1
     player.mode = "mask"
-    assert starter.invocations == runs and player.display_image.value != before
-    bird = next(t for t in player.class_toggles.children if t.description == "bird")
-    bird.value = False
-    assert player.hidden == (BIRD,) and starter.invocations == runs
+    player.hidden = (BIRD,)
+    assert (viewer.alpha, viewer.mode, viewer.hidden) == (0.1, "mask", (BIRD,))  # drawn by the browser
+    viewer.hidden = ()  # a class toggled in the browser's legend comes back to the player's trait
+    assert player.hidden == ()
+    assert starter.invocations == runs and viewer.revision == revision, "display options never reach the model"
+
+    player.slider.value = 240
     player.play()
     deadline = time.monotonic() + 60
-    while player.frame < 36 and time.monotonic() < deadline:
+    while player.frame < 246 and time.monotonic() < deadline:
         time.sleep(0.1)
+    assert player.playing and viewer.scores == b"", "played frames are sent without probabilities"
     player.pause()
-    assert player.frame >= 36 and not player.playing and player.fps > 0
+    assert player.frame >= 246 and not player.playing and player.fps > 0
+    assert viewer.scores and viewer.download_name == f"cockatoo_frame{player.frame:06d}", "the paused frame, scored"
     player.close()
 
 

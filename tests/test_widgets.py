@@ -389,7 +389,7 @@ def test_video_tab_builds_its_player_on_first_open_with_the_workbench_model(benc
     try:
         assert bench.video is not None and bench.video_view.children == (bench.video,)
         assert bench.video.segmenter.spec.name == bench.segmenter.spec.name
-        assert bench.video.display_image.value, "frame 0 is segmented and drawn"
+        assert bench.video.viewer.revision == 1 and bench.video.viewer.mask_png, "frame 0 is segmented and sent"
         assert "bird" in bench.video.segmenter.spec.labels.names
     finally:
         bench.video.close()

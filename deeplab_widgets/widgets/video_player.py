@@ -1,4 +1,9 @@
-"""VideoPlayer: plays a video with its segmentation at the model's speed (play/pause, seek, display options)."""
+"""VideoPlayer: plays a video with its segmentation at the model's speed; the browser viewer draws each frame.
+
+Each frame costs the kernel a small payload: the frame as JPEG at display size and the class map as a palette
+PNG at the model's resolution. The browser viewer (the photo viewer's `viewer.js`) scales the class map to the
+frame and draws mode, opacity, hidden classes, zoom, pan and the hover readout without a kernel round trip.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import html
 import threading
 import time
 from collections import deque
-from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
@@ -15,24 +20,73 @@ import traitlets
 from PIL import Image
 
 from ..core.model import ModelInput
-from ..core.segmenter import Segmenter
+from ..core.segmenter import SegmentationResult, Segmenter
 from ..errors import DeeplabWidgetsError
-from ..viz.legend import legend_entries, legend_html
-from ..viz.render import DISPLAY_FORMAT, MODES, DisplayOptions, Renderer, encode
+from ..viz.confidence import heat_palette, no_scores_message
+from ..viz.render import MODES
 from ..workflows.video import VideoFrameResult, segment_video, video_info
 from ..workflows.video.reader import VideoSource
+from .mask_viewer import MaskViewer, _safe_name
+from .viewer_payload import mask_png, photo_jpeg, quantized_scores
 
 #: Frames in the window the achieved frame rate is averaged over.
 FPS_WINDOW = 20
+#: JPEG quality of a video frame sent to the browser (a frame on screen for one model run).
+FRAME_QUALITY = 80
+#: Modes that draw the class probabilities: frames carry scores while one of them is on screen.
+HEAT_MODES = ("confidence", "entropy")
+#: Shown in a heat mode for a frame played without its probabilities.
+PLAYED_NOTE = (
+    "This frame was played without its probabilities: pause to see confidence and entropy, or choose the mode "
+    "before pressing Play."
+)
+
+
+class FrameViewer(MaskViewer):
+    """The browser viewer for video frames: the frame at display size, its class map at the model's resolution.
+
+    `show_frame` sends the two images (and the probabilities when asked); colours, class names and the heat
+    palette go to the browser once, as they do not change between frames. The browser scales the class map to
+    the frame (nearest neighbour), so the hover readout names the class under the pointer. `result` holds the
+    frame's `SegmentationResult` (class map at the model's resolution); `image` stays None.
+    """
+
+    def show_frame(
+        self, result: SegmentationResult, frame: np.ndarray, *, name: str, scores: bool = False, note: str = ""
+    ) -> None:
+        """Show one frame (H x W x 3 uint8 RGB) and its result; `scores` also sends the top-3 probabilities.
+
+        `note` is shown in the confidence and entropy modes when the frame comes without probabilities.
+        """
+        probs = result.scores if scores else None
+        self._batch = True
+        try:
+            self.result = result
+        finally:
+            self._batch = False
+        with self.hold_sync():
+            self.photo = photo_jpeg(Image.fromarray(frame), FRAME_QUALITY)
+            self.mask_png = mask_png(result)
+            if not self.heat_palette:
+                self.colormap = np.asarray(result.colormap, np.uint8).tobytes()
+                self.class_names = [result.name_of(i) for i in range(256)]
+                self.heat_palette = heat_palette("magma")
+            self.scores = quantized_scores(probs) if probs is not None else b""
+            self.score_shape = list(probs.shape) if probs is not None else [0, 0, 0]
+            self.note = "" if probs is not None else note or no_scores_message(result)
+            self.download_name = _safe_name(name)
+            self.revision += 1
 
 
 class VideoPlayer(widgets.VBox):
     """Plays `source` (a video path or sample name, default the cockatoo clip) segmented frame by frame.
 
     Playback runs on a background thread as fast as decoding + the model + display allow (no fixed
-    frame rate: "the model's speed"); `fps` is what it achieves. The slider seeks; mode, alpha and
-    the class toggles only re-render the frame on screen, never re-run the model. `smooth` > 0 smooths
-    class probabilities over frames while playing. Errors (a bad file) show in the status line.
+    frame rate: "the model's speed"); `fps` is what it achieves. The slider seeks. The frame is drawn by a
+    `FrameViewer` (`viewer`), so mode, alpha, the class toggles (its legend), zoom, pan and the hover readout
+    never reach the kernel. A paused frame also carries its top-3 probabilities (readout, confidence and
+    entropy modes). `smooth` > 0 smooths class probabilities over frames while playing. Errors (a bad file)
+    show in the status line.
 
     Traits: `frame` (index on screen), `playing`, `fps`, `mode`, `alpha`, `hidden` (class ids not coloured).
     """
@@ -55,14 +109,13 @@ class VideoPlayer(widgets.VBox):
     ) -> None:
         self.segmenter = model if isinstance(model, Segmenter) else Segmenter(model)
         self.source, self.smooth = source, smooth
-        self.renderer = Renderer()
-        self._current: tuple[Image.Image, Any] | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._syncing = False
+        self._scored = False  # the frame on screen was sent with its probabilities
+        self._seeking = False  # show_frame is pausing playback: no re-sending of the old frame
         self._times: deque[float] = deque(maxlen=FPS_WINDOW)
-        self._toggles: dict[int, widgets.ToggleButton] = {}
 
         self.play_button = widgets.ToggleButton(value=False, description="Play", icon="play", layout={"width": "90px"})
         self.play_button.add_class("dlw-video-play")
@@ -70,35 +123,24 @@ class VideoPlayer(widgets.VBox):
         self.slider.add_class("dlw-video-frame")
         self.fps_label = widgets.HTML("")
         self.fps_label.add_class("dlw-video-fps")
-        self.mode_buttons = widgets.ToggleButtons(options=list(MODES), value="overlay", style={"button_width": "92px"})
-        self.mode_buttons.add_class("dlw-mode")
-        self.alpha_slider = widgets.FloatSlider(value=0.6, min=0.0, max=1.0, step=0.05, description="Alpha")
-        self.alpha_slider.add_class("dlw-alpha")
-        self.display_image = widgets.Image(format=DISPLAY_FORMAT, layout={"width": "100%", "height": "auto"})
-        self.display_image.add_class("dlw-video-image")
+        self.viewer = FrameViewer()
+        self.viewer.add_class("dlw-video-viewer")
         self.status = widgets.HTML("")
         self.status.add_class("dlw-video-status")
-        self.class_toggles = widgets.HBox(layout={"flex_flow": "row wrap"})
-        self.class_toggles.add_class("dlw-classes")
-        self.legend = widgets.HTML("")
-        self.legend.add_class("dlw-legend")
         super().__init__(
             [
                 widgets.HBox([self.play_button, self.slider, self.fps_label], layout={"align_items": "center"}),
-                widgets.HBox([self.mode_buttons, self.alpha_slider], layout={"flex_flow": "row wrap"}),
-                self.display_image,
+                self.viewer,
                 self.status,
-                self.class_toggles,
-                self.legend,
             ],
             **kwargs,
         )
         self.add_class("dlw-video-player")
-        widgets.link((self.mode_buttons, "value"), (self, "mode"))
-        widgets.link((self.alpha_slider, "value"), (self, "alpha"))
+        for name in ("mode", "alpha", "hidden"):
+            widgets.link((self, name), (self.viewer, name))
         widgets.link((self.play_button, "value"), (self, "playing"))
-        self.observe(self._render_current, names=["mode", "alpha", "hidden"])
         self.observe(self._on_playing, names="playing")
+        self.observe(self._on_mode, names="mode")
         self.slider.observe(self._on_seek, names="value")
         try:
             info = video_info(source)
@@ -115,39 +157,50 @@ class VideoPlayer(widgets.VBox):
     # -- public API ---------------------------------------------------------------------------------
 
     def show_frame(self, index: int) -> None:
-        """Decode, segment and show one frame (pauses playback first)."""
-        self.pause()
+        """Decode, segment and show one frame with its probabilities (pauses playback first)."""
+        self._seeking = True
+        try:
+            self.playing = False
+            self._stop_thread()
+        finally:
+            self._seeking = False
+        want_scores = self.segmenter.spec.has_scores
         try:
             frames = segment_video(
                 self.source, self.segmenter, frames=True, frame_size=self.display_size, start=index, limit=1,
-                progress=False,
+                scores=want_scores, progress=False,
             )  # fmt: skip
             shown = next(iter(frames), None)
         except DeeplabWidgetsError as exc:
             self._error(exc)
             return
         if shown is not None:
-            self._show(shown)
+            self.status.value = ""
+            self._show(shown, scores=want_scores)
 
     def play(self) -> None:
         """Start playing from the frame on screen (from the start when at the end)."""
         self.playing = True
 
     def pause(self) -> None:
-        """Stop playing; the last frame stays on screen."""
+        """Stop playing; the frame on screen stays, re-sent with its probabilities when it had none."""
         self.playing = False
+        self._stop_thread()
+
+    def close(self) -> None:
+        """Stop playback and close the widget."""
+        self._stop_thread()
+        self.viewer.close()
+        super().close()
+
+    # -- playback -----------------------------------------------------------------------------------
+
+    def _stop_thread(self) -> None:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             self._stop.set()
             thread.join()
         self._thread = None
-
-    def close(self) -> None:
-        """Stop playback and close the widget."""
-        self.pause()
-        super().close()
-
-    # -- playback -----------------------------------------------------------------------------------
 
     def _on_playing(self, change: dict) -> None:
         self.play_button.description, self.play_button.icon = ("Pause", "pause") if change["new"] else ("Play", "play")
@@ -158,18 +211,25 @@ class VideoPlayer(widgets.VBox):
             self._thread = threading.Thread(target=self._run, args=(start,), name="video-player", daemon=True)
             self._thread.start()
         elif not change["new"]:
-            self.pause()
+            self._stop_thread()
+            if (
+                not (self._seeking or self._scored)
+                and self.viewer.result is not None
+                and self.segmenter.spec.has_scores
+            ):
+                self.show_frame(self.frame)  # the paused frame, explorable with its probabilities
 
     def _run(self, start: int) -> None:
+        scores = self.segmenter.spec.has_scores and (self.smooth > 0 or self.mode in HEAT_MODES)
         frames = segment_video(
             self.source, self.segmenter, frames=True, frame_size=self.display_size, start=start,
-            smooth=self.smooth, progress=False,
+            smooth=self.smooth, scores=scores, progress=False,
         )  # fmt: skip
         try:
             for shown in frames:
                 if self._stop.is_set():
                     return
-                self._show(shown)
+                self._show(shown, scores=self.mode in HEAT_MODES)
         except DeeplabWidgetsError as exc:
             self._error(exc)
         finally:
@@ -182,31 +242,36 @@ class VideoPlayer(widgets.VBox):
         if self._syncing or change["new"] == self.frame:
             return
         if self.playing:
-            self.pause()
+            self._stop_thread()
             self.frame = change["new"]
-            self.play()
+            self._on_playing({"new": True})
         else:
             self.show_frame(change["new"])
 
+    def _on_mode(self, change: dict) -> None:
+        """A heat mode on a paused frame sent without probabilities: send them (one model run)."""
+        if change["new"] in HEAT_MODES and not self.playing and not self._scored and self.viewer.result is not None:
+            self.show_frame(self.frame)
+
     # -- display ------------------------------------------------------------------------------------
 
-    def _show(self, shown: VideoFrameResult) -> None:
-        """Put a segmented frame on screen: the class map is scaled to the display picture."""
+    def _show(self, shown: VideoFrameResult, *, scores: bool) -> None:
+        """Send a segmented frame to the viewer and update the slider and the frame-rate readout."""
         w, h = self.display_size
-        image = Image.fromarray(shown.image) if shown.image is not None else Image.new("RGB", (w, h))
-        labels = np.asarray(Image.fromarray(shown.labels).resize((w, h), Image.Resampling.NEAREST))
-        labels.setflags(write=False)
-        result = replace(shown.segmentation, labels=labels, scores=None)
+        image = shown.image if shown.image is not None else np.zeros((h, w, 3), np.uint8)
         with self._lock:
-            self._current = (image, result)
+            sent = scores and shown.segmentation.scores is not None
+            self.viewer.show_frame(
+                shown.segmentation, image, name=f"{Path(self.info.path).stem}_frame{shown.index:06d}", scores=sent,
+                note=PLAYED_NOTE if self.segmenter.spec.has_scores else "",
+            )  # fmt: skip
+            self._scored = sent
             self._times.append(time.perf_counter())
             self._syncing = True
             try:
                 self.frame = self.slider.value = shown.index
             finally:
                 self._syncing = False
-            self._update_toggles(result)
-            self._render_current()
         if len(self._times) > 1:
             self.fps = (len(self._times) - 1) / (self._times[-1] - self._times[0])
         t = shown.timings
@@ -214,37 +279,6 @@ class VideoPlayer(widgets.VBox):
         self.fps_label.value = html.escape(
             f"{rate}model {t.invoke_ms:.1f} ms · frame {shown.index} at {shown.time:.2f} s"
         )
-
-    def _render_current(self, _: Any = None) -> None:
-        if self._current is None:
-            return
-        image, result = self._current
-        rendered = self.renderer.render(image, result, DisplayOptions(self.mode, self.alpha, frozenset(self.hidden)))
-        self.display_image.value = encode(rendered.image)
-        self.status.value = html.escape(rendered.note) if rendered.note else ""
-        self.legend.value = legend_html(legend_entries(result, self.hidden))
-
-    def _update_toggles(self, result: Any) -> None:
-        """One toggle per class seen so far (created on its first appearance, then kept)."""
-        new = [c for c in result.present_classes() if c.id not in self._toggles]
-        if not new:
-            return
-        for c in new:
-            color = "#{:02x}{:02x}{:02x}".format(*(int(v) for v in result.colormap[c.id]))
-            toggle = widgets.ToggleButton(
-                value=c.id not in self.hidden, description=c.name, icon="eye", layout={"width": "auto"},
-                style={"text_color": color}, tooltip=f"show or hide {c.name}",
-            )  # fmt: skip
-            toggle.add_class(f"dlw-class-{c.id}")
-            toggle.observe(lambda change, cid=c.id: self._on_toggle(cid, change["new"]), names="value")
-            self._toggles[c.id] = toggle
-        self.class_toggles.children = [self._toggles[k] for k in sorted(self._toggles)]
-
-    def _on_toggle(self, class_id: int, visible: bool) -> None:
-        self._toggles[class_id].icon = "eye" if visible else "eye-slash"
-        hidden = set(self.hidden)
-        (hidden.discard if visible else hidden.add)(class_id)
-        self.hidden = tuple(sorted(hidden))
 
     def _error(self, exc: BaseException) -> None:
         self.status.value = f'<span style="color:#b00020">{html.escape(str(exc))}</span>'

@@ -1,5 +1,6 @@
 // The deeplab-widgets viewer: composites a segmentation result on a canvas in the browser.
-// The kernel sends once per result: the photo (JPEG), the class map (palette PNG, pixel value = class id),
+// The kernel sends once per result: the photo (JPEG), the class map (palette PNG, pixel value = class id; at
+// another resolution than the photo, e.g. a video frame's at the model's, it is scaled nearest neighbour),
 // the colour map, class names and top-3 probabilities; alpha, modes, class toggles, zoom, pan and the hover
 // readout never go back to the kernel. Views with the same `sync_group` share zoom, pan and hover.
 
@@ -80,6 +81,21 @@ async function decodeIndexedPng(bytes) {
       }
     }
     [prev, line] = [line, prev];
+  }
+  return { width, height, data: out };
+}
+
+// A class map at another resolution than the photo (a video frame's, at the model's) scaled to the photo's
+// size, nearest neighbour: the layers, the readout and the legend shares then work in photo pixels.
+function scaleLabels(mask, width, height) {
+  if (mask.width === width && mask.height === height) return mask;
+  const out = new Uint8Array(width * height);
+  const xs = new Uint32Array(width);
+  for (let x = 0; x < width; x++) xs[x] = Math.min(mask.width - 1, Math.floor(((x + 0.5) * mask.width) / width));
+  for (let y = 0; y < height; y++) {
+    const row = Math.min(mask.height - 1, Math.floor(((y + 0.5) * mask.height) / height)) * mask.width;
+    const base = y * width;
+    for (let x = 0; x < width; x++) out[base + x] = mask.data[row + xs[x]];
   }
   return { width, height, data: out };
 }
@@ -684,10 +700,11 @@ function render({ model, el: root }) {
       return;
     }
     try {
-      const [photo, mask] = await Promise.all([
+      const [photo, modelMask] = await Promise.all([
         createImageBitmap(new Blob([photoBytes], { type: "image/jpeg" })),
         decodeIndexedPng(maskBytes),
       ]);
+      const mask = scaleLabels(modelMask, photo.width, photo.height);
       const shape = model.get("score_shape") || [0, 0, 0];
       let scores = null;
       const scoreBytes = bytesOf(model.get("scores"));
