@@ -114,6 +114,7 @@ def cache_dir() -> Path:
     return Path(env) if env else Path(platformdirs.user_cache_dir("deeplab-widgets"))
 
 
+@cache
 def source_checkout() -> Path | None:
     """The root of the project's source checkout this package runs from, or None.
 
