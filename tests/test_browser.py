@@ -118,11 +118,10 @@ def voila(tmp_path_factory):
         yield f"http://127.0.0.1:{port}/", server
 
 
-@pytest.fixture(scope="module")
-def lab_url(tmp_path_factory):
+def serve_lab(notebook: Path, root: Path):
+    """Serve JupyterLab on a free port with a copy of `notebook` in `root`; yields the notebook's URL."""
     port = free_port()
-    root = tmp_path_factory.mktemp("lab")
-    shutil.copy(ROOT / "notebooks" / "00_workbench.ipynb", root)
+    shutil.copy(notebook, root)
     command = [
         tool("jupyter"),
         "lab",
@@ -136,7 +135,34 @@ def lab_url(tmp_path_factory):
         "--allow-root",
     ]
     for _ in serve(command, port, root / "lab.log", root):
-        yield f"http://127.0.0.1:{port}/lab/tree/00_workbench.ipynb"
+        yield f"http://127.0.0.1:{port}/lab/tree/{notebook.name}"
+
+
+def run_all_in_lab(page, url: str, done: str) -> None:
+    """Open the notebook at `url` in JupyterLab and run all its cells until selector `done` is visible."""
+    page.goto(url, timeout=TIMEOUT_MS)
+    page.wait_for_selector(".jp-Notebook", timeout=TIMEOUT_MS)
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands", timeout=TIMEOUT_MS)
+    # Not awaited: the command's promise settles only when every cell has run.
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+    # JupyterLab may ask which kernel to start (before or after the run starts): take the
+    # preferred one, as a user would, until the widget shows up.
+    # A run-all sent before the kernel's websocket is up can be lost: send it again while the cell is unrun.
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    retry = time.monotonic() + 20
+    while not page.is_visible(done) and time.monotonic() < deadline:
+        if page.is_visible(".jp-Dialog button.jp-mod-accept"):
+            page.click(".jp-Dialog button.jp-mod-accept")
+        elif time.monotonic() > retry:
+            retry = time.monotonic() + 20
+            if "[ ]" in page.inner_text(".jp-CodeCell .jp-InputPrompt"):
+                page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+        page.wait_for_timeout(500)
+
+
+@pytest.fixture(scope="module")
+def lab_url(tmp_path_factory):
+    yield from serve_lab(ROOT / "notebooks" / "00_workbench.ipynb", tmp_path_factory.mktemp("lab"))
 
 
 GRACE_FACE = (280, 200)  # (x, y) in grace_hopper.bmp (512x600): her face
@@ -330,24 +356,7 @@ def test_workbench_renders_and_responds_in_voila(browser, voila, tmp_path) -> No
 def test_workbench_runs_in_jupyterlab(browser, lab_url, tmp_path) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        page.goto(lab_url, timeout=TIMEOUT_MS)
-        page.wait_for_selector(".jp-Notebook", timeout=TIMEOUT_MS)
-        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands", timeout=TIMEOUT_MS)
-        # Not awaited: the command's promise settles only when every cell has run.
-        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
-        # JupyterLab may ask which kernel to start (before or after the run starts): take the
-        # preferred one, as a user would, until the workbench shows up.
-        # A run-all sent before the kernel's websocket is up can be lost: send it again while the cell is unrun.
-        deadline = time.monotonic() + TIMEOUT_MS / 1000
-        retry = time.monotonic() + 20
-        while not page.is_visible(f"{VIEWER}[data-revision]") and time.monotonic() < deadline:
-            if page.is_visible(".jp-Dialog button.jp-mod-accept"):
-                page.click(".jp-Dialog button.jp-mod-accept")
-            elif time.monotonic() > retry:
-                retry = time.monotonic() + 20
-                if "[ ]" in page.inner_text(".jp-CodeCell .jp-InputPrompt"):
-                    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
-            page.wait_for_timeout(500)
+        run_all_in_lab(page, lab_url, f"{VIEWER}[data-revision]")
         wait_for_result(page)
         page.wait_for_selector(f"{VIEWER} .dlw-legend >> text=cat", timeout=TIMEOUT_MS)
         canvas_digest(page)

@@ -1,6 +1,6 @@
 """The live camera widget in headless Chromium: a fake camera plays the cockatoo clip (converted to Y4M
-here with PyAV), Voila serves tests/camera_app.ipynb, and the class maps the kernel sends back are
-drawn and named in the page."""
+here with PyAV), Voila and JupyterLab serve tests/camera_app.ipynb, and the class maps the kernel sends
+back are drawn and named in the page."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import av
 import pytest
 
-from tests.test_browser import CHROMIUM, CHROMIUM_FLAGS, free_port, serve, tool
+from tests.test_browser import CHROMIUM, CHROMIUM_FLAGS, free_port, run_all_in_lab, serve, serve_lab, tool
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT_MS = 120_000
@@ -46,53 +46,99 @@ def camera_url(tmp_path_factory):
         yield f"http://127.0.0.1:{port}/"
 
 
+@pytest.fixture(scope="module")
+def camera_lab_url(tmp_path_factory):
+    yield from serve_lab(ROOT / "tests" / "camera_app.ipynb", tmp_path_factory.mktemp("lab-camera"))
+
+
 def launch(playwright, *extra: str):
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium not found: install Debian's package (`apt-get install chromium`)")
     return playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_FLAGS, *extra])
 
 
-def test_fake_camera_frames_come_back_as_class_maps_naming_the_bird(fake_camera: Path, camera_url: str) -> None:
-    from playwright.sync_api import sync_playwright
+def fake_camera_browser(playwright, clip: Path):
+    return launch(
+        playwright,
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-video-capture={clip}",
+    )
 
-    with sync_playwright() as p:
-        browser = launch(
-            p,
-            "--use-fake-device-for-media-stream",
-            "--use-fake-ui-for-media-stream",
-            f"--use-file-for-fake-video-capture={fake_camera}",
-        )
-        page = browser.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(camera_url, timeout=TIMEOUT_MS)
-        page.wait_for_function(
-            "() => (document.querySelector('.dlw-camera-classes')?.dataset.names || '').split(',').includes('bird')",
-            timeout=TIMEOUT_MS,
-        )
-        page.wait_for_function(
-            "() => /^[1-9][0-9.]* fps$/.test(document.querySelector('.dlw-camera-fps')?.textContent || '')",
-            timeout=TIMEOUT_MS,
-        )
-        status = page.text_content(".dlw-camera-status")
-        fps = page.text_content(".dlw-camera-fps")
-        rtt = page.text_content(".dlw-camera-rtt")
-        drawn = page.evaluate(
-            """() => {
-                const c = document.querySelector('.dlw-camera-overlay');
-                const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-                let coloured = 0;
-                for (let i = 3; i < d.length; i += 4) if (d[i] > 0) coloured++;
-                return [c.width, c.height, coloured / (c.width * c.height)];
-            }"""
-        )
-        print(f"camera widget in Chromium: {fps}, {rtt}")
-        browser.close()
+
+def check_live_segmentation(page, where: str) -> None:
+    """The widget on `page` names the bird, reports fps and round trip, and draws the class map over the video."""
+    page.wait_for_function(
+        "() => (document.querySelector('.dlw-camera-classes')?.dataset.names || '').split(',').includes('bird')",
+        timeout=TIMEOUT_MS,
+    )
+    page.wait_for_function(
+        "() => /^[1-9][0-9.]* fps$/.test(document.querySelector('.dlw-camera-fps')?.textContent || '')",
+        timeout=TIMEOUT_MS,
+    )
+    status = page.text_content(".dlw-camera-status")
+    fps = page.text_content(".dlw-camera-fps")
+    rtt = page.text_content(".dlw-camera-rtt")
+    drawn = page.evaluate(
+        """() => {
+            const c = document.querySelector('.dlw-camera-overlay');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let coloured = 0;
+            for (let i = 3; i < d.length; i += 4) if (d[i] > 0) coloured++;
+            return [c.width, c.height, coloured / (c.width * c.height)];
+        }"""
+    )
+    print(f"camera widget in Chromium ({where}): {fps}, {rtt}")
     assert status == "Camera on."
     assert re.fullmatch(r"round trip \d+ ms \(model \d+ ms\)", rtt or "")
     width, height, coloured = drawn
     assert (width, height) == (320, 180)
     assert 0.02 < coloured < 0.9  # the bird is drawn, the background stays see-through
+
+
+def test_fake_camera_frames_come_back_as_class_maps_naming_the_bird(fake_camera: Path, camera_url: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = fake_camera_browser(p, fake_camera)
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(camera_url, timeout=TIMEOUT_MS)
+        try:
+            check_live_segmentation(page, "Voila")
+        finally:
+            browser.close()
+    assert not errors
+
+
+def test_fake_camera_in_jupyterlab_names_the_bird(fake_camera: Path, camera_lab_url: str, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = fake_camera_browser(p, fake_camera)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        try:
+            run_all_in_lab(page, camera_lab_url, ".dlw-camera-overlay")
+            check_live_segmentation(page, "JupyterLab")
+            assert "Traceback" not in page.inner_text(".jp-Notebook")
+            # JupyterLab can show the same widget twice ("Create New View for Output"): both views run.
+            page.click(".jp-CodeCell .jp-OutputArea")
+            page.evaluate("() => window.jupyterapp.commands.execute('notebook:create-output-view')")
+            page.wait_for_function(
+                """() => { const views = document.querySelectorAll('.dlw-camera');
+                    return views.length >= 2 && [...views].every(v =>
+                        v.querySelector('.dlw-camera-classes').dataset.names?.split(',').includes('bird')
+                        && /^[1-9][0-9.]* fps$/.test(v.querySelector('.dlw-camera-fps').textContent)); }""",
+                timeout=TIMEOUT_MS,
+            )
+            rtts = page.eval_on_selector_all(".dlw-camera-rtt", "els => els.map(e => e.textContent)")
+            assert all(re.fullmatch(r"round trip \d+ ms \(model \d+ ms\)", r) for r in rtts), rtts
+        finally:
+            page.screenshot(path=str(tmp_path / "camera-jupyterlab.png"))
+            browser.close()
     assert not errors
 
 

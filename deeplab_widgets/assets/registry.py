@@ -3,11 +3,17 @@
 `fetch()` looks in the offline mirror folders first, then in the cache, then downloads
 with `pooch` (hash-verified, with a progress bar). A file whose hash is wrong is never
 used and never silently replaced: the caller gets a `ChecksumError` naming it.
+
+The mirror folders are the ones `$DEEPLAB_WIDGETS_MIRROR` names; when that variable is unset and the
+package runs from a source checkout of the project, the checkout's sibling `../shared/{models,images,video}`
+folders (the project's development mirror) are used, so a notebook opened in JupyterLab finds the files
+without any set-up. Set the variable to an empty string to use no mirror at all.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import sys
 from dataclasses import dataclass, field
@@ -15,6 +21,7 @@ from functools import cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import platformdirs
 
@@ -27,6 +34,8 @@ else:  # pragma: no cover
 
 CACHE_ENV = "DEEPLAB_WIDGETS_CACHE"
 MIRROR_ENV = "DEEPLAB_WIDGETS_MIRROR"
+#: The folders of `../shared` (next to a source checkout) that hold registry files under their names.
+SHARED_FOLDERS = ("models", "images", "video")
 
 
 @dataclass(frozen=True)
@@ -105,12 +114,44 @@ def cache_dir() -> Path:
     return Path(env) if env else Path(platformdirs.user_cache_dir("deeplab-widgets"))
 
 
-def mirror_dirs() -> list[Path]:
-    """The offline mirror folders named by `$DEEPLAB_WIDGETS_MIRROR` (separated by `os.pathsep`), in order.
+@cache
+def source_checkout() -> Path | None:
+    """The root of the project's source checkout this package runs from, or None.
 
-    Returns an empty list when the variable is unset or empty. Folders need not exist.
+    The package runs from a checkout when it is imported from the repository itself (`pip install -e .`, or the
+    repository on `sys.path`): the folder above `deeplab_widgets/` then holds the project's `pyproject.toml`. An
+    installed wheel has no such file beside it.
     """
-    return [Path(p) for p in os.environ.get(MIRROR_ENV, "").split(os.pathsep) if p]
+    root = Path(__file__).resolve().parents[2]
+    try:
+        project = tomllib.loads((root / "pyproject.toml").read_text("utf-8")).get("project", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    return root if project.get("name") == "deeplab-widgets" else None
+
+
+def default_mirror_dirs() -> list[Path]:
+    """The project's own mirror: the existing `../shared/{models,images,video}` folders beside a source checkout.
+
+    Empty when the package is not a source checkout or no such folder exists.
+    """
+    root = source_checkout()
+    if root is None:
+        return []
+    return [folder for name in SHARED_FOLDERS if (folder := root.parent / "shared" / name).is_dir()]
+
+
+def mirror_dirs() -> list[Path]:
+    """The offline mirror folders, in the order they are searched.
+
+    `$DEEPLAB_WIDGETS_MIRROR` names them (separated by `os.pathsep`; folders need not exist). When the variable is
+    unset, `default_mirror_dirs()` (the `../shared` folders beside a source checkout); when it is set but empty,
+    none.
+    """
+    value = os.environ.get(MIRROR_ENV)
+    if value is None:
+        return default_mirror_dirs()
+    return [Path(p) for p in value.split(os.pathsep) if p]
 
 
 def sha256_of(path: Path) -> str:
@@ -130,6 +171,14 @@ def _verified(path: Path, asset: Asset, where: str) -> Path:
             f"for {asset.name!r}; remove or replace it"
         )
     return path
+
+
+def _reason(exc: Exception, url: str) -> str:
+    """Why a download failed, short: no connection (the usual offline case), else the error's first line."""
+    if any(c.__name__ in ("ConnectionError", "Timeout") for c in type(exc).__mro__):  # requests' and the builtin
+        return f"no connection to {urlsplit(url).hostname}"
+    reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return reason if len(reason) < 100 else reason[:97] + "..."
 
 
 def fetch(asset: Asset, progress: bool = True) -> Path:
@@ -160,6 +209,11 @@ def fetch(asset: Asset, progress: bool = True) -> Path:
     # Imported only to download: pooch imports tqdm.auto, which in a Jupyter kernel loads ipywidgets.
     import pooch
 
+    # pooch logs "Downloading data from ..." at INFO level to stderr; the progress bar and, on failure, this
+    # module's one-line DownloadError say what happens.
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
     try:
         path = pooch.retrieve(
             asset.url,
@@ -171,10 +225,11 @@ def fetch(asset: Asset, progress: bool = True) -> Path:
     except ValueError as exc:  # pooch's hash mismatch after download
         raise ChecksumError(f"download of {asset.name!r} from {asset.url} failed verification: {exc}") from exc
     except Exception as exc:  # network errors come in many types (requests, OSError, ...)
-        reason = f"{type(exc).__name__}: {exc}"
-        reason = reason if len(reason) < 160 else reason[:157] + "..."
         raise DownloadError(
-            f"could not download {asset.name!r} from {asset.url} ({reason}); "
-            f"put {asset.file} in a folder named by ${MIRROR_ENV} to work offline"
+            f"could not download {asset.name!r} from {asset.url} ({_reason(exc, asset.url)}); to work offline, "
+            f"put {asset.file} in a folder named by ${MIRROR_ENV} (a source checkout uses its "
+            f"../shared/{{{','.join(SHARED_FOLDERS)}}} folders when the variable is unset)"
         ) from exc
+    finally:
+        logger.setLevel(level)
     return Path(path)

@@ -46,6 +46,9 @@ function render({ model, el: root }) {
   root.append(bar, stage, status, classes);
 
   const grab = document.createElement("canvas");
+  // Replies reach every view of the widget (JupyterLab can show one widget in several places, e.g. "Create New
+  // View for Output"); frame ids carry this view's token so each view times only the replies to its own frames.
+  const view = Math.random().toString(36).slice(2, 10);
   let stream = null;
   let pending = null; // {id, sent} of the frame the kernel is working on
   let nextId = 0;
@@ -110,7 +113,7 @@ function render({ model, el: root }) {
     grab.width = width;
     grab.height = height;
     grab.getContext("2d").drawImage(video, 0, 0, width, height);
-    const id = ++nextId;
+    const id = `${view}:${++nextId}`;
     pending = { id, sent: now };
     grab.toBlob(
       async (blob) => {
