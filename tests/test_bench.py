@@ -296,6 +296,7 @@ def test_stopping_a_benchmark_keeps_the_configurations_that_finished():
         toggle.value = False
     panel.models.value = [STARTER, DM05]  # 2 models x XNNPACK on and off: 4 configurations of up to 1 s each
     assert panel.start()
+    assert panel.progress.max == 4 * 200  # counted in runs from the start
     try:
         deadline = time.monotonic() + 120
         while not panel.finished:

@@ -228,19 +228,21 @@ class TimingPanel(widgets.VBox):
             "progress": False,
         }
 
-    def _begin(self) -> None:
+    def _begin(self, settings: dict[str, Any]) -> None:
+        """Reset the progress for a sweep with these settings (one delegate and one backend per sweep here)."""
         self._finished = []
-        self._configs_total = 0
+        self._configs_total = len(settings["models"]) * len(settings["threads"]) * len(settings["xnnpack"])
         self._started = time.monotonic()
         self.run_button.disabled = True
         self.progress.value = 0
+        self.progress.max = self._configs_total * settings["runs"]
 
     def run(self) -> Sweep | None:
         """Benchmark the chosen combinations here and now (blocking); the new sweep, or None after an error."""
         settings = self._settings()
         if settings is None:
             return None
-        self._begin()
+        self._begin(settings)
         self.status.value = "running..."
         try:
             result = sweep(**settings, on_progress=self._on_progress)
@@ -279,7 +281,7 @@ class TimingPanel(widgets.VBox):
         process = context.Process(target=_sweep_process, args=(settings, writer), daemon=True)
         self._job = process
         self._stopping = False
-        self._begin()
+        self._begin(settings)
         self.stop_button.disabled = False
         self.status.value = "starting the benchmark..."
         process.start()
@@ -330,7 +332,7 @@ class TimingPanel(widgets.VBox):
             if outcome is not None and outcome[0] == "done":
                 self._finish(outcome[1])
             else:
-                done, total = len(self._finished), self._configs_total or "?"
+                done, total = len(self._finished), self._configs_total
                 if self._finished:
                     self._show(Sweep(tuple(self._finished)))
                 kept = ": the table shows the finished ones" if self._finished else self._kept
