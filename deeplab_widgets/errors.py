@@ -120,3 +120,7 @@ class VideoTruncatedError(VideoError):
 
 class AccessDeniedError(DeeplabWidgetsError, PermissionError):
     """In app mode, a path outside the configured folder, a delegate, or an upload over the size limit."""
+
+
+class UploadTooLargeError(AccessDeniedError):
+    """In app mode, an upload (photo, .tflite model or labels file) over the size limit, refused before parsing."""

@@ -114,17 +114,28 @@ def test_sweep_rows_and_progress_callback(small_sweep):
         (STARTER, 1, True, "invoke"),
         (DM05, 1, True, "invoke"),
     ]
-    steps = []
-    sweep(
+    steps, runs = [], []
+    result = sweep(
         STARTER,
         threads=[1],
         xnnpack=[True, False],
-        runs=1,
-        warmup=0,
+        runs=2,
+        warmup=1,
         progress=False,
         on_step=lambda *a: steps.append(a),
+        on_progress=runs.append,
     )
     assert [s[:2] for s in steps] == [(1, 2), (2, 2)] and "no XNNPACK" in steps[1][2]
+    # Progress counts timed runs (warm-up not counted); the call after each configuration carries its result.
+    assert [(p.runs_done, p.runs_total, p.configs_done) for p in runs] == [
+        (1, 4, 0),
+        (2, 4, 0),
+        (2, 4, 1),
+        (3, 4, 1),
+        (4, 4, 1),
+        (4, 4, 2),
+    ]
+    assert [p.result for p in runs if p.result is not None] == list(result.results)
     installed = sweep(STARTER, threads=1, backends="installed", runs=1, warmup=0, progress=False)
     assert [r.backend for r in installed.results] == available_backends()
 
@@ -249,7 +260,7 @@ def test_timing_panel_driven_from_python(tmp_path):
     assert panel.threads == (1,)
     result = panel.run()
     assert result is panel.sweep and [r.model for r in result.results] == [STARTER]
-    assert panel.progress.value == panel.progress.max == 1 and not panel.run_button.disabled
+    assert panel.progress.value == panel.progress.max == 3 and not panel.run_button.disabled  # runs, not configurations
     assert STARTER in panel.table.value and panel.status.value.startswith("done: 1 configuration")
     assert "<table" in panel.table.value
     csv_lines = panel.download_csv.data.decode().splitlines()  # the "download table (CSV)" button's file
@@ -271,4 +282,34 @@ def test_timing_panel_driven_from_python(tmp_path):
     panel.pipeline.value = True
     piped = panel.run()
     assert [row["stage"] for row in piped.rows()] == list(STAGES) and "decode" in panel.table.value
+    assert panel.plot.value[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_stopping_a_benchmark_keeps_the_configurations_that_finished():
+    import time
+
+    from deeplab_widgets.widgets.timing_panel import TimingPanel
+
+    panel = TimingPanel(selected=[STARTER], runs=200, max_seconds=1.0)
+    panel.xnnpack.value = "on and off"
+    for toggle in panel.thread_toggles[1:]:
+        toggle.value = False
+    panel.models.value = [STARTER, DM05]  # 2 models x XNNPACK on and off: 4 configurations of up to 1 s each
+    assert panel.start()
+    assert panel.progress.max == 4 * 200  # counted in runs from the start
+    try:
+        deadline = time.monotonic() + 120
+        while not panel.finished:
+            assert panel.running and time.monotonic() < deadline
+            time.sleep(0.05)
+        assert panel.progress.max == 4 * 200 and panel.progress.value >= 200  # counted in runs
+    finally:
+        panel.stop()
+    finished = len(panel.finished)
+    assert 1 <= finished < 4 and not panel.running
+    assert panel.status.value == f"stopped after {finished} of 4 configurations: the table shows the finished ones"
+    assert panel.sweep is not None and list(panel.sweep.results) == list(panel.finished)
+    assert panel.table.value.count("<tr>") == 1 + finished  # the header and one row per finished configuration
+    assert f"<td style='padding:2px 8px;text-align:left'>{STARTER}</td>" in panel.table.value
+    assert len(panel.download_csv.data.decode().splitlines()) == 1 + finished
     assert panel.plot.value[:8] == b"\x89PNG\r\n\x1a\n"

@@ -323,6 +323,7 @@ def test_workbench_renders_and_responds_in_voila(browser, voila, tmp_path) -> No
         page.click(".dlw-workbench .lm-TabBar-tab >> text=Benchmark")
         page.click(".dlw-bench-stop")
         page.wait_for_selector(".dlw-bench-status >> text=stopped after", timeout=15_000)
+        assert re.search(r"stopped after \d+ of \d+ configurations", page.inner_text(".dlw-bench-status"))
         page.click(".dlw-workbench .lm-TabBar-tab >> text=Segment")
         shown = revision(page)
 
@@ -360,11 +361,93 @@ def test_workbench_runs_in_jupyterlab(browser, lab_url, tmp_path) -> None:
         wait_for_result(page)
         page.wait_for_selector(f"{VIEWER} .dlw-legend >> text=cat", timeout=TIMEOUT_MS)
         canvas_digest(page)
+        assert page.inner_text(".dlw-upload").strip() == "Upload photo"  # no "Upload (0)" counter
         explore_grace_hopper(page, tmp_path)
         assert "Traceback" not in page.inner_text(".jp-Notebook")
     finally:
         page.screenshot(path=str(tmp_path / "jupyterlab.png"))
         page.close()
+
+
+#: Buttons, labels, legend names and dropdowns of the visible tab whose text does not fit their box.
+TRUNCATED = """root => {
+  const out = [];
+  const ctx = document.createElement('canvas').getContext('2d');
+  for (const el of root.querySelectorAll('button, .widget-label, .dlw-name, select')) {
+    const box = el.getBoundingClientRect();
+    if (box.width === 0 || box.height === 0 || el.multiple) continue;
+    if (el.tagName === 'SELECT') {
+      const style = getComputedStyle(el);
+      ctx.font = `${style.fontSize} ${style.fontFamily}`;
+      const text = el.selectedIndex >= 0 ? el.options[el.selectedIndex].text : '';
+      if (ctx.measureText(text).width > el.clientWidth - 24) out.push('select: ' + text);  // 24 px: the arrow
+    } else if (el.scrollWidth > el.clientWidth + 1) {
+      out.push(el.tagName.toLowerCase() + ': ' + el.textContent.trim());
+    }
+  }
+  return out;
+}"""
+
+
+def box(page, selector: str) -> dict:
+    return page.locator(selector).first.evaluate(
+        "e => { const r = e.getBoundingClientRect(); return {left: r.left, top: r.top, right: r.right, bottom: r.bottom}; }"
+    )
+
+
+def test_picture_on_the_first_screen_at_800x600_and_nothing_cut_at_1280(browser, voila) -> None:
+    voila_url, _ = voila
+    page = browser.new_page(viewport={"width": 800, "height": 600})
+    try:
+        page.goto(voila_url, timeout=TIMEOUT_MS)
+        wait_for_result(page)
+        canvas = box(page, f"{VIEWER} .dlw-canvas")
+        assert canvas["top"] < 600 - 100, f"the picture starts at {canvas['top']:.0f} px"  # 100 px of it in view
+        assert page.is_visible(f"{VIEWER} .dlw-canvas")
+        assert box(page, ".dlw-runtime-controls")["top"] >= canvas["bottom"]  # the side panel under the picture
+        assert page.eval_on_selector(".dlw-gallery", TRUNCATED) == []  # the gallery scrolls: names stay whole
+
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.click(".dlw-sample-grace_hopper")
+        page.wait_for_selector(f"{VIEWER} .dlw-legend >> text=person", timeout=TIMEOUT_MS)
+        canvas = box(page, f"{VIEWER} .dlw-canvas")
+        assert box(page, ".dlw-runtime-controls")["left"] >= canvas["right"]  # wide: the side panel beside it
+        assert box(page, f"{VIEWER} .dlw-legend")["left"] >= canvas["right"]
+        assert page.eval_on_selector(".dlw-workbench", TRUNCATED) == []
+    finally:
+        page.close(run_before_unload=True)  # so that Voila shuts its kernel down
+
+
+def test_upload_buttons_read_a_plain_label_and_an_upload_is_segmented(browser, voila, tmp_path) -> None:
+    from deeplab_widgets import load_sample
+
+    voila_url, _ = voila
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(voila_url, timeout=TIMEOUT_MS)
+        first = wait_for_result(page)
+        assert page.inner_text(".dlw-upload").strip() == "Upload photo"
+        # 14.7 MB: over the server's 10 MiB websocket message limit, so it only arrives in chunks.
+        big = tmp_path / "grace_big.bmp"
+        photo = load_sample("grace_hopper")
+        photo.resize((photo.width * 4, photo.height * 4), Image.Resampling.NEAREST).save(big)
+        assert big.stat().st_size > 10 * 2**20
+        page.set_input_files(".dlw-upload input[type=file]", str(big))
+        wait_for_result(page, first)
+        page.wait_for_selector(f"{VIEWER} .dlw-legend >> text=person", timeout=TIMEOUT_MS)
+        assert "upload grace_big.bmp (2048x2400)" in page.inner_text(".dlw-picker-status")
+        assert "person" in hover(page, GRACE_FACE[0] * 4, GRACE_FACE[1] * 4)
+        assert page.inner_text(".dlw-upload").strip() == "Upload photo"  # still no counter after an upload
+
+        labels = page.eval_on_selector_all(".dlw-model select option", "os => os.map(o => o.label)")
+        page.select_option(
+            ".dlw-model select", label=next(x for x in labels if x.replace("\xa0", " ").startswith("load a"))
+        )
+        assert page.inner_text(".dlw-model-upload").strip() == "Upload .tflite"
+        assert page.inner_text(".dlw-labels-upload").strip() == "Labels .txt"
+        assert page.locator(".dlw-upload-button >> text=/\\(\\d+\\)/").count() == 0
+    finally:
+        page.close(run_before_unload=True)  # so that Voila shuts its kernel down
 
 
 def test_app_pages_do_not_leak_kernels_and_five_at_once_render(browser, voila) -> None:

@@ -315,6 +315,7 @@ def test_app_mode_offers_uploads_only_and_limits_paths_to_one_folder(tmp_path, m
         policy.check_path("/etc/hostname")
     picker.upload.value = (upload_item("big.jpg", sample_path("bird").read_bytes()),)
     assert "accepts uploads up to 0.01 MB" in picker.error and picker.source == "bird.jpg"
+    assert picker.upload.max_bytes == 10_000  # the browser does not even send a larger file
 
     assert AppPolicy().paths_allowed and AppPolicy().delegate_allowed  # notebook mode keeps every field
 
@@ -394,3 +395,65 @@ def test_video_tab_builds_its_player_on_first_open_with_the_workbench_model(benc
     finally:
         bench.video.close()
         bench.tabs.selected_index = 0
+
+
+def browser_upload(button, name: str, data: bytes, chunk: int = 4 * 1024 * 1024) -> None:
+    """Send `data` to an UploadButton as its browser side does: one custom message per chunk."""
+    count = max(1, -(-len(data) // chunk))
+    for index in range(count):
+        part = memoryview(data[index * chunk : (index + 1) * chunk])
+        head = {"name": name, "type": "", "size": len(data), "event": "chunk", "upload": "u1"}
+        button._handle_custom_msg({**head, "index": index, "count": count}, [part])
+
+
+def test_upload_buttons_have_plain_labels_and_take_a_file_in_chunks():
+    from deeplab_widgets.widgets.app_policy import AppPolicy
+
+    picker = ImagePicker(value=None, samples=["cat"], policy=AppPolicy())
+    controls = RuntimeControls(policy=AppPolicy())
+    assert (picker.upload.label, controls.model_upload.label, controls.labels_upload.label) == (
+        "Upload photo",
+        "Upload .tflite",
+        "Labels .txt",
+    )
+    assert picker.upload.max_bytes == controls.model_upload.max_bytes == 0  # notebook mode: no limit
+    browser_upload(picker.upload, "bird.jpg", sample_path("bird").read_bytes(), chunk=50_000)
+    assert picker.source == "upload bird.jpg" and picker.image.size == load_sample("bird").size
+    assert picker.upload.value == ()  # read and cleared: the same file again is a change
+    assert picker.upload.label == "Upload photo"
+
+
+def test_app_mode_refuses_oversized_models_and_labels_before_parsing(shared):
+    from deeplab_widgets.errors import UploadTooLargeError
+    from deeplab_widgets.widgets.app_policy import AppPolicy
+
+    model = (shared / "models" / "lite-model_deeplabv3_1_metadata_2.tflite").read_bytes()
+    assert len(model) > 2_000_000
+    policy = AppPolicy(app_mode=True, max_upload_mb=2)
+    controls = RuntimeControls(policy=policy)
+    controls.model_dropdown.value = LOAD_FILE
+    assert controls.model_upload.max_bytes == controls.labels_upload.max_bytes == 2_000_000
+    browser_upload(controls.model_upload, "mine.tflite", model)
+    assert controls.error == (
+        f"mine.tflite: mine.tflite is {len(model) / 1e6:.3g} MB; this app accepts uploads up to 2 MB "
+        "(whoever runs the app can raise the limit with DEEPLAB_WIDGETS_MAX_UPLOAD_MB=<MB>)"
+    )
+    assert not controls.custom_models and controls.model == "deeplabv3-starter"
+    # What the browser sends instead of a file over max_bytes: its name and size only.
+    controls.model_upload._handle_custom_msg({"event": "too_large", "name": "huge.tflite", "size": 3_000_000}, [])
+    assert controls.error.startswith("huge.tflite: huge.tflite is 3 MB; this app accepts uploads up to 2 MB")
+    with pytest.raises(UploadTooLargeError, match="up to 2 MB"):
+        policy.check_upload("mine.tflite", len(model))
+
+    small = RuntimeControls(policy=AppPolicy(app_mode=True, max_upload_mb=3))
+    small.model_dropdown.value = LOAD_FILE
+    browser_upload(small.model_upload, "mine.tflite", model)  # within the limit: loaded
+    assert small.model == "mine.tflite" and small.error == ""
+    tiny = RuntimeControls(policy=AppPolicy(app_mode=True, max_upload_mb=0.01))
+    tiny.model_dropdown.value = LOAD_FILE
+    assert tiny.load_file(model, "mine.tflite")
+    labels = "\n".join(f"class number {i} with a long descriptive name" for i in range(400)).encode()
+    browser_upload(tiny.labels_upload, "labels.txt", labels)
+    # Refused before it was read: 400 names for 21 classes would otherwise be refused for its line count.
+    assert tiny.error.startswith(f"labels.txt: labels.txt is {len(labels) / 1e6:.3g} MB; this app accepts uploads")
+    assert "0.01 MB" in tiny.error and "class names but the model predicts" not in tiny.error

@@ -9,6 +9,7 @@ from .mask_viewer import MaskViewer
 from .runtime_controls import RuntimeControls
 from .timing_panel import TimingPanel
 from .timing_readout import TimingReadout
+from .upload_button import UploadButton
 from .workbench import Workbench
 
 __all__ = [
@@ -23,5 +24,6 @@ __all__ = [
     "RuntimeControls",
     "TimingPanel",
     "TimingReadout",
+    "UploadButton",
     "Workbench",
 ]

@@ -5,7 +5,8 @@ its kernels (`SERVER_SOFTWARE=voila/...`) or forced with `DEEPLAB_WIDGETS_APP_MO
 - the photo and model path fields are off unless `DEEPLAB_WIDGETS_APP_FOLDER` names a folder; then only files
   inside it open, and a refusal never says whether a path outside it exists;
 - the external delegate fields are off (loading one would `dlopen` a library from the server's disk);
-- uploads over `DEEPLAB_WIDGETS_MAX_UPLOAD_MB` (default 50) are refused before decoding.
+- uploads (photos, .tflite models, labels files) over `DEEPLAB_WIDGETS_MAX_UPLOAD_MB` (default 50) are refused
+  before they are parsed (`UploadTooLargeError`); the browser refuses them before sending them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import AccessDeniedError
+from ..errors import AccessDeniedError, UploadTooLargeError
 
 APP_MODE_ENV = "DEEPLAB_WIDGETS_APP_MODE"
 APP_FOLDER_ENV = "DEEPLAB_WIDGETS_APP_FOLDER"
@@ -55,11 +56,21 @@ class AppPolicy:
             raise AccessDeniedError(f"this app opens only files in its own folder; {text!r} is not one of them")
         return str(candidate)
 
+    @property
+    def upload_limit_bytes(self) -> int:
+        """The largest upload accepted, in bytes; 0 means no limit (notebook mode)."""
+        return int(self.max_upload_mb * 1e6) if self.app_mode else 0
+
     def check_upload(self, name: str, size: int) -> None:
-        """Raise `AccessDeniedError` for an upload over the size limit (before it is decoded)."""
-        if size > self.max_upload_mb * 1e6:
-            raise AccessDeniedError(
-                f"{name} is {size / 1e6:.1f} MB; this app accepts uploads up to {self.max_upload_mb:g} MB"
+        """Raise `UploadTooLargeError` for an upload over the size limit in app mode (call it before parsing).
+
+        The message gives the size, the limit, and the variable that raises it (whoever runs the app sets it).
+        """
+        limit = self.upload_limit_bytes
+        if limit and size > limit:
+            raise UploadTooLargeError(
+                f"{name} is {size / 1e6:.3g} MB; this app accepts uploads up to {self.max_upload_mb:g} MB "
+                f"(whoever runs the app can raise the limit with {MAX_UPLOAD_ENV}=<MB>)"
             )
 
 

@@ -22,4 +22,6 @@ class DownloadButton(anywidget.AnyWidget):
     mime = traitlets.Unicode("application/octet-stream").tag(sync=True)
     label = traitlets.Unicode("download").tag(sync=True)
     tooltip = traitlets.Unicode("").tag(sync=True)
+    # ipywidgets' DOMWidgetView reads `description.length` whenever `tooltip` is set: without it, no view renders.
+    description = traitlets.Unicode("").tag(sync=True)
     css_classes = traitlets.List(traitlets.Unicode()).tag(sync=True)

@@ -15,6 +15,7 @@ from ..core.images import IMAGE_EXTENSIONS, ImageInput, load_image
 from ..errors import DeeplabWidgetsError
 from .app_policy import AppPolicy, current_policy
 from .status import error_html, info_html
+from .upload_button import UploadButton
 
 THUMBNAIL_SIZE = 72
 
@@ -66,15 +67,15 @@ class ImagePicker(widgets.VBox):
                 )
             except DeeplabWidgetsError:  # offline without the mirror: the button still says why when clicked
                 thumb = widgets.HTML("<div style='height:56px;color:#777;font-size:11px'>not downloaded</div>")
-            cells.append(widgets.VBox([thumb, button], layout={"align_items": "center"}))
+            cells.append(widgets.VBox([thumb, button], layout={"align_items": "center", "flex": "0 0 auto"}))
         # One row that scrolls sideways, so the picture below starts within the first screen on small windows.
         self.gallery = widgets.HBox(cells, layout={"flex_flow": "row nowrap", "overflow": "auto"})
         self.gallery.add_class("dlw-gallery")
-        self.upload = widgets.FileUpload(
+        self.upload = UploadButton(
+            "Upload photo",
             accept=",".join(IMAGE_EXTENSIONS),
-            multiple=False,
-            description="Upload",
             tooltip=f"segment a photo of yours ({', '.join(IMAGE_EXTENSIONS)})",
+            max_bytes=self.policy.upload_limit_bytes,
         )
         self.upload.add_class("dlw-upload")
         folder = self.policy.folder if self.policy.app_mode else None
@@ -143,7 +144,7 @@ class ImagePicker(widgets.VBox):
         item = change["new"][-1]
         self.upload.value = ()  # so that uploading the same file again is seen as a change
         try:
-            self.policy.check_upload(item["name"], len(item["content"]))
+            self.policy.check_upload(item["name"], max(item["size"], len(item["content"])))
         except DeeplabWidgetsError as exc:
             self._fail(f"upload {item['name']}: {exc}")
             return

@@ -16,6 +16,7 @@ from ..core.segmenter import default_resize
 from ..errors import DeeplabWidgetsError
 from .app_policy import AppPolicy, current_policy
 from .status import error_html, info_html
+from .upload_button import UploadButton
 
 #: The model dropdown's entry that opens the "load a .tflite file" box.
 LOAD_FILE = "load a .tflite file..."
@@ -60,11 +61,16 @@ class RuntimeControls(widgets.VBox):
             layout={"width": "max-content", "max_width": "100%"},  # the whole name, never cut off
         )
         self.model_dropdown.add_class("dlw-model")
-        self.model_upload = widgets.FileUpload(accept=".tflite", multiple=False, description="Upload .tflite")
+        limit = self.policy.upload_limit_bytes
+        self.model_upload = UploadButton(
+            "Upload .tflite", accept=".tflite", tooltip="a DeepLab-style .tflite model of yours", max_bytes=limit
+        )
         self.model_upload.add_class("dlw-model-upload")
         self.model_path = widgets.Text(placeholder="path/to/model.tflite", continuous_update=False)
         self.model_path.add_class("dlw-model-path")
-        self.labels_upload = widgets.FileUpload(accept=".txt", multiple=False, description="Labels .txt")
+        self.labels_upload = UploadButton(
+            "Labels .txt", accept=".txt", tooltip="class names for your model, one per line", max_bytes=limit
+        )
         self.labels_upload.add_class("dlw-labels-upload")
         self.labels_path = widgets.Text(placeholder="path/to/labels.txt (one class per line)", continuous_update=False)
         self.labels_path.add_class("dlw-labels-path")
@@ -176,16 +182,30 @@ class RuntimeControls(widgets.VBox):
         self.labels_changed += 1
         return True
 
+    def _checked_upload(self, change: dict, upload: UploadButton) -> tuple[str, bytes] | None:
+        """The (name, content) of a new upload within the app's size limit; None (and a message) otherwise."""
+        if not change["new"]:
+            return None
+        item = change["new"][-1]
+        upload.value = ()  # so that uploading the same file again is seen as a change
+        try:
+            self.policy.check_upload(item["name"], max(item["size"], len(item["content"])))
+        except DeeplabWidgetsError as exc:
+            self._fail(f"{item['name']}: {exc}")
+            return None
+        return item["name"], bytes(item["content"])
+
     def _on_labels_upload(self, change: dict) -> None:
-        if change["new"]:
-            item = change["new"][-1]
-            self.labels_upload.value = ()
-            try:
-                text = bytes(item["content"]).decode("utf-8")
-            except UnicodeDecodeError:
-                self._fail(f"{item['name']}: not a UTF-8 text file")
-                return
-            self.set_labels(label_names(text), item["name"])
+        upload = self._checked_upload(change, self.labels_upload)
+        if upload is None:
+            return
+        name, content = upload
+        try:
+            text = content.decode("utf-8")
+        except UnicodeDecodeError:
+            self._fail(f"{name}: not a UTF-8 text file")
+            return
+        self.set_labels(label_names(text), name)
 
     def _labels_from_path(self, path: str) -> None:
         if not path.strip():
@@ -223,10 +243,10 @@ class RuntimeControls(widgets.VBox):
             self.resize = default_resize(spec) if spec else model_info(name).resize
 
     def _on_upload(self, change: dict) -> None:
-        if change["new"]:
-            item = change["new"][-1]
-            self.load_file(bytes(item["content"]), item["name"])
-            self.model_upload.value = ()
+        upload = self._checked_upload(change, self.model_upload)
+        if upload is not None:
+            name, content = upload
+            self.load_file(content, name)
 
     def _on_option(self, _: dict) -> None:
         if self._syncing:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import io
 import multiprocessing
-import queue
 import threading
 import time
 from collections.abc import Sequence
@@ -18,7 +17,16 @@ from ..core.runtime import cpu_count
 from ..errors import DeeplabWidgetsError
 from ..viz.render import figure_png
 from ..viz.timing import latency_vs_threads, render_overlay, seed_comparison, stage_breakdown
-from ..workflows.bench import TABLE_COLUMNS, BenchmarkResult, Sweep, format_cell, sweep, write_csv
+from ..workflows.bench import (
+    TABLE_COLUMNS,
+    AnyResult,
+    BenchmarkResult,
+    Sweep,
+    SweepProgress,
+    format_cell,
+    sweep,
+    write_csv,
+)
 from .app_policy import current_policy
 from .download_button import DownloadButton
 from .status import error_html
@@ -62,17 +70,28 @@ def csv_bytes(sweep_result: Sweep) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def _sweep_process(settings: dict[str, Any], messages: Any) -> None:
-    """Run `sweep(**settings)` in a child process, reporting ("step", done, total, label), ("done", sweep)
-    or ("error", message) on `messages`."""
+def _sweep_process(settings: dict[str, Any], conn: Any) -> None:
+    """Run `sweep(**settings)` in a child process, sending ("progress", SweepProgress) (at most 4 a second, and
+    always when a configuration has finished, with its result), then ("done", sweep) or ("error", message)."""
+    last = 0.0
+
+    def report(progress: SweepProgress) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if progress.result is not None or now - last >= 0.25:
+            last = now
+            conn.send(("progress", progress))
+
     try:
-        result = sweep(**settings, on_step=lambda done, total, label: messages.put(("step", done, total, label)))
+        result = sweep(**settings, on_progress=report)
     except DeeplabWidgetsError as exc:
-        messages.put(("error", f"{type(exc).__name__}: {exc}"))
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
     except Exception as exc:  # reported in the status line, never as a traceback
-        messages.put(("error", f"unexpected {type(exc).__name__}: {exc}"))
+        conn.send(("error", f"unexpected {type(exc).__name__}: {exc}"))
     else:
-        messages.put(("done", result))
+        conn.send(("done", result))
+    finally:
+        conn.close()
 
 
 class TimingPanel(widgets.VBox):
@@ -135,7 +154,13 @@ class TimingPanel(widgets.VBox):
         self.stop_button.add_class("dlw-bench-stop")
         self.run_button.add_class("dlw-bench-run")
         self.run_button.tooltip = "benchmark in the background: the other tabs keep working"
-        self._job: Any = None
+        self._job: Any = None  # the background benchmark's process
+        self._watcher: threading.Thread | None = None
+        self._end_lock = threading.Lock()
+        self._stopping = False
+        self._finished: list[AnyResult] = []  # the configurations finished so far
+        self._configs_total = 0
+        self._started = 0.0
         self.run_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
         self.plot_kind.observe(lambda _: self._draw(), names="value")
@@ -166,10 +191,21 @@ class TimingPanel(widgets.VBox):
     def _kept(self) -> str:
         return " (showing the last good result)" if self.sweep is not None else ""
 
-    def _step(self, done: int, total: int, label: str) -> None:
-        self.progress.max = total
-        self.progress.value = done
-        self.status.value = f"{done}/{total} done: {html.escape(label)}"
+    def _on_progress(self, progress: SweepProgress) -> None:
+        """Show where the sweep is, in timed runs, with the time left; keep each finished configuration."""
+        if progress.result is not None:
+            self._finished.append(progress.result)
+        self._configs_total = progress.configs_total
+        self.progress.max = progress.runs_total
+        self.progress.value = progress.runs_done
+        left = (time.monotonic() - self._started) / progress.runs_done * (progress.runs_total - progress.runs_done)
+        if self.max_seconds is not None:  # no configuration runs longer than max_seconds
+            left = min(left, (progress.configs_total - progress.configs_done) * self.max_seconds)
+        text = (
+            f"{progress.runs_done}/{progress.runs_total} runs, {progress.configs_done}/{progress.configs_total} "
+            f"configurations done · {html.escape(progress.label)}"
+        )
+        self.status.value = text + (f" · about {left:.0f} s left" if progress.runs_done < progress.runs_total else "")
 
     def _settings(self) -> dict[str, Any] | None:
         """The sweep's arguments from the controls, or None (and a message) when they are incomplete."""
@@ -192,16 +228,24 @@ class TimingPanel(widgets.VBox):
             "progress": False,
         }
 
+    def _begin(self, settings: dict[str, Any]) -> None:
+        """Reset the progress for a sweep with these settings (one delegate and one backend per sweep here)."""
+        self._finished = []
+        self._configs_total = len(settings["models"]) * len(settings["threads"]) * len(settings["xnnpack"])
+        self._started = time.monotonic()
+        self.run_button.disabled = True
+        self.progress.value = 0
+        self.progress.max = self._configs_total * settings["runs"]
+
     def run(self) -> Sweep | None:
         """Benchmark the chosen combinations here and now (blocking); the new sweep, or None after an error."""
         settings = self._settings()
         if settings is None:
             return None
-        self.run_button.disabled = True
-        self.progress.value = 0
+        self._begin(settings)
         self.status.value = "running..."
         try:
-            result = sweep(**settings, on_step=self._step)
+            result = sweep(**settings, on_progress=self._on_progress)
         except DeeplabWidgetsError as exc:
             self.status.value = error_html(f"{type(exc).__name__}: {exc}{self._kept}")
             return None
@@ -218,72 +262,101 @@ class TimingPanel(widgets.VBox):
         """True while a background benchmark (`start`) runs."""
         return self._job is not None
 
+    @property
+    def finished(self) -> tuple[AnyResult, ...]:
+        """The configurations of the current (or last) benchmark that have finished so far."""
+        return tuple(self._finished)
+
     def start(self) -> bool:
         """Benchmark in a separate process, so the rest of the app stays responsive; `stop()` ends it at once.
 
-        Progress and time left show while it runs; the new sweep replaces `sweep` when it is done.
-        Returns False when the controls are incomplete or a benchmark is already running.
+        Progress (in timed runs) and time left show while it runs; the new sweep replaces `sweep` when it is
+        done. Returns False when the controls are incomplete or a benchmark is already running.
         """
         settings = self._settings()
         if settings is None or self._job is not None:
             return False
         context = multiprocessing.get_context("spawn")
-        messages = context.Queue()
-        process = context.Process(target=_sweep_process, args=(settings, messages), daemon=True)
+        reader, writer = context.Pipe(duplex=False)
+        process = context.Process(target=_sweep_process, args=(settings, writer), daemon=True)
         self._job = process
-        self.run_button.disabled = True
+        self._stopping = False
+        self._begin(settings)
         self.stop_button.disabled = False
-        self.progress.value = 0
         self.status.value = "starting the benchmark..."
         process.start()
-        threading.Thread(target=self._watch, args=(process, messages), daemon=True).start()
+        writer.close()  # the child holds the only writer: its end is the reader's end of file
+        self._watcher = threading.Thread(target=self._watch, args=(process, reader), daemon=True)
+        self._watcher.start()
         return True
 
     def stop(self) -> None:
-        """Stop a background benchmark now (the process is ended: no waiting for the current run)."""
+        """Stop a background benchmark now (the process is ended: no waiting for the current run).
+
+        The configurations that had finished stay: they become `sweep`, in the table, plot and CSV.
+        """
         process = self._job
         if process is None:
             return
-        self._job = None
+        self._stopping = True
         process.terminate()
         process.join(timeout=5)
-        self.run_button.disabled = False
-        self.stop_button.disabled = True
-        self.status.value = f"stopped after {self.progress.value} of {self.progress.max} configurations{self._kept}"
+        watcher = self._watcher
+        if watcher is not None and watcher is not threading.current_thread():
+            watcher.join(timeout=5)  # it reads what the process sent before it ended, then shows the outcome
+        self._end(process, None)  # only if the watcher could not
 
-    def _watch(self, process: Any, messages: Any) -> None:
-        """Follow a background benchmark's messages (runs in a thread of the kernel)."""
-        start = time.monotonic()
-        while self._job is process:
-            try:
-                kind, *body = messages.get(timeout=0.2)
-            except queue.Empty:
-                if not process.is_alive() and self._job is process:
-                    self._job = None
-                    self.run_button.disabled, self.stop_button.disabled = False, True
-                    self.status.value = error_html(f"the benchmark process ended unexpectedly{self._kept}")
-                continue
+    def _watch(self, process: Any, reader: Any) -> None:
+        """Follow a background benchmark's messages until its process ends (runs in a thread of the kernel)."""
+        outcome: tuple[str, Any] | None = None
+        try:
+            while True:
+                try:
+                    kind, body = reader.recv()
+                except (EOFError, OSError):  # the process has ended and everything it sent is read
+                    break
+                if kind == "progress":
+                    self._on_progress(body)
+                else:
+                    outcome = (kind, body)
+        finally:
+            reader.close()
+        process.join(timeout=5)
+        self._end(process, outcome)
+
+    def _end(self, process: Any, outcome: tuple[str, Any] | None) -> None:
+        """Show how the benchmark run by `process` ended: done, stopped, failed (once, whoever calls first)."""
+        with self._end_lock:
             if self._job is not process:
                 return
-            if kind == "step":
-                done, total, label = body
-                left = (time.monotonic() - start) / done * (total - done)
-                self._step(done, total, label)
-                if done < total:
-                    self.status.value += f" · about {left:.0f} s left"
-                continue
-            process.join(timeout=5)
-            if kind == "done":
-                self._finish(body[0])
+            if outcome is not None and outcome[0] == "done":
+                self._finish(outcome[1])
             else:
-                self.status.value = error_html(f"{body[0]}{self._kept}")
+                done, total = len(self._finished), self._configs_total
+                if self._finished:
+                    self._show(Sweep(tuple(self._finished)))
+                kept = ": the table shows the finished ones" if self._finished else self._kept
+                if outcome is not None:
+                    self.status.value = error_html(f"{outcome[1]} (after {done} of {total} configurations){kept}")
+                elif self._stopping:
+                    self.status.value = f"stopped after {done} of {total} configurations{kept}"
+                else:
+                    self.status.value = error_html(
+                        f"the benchmark process ended unexpectedly after {done} of {total} configurations{kept}"
+                    )
+                if self._finished:
+                    self._draw()
             self.run_button.disabled, self.stop_button.disabled = False, True
             self._job = None  # last: `running` turns False once everything above is on screen
 
-    def _finish(self, result: Sweep) -> None:
+    def _show(self, result: Sweep) -> None:
+        """Make `result` the sweep in the table and the CSV (`_draw()` then plots it)."""
         self.sweep = result
         self.table.value = _table_html(result)
         self.download_csv.data = csv_bytes(result)
+
+    def _finish(self, result: Sweep) -> None:
+        self._show(result)
         n = len(result.results)
         self.status.value = f"done: {n} configuration{'s' * (n > 1)}, median of up to {self.runs.value} runs each."
         self._draw()

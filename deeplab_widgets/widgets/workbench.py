@@ -90,7 +90,7 @@ class Workbench(widgets.VBox):
         self.repeat_button.add_class("dlw-repeat")
         self.repeat_button.on_click(lambda _: self.repeat(10))
         side = widgets.VBox(
-            [self.controls, self.timing, self.repeat_button], layout={"flex": "1 1 300px", "min_width": "280px"}
+            [self.controls, self.timing, self.repeat_button], layout={"flex": "1 1 420px", "min_width": "280px"}
         )
         self.timing_panel = TimingPanel()
         segment_view = widgets.VBox(

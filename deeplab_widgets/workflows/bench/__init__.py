@@ -20,7 +20,7 @@ from .latency import (
     machine_description,
 )
 from .pipeline import DEFAULT_PHOTO, STAGES, PipelineResult, Render, StageStats, benchmark_pipeline, encode_mask_png
-from .sweep import AnyResult, Sweep, parse_list, sweep
+from .sweep import AnyResult, Sweep, SweepProgress, parse_list, sweep
 from .tables import ROW_FIELDS, TABLE_COLUMNS, format_cell, latency_text_table, read_table, write_csv, write_table
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "Render",
     "StageStats",
     "Sweep",
+    "SweepProgress",
     "benchmark",
     "benchmark_pipeline",
     "encode_mask_png",

@@ -10,7 +10,7 @@ import math
 import os
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,11 +219,13 @@ def benchmark(
     max_seconds: float | None = None,
     image: ImageInput | None = None,
     seed: int = 0,
+    on_run: Callable[[], None] | None = None,
 ) -> BenchmarkResult:
     """Time `invoke()` like `benchmark_model`: init, first run, warm-up, then `runs` runs or `max_seconds`.
 
     The input is random (as `benchmark_model`) unless `image` (a path, sample name, bytes or PIL image) is given.
     A fresh interpreter is built so initialisation is really measured; the Segmenter's cache is not touched.
+    `on_run()` is called after each timed run (not after the first run or the warm-up), e.g. for a progress bar.
 
     Raises `OptionsError` for bad counts, the model's and the backend's errors (`ModelNotFoundError`,
     `BackendError`, `DelegateError`) and the image's (`ImageNotFoundError`, `ImageDecodeError`).
@@ -264,6 +266,8 @@ def benchmark(
     deadline = time.perf_counter() + max_seconds if max_seconds else math.inf
     while len(samples) < runs:
         samples.append(timed())
+        if on_run:
+            on_run()
         if time.perf_counter() >= deadline:
             break
     return BenchmarkResult(

@@ -112,12 +112,14 @@ def benchmark_pipeline(
     max_seconds: float | None = None,
     resize: ResizeMode | None = None,
     render: Render | None = None,
+    on_run: Callable[[], None] | None = None,
 ) -> PipelineResult:
     """Time the whole path from encoded photo bytes to a displayable picture, stage by stage.
 
     Stages: decode (bytes in memory -> RGB), preprocess / invoke / postprocess (from `SegmentationResult.timings`),
     render (`render(photo, result) -> bytes`; default `encode_mask_png`; the viz layer's `render_overlay` colourises
     and blends), other (`segment()` bookkeeping) and total. Uses the Segmenter's cached interpreter.
+    `on_run()` is called after each timed run (not after the warm-up), e.g. for a progress bar.
 
     Raises `OptionsError` for bad counts or resize mode, and the model's and the image's errors.
     """
@@ -169,6 +171,8 @@ def benchmark_pipeline(
         for name, ms in zip(STAGES, once(), strict=True):
             times[name].append(ms)
         done += 1
+        if on_run:
+            on_run()
         if time.perf_counter() >= deadline:
             break
     size = load_image(data).size

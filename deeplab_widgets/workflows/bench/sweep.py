@@ -49,6 +49,22 @@ class Sweep:
         return write_table(self.rows(), path)
 
 
+@dataclass(frozen=True)
+class SweepProgress:
+    """Where a running `sweep()` is, counted in timed runs (warm-up and first runs not counted).
+
+    `runs_total` is configurations x requested runs; a configuration that `max_seconds` ends early counts
+    as all its runs done. `result` is set on the call made when a configuration has just finished.
+    """
+
+    runs_done: int
+    runs_total: int
+    configs_done: int
+    configs_total: int
+    label: str
+    result: AnyResult | None = None
+
+
 def _as_tuple(value: Any) -> tuple:
     if value is None or isinstance(value, (str, bool, int, os.PathLike, ModelSpec, bytes)):
         return (value,)
@@ -77,6 +93,7 @@ def sweep(
     render: Render | None = None,
     progress: bool = True,
     on_step: Callable[[int, int, str], None] | None = None,
+    on_progress: Callable[[SweepProgress], None] | None = None,
 ) -> Sweep:
     """Benchmark every combination of models x backends x delegates x XNNPACK x threads (default 1..cores).
 
@@ -85,7 +102,9 @@ def sweep(
     oversubscribed threads would measure contention, and a silently changed setting would mislabel the row.
     `backends="installed"` means every backend importable here. `pipeline=True` times the whole pipeline
     on `image` (default the cat photo) instead of `invoke()` alone. `on_step(done, total, label)` is called
-    after each measurement (e.g. by a widget's progress bar); `progress` shows a `tqdm` bar.
+    after each measurement (e.g. by a widget's progress bar); `progress` shows a `tqdm` bar. `on_progress`
+    gets a `SweepProgress` after every timed run and, with its `result`, after every configuration, so a caller
+    can show progress in runs and keep the finished results if the sweep is stopped.
     """
     from tqdm.auto import tqdm  # here, not at import: in a notebook it loads ipywidgets
 
@@ -110,22 +129,42 @@ def sweep(
         for path in {d for d in _as_tuple(delegates) if d}:
             load_delegate(mod, path, {})  # so does a delegate that cannot load
     results: list[AnyResult] = []
-    with tqdm(total=len(combos), desc="benchmark", disable=not progress, leave=False) as bar:
+    total = len(combos)
+    with tqdm(total=total, desc="benchmark", disable=not progress, leave=False) as bar:
         for i, (spec, opts) in enumerate(combos, 1):
             label = f"{spec.name}, {backend_module(opts.backend)[0]}, {opts.describe()}"
             bar.set_postfix_str(label, refresh=False)
+            runs_before = (i - 1) * runs
+            done_here = 0
+
+            def one_run(label: str = label, runs_before: int = runs_before, configs_done: int = i - 1) -> None:
+                nonlocal done_here
+                done_here += 1
+                if on_progress:
+                    on_progress(SweepProgress(runs_before + done_here, total * runs, configs_done, total, label))
+
             if pipeline:
                 photo = DEFAULT_PHOTO if image is None else image
-                results.append(
-                    benchmark_pipeline(
-                        spec, opts, image=photo, runs=runs, warmup=warmup, max_seconds=max_seconds, render=render
-                    )
+                result: AnyResult = benchmark_pipeline(
+                    spec,
+                    opts,
+                    image=photo,
+                    runs=runs,
+                    warmup=warmup,
+                    max_seconds=max_seconds,
+                    render=render,
+                    on_run=one_run,
                 )
             else:
-                results.append(benchmark(spec, opts, runs=runs, warmup=warmup, max_seconds=max_seconds, image=image))
+                result = benchmark(
+                    spec, opts, runs=runs, warmup=warmup, max_seconds=max_seconds, image=image, on_run=one_run
+                )
+            results.append(result)
             bar.update()
+            if on_progress:
+                on_progress(SweepProgress(i * runs, total * runs, i, total, label, result))
             if on_step:
-                on_step(i, len(combos), label)
+                on_step(i, total, label)
     return Sweep(tuple(results))
 
 
