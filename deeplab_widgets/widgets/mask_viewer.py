@@ -116,11 +116,11 @@ class MaskViewer(anywidget.AnyWidget):
             self.heat_palette = payload.heat_palette
             self.note = "" if result.scores is not None else no_scores_message(result)
             self.hidden = tuple(i for i in self.hidden if i in present)
-            self.download_name = _safe_name(name or result.model)
+            self.download_name = download_stem(name or result.model)
             self.revision += 1
 
 
-def _safe_name(text: str) -> str:
+def download_stem(text: str) -> str:
     """A file-name stem from free text (letters, digits, `-`, `_`, `.`)."""
     stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in text).strip("._")
     return stem[:80] or "segmentation"

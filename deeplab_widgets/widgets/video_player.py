@@ -28,7 +28,7 @@ from ..viz.confidence import heat_palette, no_scores_message
 from ..viz.render import MODES
 from ..workflows.video import VideoFrameResult, segment_video, video_info
 from ..workflows.video.reader import VideoSource
-from .mask_viewer import MaskViewer, _safe_name
+from .mask_viewer import MaskViewer, download_stem
 from .viewer_payload import photo_jpeg, quantized_scores
 
 #: Frames in the window the achieved frame rate is averaged over.
@@ -76,7 +76,7 @@ class FrameViewer(MaskViewer):
             self.scores = quantized_scores(probs) if probs is not None else b""
             self.score_shape = list(probs.shape) if probs is not None else [0, 0, 0]
             self.note = "" if probs is not None else note or no_scores_message(result)
-            self.download_name = _safe_name(name)
+            self.download_name = download_stem(name)
             self.revision += 1
 
 
