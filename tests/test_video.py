@@ -24,7 +24,7 @@ from deeplab_widgets.errors import (
     VideoNotFoundError,
     VideoTruncatedError,
 )
-from deeplab_widgets.workflows.video import FlickerMeter, flicker, segment_video, video_info
+from deeplab_widgets.workflows.video import FlickerMeter, flicker, reader, segment_video, video_info
 from deeplab_widgets.workflows.video.outputs import write_video_outputs
 
 BIRD = 3
@@ -99,6 +99,37 @@ def test_segment_video_yields_frames_in_order_at_model_or_video_resolution(clip:
     # The class map scaled up is the model-resolution map, pixel for pixel (nearest neighbour).
     up = np.asarray(Image.fromarray(small[0].labels).resize((1280, 720), Image.NEAREST))
     assert np.mean(up == full[0].labels) == 1.0
+
+
+def test_one_ffmpeg_thread_gives_the_same_frames_and_class_maps_as_ffmpegs_default_threads(
+    clip: Path, starter: Segmenter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader decodes and scales with one FFmpeg thread each (less CPU beside `invoke()`), bit for bit.
+
+    The threshold is exact agreement, not a share of pixels: the starter model is so sensitive on this clip
+    that frames differing by at most 3 levels (AREA scaling to YUV, then to RGB) moved 1.3% of the class
+    map pixels and changed the class list of 18 of the 280 frames. FFmpeg's threading is deterministic, so
+    anything short of identical frames would be a real change of what the model sees.
+    """
+
+    def run(threads: int) -> tuple[list[np.ndarray], list[np.ndarray], list[list[str]]]:
+        monkeypatch.setattr(reader, "FFMPEG_THREADS", threads)
+        with reader.VideoReader(clip, (257, 257)) as frames:
+            pixels = [f.pixels for f in frames]
+        results = list(segment_video(clip, starter, progress=False))
+        return pixels, [r.labels for r in results], [[c.name for c in r.present_classes()] for r in results]
+
+    assert reader.FFMPEG_THREADS == 1
+    default_pixels, default_maps, default_classes = run(0)  # FFmpeg's choice: the reader's former setting
+    pixels, maps, classes = run(1)
+    assert len(pixels) == len(maps) == 280
+    assert all(np.array_equal(a, b) for a, b in zip(pixels, default_pixels, strict=True))
+    assert np.mean([np.mean(a == b) for a, b in zip(maps, default_maps, strict=True)]) == 1.0
+    assert classes == default_classes
+    meter = FlickerMeter()
+    for labels in maps:
+        meter.add(labels)
+    assert meter.result().majority == BIRD
 
 
 def test_smoothing_reduces_flicker_on_the_clip(clip: Path, starter: Segmenter) -> None:

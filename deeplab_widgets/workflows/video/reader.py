@@ -35,6 +35,11 @@ VideoSource = str | os.PathLike
 SCALER = "AREA"
 #: Decoded frames waiting for the model: enough to hide decode jitter, small enough to bound memory.
 QUEUE_FRAMES = 4
+#: FFmpeg threads for the H.264 decoder and for the scaler: one each (0 would be FFmpeg's choice: one per
+#: core plus one for the decoder, one per core for the scaler). The decode thread already runs beside the
+#: model's `invoke()`, whose threads keep the cores busy; FFmpeg's extra threads add CPU per frame (hand-offs
+#: between threads) that `invoke()` pays for. The frames are bit-identical either way (tests/test_video.py).
+FFMPEG_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -171,7 +176,8 @@ class VideoReader:
         self.path = resolve_video(source)
         self._container = _open(self.path)
         stream = _video_stream(self._container, self.path)
-        stream.thread_type = "AUTO"  # FFmpeg's own frame/slice threads
+        stream.thread_type = "AUTO"  # frame or slice threads, whichever the codec supports
+        stream.codec_context.thread_count = FFMPEG_THREADS
         self.info = _info(self.path, stream, self._container)
         self.size = size or self.info.size
         self.full, self.start, self.limit = full, max(0, start), limit
@@ -244,7 +250,9 @@ class VideoReader:
                     skip -= 1
                     continue
                 seconds = float(frame.time) if frame.time is not None else index / self.info.fps
-                small = frame.reformat(width=width, height=height, format="rgb24", interpolation=SCALER)
+                small = frame.reformat(
+                    width=width, height=height, format="rgb24", interpolation=SCALER, threads=FFMPEG_THREADS
+                )
                 pixels = small.to_ndarray()
                 image = None
                 if self.full:
