@@ -2,7 +2,7 @@
 
 FFmpeg's decoder and scaler release the GIL, so a decode thread feeding a small queue overlaps
 decoding the next frame with `invoke()` on the current one. Frames come out already scaled to the
-size the model needs (`frame.reformat(width=, height=, format="rgb24")`), so no full-resolution RGB
+size the model needs (`frame.reformat(width=, height=, format="gbrp")`, planar RGB), so no full-resolution RGB
 frame is built unless the caller asks for it (overlays). Failures are specific `VideoError`s.
 """
 
