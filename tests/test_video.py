@@ -16,6 +16,7 @@ from PIL import Image
 
 from deeplab_widgets import Segmenter
 from deeplab_widgets.cli import main
+from deeplab_widgets.core.preprocess import Placement
 from deeplab_widgets.errors import (
     NoVideoStreamError,
     OptionsError,
@@ -24,7 +25,7 @@ from deeplab_widgets.errors import (
     VideoNotFoundError,
     VideoTruncatedError,
 )
-from deeplab_widgets.workflows.video import FlickerMeter, flicker, segment_video, video_info
+from deeplab_widgets.workflows.video import FlickerMeter, flicker, reader, segment_video, video_info
 from deeplab_widgets.workflows.video.outputs import write_video_outputs
 from deeplab_widgets.workflows.video.reader import VideoReader
 
@@ -102,6 +103,42 @@ def test_segment_video_yields_frames_in_order_at_model_or_video_resolution(clip:
     assert np.mean(up == full[0].labels) == 1.0
 
 
+def test_the_readers_cheaper_decoding_gives_the_former_frames_and_class_maps_bit_for_bit(
+    clip: Path, starter: Segmenter
+) -> None:
+    """One FFmpeg thread each for decoder and scaler, planar RGB out of the scaler: the same pixels as before.
+
+    The former path: FFmpeg's default threads, packed RGB (`rgb24`) at the model size. The threshold is exact
+    agreement, not a share of pixels: the starter model is so sensitive on this clip that frames differing by
+    at most 3 levels (AREA scaling to YUV, then to RGB) moved 1.3% of the class map pixels and changed the
+    class list of 18 of the 280 frames. FFmpeg's decoding and scaling are deterministic, so anything short of
+    identical frames would be a real change of what the model sees.
+    """
+    assert (reader.FFMPEG_THREADS, reader.SCALED_FORMAT) == (1, "gbrp")
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        former = [
+            f.reformat(width=257, height=257, format="rgb24", interpolation="AREA").to_ndarray()
+            for f in container.decode(stream)
+        ]
+    with reader.VideoReader(clip, (257, 257)) as frames:
+        pixels = [f.pixels for f in frames]
+    assert len(pixels) == len(former) == 280
+    assert all(np.array_equal(a, b) for a, b in zip(pixels, former, strict=True))
+
+    placement = Placement((257, 257), (257, 257))
+    results = list(segment_video(clip, starter, progress=False))
+    expected = [starter.segment_fitted(p, placement) for p in former]
+    assert np.mean([np.mean(r.labels == e.labels) for r, e in zip(results, expected, strict=True)]) == 1.0
+    names = [[c.name for c in r.present_classes()] for r in results]
+    assert names == [[c.name for c in e.present_classes()] for e in expected]
+    meter = FlickerMeter()
+    for r in results:
+        meter.add(r.labels)
+    assert meter.result().majority == BIRD
+
+
 def test_smoothing_reduces_flicker_on_the_clip(clip: Path, starter: Segmenter) -> None:
     raw, smooth = FlickerMeter(), FlickerMeter()
     for frame in segment_video(clip, starter, limit=60, progress=False):
@@ -163,7 +200,8 @@ def bad_inputs(clip: Path, tmp_path_factory) -> dict[str, Path]:
 BAD = [
     ("notes.mp4", VideoFormatError, "notes.mp4 is not a readable video file"),
     ("cut.mp4", VideoTruncatedError, "cut.mp4 starts like a video file but FFmpeg cannot read it"),
-    ("cut_faststart.mp4", VideoTruncatedError, "cut_faststart.mp4 ends after"),
+    # One FFmpeg decoder thread reports the broken packet (frame threads used to drop it and end early).
+    ("cut_faststart.mp4", VideoTruncatedError, "cut_faststart.mp4 breaks off after frame"),
     ("speech.wav", NoVideoStreamError, "speech.wav has no video stream (it holds: audio)"),
     ("garbled.mkv", VideoCodecError, "garbled.mkv: its mpeg4 video stream could not be decoded"),
     ("missing.mp4", VideoNotFoundError, "video file not found"),
