@@ -8,14 +8,14 @@ from a picklable `SegmenterRecipe` and keep one per process.
 from __future__ import annotations
 
 import multiprocessing
-import queue
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
+from ...core.pool import SegmenterPool, with_threads
 from ...core.preprocess import ResizeMode
-from ...core.runtime import Runner, RuntimeOptions, make_interpreter
+from ...core.runtime import RuntimeOptions
 from ...core.segmenter import Segmenter
 from ...errors import DependencyError
 from .jobs import Job, run_job
@@ -74,36 +74,6 @@ def _pool_task(recipe: SegmenterRecipe, job: Job) -> ImageRecord:
     return run_job(worker_segmenter(recipe), job)
 
 
-class _OwnInterpreter(Segmenter):
-    """A Segmenter with an interpreter of its own (not the process-wide cache): one per worker thread."""
-
-    def __init__(self, base: Segmenter, options: RuntimeOptions) -> None:
-        super().__init__(base.spec, options, resize=base.resize, max_pixels=base.max_pixels)
-        self._own = Runner(make_interpreter(self.spec.run_content, options))
-
-    @property
-    def runner(self) -> Runner:
-        """This segmenter's own interpreter."""
-        return self._own
-
-
-# Interpreters of the threads beyond the first, kept for the next run (model, options, resize, limit, thread number).
-_SPARES: dict[tuple[str, RuntimeOptions, str, int, int], Segmenter] = {}
-_MAX_SPARES = 8
-
-
-def _spare_segmenter(segmenter: Segmenter, k: int) -> Segmenter:
-    """The `k`-th extra interpreter for this segmenter's model and options (built on first use, then reused)."""
-    key = (segmenter.spec.run_key, segmenter.options, segmenter.resize, segmenter.max_pixels, k)
-    with _WORKER_LOCK:
-        seg = _SPARES.get(key)
-        if seg is None:
-            seg = _SPARES[key] = _OwnInterpreter(segmenter, segmenter.options)
-            while len(_SPARES) > _MAX_SPARES:
-                _SPARES.pop(next(iter(_SPARES)))  # the oldest
-        return seg
-
-
 class _Threads:
     """Images in threads of this process: decoding, fitting and PNG encoding of some images overlap the
     `invoke()` of others (Pillow and LiteRT release the GIL). `interpreters` 1: every thread shares one
@@ -112,32 +82,20 @@ class _Threads:
     """
 
     def __init__(self, segmenter: Segmenter, *, workers: int, interpreters: int, threads: int) -> None:
-        opts = replace(segmenter.options, num_threads=threads)
-        shared = segmenter if segmenter.options == opts else segmenter.with_options(opts)
-        self._free: queue.SimpleQueue[Segmenter] = queue.SimpleQueue()
-        if interpreters == 1:
-            self._shared: Segmenter | None = shared
-        else:
-            self._shared = None
-            self._free.put(shared)  # the process-wide cached interpreter serves the first thread
-            for k in range(1, workers):
-                self._free.put(_spare_segmenter(shared, k))
-        self._local = threading.local()
+        # One interpreter: every thread shares it, and its lock serialises invoke() alone.
+        self._shared = with_threads(segmenter, threads) if interpreters == 1 else None
+        self._segmenters = SegmenterPool(segmenter, size=interpreters, threads=threads) if interpreters > 1 else None
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deeplab-widgets-batch")
         self.window = 2 * workers
         what = "1 shared interpreter" if interpreters == 1 else f"{workers} interpreters"
         self.name = f"{workers} threads, {what} x {threads} interpreter thread{'s' * (threads > 1)}"
 
-    def _segmenter(self) -> Segmenter:
-        if self._shared is not None:
-            return self._shared
-        seg = getattr(self._local, "segmenter", None)
-        if seg is None:
-            seg = self._local.segmenter = self._free.get()
-        return seg
-
     def _run(self, job: Job) -> ImageRecord:
-        return run_job(self._segmenter(), job)
+        if self._shared is not None:
+            return run_job(self._shared, job)
+        assert self._segmenters is not None
+        with self._segmenters.borrow() as segmenter:
+            return run_job(segmenter, job)
 
     def submit(self, job: Job) -> Future:
         return self.pool.submit(self._run, job)
