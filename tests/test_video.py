@@ -103,6 +103,30 @@ def test_segment_video_yields_frames_in_order_at_model_or_video_resolution(clip:
     assert np.mean(up == full[0].labels) == 1.0
 
 
+def test_frames_on_two_interpreters_come_back_in_order_with_the_class_maps_of_one(
+    clip: Path, starter: Segmenter
+) -> None:
+    """The default (two 1-thread interpreters, two frames at once) gives what one interpreter gives, in frame order."""
+    assert starter.options.num_threads == 2
+    one = list(segment_video(clip, starter, start=200, limit=30, interpreters=1, progress=False))
+    two = list(segment_video(clip, starter, start=200, limit=30, progress=False))
+    assert [f.index for f in two] == list(range(200, 230)) == [f.index for f in one]
+    agreement = [np.mean(a.labels == b.labels) for a, b in zip(one, two, strict=True)]
+    assert min(agreement) >= 0.999  # XNNPACK may sum in another order with one thread than with two
+    names = [[c.name for c in f.present_classes()] for f in two]
+    assert names == [[c.name for c in f.present_classes()] for f in one]
+    assert sum("bird" in n for n in names) >= 25
+
+
+def test_interpreters_out_of_range_or_with_smoothing_are_refused(clip: Path, starter: Segmenter) -> None:
+    with pytest.raises(
+        OptionsError, match=r"^interpreters must be between 1 and the options' num_threads \(2\), not 3$"
+    ):
+        next(segment_video(clip, starter, interpreters=3, progress=False))
+    with pytest.raises(OptionsError, match=r"^interpreters > 1 needs class maps only"):
+        next(segment_video(clip, starter, interpreters=2, smooth=0.6, progress=False))
+
+
 def test_the_readers_cheaper_decoding_gives_the_former_frames_and_class_maps_bit_for_bit(
     clip: Path, starter: Segmenter
 ) -> None:

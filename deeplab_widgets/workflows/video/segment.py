@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Generator
+from collections import deque
+from collections.abc import Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -11,11 +13,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ...core.model import ModelInput
+from ...core.pool import SegmenterPool
 from ...core.preprocess import Placement, argmax_labels, restore
 from ...core.runtime import RuntimeOptions
 from ...core.segmenter import ClassShare, SegmentationResult, Segmenter, Timings
-from ...errors import NoScoresError
-from .reader import VideoReader, VideoSource
+from ...errors import NoScoresError, OptionsError
+from .reader import DecodedFrame, VideoReader, VideoSource
 from .temporal import ProbabilitySmoother, check_weight
 
 
@@ -88,6 +91,7 @@ def segment_video(
     scores: bool = False,
     start: int = 0,
     limit: int | None = None,
+    interpreters: int | None = None,
     progress: bool = True,
 ) -> Generator[VideoFrameResult, None, None]:
     """Segment every frame of a video file; yields one `VideoFrameResult` per frame, in order.
@@ -98,6 +102,12 @@ def segment_video(
     (for overlays), at `frame_size` (width, height; default the video's). `smooth` in [0, 1) is the weight of the past in an exponential moving average
     of the class probabilities (0 = off); it needs a model with scores. `start` seeks to a frame
     index; `limit` stops after that many frames.
+
+    `interpreters` > 1 segments that many frames at once, each on an interpreter of its own with the
+    options' threads shared out among them; results still come in frame order. The default, when only
+    class maps are wanted (no `scores`, no `smooth`) and no external delegate is set, is one 1-thread
+    interpreter per thread of `options` (on 2 cores: two frames at once, which uses the cores better than
+    one 2-thread `invoke()` per frame; `benchmarks/video_throughput.py` measures both); otherwise 1.
 
     Raises `VideoNotFoundError`, `VideoFormatError`, `NoVideoStreamError`, `VideoCodecError`,
     `VideoTruncatedError` for unusable input, `NoScoresError` when smoothing a model without scores.
@@ -111,6 +121,7 @@ def segment_video(
         )
     smoother = ProbabilitySmoother(weight) if weight else None
     want_scores = scores or smoother is not None
+    count = _interpreters(segmenter, interpreters, want_scores)
     reader = VideoReader(source, None, full=frames, image_size=frame_size, start=start, limit=limit)
     size = model_size(segmenter, reader.info.size)
     reader.size = size
@@ -120,9 +131,7 @@ def segment_video(
     total = min(remaining, limit or remaining) or None
     bar = tqdm(total=total, unit="frame", desc=reader.path.name, disable=not progress, leave=False)
     try:
-        for frame in reader:
-            t0 = time.perf_counter()
-            result = segmenter.segment_fitted(frame.pixels, small, scores=want_scores, started=t0)
+        for frame, result in _segmented(reader, segmenter, small, scores=want_scores, interpreters=count):
             if smoother is not None or full_size:
                 result = _finish(result, smoother, full if full_size else None, keep_scores=want_scores)
             bar.update()
@@ -130,6 +139,52 @@ def segment_video(
     finally:
         bar.close()
         reader.close()
+
+
+def _interpreters(segmenter: Segmenter, asked: int | None, scores: bool) -> int:
+    """How many frames run at once: `asked`, or one per interpreter thread when that is safe and useful."""
+    if asked is not None:
+        if not 1 <= asked <= segmenter.options.num_threads:
+            raise OptionsError(
+                f"interpreters must be between 1 and the options' num_threads ({segmenter.options.num_threads}), "
+                f"not {asked}"
+            )
+        if asked > 1 and scores:
+            raise OptionsError("interpreters > 1 needs class maps only: leave out scores and smooth, or interpreters")
+        return asked
+    if scores or segmenter.options.delegate is not None:
+        return 1  # a delegate may own one device; scores come from one cached interpreter per options
+    return segmenter.options.num_threads
+
+
+def _segmented(
+    reader: VideoReader, segmenter: Segmenter, small: Placement, *, scores: bool, interpreters: int
+) -> Iterator[tuple[DecodedFrame, SegmentationResult]]:
+    """Each decoded frame with its segmentation, in order; with `interpreters` > 1, that many frames at once."""
+    if interpreters == 1:
+        for frame in reader:
+            yield frame, segmenter.segment_fitted(frame.pixels, small, scores=scores, started=time.perf_counter())
+        return
+    segmenters = SegmenterPool(segmenter, size=interpreters, threads=segmenter.options.num_threads // interpreters)
+
+    def run(pixels: np.ndarray) -> SegmentationResult:
+        with segmenters.borrow() as own:
+            return own.segment_fitted(pixels, small)
+
+    pending: deque[tuple[DecodedFrame, Future[SegmentationResult]]] = deque()
+    with ThreadPoolExecutor(interpreters, thread_name_prefix="deeplab-widgets-video") as pool:
+        try:
+            for frame in reader:
+                pending.append((frame, pool.submit(run, frame.pixels)))
+                if len(pending) > interpreters:  # one more waiting, so no interpreter idles
+                    done, future = pending.popleft()
+                    yield done, future.result()
+            while pending:
+                done, future = pending.popleft()
+                yield done, future.result()
+        finally:
+            for _, future in pending:
+                future.cancel()
 
 
 def _finish(
