@@ -279,7 +279,9 @@ def main() -> None:
     print("| measure | median of rounds |")
     print("|---|---|")
     print(f"| bound: 1000 / median bare invoke ms | {statistics.median(bounds):.1f} frames/s |")
-    print(f"| segment_video, class maps only (default: 2 interpreters x 1 thread) | {statistics.median(fps):.1f} frames/s |")
+    print(
+        f"| segment_video, class maps only (default: 2 interpreters x 1 thread) | {statistics.median(fps):.1f} frames/s |"
+    )
     print(
         f"| ratio to the bound (per round: {', '.join(f'{r:.2f}' for r in ratios)}) | {statistics.median(ratios):.2f} |"
     )
