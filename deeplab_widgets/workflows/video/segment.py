@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -130,13 +130,15 @@ def segment_video(
     remaining = max(0, reader.info.frames - start) if reader.info.frames else 0
     total = min(remaining, limit or remaining) or None
     bar = tqdm(total=total, unit="frame", desc=reader.path.name, disable=not progress, leave=False)
+    segmented = _segmented(reader, segmenter, small, scores=want_scores, interpreters=count)
     try:
-        for frame, result in _segmented(reader, segmenter, small, scores=want_scores, interpreters=count):
+        for frame, result in segmented:
             if smoother is not None or full_size:
                 result = _finish(result, smoother, full if full_size else None, keep_scores=want_scores)
             bar.update()
             yield VideoFrameResult(frame.index, frame.time, result, frame.decode_ms, frame.image)
     finally:
+        segmented.close()  # a consumer that stops early: frames in flight are cancelled or finished first
         bar.close()
         reader.close()
 
@@ -159,7 +161,7 @@ def _interpreters(segmenter: Segmenter, asked: int | None, scores: bool) -> int:
 
 def _segmented(
     reader: VideoReader, segmenter: Segmenter, small: Placement, *, scores: bool, interpreters: int
-) -> Iterator[tuple[DecodedFrame, SegmentationResult]]:
+) -> Generator[tuple[DecodedFrame, SegmentationResult], None, None]:
     """Each decoded frame with its segmentation, in order; with `interpreters` > 1, that many frames at once."""
     if interpreters == 1:
         for frame in reader:
