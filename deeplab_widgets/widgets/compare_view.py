@@ -22,7 +22,7 @@ from ..errors import DeeplabWidgetsError
 from ..workflows.compare import Disagreement, disagreement
 from .mask_viewer import MaskViewer
 from .runtime_controls import RuntimeControls
-from .status import error_html, info_html
+from .status import error_html, error_text, info_html
 
 #: The model offered first for comparison with the starter model (same Pascal VOC classes, 513x513 input).
 DEFAULT_MODEL_B = "deeplabv3-mnv2-voc"
@@ -140,11 +140,8 @@ class CompareView(widgets.VBox):
         try:
             segmenter = self.segmenter
             result_b = segmenter.segment(image, scores=segmenter.spec.has_scores)
-        except DeeplabWidgetsError as exc:
-            self._fail(f"{type(exc).__name__}: {exc}")
-            return None
         except Exception as exc:  # a traceback must never reach the output area
-            self._fail(f"unexpected {type(exc).__name__}: {exc}")
+            self._fail(error_text(exc))
             return None
         stem = source or "photo"
         self.viewer_a.show(result_a, image, name=f"{stem}_{result_a.model}")

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 import html
 
+from ..errors import DeeplabWidgetsError
+
+
+def error_text(exc: BaseException) -> str:
+    """The one-line status message for a failure: `Type: message`, marked "unexpected" for an error that is not
+    one of the project's own (those name the fix; anything else is a bug, but still never a traceback)."""
+    prefix = "" if isinstance(exc, DeeplabWidgetsError) else "unexpected "
+    return f"{prefix}{type(exc).__name__}: {exc}"
+
 
 def error_html(message: str) -> str:
     """A status-line message for an error."""

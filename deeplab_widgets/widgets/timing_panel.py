@@ -14,7 +14,6 @@ import ipywidgets as widgets
 
 from ..assets import zoo
 from ..core.runtime import cpu_count
-from ..errors import DeeplabWidgetsError
 from ..viz.render import figure_png
 from ..viz.timing import latency_vs_threads, render_overlay, seed_comparison, stage_breakdown
 from ..workflows.bench import (
@@ -29,7 +28,7 @@ from ..workflows.bench import (
 )
 from .app_policy import current_policy
 from .download_button import DownloadButton
-from .status import error_html
+from .status import error_html, error_text
 
 #: Plot choices: latency vs threads (two styles) or the starter model beside the seed's quoted phones.
 PLOTS = (("median, p5-p95", "errorbar"), ("box plots", "box"), ("vs published phone timings", "seed"))
@@ -84,10 +83,8 @@ def _sweep_process(settings: dict[str, Any], conn: Any) -> None:
 
     try:
         result = sweep(**settings, on_progress=report)
-    except DeeplabWidgetsError as exc:
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
     except Exception as exc:  # reported in the status line, never as a traceback
-        conn.send(("error", f"unexpected {type(exc).__name__}: {exc}"))
+        conn.send(("error", error_text(exc)))
     else:
         conn.send(("done", result))
     finally:
@@ -246,11 +243,8 @@ class TimingPanel(widgets.VBox):
         self.status.value = "running..."
         try:
             result = sweep(**settings, on_progress=self._on_progress)
-        except DeeplabWidgetsError as exc:
-            self.status.value = error_html(f"{type(exc).__name__}: {exc}{self._kept}")
-            return None
         except Exception as exc:  # a traceback must never reach the output area
-            self.status.value = error_html(f"unexpected {type(exc).__name__}: {exc}{self._kept}")
+            self.status.value = error_html(error_text(exc) + self._kept)
             return None
         finally:
             self.run_button.disabled = False

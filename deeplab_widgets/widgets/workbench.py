@@ -24,7 +24,7 @@ from .compare_view import CompareView
 from .image_picker import ImagePicker
 from .mask_viewer import MaskViewer
 from .runtime_controls import RuntimeControls
-from .status import error_html
+from .status import error_html, error_text
 from .timing_panel import TimingPanel
 from .timing_readout import TimingReadout
 from .video_player import VideoPlayer
@@ -157,11 +157,8 @@ class Workbench(widgets.VBox):
             with self.hold_trait_notifications():
                 self.image, self.result, self.source = image, result, source
             self.viewer.show(result, image, name=f"{source}_{result.model}")
-        except DeeplabWidgetsError as exc:
-            self._show_error(f"{type(exc).__name__}: {exc}")
-            return None
         except Exception as exc:  # a traceback must never reach the output area
-            self._show_error(f"unexpected {type(exc).__name__}: {exc}")
+            self._show_error(error_text(exc))
             return None
         self._shown = self._controls_key()
         self._show_status(result)
@@ -174,7 +171,7 @@ class Workbench(widgets.VBox):
             try:
                 self.video = VideoPlayer("cockatoo", self.segmenter)
             except DeeplabWidgetsError as exc:
-                self.video_view.children = (widgets.HTML(error_html(f"{type(exc).__name__}: {exc}")),)
+                self.video_view.children = (widgets.HTML(error_html(error_text(exc))),)
             else:
                 self.video_view.children = (self.video,)
         if change["new"] == 1 and not self.comparing:
