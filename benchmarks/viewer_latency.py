@@ -18,16 +18,14 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout: its tests' serving helpers
+from tests.browser_server import CHROMIUM, CHROMIUM_FLAGS, free_port, serve, tool
+
 MODES = ("mask", "boundaries", "confidence", "entropy", "side by side", "overlay")
 
 
@@ -44,12 +42,6 @@ def notebook(sample: str) -> dict:
         "nbformat": 4,
         "nbformat_minor": 5,
     }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cpu_model() -> str:
@@ -74,26 +66,10 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="viewer-latency-"))
     (folder / "viewer.ipynb").write_text(json.dumps(notebook(args.sample)))
     port = free_port()
-    voila = str(Path(sys.executable).with_name("voila"))
-    server = subprocess.Popen(
-        [voila, "viewer.ipynb", "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"],
-        cwd=folder,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=os.environ.copy(),
-    )
+    command = [tool("voila"), "viewer.ipynb", "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"]
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("voila did not start") from None
-                time.sleep(0.5)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        with serve(command, port, folder / "voila.log", folder), sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
             page = browser.new_page(viewport={"width": args.width, "height": 900})
             page.goto(f"http://127.0.0.1:{port}/", timeout=180_000)
             page.wait_for_selector(".dlw-viewer[data-revision]", timeout=180_000)
@@ -120,8 +96,6 @@ def main() -> None:
             samples += [dict(s, kind="toggle, largest") for s in page.evaluate("() => window.dlwLatencies.splice(0)")]
             browser.close()
     finally:
-        server.terminate()
-        server.wait(timeout=20)
         shutil.rmtree(folder, ignore_errors=True)
 
     from deeplab_widgets import load_sample

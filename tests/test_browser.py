@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,49 +17,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.browser_server import CHROMIUM, CHROMIUM_FLAGS, free_port, serve, tool
+
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 #: Rendering a notebook's widgets includes starting a kernel and the first segmentation.
 TIMEOUT_MS = 120_000
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve(command: list[str], port: int, log: Path, cwd: Path, env: dict[str, str] | None = None):
-    """Start a local server, wait until its port accepts connections; yields nothing, stops it after."""
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=cwd
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=2).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"{command[0]} did not start:\n{log.read_text()}")
-                time.sleep(0.5)
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def app_flags() -> list[str]:
@@ -88,11 +47,6 @@ def kernels(server: subprocess.Popen) -> int:
     return count
 
 
-def tool(name: str) -> str:
-    """A console script of this environment (voila, jupyter)."""
-    return str(Path(sys.executable).with_name(name))
-
-
 @pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
@@ -114,7 +68,7 @@ def voila(tmp_path_factory):
     command = [tool("voila"), str(notebook), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1", *app_flags()]
     # App mode with one folder the path field may open (see deeplab_widgets/widgets/app_policy.py).
     folder = tmp_path_factory.mktemp("app-photos")
-    for server in serve(command, port, log, ROOT / "notebooks", env={"DEEPLAB_WIDGETS_APP_FOLDER": str(folder)}):
+    with serve(command, port, log, ROOT / "notebooks", env={"DEEPLAB_WIDGETS_APP_FOLDER": str(folder)}) as server:
         yield f"http://127.0.0.1:{port}/", server
 
 
@@ -134,7 +88,7 @@ def serve_lab(notebook: Path, root: Path):
         "--LabApp.expose_app_in_browser=True",
         "--allow-root",
     ]
-    for _ in serve(command, port, root / "lab.log", root):
+    with serve(command, port, root / "lab.log", root):
         yield f"http://127.0.0.1:{port}/lab/tree/{notebook.name}"
 
 

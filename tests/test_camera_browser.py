@@ -10,7 +10,8 @@ from pathlib import Path
 import av
 import pytest
 
-from tests.test_browser import CHROMIUM, CHROMIUM_FLAGS, free_port, run_all_in_lab, serve, serve_lab, tool
+from tests.browser_server import CHROMIUM, CHROMIUM_FLAGS, free_port, serve, tool
+from tests.test_browser import run_all_in_lab, serve_lab
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT_MS = 120_000
@@ -42,7 +43,7 @@ def camera_url(tmp_path_factory):
     log = tmp_path_factory.mktemp("voila-camera") / "voila.log"
     command = [tool("voila"), str(ROOT / "tests" / "camera_app.ipynb"), "--no-browser", f"--port={port}",
                "--Voila.ip=127.0.0.1"]  # fmt: skip
-    for _ in serve(command, port, log, ROOT / "tests"):
+    with serve(command, port, log, ROOT / "tests"):
         yield f"http://127.0.0.1:{port}/"
 
 

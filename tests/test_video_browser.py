@@ -10,7 +10,8 @@ import nbformat
 import numpy as np
 import pytest
 
-from tests.test_browser import CHROMIUM, CHROMIUM_FLAGS, free_port, hover, serve, tool, view, wait_for_scale_change
+from tests.browser_server import CHROMIUM, CHROMIUM_FLAGS, free_port, serve, tool
+from tests.test_browser import hover, view, wait_for_scale_change
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT_MS = 120_000
@@ -33,7 +34,7 @@ def player_url(tmp_path_factory):
     nbformat.write(notebook, folder / "player.ipynb")
     port = free_port()
     command = [tool("voila"), str(folder / "player.ipynb"), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"]
-    for _ in serve(command, port, folder / "voila.log", folder):
+    with serve(command, port, folder / "voila.log", folder):
         yield f"http://127.0.0.1:{port}/"
 
 
