@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -287,14 +289,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM ends a run like Ctrl-C does: outputs in progress are removed, finished ones stay."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: run a subcommand; library errors become one line on stderr and exit code 1."""
+    """Entry point: run a subcommand; library errors become one line on stderr and exit code 1.
+
+    Ctrl-C and SIGTERM stop a run with one line and exit code 130; files being written are removed (every
+    output is written atomically), and the files already finished stay for `--resume`.
+    """
     args = build_parser().parse_args(argv)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         return args.func(args)
     except DeeplabWidgetsError as exc:
         print(f"deeplab-widgets: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("deeplab-widgets: interrupted; finished outputs are kept (rerun with --resume to go on)", file=sys.stderr)
+        return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

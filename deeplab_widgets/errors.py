@@ -74,6 +74,10 @@ class DependencyError(DeeplabWidgetsError, ImportError):
     """An optional extra this feature needs (e.g. `[dask]`, `[coco]`) is not installed."""
 
 
+class OutputError(DeeplabWidgetsError, OSError):
+    """An output cannot be written: a read-only or full disk, no permission, or a file or folder in the way."""
+
+
 class OutputConflictError(DeeplabWidgetsError, ValueError):
     """Two inputs of a batch would write the same output file."""
 

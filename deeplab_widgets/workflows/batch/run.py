@@ -11,11 +11,12 @@ import os
 import time
 from collections import deque
 from collections.abc import Generator, Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ...core.export import remove_stale_parts
+from ...core.export import claim_folder
 from ...core.images import DEFAULT_MAX_PIXELS
 from ...core.model import ModelInput
 from ...core.preprocess import ResizeMode
@@ -105,14 +106,18 @@ class BatchRun:
         )
 
     def _run(self) -> Generator[ImageRecord, None, None]:
+        out_dir = self.out_dir
+        claim = claim_folder(out_dir, self._is_output_name) if out_dir is not None else nullcontext()
+        with claim:  # another run into the same folder keeps its temporary files
+            yield from self._run_claimed()
+
+    def _run_claimed(self) -> Generator[ImageRecord, None, None]:
         start = time.perf_counter()
         out_dir = self.out_dir
         summary_path = out_dir / self.summary_name if out_dir is not None and self.summary_name else None
         previous: dict[str, ImageRecord] = {}
-        if self.resume and out_dir is not None:
-            previous = read_summary(summary_path, out_dir) if summary_path is not None else {}
-            if out_dir.is_dir():
-                remove_stale_parts(out_dir, self._is_output_name)
+        if self.resume and summary_path is not None and out_dir is not None:
+            previous = read_summary(summary_path, out_dir)
         records: list[ImageRecord] = []
         self._failed = 0
         from tqdm.auto import tqdm  # here, not at import: in a notebook it loads ipywidgets

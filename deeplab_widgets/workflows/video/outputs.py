@@ -9,15 +9,23 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 
-from ...core.export import mask_image
+from ...core.export import (
+    PART_SUFFIX,
+    check_output_file,
+    check_output_folder,
+    claim_folder,
+    mask_image,
+    output_error,
+)
 from ...core.segmenter import Segmenter
+from ...errors import DeeplabWidgetsError
 from .reader import VideoSource, resolve_video, video_info
 from .segment import VideoFrameResult, segment_video
 from .temporal import Flicker, FlickerMeter
@@ -29,18 +37,42 @@ Render = Callable[[VideoFrameResult], np.ndarray]
 
 @contextmanager
 def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
-    """A hidden temporary folder beside `path`; on success its files move into `path`, on failure it vanishes."""
+    """A hidden temporary folder beside `path`; on success its files move into `path`, on failure it vanishes.
+
+    Raises:
+        OutputError: A folder cannot be created or a file cannot be written or moved (the OS error is its cause).
+    """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.part")
-    tmp.mkdir()
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}{PART_SUFFIX}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+    except OSError as exc:
+        raise output_error(target, exc) from exc
     try:
         yield tmp
         target.mkdir(exist_ok=True)
         for item in sorted(tmp.iterdir()):
             os.replace(item, target / item.name)
+    except OSError as exc:
+        if isinstance(exc, DeeplabWidgetsError):
+            raise
+        raise output_error(target, exc) from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def claim_outputs(*paths: Path) -> Iterator[None]:
+    """Claim the folders `paths` are written into (`claim_folder`): a killed run's leftovers there are removed,
+    another run's files in progress are not."""
+    names: dict[Path, set[str]] = {}
+    for path in paths:
+        names.setdefault(path.parent, set()).add(path.name)
+    with ExitStack() as stack:
+        for folder, targets in names.items():
+            stack.enter_context(claim_folder(folder, targets.__contains__))
+        yield
 
 
 def mask_frame(frame: VideoFrameResult) -> np.ndarray:
@@ -87,6 +119,8 @@ def write_video_outputs(
     """
     path = resolve_video(source)
     info = video_info(path)  # bad input fails here, before any output exists
+    out_path = check_output_file(out) if out else None
+    masks_path = check_output_folder(masks) if masks else None
     frames = segment_video(
         path,
         segmenter,
@@ -97,10 +131,11 @@ def write_video_outputs(
         progress=progress,
     )
     meter, tops = FlickerMeter(), Counter[str]()
-    writer: AbstractContextManager[Any] = VideoWriter(out, info.size, info.rate) if out else nullcontext()
-    folder: AbstractContextManager[Any] = atomic_folder(masks) if masks else nullcontext()
+    writer: AbstractContextManager[Any] = VideoWriter(out_path, info.size, info.rate) if out_path else nullcontext()
+    folder: AbstractContextManager[Any] = atomic_folder(masks_path) if masks_path else nullcontext()
+    claim = claim_outputs(*(p for p in (out_path, masks_path) if p is not None))
     t0 = time.perf_counter()
-    with writer as video, folder as mask_dir:
+    with claim, writer as video, folder as mask_dir:
         for frame in frames:
             meter.add(frame.labels)
             classes = [c for c in frame.present_classes() if c.id != 0]

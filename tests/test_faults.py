@@ -1,0 +1,135 @@
+"""Faults: two runs into one folder, killed runs, outputs that cannot be written. Nothing escapes, nothing is lost."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from deeplab_widgets.assets.samples import sample_path
+from deeplab_widgets.cli import main
+from deeplab_widgets.core.export import claim_folder
+
+CLI = [sys.executable, "-m", "deeplab_widgets.cli"]
+
+
+def _is_mask(name: str) -> bool:
+    return name.endswith("_mask.png")
+
+
+@pytest.fixture
+def folder_of_photos(tmp_path: Path) -> Path:
+    """24 real photos (four samples, six copies each): long enough for two runs to overlap."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("cat", "grace_hopper", "kite_and_cold", "parrot"):
+        src = sample_path(name)
+        for i in range(6):
+            shutil.copyfile(src, folder / f"{i}_{src.name}")
+    return folder
+
+
+def test_a_claimed_folder_keeps_another_runs_temporary_files(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with claim_folder(out, _is_mask) as removed_first:
+        in_progress = out / ".cat_mask.png.0123456789ab.part"
+        in_progress.write_bytes(b"being written")
+        with claim_folder(out, _is_mask) as removed_second:
+            assert removed_first == [] and removed_second == []
+        assert in_progress.exists()
+    with claim_folder(out, _is_mask) as removed_later:  # the writer is gone: now the file is stale
+        assert removed_later == [in_progress]
+    assert not in_progress.exists()
+
+
+def test_a_killed_runs_temporary_folder_is_removed_by_the_next_claim(tmp_path: Path) -> None:
+    stale = tmp_path / ".masks.0123456789ab.part"
+    stale.mkdir()
+    (stale / "frame_000000.png").write_bytes(b"half")
+    with claim_folder(tmp_path, {"masks"}.__contains__) as removed:
+        assert removed == [stale]
+    assert not stale.exists()
+
+
+def test_two_resumed_runs_into_one_folder_both_finish_with_valid_outputs(folder_of_photos: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    args = [*CLI, "segment", str(folder_of_photos), "--out", str(out), "--resume", "--overlay", "--summary"]
+    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not list(out.glob("*_mask.png")) and first.poll() is None:  # the first run is writing
+        time.sleep(0.05)
+    second = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    _, first_err = first.communicate(timeout=300)
+    assert (first.returncode, first_err) == (0, "")
+    assert (second.returncode, second.stderr) == (0, "")
+    photos = sorted(p.stem for p in folder_of_photos.iterdir())
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*(f"{s}_mask.png" for s in photos), *(f"{s}_overlay.png" for s in photos), "summary.jsonl"]
+    )
+    for png in out.glob("*.png"):
+        with Image.open(png) as im:
+            im.load()  # complete files only
+    assert len((out / "summary.jsonl").read_text().splitlines()) == len(photos)
+
+
+def test_sigterm_stops_a_run_with_one_line_and_keeps_finished_outputs(folder_of_photos: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    args = [*CLI, "segment", str(folder_of_photos), "--out", str(out), "--overlay"]
+    run = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while len(list(out.glob("*_overlay.png"))) < 2 and run.poll() is None:
+        time.sleep(0.02)
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=60)
+    if run.returncode == 0:
+        pytest.skip("the run finished before the signal arrived")
+    assert run.returncode == 130
+    assert err == "deeplab-widgets: interrupted; finished outputs are kept (rerun with --resume to go on)\n"
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    for png in out.glob("*.png"):
+        with Image.open(png) as im:
+            im.load()
+
+
+def test_sigkill_leftovers_are_removed_by_the_next_resumed_run(folder_of_photos: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    args = [*CLI, "segment", str(folder_of_photos), "--out", str(out), "--overlay", "--resume"]
+    run = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not list(out.glob("*_overlay.png")) and run.poll() is None:
+        time.sleep(0.02)
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait()
+    leftover = out / ".0_cat_overlay.png.0123456789ab.part"  # what a kill mid-write leaves
+    leftover.write_bytes(b"half a png")
+    assert main(["segment", str(folder_of_photos), "--out", str(out), "--overlay", "--resume"]) == 0
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    assert len(list(out.glob("*_overlay.png"))) == len(list(folder_of_photos.iterdir()))
+
+
+@pytest.mark.parametrize("case", ["out is a file", "out under a file"])
+def test_an_output_folder_that_cannot_exist_is_one_line_before_any_work(tmp_path: Path, capsys, case: str) -> None:
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file")
+    out = blocker if case == "out is a file" else blocker / "out"
+    assert main(["segment", "--sample", "cat", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    expected = (
+        f"deeplab-widgets: error: cannot write into {out}: it is a file, not a folder\n"
+        if case == "out is a file"
+        else f"deeplab-widgets: error: cannot write {out}: {blocker} is a file, not a folder\n"
+    )
+    assert err == expected
+    assert blocker.read_text() == "a file"
+
+
+def test_a_video_written_onto_a_folder_fails_before_the_clip_is_decoded(tmp_path: Path, capsys) -> None:
+    target = tmp_path / "clip.mp4"
+    target.mkdir()
+    assert main(["video", "cockatoo", "--out", str(target), "--quiet"]) == 1
+    assert capsys.readouterr().err == f"deeplab-widgets: error: cannot write {target}: it is a folder; give a file name\n"
+    assert list(target.iterdir()) == []
