@@ -131,5 +131,7 @@ def test_a_video_written_onto_a_folder_fails_before_the_clip_is_decoded(tmp_path
     target = tmp_path / "clip.mp4"
     target.mkdir()
     assert main(["video", "cockatoo", "--out", str(target), "--quiet"]) == 1
-    assert capsys.readouterr().err == f"deeplab-widgets: error: cannot write {target}: it is a folder; give a file name\n"
+    assert (
+        capsys.readouterr().err == f"deeplab-widgets: error: cannot write {target}: it is a folder; give a file name\n"
+    )
     assert list(target.iterdir()) == []
