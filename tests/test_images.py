@@ -76,6 +76,23 @@ def test_exif_rotated_photo_segments_at_its_upright_size(starter, cat) -> None:
     assert result.labels.shape == (cat.width, cat.height)
 
 
+@pytest.mark.parametrize("fmt", ["TIFF", "JPEG"])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_gives_one_upright_size_from_a_file_or_decoded(
+    starter, cat, tmp_path, fmt: str, orientation: int
+) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"cat.{fmt.lower()}"
+    cat.save(path, format=fmt, exif=exif)
+    upright = load_image(path)
+    turned = orientation >= 5
+    assert upright.size == ((cat.height, cat.width) if turned else cat.size)
+    from_file, from_decoded = starter.segment(path), starter.segment(upright)
+    assert from_file.labels.shape == from_decoded.labels.shape == (upright.height, upright.width)
+    assert (from_file.labels == 8).mean() > 0.25
+
+
 @pytest.mark.parametrize(
     ("array", "expected"),
     [

@@ -120,6 +120,8 @@ def _open(
                     need = min_size(upright)
                     image.draft(None, need[::-1] if turned else need)
                 image.load()
+                if orientation != 1 and image.getexif().get(ExifTags.Base.Orientation, 1) == 1:
+                    orientation, upright = 1, image.size  # Pillow turned it upright while loading (TIFF)
             except BaseException:
                 image.close()
                 raise
