@@ -135,3 +135,50 @@ def test_a_video_written_onto_a_folder_fails_before_the_clip_is_decoded(tmp_path
         capsys.readouterr().err == f"deeplab-widgets: error: cannot write {target}: it is a folder; give a file name\n"
     )
     assert list(target.iterdir()) == []
+
+
+def test_damaged_models_and_photos_give_a_result_or_a_project_error() -> None:
+    from fault_campaign import cases, run
+
+    batch = list(cases(30, seed=0))
+    outcomes = run(batch)
+    escapes = [(c.kind, c.damage, o) for c, o in zip(batch, outcomes, strict=True) if o not in ("result", "error")]
+    assert escapes == []
+    assert {"result", "error"} <= set(outcomes)  # the campaign damages enough to fail, not so much it always fails
+
+
+def test_a_model_whose_weights_lack_data_fails_in_segment_with_a_model_error(cat_photo) -> None:
+    from deeplab_widgets import ModelFormatError, Segmenter
+    from deeplab_widgets.assets.zoo import fetch_model
+    from deeplab_widgets.tflite.schema import op_name, read_model, write_model
+
+    content = fetch_model("deeplabv3-starter").read_bytes()
+    model = read_model(content)
+    graph = model.subgraphs[0]
+    conv = next(op for op in graph.operators if op_name(model, op) == "CONV_2D")
+    model.buffers[graph.tensors[conv.inputs[1]].buffer].data = None
+    segmenter = Segmenter.from_file(write_model(model, len(content)))
+    with pytest.raises(ModelFormatError, match=r"^the model failed while running: Input tensor \d+ lacks data$"):
+        segmenter.segment(cat_photo)
+
+
+def test_a_model_declaring_a_batch_of_4096_is_refused_before_memory_is_reserved() -> None:
+    import numpy as np
+
+    from deeplab_widgets import ModelFormatError, Segmenter
+    from deeplab_widgets.assets.zoo import fetch_model
+    from deeplab_widgets.tflite.schema import read_model, write_model
+
+    content = fetch_model("deeplabv3-starter").read_bytes()
+    model = read_model(content)
+    graph = model.subgraphs[0]
+    graph.tensors[graph.inputs[0]].shape = np.array([4096, 257, 257, 3], np.int32)
+    with pytest.raises(ModelFormatError, match=r"declares a batch of 4096 .* \(batch 1\)$"):
+        Segmenter.from_file(write_model(model, len(content)))
+
+
+@pytest.fixture(scope="module")
+def cat_photo():
+    from deeplab_widgets import load_sample
+
+    return load_sample("cat")

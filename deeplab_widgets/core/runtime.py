@@ -153,12 +153,56 @@ def make_interpreter(model_content: bytes, options: RuntimeOptions, *, preserve_
     try:
         with without_xnnpack_notice():
             interpreter = mod.Interpreter(**kwargs)
+            check_declared_sizes(interpreter)
             interpreter.allocate_tensors()
+    except ModelFormatError:
+        raise
     except (ValueError, RuntimeError) as exc:
+        reason = str(exc).strip() or f"{type(exc).__name__} without a message"
         if options.delegate:
-            raise DelegateError(f"delegate {options.delegate!r} loaded but could not run this model: {exc}") from exc
-        raise ModelFormatError(f"the model could not be loaded by the TFLite interpreter: {exc}") from exc
+            raise DelegateError(f"delegate {options.delegate!r} loaded but could not run this model: {reason}") from exc
+        raise ModelFormatError(f"the model could not be loaded by the TFLite interpreter: {reason}") from exc
     return interpreter
+
+
+#: The most memory a model's declared tensors may ask for; a corrupted or hostile shape could ask for terabytes.
+MAX_TENSOR_BYTES = 4 * 2**30
+
+
+def check_declared_sizes(interpreter: Any) -> None:
+    """Refuse a model whose declared tensor shapes need absurd memory, before `allocate_tensors()` reserves it.
+
+    Every input must hold one image (batch 1), and the tensors together at most `MAX_TENSOR_BYTES`
+    (a DeepLab model on a 513 px input declares tens of MB).
+
+    Raises:
+        ModelFormatError: An input with a batch other than 1, or tensors declaring more than the limit.
+    """
+    for detail in interpreter.get_input_details():
+        shape = tuple(int(d) for d in detail["shape"])
+        if shape and shape[0] != 1:
+            raise ModelFormatError(
+                f"input {detail['name']!r} declares a batch of {shape[0]} (shape {shape}); models here take one "
+                "image at a time (batch 1)"
+            )
+    total = 0
+    for detail in interpreter.get_tensor_details():
+        count = 1
+        for d in detail["shape"]:
+            count *= max(int(d), 1)
+        total += count * _itemsize(detail["dtype"])
+    if total > MAX_TENSOR_BYTES:
+        raise ModelFormatError(
+            f"the model's tensors declare {total / 2**30:.1f} GiB, above the {MAX_TENSOR_BYTES / 2**30:.0f} GiB "
+            "a segmentation model can need; the file is damaged or not a segmentation model"
+        )
+
+
+def _itemsize(dtype: Any) -> int:
+    try:
+        return int(dtype().itemsize)
+    except TypeError:  # a dtype numpy cannot instantiate (e.g. a string type): count a byte per element
+        return 1
 
 
 #: What LiteRT prints on the C-level stderr for every interpreter that uses XNNPACK: information, not an error,
@@ -224,8 +268,17 @@ class Runner:
         self.lock = threading.Lock()
 
     def invoke(self) -> None:
-        """Run the model once (call with `lock` held while touching tensors)."""
-        self.interpreter.invoke()
+        """Run the model once (call with `lock` held while touching tensors).
+
+        Raises:
+            ModelFormatError: The interpreter failed while running the graph (a damaged model that still loaded,
+                e.g. a constant tensor without data).
+        """
+        try:
+            self.interpreter.invoke()
+        except RuntimeError as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelFormatError(f"the model failed while running: {reason}") from exc
 
 
 class RunnerCache:
