@@ -182,3 +182,18 @@ def cat_photo():
     from deeplab_widgets import load_sample
 
     return load_sample("cat")
+
+
+@pytest.mark.parametrize("resume", [True, False])
+def test_a_byte_of_garbage_in_the_summary_spoils_only_its_line(tmp_path: Path, capsys, resume: bool) -> None:
+    out = tmp_path / "out"
+    args = ["segment", "--sample", "cat", "--sample", "pets", "--out", str(out), "--summary"]
+    assert main(args) == 0
+    summary = out / "summary.jsonl"
+    lines = summary.read_bytes().splitlines(keepends=True)
+    summary.write_bytes(lines[0][:20] + b"\xff\xfe" + lines[0][20:] + lines[1])
+    capsys.readouterr()
+    assert main(args + ["--resume"] * resume) == 0
+    assert capsys.readouterr().err == ""
+    rewritten = summary.read_text("utf-8").splitlines()
+    assert len(rewritten) == 2 and all(line.startswith("{") for line in rewritten)

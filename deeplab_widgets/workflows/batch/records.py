@@ -20,7 +20,7 @@ from ...core.export import atomic_path
 from ...core.preprocess import ResizeMode, check_resize, class_counts
 from ...core.runtime import RuntimeOptions
 from ...core.segmenter import ClassShare, SegmentationResult, Timings
-from ...errors import DeeplabWidgetsError, ImageDecodeError, OptionsError
+from ...errors import DeeplabWidgetsError, ImageDecodeError, OptionsError, OutputError
 
 #: The run's summary file in `out_dir`: one JSON object per input image, in input order.
 SUMMARY_NAME = "summary.jsonl"
@@ -205,11 +205,15 @@ class ImageRecord:
 
 
 def read_summary(path: Path, out_dir: Path) -> dict[str, ImageRecord]:
-    """The successful records of an earlier summary file by input path (unreadable lines are ignored)."""
+    """The successful records of an earlier summary file by input path (unreadable lines are ignored).
+
+    Bytes that are not UTF-8 (a damaged file) spoil only their own lines; those images are checked again
+    from their mask files.
+    """
     out: dict[str, ImageRecord] = {}
     if not path.is_file():
         return out
-    for text in path.read_text("utf-8").splitlines():
+    for text in _read_text(path).splitlines():
         try:
             line = json.loads(text)
         except json.JSONDecodeError:
@@ -222,10 +226,22 @@ def read_summary(path: Path, out_dir: Path) -> dict[str, ImageRecord]:
     return out
 
 
+def _read_text(path: Path) -> str:
+    """A summary file's text; undecodable bytes become U+FFFD, so they spoil only the lines that hold them.
+
+    Raises:
+        OutputError: The file exists but cannot be read (e.g. no permission).
+    """
+    try:
+        return path.read_text("utf-8", errors="replace")
+    except OSError as exc:
+        raise OutputError(f"cannot read {path}: {(exc.strerror or str(exc)).lower()}") from exc
+
+
 def write_summary(path: Path, records: Sequence[ImageRecord], out_dir: Path) -> None:
     """Write the JSON-lines summary atomically, and not at all when the content is unchanged (resume)."""
     text = "".join(json.dumps(r.to_json(out_dir)) + "\n" for r in records)
-    if path.is_file() and path.read_text("utf-8") == text:
+    if path.is_file() and _read_text(path) == text:
         return
     with atomic_path(path) as tmp:
         tmp.write_text(text, "utf-8")
