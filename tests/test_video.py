@@ -225,7 +225,7 @@ BAD = [
     ("notes.mp4", VideoFormatError, "notes.mp4 is not a readable video file"),
     ("cut.mp4", VideoTruncatedError, "cut.mp4 starts like a video file but FFmpeg cannot read it"),
     # One FFmpeg decoder thread reports the broken packet (frame threads used to drop it and end early).
-    ("cut_faststart.mp4", VideoTruncatedError, "cut_faststart.mp4 breaks off after frame"),
+    ("cut_faststart.mp4", VideoTruncatedError, "cut_faststart.mp4 breaks off at frame"),
     ("speech.wav", NoVideoStreamError, "speech.wav has no video stream (it holds: audio)"),
     ("garbled.mkv", VideoCodecError, "garbled.mkv: its mpeg4 video stream could not be decoded"),
     ("missing.mp4", VideoNotFoundError, "video file not found"),
@@ -348,3 +348,15 @@ def test_video_player_shows_a_bad_file_in_its_status_line(starter: Segmenter, tm
     player = VideoPlayer(tmp_path / "notes.mp4", starter)
     assert "notes.mp4 is not a readable video file" in player.status.value
     assert player.play_button.disabled
+
+
+@pytest.mark.parametrize("interpreters", [1, 2])
+def test_a_clip_that_breaks_off_yields_every_frame_decoded_before_the_break(bad_inputs, interpreters: int) -> None:
+    frames = []
+    with pytest.raises(VideoTruncatedError) as caught:
+        for frame in segment_video(
+            bad_inputs["cut_faststart.mp4"], "deeplabv3-starter", interpreters=interpreters, progress=False
+        ):
+            frames.append(frame.index)
+    broken = int(str(caught.value).split("breaks off at frame ")[1].split(",")[0])
+    assert broken > 100 and frames == list(range(broken))

@@ -334,4 +334,6 @@ class VideoReader:
             return VideoCodecError(
                 f"{self.path.name}: its {self.info.codec} video stream could not be decoded ({_reason(exc)})"
             )
-        return VideoTruncatedError(f"{self.path.name} breaks off after frame {index} ({_reason(exc)})")
+        return VideoTruncatedError(
+            f"{self.path.name} breaks off at frame {index}, which cannot be decoded ({_reason(exc)})"
+        )

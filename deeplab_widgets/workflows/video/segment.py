@@ -17,7 +17,7 @@ from ...core.pool import SegmenterPool
 from ...core.preprocess import Placement, argmax_labels, restore
 from ...core.runtime import RuntimeOptions
 from ...core.segmenter import ClassShare, SegmentationResult, Segmenter, Timings
-from ...errors import NoScoresError, OptionsError
+from ...errors import NoScoresError, OptionsError, VideoError
 from .reader import DecodedFrame, VideoReader, VideoSource
 from .temporal import ProbabilitySmoother, check_weight
 
@@ -176,11 +176,17 @@ def _segmented(
     pending: deque[tuple[DecodedFrame, Future[SegmentationResult]]] = deque()
     with ThreadPoolExecutor(interpreters, thread_name_prefix="deeplab-widgets-video") as pool:
         try:
-            for frame in reader:
-                pending.append((frame, pool.submit(run, frame.pixels)))
-                if len(pending) > interpreters:  # one more waiting, so no interpreter idles
+            try:
+                for frame in reader:
+                    pending.append((frame, pool.submit(run, frame.pixels)))
+                    if len(pending) > interpreters:  # one more waiting, so no interpreter idles
+                        done, future = pending.popleft()
+                        yield done, future.result()
+            except VideoError:  # a clip that breaks off: the frames decoded before the break come out first
+                while pending:
                     done, future = pending.popleft()
                     yield done, future.result()
+                raise
             while pending:
                 done, future = pending.popleft()
                 yield done, future.result()
