@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import random
 import wave
 from fractions import Fraction
 from pathlib import Path
@@ -199,6 +200,11 @@ def bad_inputs(clip: Path, tmp_path_factory) -> dict[str, Path]:
     (folder / "notes.mp4").write_text("not a video at all\n")
     data = clip.read_bytes()
     (folder / "cut.mp4").write_bytes(data[: len(data) // 2])  # the index (moov) sits at the end: gone
+    damaged = bytearray(data)  # full length, bytes of the index overwritten (seeded)
+    rng = random.Random(0)
+    for _ in range(24):
+        damaged[rng.randrange(data.rfind(b"moov") + 4, len(data))] = rng.randrange(256)
+    (folder / "damaged_index.mp4").write_bytes(damaged)
     faststart = folder / "faststart.mp4"  # index first: the file opens, then the frames run out
     with av.open(str(clip)) as src, av.open(str(faststart), "w", options={"movflags": "faststart"}) as dst:
         stream = dst.add_stream_from_template(src.streams.video[0])
@@ -223,7 +229,8 @@ def bad_inputs(clip: Path, tmp_path_factory) -> dict[str, Path]:
 
 BAD = [
     ("notes.mp4", VideoFormatError, "notes.mp4 is not a readable video file"),
-    ("cut.mp4", VideoTruncatedError, "cut.mp4 starts like a video file but FFmpeg cannot read it"),
+    ("cut.mp4", VideoTruncatedError, "its 'mdat' box runs past the end of the file (an incomplete download or copy)"),
+    ("damaged_index.mp4", VideoFormatError, "damaged_index.mp4 is complete but its index (moov box) is damaged"),
     # One FFmpeg decoder thread reports the broken packet (frame threads used to drop it and end early).
     ("cut_faststart.mp4", VideoTruncatedError, "cut_faststart.mp4 breaks off at frame"),
     ("speech.wav", NoVideoStreamError, "speech.wav has no video stream (it holds: audio)"),

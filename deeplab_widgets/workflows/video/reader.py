@@ -99,19 +99,48 @@ def _open(path: Path) -> Any:
     except av.error.FileNotFoundError as exc:
         raise VideoNotFoundError(f"video file not found: {path}") from exc
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
-        if _container_signature(path):
+        reason = _reason(exc)
+        with open(path, "rb") as f:
+            head = f.read(12)
+        if head[4:8] == b"ftyp":  # MP4/MOV: the top-level boxes tell a cut file from a damaged one
+            boxes = _mp4_boxes(path)
+            kind, _, end = boxes[-1]
+            if end > path.stat().st_size:
+                raise VideoTruncatedError(
+                    f"{path.name} is cut short ({reason}): its {kind.decode('latin-1')!r} box runs past the end of "
+                    "the file (an incomplete download or copy)"
+                ) from exc
+            if b"moov" not in {kind for kind, _, _ in boxes}:
+                raise VideoTruncatedError(
+                    f"{path.name} has no index (moov box) ({reason}): the recording or copy did not finish"
+                ) from exc
+            raise VideoFormatError(
+                f"{path.name} is complete but its index (moov box) is damaged ({reason}); the file cannot be read"
+            ) from exc
+        if head[:4] == b"\x1a\x45\xdf\xa3":  # Matroska/WebM
             raise VideoTruncatedError(
-                f"{path.name} starts like a video file but FFmpeg cannot read it ({_reason(exc)}): "
+                f"{path.name} starts like a video file but FFmpeg cannot read it ({reason}): "
                 "it is probably truncated (an incomplete download or copy)"
             ) from exc
-        raise VideoFormatError(f"{path.name} is not a readable video file ({_reason(exc)})") from exc
+        raise VideoFormatError(f"{path.name} is not a readable video file ({reason})") from exc
 
 
-def _container_signature(path: Path) -> bool:
-    """True when the file begins like an MP4/MOV (an `ftyp` box) or a Matroska/WebM (EBML) file."""
+def _mp4_boxes(path: Path) -> list[tuple[bytes, int, int]]:
+    """The top-level boxes of an MP4/MOV file as (type, start, end); the last one may end past the file's end."""
+    boxes: list[tuple[bytes, int, int]] = []
+    size = path.stat().st_size
     with open(path, "rb") as f:
-        head = f.read(12)
-    return head[4:8] == b"ftyp" or head[:4] == b"\x1a\x45\xdf\xa3"
+        start = 0
+        while start + 8 <= size:
+            f.seek(start)
+            header = f.read(16)
+            length, kind = int.from_bytes(header[:4], "big"), header[4:8]
+            if length == 1 and len(header) == 16:  # a 64-bit size follows
+                length = int.from_bytes(header[8:16], "big")
+            end = size if length == 0 else start + max(length, 8)  # 0: the box runs to the end of the file
+            boxes.append((kind, start, end))
+            start = end
+    return boxes
 
 
 def _reason(exc: BaseException) -> str:
