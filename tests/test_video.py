@@ -367,3 +367,37 @@ def test_a_clip_that_breaks_off_yields_every_frame_decoded_before_the_break(bad_
             frames.append(frame.index)
     broken = int(str(caught.value).split("breaks off at frame ")[1].split(",")[0])
     assert broken > 100 and frames == list(range(broken))
+
+
+def _stored_turned(clip: Path, folder: Path, rotation: int, frames: int = 12) -> Path:
+    """The clip's first frames stored turned the other way, with a display rotation that shows them upright."""
+    path = folder / f"rotated_{rotation}.mp4"
+    with av.open(str(clip)) as src, av.open(str(path), "w") as dst:
+        stream = dst.add_stream("libx264", rate=20, options={"crf": "12"})
+        size = src.streams.video[0].codec_context
+        stream.width, stream.height = (size.height, size.width) if rotation in (90, 270) else (size.width, size.height)
+        stream.pix_fmt = "yuv420p"
+        stream.set_display_rotation(rotation)
+        for i, frame in enumerate(src.decode(video=0)):
+            if i == frames:
+                break
+            stored = np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), -rotation // 90))
+            dst.mux(stream.encode(av.VideoFrame.from_ndarray(stored, format="rgb24")))
+        dst.mux(stream.encode(None))
+    return path
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_a_rotation_tag_turns_the_frames_upright(clip: Path, tmp_path: Path, rotation: int) -> None:
+    turned = _stored_turned(clip, tmp_path, rotation)
+    info = video_info(turned)
+    assert (info.size, info.rotation) == ((1280, 720), rotation)
+    with VideoReader(clip, (320, 180), full=True, limit=12) as a, VideoReader(turned, (320, 180), full=True) as b:
+        for original, shown in zip(a, b, strict=True):
+            assert shown.pixels.shape == original.pixels.shape == (180, 320, 3)
+            assert shown.image is not None and original.image is not None
+            assert np.abs(shown.image.astype(int) - original.image).mean() < 4  # re-encoded, the same picture
+    upright_maps = [f.labels for f in segment_video(clip, "deeplabv3-starter", limit=12, progress=False)]
+    turned_maps = [f.labels for f in segment_video(turned, "deeplabv3-starter", progress=False)]
+    agreement = np.mean([(a == b).mean() for a, b in zip(upright_maps, turned_maps, strict=True)])
+    assert agreement > 0.97

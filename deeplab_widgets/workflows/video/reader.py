@@ -49,7 +49,11 @@ SCALED_FORMAT = "gbrp"
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What a video file holds: size, frame rate, frame count, duration and codec."""
+    """What a video file holds: upright size, frame rate, frame count, duration, codec and rotation.
+
+    `width` and `height` are the size frames are shown at: a phone clip stored landscape with a rotation
+    tag of 90 degrees is `720 x 1280`, and `VideoReader` turns its frames upright.
+    """
 
     path: str
     width: int
@@ -59,6 +63,7 @@ class VideoInfo:
     duration: float  # seconds
     codec: str
     rate: Fraction = field(repr=False, default=Fraction(0))  # the exact frame rate, for writing at the same rate
+    rotation: int = 0  # degrees counter-clockwise that turn the stored frames upright: 0, 90, 180 or 270
 
     @property
     def size(self) -> tuple[int, int]:
@@ -167,24 +172,42 @@ def video_info(source: VideoSource) -> VideoInfo:
     path = resolve_video(source)
     container = _open(path)
     try:
-        return _info(path, _video_stream(container, path), container)
+        stream = _video_stream(container, path)
+        stream.codec_context.thread_count = FFMPEG_THREADS
+        try:
+            first = next(container.decode(stream), None)
+        except av.error.FFmpegError:  # decoding reports it; the size is still known
+            first = None
+        return _info(path, stream, container, first)
     finally:
         container.close()
 
 
-def _info(path: Path, stream: Any, container: Any) -> VideoInfo:
+def _info(path: Path, stream: Any, container: Any, first: Any) -> VideoInfo:
+    """The stream's description; `first` is its first decoded frame (None if it could not be decoded), whose
+    display matrix gives the rotation (PyAV exposes it on frames only)."""
     rate = stream.average_rate or stream.guessed_rate or Fraction(25)
     duration = float(stream.duration * stream.time_base) if stream.duration else (container.duration or 0) / 1e6
+    width, height = int(stream.codec_context.width), int(stream.codec_context.height)
+    rotation = round(getattr(first, "rotation", 0) or 0) // 90 % 4 * 90
+    if rotation in (90, 270):
+        width, height = height, width
     return VideoInfo(
         path=str(path),
-        width=int(stream.codec_context.width),
-        height=int(stream.codec_context.height),
+        width=width,
+        height=height,
         fps=float(rate),
         frames=int(stream.frames or 0),
         duration=duration,
         codec=stream.codec_context.name,
         rate=Fraction(rate),
+        rotation=rotation,
     )
+
+
+def upright(pixels: np.ndarray, rotation: int) -> np.ndarray:
+    """An H x W x 3 frame turned `rotation` degrees counter-clockwise (as `VideoInfo.rotation` asks), contiguous."""
+    return np.ascontiguousarray(np.rot90(pixels, rotation // 90)) if rotation else pixels
 
 
 class VideoReader:
@@ -212,7 +235,16 @@ class VideoReader:
         stream = _video_stream(self._container, self.path)
         stream.thread_type = "AUTO"  # frame or slice threads, whichever the codec supports
         stream.codec_context.thread_count = FFMPEG_THREADS
-        self.info = _info(self.path, stream, self._container)
+        # The first frame is decoded here: its display matrix is the rotation, and every read starts with it
+        # (see `_frames_from`); a failure to decode it is raised when iterating, like any decoding failure.
+        self._frames = self._container.decode(stream)
+        self._first: Any = None
+        self._first_error: av.error.FFmpegError | None = None
+        try:
+            self._first = next(self._frames, None)
+        except av.error.FFmpegError as exc:
+            self._first_error = exc
+        self.info = _info(self.path, stream, self._container, self._first)
         self.size = size or self.info.size
         self.full, self.start, self.limit = full, max(0, start), limit
         self.image_size = image_size or self.info.size
@@ -269,7 +301,8 @@ class VideoReader:
         return False
 
     def _decode(self) -> None:
-        width, height = self.size
+        rotation = self.info.rotation
+        width, height = self.size if rotation in (0, 180) else self.size[::-1]  # scaled before turning
         index, count = self.start, 0
         try:
             frames, skip = self._frames_from(self.start)
@@ -288,11 +321,12 @@ class VideoReader:
                 small = frame.reformat(
                     width=width, height=height, format=SCALED_FORMAT, interpolation=SCALER, threads=FFMPEG_THREADS
                 )
-                pixels = small.to_ndarray()
+                pixels = upright(small.to_ndarray(), rotation)
                 image = None
                 if self.full:
-                    iw, ih = self.image_size
+                    iw, ih = self.image_size if rotation in (0, 180) else self.image_size[::-1]
                     image = frame.to_ndarray(width=iw, height=ih, format="rgb24", interpolation=SCALER)
+                    image = upright(image, rotation)
                 item = DecodedFrame(index, seconds, pixels, image, (time.perf_counter() - t0) * 1e3)
                 if not self._put(item):
                     return
@@ -322,15 +356,13 @@ class VideoReader:
         when the seek lands after the target, it starts again from the first frame; in both cases the caller
         drops the frames before `start` by count.
         """
-        frames = self._container.decode(self._stream)
-        if start == 0:
-            return frames, 0
-        try:
-            next(frames)  # frame 0, decoded for its SEI
-        except StopIteration:
+        if self._first_error is not None:
+            raise self._decode_error(0, self._first_error) from self._first_error
+        frames = self._frames  # frame 0 is decoded already (`__init__`), which also gave the SEI
+        if self._first is None:
             return iter(()), 0
-        except av.error.FFmpegError as exc:
-            raise self._decode_error(0, exc) from exc
+        if start == 0:
+            return itertools.chain([self._first], frames), 0
         stream = self._stream
         if stream.time_base is None or not self.info.rate:
             return frames, start - 1
