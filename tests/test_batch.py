@@ -377,3 +377,15 @@ def test_default_works_in_a_script_without_a_main_guard(tmp_path: Path, how: str
     count, engine = done.stdout.strip().split(" ", 1)
     assert count == "100" and "threads" in engine
     assert len(list((tmp_path / "out").glob("*_mask.png"))) == 100
+
+
+def test_a_batch_overlay_blended_in_bands_equals_the_whole_blend(seg: Segmenter, monkeypatch) -> None:
+    from deeplab_widgets.core import imaging
+    from deeplab_widgets.core.images import load_image
+
+    photo = load_image(sample_path("kite_and_cold"))
+    result = seg.segment(photo)
+    whole = np.asarray(imaging.overlay_image(photo, result, 0.6))
+    monkeypatch.setattr(imaging, "BAND_PIXELS", 50_000)  # 37 rows a band: many bands, a short last one
+    banded = imaging.blend_into(photo.copy(), result, 0.6)
+    assert np.array_equal(np.asarray(banded), whole)

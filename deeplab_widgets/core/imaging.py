@@ -89,6 +89,30 @@ def overlay_image(
     return Image.composite(colors, photo, visible_mask(result.labels, hidden, alpha))
 
 
+#: Rows per band when `blend_into` colours a photo in place: about 4 MB of colours per band for a 4000 px wide photo.
+BAND_PIXELS = 1_000_000
+
+
+def blend_into(photo: Image.Image, result: SegmentationResult, alpha: float = 0.5) -> Image.Image:
+    """`overlay_image` drawn into `photo` itself, a band of rows at a time; returns `photo`.
+
+    For the writers that own the decoded photo (a batch's overlays): a 50 MP photo then needs no full-size
+    colour image and no full-size blend beside it, only a band of each.
+
+    Raises:
+        SizeMismatchError: the photo and the class map differ in size.
+    """
+    if photo.mode != "RGB" or (photo.height, photo.width) != result.labels.shape:
+        raise SizeMismatchError(size_mismatch(photo.size, result.labels))
+    alpha = float(np.clip(alpha, 0.0, 1.0))
+    rows = max(1, BAND_PIXELS // max(photo.width, 1))
+    for top in range(0, photo.height, rows):
+        box = (0, top, photo.width, min(top + rows, photo.height))
+        colors = colorize_image(result.labels[box[1] : box[3]], result.colormap)
+        photo.paste(Image.blend(photo.crop(box), colors, alpha), box)
+    return photo
+
+
 def overlay(
     image: Image.Image | np.ndarray, result: SegmentationResult, alpha: float = 0.5, hidden: Iterable[int] = ()
 ) -> np.ndarray:

@@ -11,7 +11,7 @@ from PIL import Image, PngImagePlugin
 
 from ...core.export import save_image
 from ...core.images import load_image
-from ...core.imaging import mask_image, overlay_image
+from ...core.imaging import blend_into, mask_image
 from ...core.segmenter import Segmenter
 from ...errors import DeeplabWidgetsError
 from .records import ImageRecord
@@ -50,7 +50,7 @@ def run_job(segmenter: Segmenter, job: Job) -> ImageRecord:
         info.add_text(RESIZE_KEY, segmenter.resize)
         save_image(mask_image(result.labels, result.colormap), job.mask, pnginfo=info, compress_level=MASK_PNG_LEVEL)
     if job.overlay is not None and image is not None:
-        save_image(overlay_image(image, result, job.alpha), job.overlay)
+        save_image(blend_into(image, result, job.alpha), job.overlay)  # the photo is ours: no second copy
     return ImageRecord.from_result(
         result, index=job.index, source=job.label, mask=job.mask, overlay=job.overlay, rle=job.rle
     )
