@@ -309,7 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"deeplab-widgets: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("deeplab-widgets: interrupted; finished outputs are kept (rerun with --resume to go on)", file=sys.stderr)
+        print("deeplab-widgets: interrupted: files being written were removed, finished ones are kept", file=sys.stderr)
         return 130
     finally:
         if main_thread:

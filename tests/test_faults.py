@@ -89,7 +89,7 @@ def test_sigterm_stops_a_run_with_one_line_and_keeps_finished_outputs(folder_of_
     if run.returncode == 0:
         pytest.skip("the run finished before the signal arrived")
     assert run.returncode == 130
-    assert err == "deeplab-widgets: interrupted; finished outputs are kept (rerun with --resume to go on)\n"
+    assert err == "deeplab-widgets: interrupted: files being written were removed, finished ones are kept\n"
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
     for png in out.glob("*.png"):
         with Image.open(png) as im:
@@ -197,3 +197,40 @@ def test_a_byte_of_garbage_in_the_summary_spoils_only_its_line(tmp_path: Path, c
     assert capsys.readouterr().err == ""
     rewritten = summary.read_text("utf-8").splitlines()
     assert len(rewritten) == 2 and all(line.startswith("{") for line in rewritten)
+
+
+def _video_run(out: Path, *extra: str) -> subprocess.Popen:
+    args = [*CLI, "video", "cockatoo", "--out", str(out / "v.mp4"), "--masks", str(out / "masks"), "--quiet", *extra]
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_frames(out: Path, run: subprocess.Popen) -> None:
+    """Until the run has written some masks into its hidden temporary folder."""
+    while run.poll() is None and not any(len(list(p.glob("*.png"))) > 3 for p in out.glob(".masks.*.part")):
+        time.sleep(0.02)
+
+
+def test_a_killed_video_run_leaves_temporary_files_that_the_next_run_removes(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run = _video_run(out)
+    _wait_for_frames(out, run)
+    run.kill()
+    run.wait()
+    assert [p for p in out.iterdir() if p.name.startswith(".")]  # what SIGKILL leaves behind
+    again = _video_run(out, "--limit", "3")
+    assert again.wait(timeout=120) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["masks", "v.mp4"]
+    assert len(list((out / "masks").iterdir())) == 3
+
+
+def test_sigterm_stops_a_video_run_with_nothing_left_behind(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run = _video_run(out)
+    _wait_for_frames(out, run)
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=60)
+    assert (run.returncode, err) == (
+        130,
+        "deeplab-widgets: interrupted: files being written were removed, finished ones are kept\n",
+    )
+    assert list(out.iterdir()) == []
