@@ -38,6 +38,10 @@ class SampleNotFoundError(_NotFound):
     """A sample name is not in the registry (`deeplab-widgets samples list` shows the known ones)."""
 
 
+class LabelSetNotFoundError(_NotFound):
+    """A label set name is not one the package knows (`pascal_voc`, `cityscapes`, `ade20k`, `ade20k-32`)."""
+
+
 class LayerNotFoundError(_NotFound):
     """A layer, tensor or branch looked up in a model's graph is not there (or the name is ambiguous)."""
 
@@ -92,6 +96,10 @@ class SizeMismatchError(DeeplabWidgetsError, ValueError):
 
 class NoScoresError(DeeplabWidgetsError, ValueError):
     """A result carries no per-class scores (an ArgMax-only model, or segmented without `scores=True`)."""
+
+
+class LabelFileError(DeeplabWidgetsError, ValueError):
+    """A labels file cannot be used: missing, a folder, not UTF-8 text, or without a single name."""
 
 
 class LabelCountError(DeeplabWidgetsError, ValueError):

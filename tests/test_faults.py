@@ -234,3 +234,53 @@ def test_sigterm_stops_a_video_run_with_nothing_left_behind(tmp_path: Path) -> N
         "deeplab-widgets: interrupted: files being written were removed, finished ones are kept\n",
     )
     assert list(out.iterdir()) == []
+
+
+def _misuse_cases(tmp: Path) -> list[tuple[str, object, type, str]]:
+    """(name, call, error type, message pattern): misuse of public parameters, each a project error naming it."""
+    import io
+
+    import numpy as np
+
+    from deeplab_widgets import (
+        ImageDecodeError,
+        LabelFileError,
+        LabelSetNotFoundError,
+        OptionsError,
+        RuntimeOptions,
+        Segmenter,
+        label_set,
+        load_image,
+    )
+
+    (tmp / "labels_dir").mkdir(exist_ok=True)
+    (tmp / "labels.png").write_bytes(sample_path("cat").read_bytes()[:2000])
+    closed = Image.open(sample_path("cat"))
+    closed.close()
+    lazy_truncated = Image.open(io.BytesIO(sample_path("kite_and_cold").read_bytes()[:20000]))
+
+    def segmenter_with(labels):
+        return lambda: Segmenter("deeplabv3-starter", labels=labels)
+
+    return [
+        ("xnnpack='no'", lambda: RuntimeOptions(xnnpack="no"), OptionsError, r"^xnnpack must be True or False"),
+        ("num_threads='2'", lambda: RuntimeOptions(num_threads="2"), OptionsError, r"^num_threads must be an int"),
+        ("delegate_options list", lambda: RuntimeOptions(delegate_options=["a"]), OptionsError, r"^delegate_options"),
+        ("delegate=3", lambda: RuntimeOptions(delegate=3), OptionsError, r"^delegate must be a library path"),
+        ("label_set('nope')", lambda: label_set("nope"), LabelSetNotFoundError, r"^unknown label set 'nope'; known"),
+        ("labels missing", segmenter_with(tmp / "nope.txt"), LabelFileError, r"^labels file not found: "),
+        ("labels folder", segmenter_with(tmp / "labels_dir"), LabelFileError, r"is a folder; give a text file"),
+        ("labels binary", segmenter_with(tmp / "labels.png"), LabelFileError, r"is not UTF-8 text"),
+        ("closed PIL image", lambda: load_image(closed), ImageDecodeError, r"closed image"),
+        ("truncated lazy image", lambda: load_image(lazy_truncated), ImageDecodeError, r"truncated"),
+        ("NaN array", lambda: load_image(np.full((9, 9, 3), np.nan)), ImageDecodeError, r"not NaN or infinity$"),
+    ]
+
+
+def test_misuse_of_public_parameters_raises_a_project_error_naming_it(tmp_path: Path) -> None:
+    from deeplab_widgets import DeeplabWidgetsError
+
+    for name, call, error, pattern in _misuse_cases(tmp_path):
+        with pytest.raises(error, match=pattern) as caught:
+            call()  # type: ignore[operator]
+        assert isinstance(caught.value, DeeplabWidgetsError), name

@@ -33,11 +33,18 @@ def load_image(
     """Decode `source` (path, bytes, PIL image or array) to an EXIF-upright RGB image.
 
     Odd modes (L, LA, P, RGBA, CMYK, 16-bit) become RGB; transparency is composited on white.
+
+    Raises:
+        ImageNotFoundError: A path that does not exist.
+        ImageDecodeError: Not an image, truncated, a closed PIL image, or an array that is not an image
+            (wrong shape or dtype, floats outside [0, 1], NaN).
+        ImageTooLargeError: More pixels than `max_pixels`.
+        ImageTooSmallError: A side shorter than `min_side`.
     """
     if isinstance(source, np.ndarray):
         image = _from_array(source)
     elif isinstance(source, Image.Image):
-        image = source
+        image = _loaded(source)
     else:
         return _open(source, max_pixels, min_side=min_side).image
     _check_size(image, max_pixels, min_side, _describe(source))
@@ -81,6 +88,19 @@ def load_image_at_least(
         image = load_image(source, max_pixels=max_pixels, min_side=min_side)
         return Decoded(image, image.size, (0.0, 0.0, float(image.width), float(image.height)))
     return _open(source, max_pixels, min_side=min_side, min_size=min_size)
+
+
+def _loaded(image: Image.Image) -> Image.Image:
+    """A PIL image whose pixels are readable (a lazily opened one is loaded now).
+
+    Raises:
+        ImageDecodeError: The image was closed, or its file is truncated or damaged.
+    """
+    try:
+        image.load()
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageDecodeError(f"the PIL image cannot be read ({exc}): is it closed, or its file truncated?") from exc
+    return image
 
 
 def _describe(source: object) -> str:
@@ -193,9 +213,11 @@ def _from_array(arr: np.ndarray) -> Image.Image:
     elif arr.dtype == np.uint16:
         data = (arr >> 8).astype(np.uint8)
     elif np.issubdtype(arr.dtype, np.floating):
-        if arr.size and (np.nanmin(arr) < 0 or np.nanmax(arr) > 1):
+        if not np.isfinite(arr).all():
+            raise ImageDecodeError("float image arrays must hold values in [0, 1], not NaN or infinity")
+        if arr.size and (arr.min() < 0 or arr.max() > 1):
             raise ImageDecodeError("float image arrays must hold values in [0, 1]")
-        data = (np.nan_to_num(arr) * 255 + 0.5).astype(np.uint8)
+        data = (arr * 255 + 0.5).astype(np.uint8)
     else:
         raise ImageDecodeError(f"image arrays must be uint8, uint16 or float in [0, 1], not {arr.dtype}")
     return Image.fromarray(np.ascontiguousarray(data))

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import LabelSetNotFoundError
+
 VOC_NAMES = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
     "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant",
@@ -128,7 +130,12 @@ def label_set(name: str) -> LabelSet:
 
     `ade20k-32` is what the DeepLab v3+ ADE20K zoo models predict: 0 = "other" (every ADE20K class
     above 31) and ADE20K classes 1..31 (wall ... armchair), with DeepLab's ADE20K colours.
+
+    Raises:
+        LabelSetNotFoundError: `name` is not one of those (the message lists them).
     """
+    if not isinstance(name, str) or name not in LABEL_SETS:
+        raise LabelSetNotFoundError(f"unknown label set {name!r}; known: {', '.join(LABEL_SETS)}")
     return LABEL_SETS[name]
 
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..assets import zoo
-from ..errors import LabelCountError, ModelFormatError, ModelNotFoundError, NoScoresError
+from ..errors import LabelCountError, LabelFileError, ModelFormatError, ModelNotFoundError, NoScoresError
 from ..tflite.metadata import Normalization, read_labels, read_normalization
 from ..tflite.outputs import add_argmax_head, add_scores_output, find_logits
 from ..tflite.schema import check_tflite
@@ -143,9 +143,22 @@ def read_label_file(path: str | os.PathLike) -> tuple[str, ...]:
     """Names from a text file, one per line, up to the first blank line (notes may follow).
 
     Raises:
-        FileNotFoundError: The file does not exist.
+        LabelFileError: The file is missing, a folder, unreadable, not UTF-8 text, or holds no name.
     """
-    return label_names(Path(path).read_text("utf-8"))
+    file = Path(path)
+    try:
+        names = label_names(file.read_text("utf-8"))
+    except FileNotFoundError as exc:
+        raise LabelFileError(f"labels file not found: {file}") from exc
+    except IsADirectoryError as exc:
+        raise LabelFileError(f"labels file {file} is a folder; give a text file with one class name per line") from exc
+    except UnicodeDecodeError as exc:
+        raise LabelFileError(f"labels file {file} is not UTF-8 text; give one class name per line") from exc
+    except OSError as exc:
+        raise LabelFileError(f"labels file {file} cannot be read: {(exc.strerror or str(exc)).lower()}") from exc
+    if not names or any("\0" in name for name in names):
+        raise LabelFileError(f"labels file {file} holds no class names; give one class name per line")
+    return names
 
 
 def label_names(text: str) -> tuple[str, ...]:
@@ -240,6 +253,7 @@ def load_model(model: ModelInput, labels: LabelsInput = None, options: RuntimeOp
         ModelNotFoundError: An unknown zoo id (the message lists the known ones) or a missing file.
         ModelFormatError: Not a TFLite file, truncated, or not a single-RGB-image segmentation model.
         LabelCountError: A number of class names that does not match the model's classes (both numbers given).
+        LabelFileError: A labels file that is missing, a folder, not text, or empty.
         ChecksumError: A zoo model's cached or mirrored copy has the wrong SHA-256.
         DownloadError: A zoo model is not available offline and could not be downloaded.
         BackendError: The backend named by `options` is not installed.

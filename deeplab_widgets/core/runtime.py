@@ -7,12 +7,13 @@ back and forth costs nothing. Interpreters are not thread-safe: `Runner.lock` gu
 from __future__ import annotations
 
 import importlib
+import numbers
 import os
 import sys
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -56,11 +57,12 @@ class RuntimeOptions:
             oversubscribed threads only measure contention.
         xnnpack: Use LiteRT's default XNNPACK delegate; `False` selects `BUILTIN_WITHOUT_DEFAULT_DELEGATES`.
         delegate: The path or name of an external delegate library (e.g. `libedgetpu.so.1`), or `None`.
-        delegate_options: Options passed to the external delegate, as (key, value) pairs.
+        delegate_options: Options passed to the external delegate, as (key, value) pairs (a mapping is turned
+            into pairs).
         backend: `"litert"` (ai-edge-litert), `"tflite-runtime"`, or `"auto"` (the first one installed).
 
     Raises:
-        OptionsError: `num_threads` is outside 1..cores.
+        OptionsError: A field of the wrong type (e.g. `xnnpack="no"`), or `num_threads` outside 1..cores.
         BackendError: `backend` is not a known backend name.
     """
 
@@ -71,6 +73,15 @@ class RuntimeOptions:
     backend: Backend = "auto"
 
     def __post_init__(self) -> None:
+        if not isinstance(self.num_threads, numbers.Integral) or isinstance(self.num_threads, bool):
+            raise OptionsError(f"num_threads must be an int, not {type(self.num_threads).__name__}")
+        if not isinstance(self.xnnpack, bool):
+            raise OptionsError(f"xnnpack must be True or False, not {self.xnnpack!r}")
+        if self.delegate is not None and not isinstance(self.delegate, (str, os.PathLike)):
+            raise OptionsError(f"delegate must be a library path or None, not {type(self.delegate).__name__}")
+        object.__setattr__(self, "num_threads", int(self.num_threads))
+        object.__setattr__(self, "delegate", None if self.delegate is None else os.fspath(self.delegate))
+        object.__setattr__(self, "delegate_options", _option_pairs(self.delegate_options))
         if not 1 <= self.num_threads <= cpu_count():
             raise OptionsError(
                 f"num_threads must be between 1 and {cpu_count()} (this machine's cores), not {self.num_threads}"
@@ -86,6 +97,24 @@ class RuntimeOptions:
         if self.delegate:
             parts.append(f"delegate {os.path.basename(self.delegate)}")
         return ", ".join(parts)
+
+
+def _option_pairs(options: Any) -> tuple[tuple[str, str], ...]:
+    """Delegate options as a tuple of (key, value) strings, from a mapping or pairs.
+
+    Raises:
+        OptionsError: Anything else (the message shows the accepted forms).
+    """
+    if isinstance(options, Mapping):
+        options = tuple(options.items())
+    try:
+        if isinstance(options, (str, bytes)):
+            raise TypeError
+        return tuple((str(key), str(value)) for key, value in options)
+    except (TypeError, ValueError):
+        raise OptionsError(
+            f"delegate_options must be a mapping or (key, value) pairs, e.g. {{'device': 'usb'}}, not {options!r}"
+        ) from None
 
 
 def available_backends() -> list[str]:
