@@ -284,3 +284,15 @@ def test_misuse_of_public_parameters_raises_a_project_error_naming_it(tmp_path: 
         with pytest.raises(error, match=pattern) as caught:
             call()  # type: ignore[operator]
         assert isinstance(caught.value, DeeplabWidgetsError), name
+
+
+def test_a_result_names_the_checksum_of_the_model_file_it_came_from(tmp_path: Path) -> None:
+    import hashlib
+
+    from deeplab_widgets import Segmenter, load_sample
+    from deeplab_widgets.assets.zoo import fetch_model
+
+    copy = tmp_path / "mine.tflite"
+    shutil.copyfile(fetch_model("deeplabv3-starter"), copy)
+    result = Segmenter.from_file(copy).segment(load_sample("cat"))
+    assert (result.model, result.model_sha256) == ("mine.tflite", hashlib.sha256(copy.read_bytes()).hexdigest())

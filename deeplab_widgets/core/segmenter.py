@@ -73,7 +73,11 @@ def present_classes(
 
 @dataclass(frozen=True)
 class SegmentationResult:
-    """A class map at the original image size, the class names, optional scores and timings."""
+    """A class map at the original image size, the class names, optional scores and timings.
+
+    `model` names the model and `model_sha256` identifies its file exactly: a zoo model's file is checked
+    against the registry, a user's file (`Segmenter.from_file`) is only as good as its checksum says.
+    """
 
     labels: np.ndarray  # H x W uint8 class ids
     class_names: tuple[str, ...]
@@ -84,6 +88,7 @@ class SegmentationResult:
     resize: ResizeMode
     scores: np.ndarray | None = field(default=None, repr=False)  # h x w x C probabilities, model resolution
     output_kind: OutputKind | None = None  # the model's output; None when unknown (e.g. a mask read from disk)
+    model_sha256: str = ""  # the model file's SHA-256 (its exact provenance); "" when unknown
 
     @cached_property
     def counts(self) -> np.ndarray:
@@ -202,6 +207,7 @@ class Segmenter:
             resize=self.resize,
             scores=probs,
             output_kind=spec.output_kind,
+            model_sha256=spec.digest,
         )
 
     def decode_size(self, full_size: tuple[int, int]) -> tuple[int, int]:
