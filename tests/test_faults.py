@@ -296,3 +296,50 @@ def test_a_result_names_the_checksum_of_the_model_file_it_came_from(tmp_path: Pa
     shutil.copyfile(fetch_model("deeplabv3-starter"), copy)
     result = Segmenter.from_file(copy).segment(load_sample("cat"))
     assert (result.model, result.model_sha256) == ("mine.tflite", hashlib.sha256(copy.read_bytes()).hexdigest())
+
+
+@pytest.fixture
+def read_only_folder(tmp_path: Path):
+    """A folder nothing may be written into, even by root (`chattr +i`; `chmod` for other users)."""
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    locked = (
+        subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0
+        if os.geteuid() == 0
+        else False
+    )
+    if not locked:
+        folder.chmod(0o555)
+    if os.access(folder, os.W_OK):
+        pytest.skip("no way to make a read-only folder here (root without chattr)")
+    yield folder
+    if locked:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+    folder.chmod(0o755)
+
+
+@pytest.mark.parametrize("inside", [False, True])
+def test_a_read_only_output_folder_is_one_line_before_any_work(read_only_folder: Path, capsys, inside: bool) -> None:
+    out = read_only_folder / "out" if inside else read_only_folder
+    assert main(["segment", "--sample", "cat", "--out", str(out)]) == 1
+    assert capsys.readouterr().err == (
+        f"deeplab-widgets: error: cannot write {out}: {read_only_folder} is not writable (read-only or no permission)\n"
+    )
+
+
+def test_a_full_disk_while_writing_is_one_line_and_leaves_no_temporary_file(tmp_path: Path, capsys, monkeypatch):
+    import errno
+
+    from deeplab_widgets.core import export
+
+    def full(src, dst):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(export.os, "replace", full)  # the disk fills up as the first mask is put in place
+    out = tmp_path / "out"
+    assert main(["segment", "--sample", "cat", "--out", str(out)]) == 1
+    assert (
+        capsys.readouterr().err
+        == f"deeplab-widgets: error: cannot write {out / 'cat_mask.png'}: no space left on device\n"
+    )
+    assert list(out.iterdir()) == []
