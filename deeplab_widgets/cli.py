@@ -128,7 +128,7 @@ SANITY_CHECK_IMAGES = 100
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from .assets.datasets import ade20k_32_folder, voc_folder
+    from .workflows.datasets import ade20k_32_folder, voc_folder
     from .workflows.evaluate import evaluate
 
     options = RuntimeOptions(num_threads=cpu_count() if args.threads is None else args.threads)

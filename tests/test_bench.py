@@ -9,9 +9,8 @@ import math
 import pytest
 from PIL import Image
 
-from deeplab_widgets import RuntimeOptions, available_backends
+from deeplab_widgets import RuntimeOptions, available_backends, load_sample
 from deeplab_widgets.analysis.cost import compute_cost
-from deeplab_widgets.assets.samples import load_sample
 from deeplab_widgets.cli import main
 from deeplab_widgets.core.runtime import cpu_count
 from deeplab_widgets.errors import BackendError, DelegateError, ModelNotFoundError, OptionsError

@@ -14,10 +14,10 @@ import pytest
 from PIL import Image
 
 from deeplab_widgets import Segmenter, list_models
-from deeplab_widgets.assets.datasets import LabelledDataset, ade20k_32_folder, ade20k_folder, voc_folder
 from deeplab_widgets.assets.samples import list_samples, sample_path
 from deeplab_widgets.core import preprocess
 from deeplab_widgets.core.images import load_image, load_image_at_least
+from deeplab_widgets.workflows.datasets import LabelledDataset, ade20k_32_folder, ade20k_folder, voc_folder
 from deeplab_widgets.workflows.evaluate import label_map_for
 from deeplab_widgets.workflows.metrics import ConfusionMatrix
 

@@ -13,7 +13,6 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from deeplab_widgets import load_sample
-from deeplab_widgets.assets.datasets import CITYSCAPES_TO_VOC, LabelledDataset, ade20k_folder, read_mask, voc_folder
 from deeplab_widgets.cli import main
 from deeplab_widgets.errors import DatasetError, OptionsError
 from deeplab_widgets.viz.evaluation import (
@@ -24,6 +23,7 @@ from deeplab_widgets.viz.evaluation import (
     plot_worst_images,
 )
 from deeplab_widgets.workflows.compare import comparison_markdown, comparison_table, disagreement
+from deeplab_widgets.workflows.datasets import CITYSCAPES_TO_VOC, LabelledDataset, ade20k_folder, read_mask, voc_folder
 from deeplab_widgets.workflows.evaluate import _tile_starts, evaluate, label_map_for, multiscale_probabilities, predict
 
 

@@ -8,10 +8,10 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
-from ..assets.datasets import LabelledDataset
 from ..core.segmenter import SegmentationResult
 from ..errors import OptionsError
 from ..workflows.compare import Disagreement
+from ..workflows.datasets import LabelledDataset
 from ..workflows.evaluate import Evaluation
 from ..workflows.metrics import Metrics
 from .masks import as_photo, colorize, overlay

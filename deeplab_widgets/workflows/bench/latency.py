@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 import psutil
 
-from ...assets.samples import resolve_image
 from ...core.images import ImageInput, load_image
 from ...core.model import ModelInput, ModelSpec, load_model
 from ...core.preprocess import fit
 from ...core.runtime import RuntimeOptions, backend_module, cpu_count, make_interpreter
 from ...errors import OptionsError
+from ..samples import resolve_image
 from .tables import latency_row
 
 #: `benchmark_model`'s defaults: 1 warm-up run, then 50 timed runs.
