@@ -2,13 +2,15 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# On a machine with ../shared (the project's development and CI machines), use it as an offline mirror.
-SHARED := $(wildcard ../shared/models ../shared/images ../shared/video)
-empty :=
-space := $(empty) $(empty)
-export DEEPLAB_WIDGETS_MIRROR ?= $(subst $(space),:,$(abspath $(SHARED)))
+# The offline mirror of the project's development and CI machines: the ../shared folders tools/dev_mirror.py names.
+# A DEEPLAB_WIDGETS_MIRROR already set (even empty: no mirror) is kept.
+ifeq ($(origin DEEPLAB_WIDGETS_MIRROR),undefined)
+export DEEPLAB_WIDGETS_MIRROR := $(shell $(PYTHON) tools/dev_mirror.py)
+endif
+# The same mirror for kernels of the venv's Jupyter (`.venv/bin/jupyter lab notebooks/` works offline).
+JUPYTER_CONFIG := $(VENV)/etc/jupyter/jupyter_server_config.py
 
-.PHONY: demo test lint app docs bench clean
+.PHONY: demo test lint lab app docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +21,13 @@ $(VENV)/.installed-base: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $@
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(VENV)/.installed: pyproject.toml | $(BIN)/python $(JUPYTER_CONFIG)
 	$(BIN)/pip install -q -e '.[dev,dask,coco,docs]'
 	touch $@ $(VENV)/.installed-base
+
+$(JUPYTER_CONFIG): | $(BIN)/python
+	mkdir -p $(@D)
+	ln -sf $(CURDIR)/tools/jupyter_server_config.py $@
 
 demo: $(VENV)/.installed-base
 	$(BIN)/deeplab-widgets segment --sample cat --overlay --out out/demo

@@ -1,18 +1,19 @@
-"""Shared fixtures: the real models and photos from ../shared, through the project's registry."""
+"""Shared fixtures: the real models and photos of the project's development mirror, through the registry.
+
+The mirror is the one tools/dev_mirror.py names (the variable the Makefile exports, set here when pytest runs
+without make).
+"""
 
 from __future__ import annotations
 
-import os
+import runpy
 from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-
-if "DEEPLAB_WIDGETS_MIRROR" not in os.environ or not os.environ["DEEPLAB_WIDGETS_MIRROR"]:
-    folders = [SHARED / "models", SHARED / "images", SHARED / "video"]
-    if all(f.is_dir() for f in folders):
-        os.environ["DEEPLAB_WIDGETS_MIRROR"] = os.pathsep.join(str(f) for f in folders)
+DEV_MIRROR = runpy.run_path(str(Path(__file__).resolve().parents[1] / "tools" / "dev_mirror.py"))
+DEV_MIRROR["setdefault"]()
+SHARED: Path = DEV_MIRROR["SHARED"]
 
 PASCAL_MODELS = ["deeplabv3-starter", "deeplabv3-mnv2-dm05-voc", "deeplabv3-mnv2-voc"]
 ALL_MODELS = [
