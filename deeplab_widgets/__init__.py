@@ -44,6 +44,7 @@ from .errors import (
     VideoNotFoundError,
     VideoTruncatedError,
 )
+from .extras import dependency_error, missing_optional
 from .workflows.batch import BatchReport, ImageRecord, segment_many
 from .workflows.bench import BenchmarkResult, PipelineResult, Sweep, benchmark, benchmark_pipeline, sweep
 from .workflows.compare import compare_models, comparison_table, disagreement
@@ -90,7 +91,14 @@ def __getattr__(name: str):
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+        try:
+            module = importlib.import_module(_LAZY[name], __name__)
+        except ImportError as exc:
+            missing = missing_optional(exc)
+            if missing is None:
+                raise
+            raise dependency_error(name, missing) from None
+        return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -91,7 +91,7 @@ def _bench(args: argparse.Namespace) -> int:
 
     render = None
     if args.pipeline:
-        from .viz.timing import render_overlay
+        from .viz.render import render_overlay
 
         render = render_overlay
     result = bench.sweep(

@@ -14,9 +14,10 @@ from deeplab_widgets.analysis.cost import compute_cost
 from deeplab_widgets.cli import main
 from deeplab_widgets.core.runtime import cpu_count
 from deeplab_widgets.errors import BackendError, DelegateError, ModelNotFoundError, OptionsError
-from deeplab_widgets.viz.timing import latency_vs_threads, op_costs, render_overlay, seed_comparison, stage_breakdown
+from deeplab_widgets.viz.render import render_overlay
+from deeplab_widgets.viz.timing import latency_vs_threads, op_costs, published_comparison, stage_breakdown
 from deeplab_widgets.workflows.bench import (
-    SEED_LATENCIES,
+    PUBLISHED_LATENCIES,
     STAGES,
     BenchmarkResult,
     LatencyStats,
@@ -229,15 +230,26 @@ def test_latency_vs_threads_plot(small_sweep):
         latency_vs_threads(small_sweep, kind="pie")
 
 
-def test_seed_comparison_plot(starter_run):
-    ax = seed_comparison(starter_run).axes[0]
+def test_published_comparison_plot(starter_run):
+    ax = published_comparison(starter_run).axes[0]
     ticks = [t.get_text() for t in ax.get_xticklabels()]
     assert ticks[:2] == ["Pixel 3\nGPU", "Pixel 3\nCPU, 4 thr"] and ticks[-1] == "measured\nCPU, 1 thr"
-    heights = [p.get_height() for p in ax.patches][: len(SEED_LATENCIES) + 1]
+    heights = [p.get_height() for p in ax.patches][: len(PUBLISHED_LATENCIES) + 1]
     assert heights == pytest.approx([16, 37, 20, 23, 16, 25, starter_run.stats.median_ms])
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend[0].startswith("quoted") and legend[1].startswith("measured (x86_64")
+    assert legend[0] == "published TFLite table (phones)" and legend[1].startswith("measured (x86_64")
+    assert ax.get_title() == f"{STARTER}: measured here vs the published TFLite table"
     assert ax.get_ylabel() == "latency (ms)"
+
+
+def test_the_names_from_before_the_published_table_still_work_with_a_warning():
+    from deeplab_widgets.viz import timing
+    from deeplab_widgets.workflows import bench
+
+    with pytest.warns(DeprecationWarning, match="use PUBLISHED_LATENCIES"):
+        assert bench.SEED_LATENCIES is PUBLISHED_LATENCIES
+    with pytest.warns(DeprecationWarning, match="use published_comparison"):
+        assert timing.seed_comparison is published_comparison
 
 
 def test_stage_breakdown_plot(pipeline_run):
@@ -266,7 +278,7 @@ def test_timing_panel_driven_from_python(tmp_path):
     assert csv_lines[0].startswith("model,backend,threads") and csv_lines[1].startswith(f"{STARTER},")
     errorbar_png = panel.plot.value
     assert errorbar_png[:8] == b"\x89PNG\r\n\x1a\n"
-    panel.plot_kind.value = "seed"  # display-only: redraws, never re-runs
+    panel.plot_kind.value = "published"  # display-only: redraws, never re-runs
     assert panel.sweep is result and panel.plot.value != errorbar_png
     table = panel.table.value
     panel.delegate.value = str(tmp_path / "libnothing.so")
