@@ -58,8 +58,8 @@ FAST_TESTS := not browser and not notebooks and not docs and not slow
 check: lint
 	$(BIN)/python -m pytest -q -m "$(FAST_TESTS)"
 
-# The site goes to site/; the notebooks are executed (or their executed copies from the notebook tests reused,
-# see docs/hooks.py) and rendered with their outputs. `make test` builds it too (tests/test_site.py), with --strict.
+# The site goes to site/; the notebooks are executed (or fresh executed copies in build/notebooks/ reused, see
+# docs/hooks.py) and rendered with their outputs. `make test` builds it too (tests/test_site.py), with --strict.
 docs: $(VENV)/.installed-docs
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 

@@ -82,10 +82,17 @@ def test_a_real_photo_as_input():
     assert r.input == "cat" and r.stats.count == 2
 
 
-def test_xnnpack_off_is_slower_for_the_uint8_model():
-    on = benchmark(DM05, RuntimeOptions(num_threads=1, xnnpack=True), runs=4)
-    off = benchmark(DM05, RuntimeOptions(num_threads=1, xnnpack=False), runs=4)
-    assert off.stats.min_ms / on.stats.min_ms > 1.3, (on.stats, off.stats)
+def test_xnnpack_off_runs_the_model_without_the_delegate_and_finds_the_same_classes(segmenters):
+    """How much slower XNNPACK off is: benchmarks/RESULTS.md, "`invoke()` latency of the zoo"."""
+    on, off = (RuntimeOptions(num_threads=1, xnnpack=x) for x in (True, False))
+    assert [r.options.xnnpack for r in (benchmark(DM05, on, runs=2), benchmark(DM05, off, runs=2))] == [True, False]
+    segmenter = segmenters[DM05]
+    plans = [{op["op_name"] for op in segmenter.spec.runner(o).interpreter._get_ops_details()} for o in (on, off)]
+    assert "DELEGATE" in plans[0] and "DELEGATE" not in plans[1]  # XNNPACK's nodes in the execution plan
+    photo = load_sample("cat")
+    with_xnnpack, without = (segmenter.with_options(o).segment(photo) for o in (on, off))
+    assert [c.name for c in without.present_classes()] == [c.name for c in with_xnnpack.present_classes()]
+    assert (without.labels == with_xnnpack.labels).mean() > 0.98  # quantized kernels round a few pixels apart
 
 
 def test_pipeline_stages_add_up(pipeline_run):
@@ -296,6 +303,7 @@ def test_timing_panel_driven_from_python(tmp_path):
     assert panel.plot.value[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_stopping_a_benchmark_keeps_the_configurations_that_finished():
     import time
 

@@ -178,6 +178,7 @@ def test_bilinear_upsampling_equals_argmax_at_model_resolution(starter, voc) -> 
     assert (up == starter.segment(image).labels).mean() > 0.97  # differs only along class borders
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ALL_MODELS)
 def test_flip_and_multiscale_tta_work_for_every_model(segmenters, model: str) -> None:
     image = load_sample("kite_and_cold")  # 1352x900: the 1.25 scale needs two tiles across
@@ -302,6 +303,7 @@ def test_cli_eval_json(shared: Path, capsys) -> None:
     assert data["pixel_accuracy"] > 0.93 and len(data["per_image"]) == 15
 
 
+@pytest.mark.slow
 def test_cli_eval_flip_tta_on_an_argmax_model(shared: Path, capsys) -> None:
     voc = shared / "eval" / "voc"
     folders = ["--images", str(voc / "images"), "--masks", str(voc / "masks")]

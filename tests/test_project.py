@@ -104,6 +104,7 @@ def wheel(tmp_path_factory) -> Path:
     return built
 
 
+@pytest.mark.slow
 def test_the_wheel_carries_license_notice_and_py_typed(wheel) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
