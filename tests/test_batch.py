@@ -268,6 +268,7 @@ def test_cli_folder_resume_and_failures(photos: Path, tmp_path: Path, capsys) ->
     assert len(read_summary(out)) == 7
 
 
+@pytest.mark.slow  # starts a 2-worker Dask cluster
 def test_cli_runs_on_a_dask_scheduler_address(photos: Path, tmp_path: Path, cluster, capsys) -> None:
     out = tmp_path / "out"
     code = main(["segment", str(photos), "--out", str(out), "--dask", cluster.scheduler_address, "--threads", "1"])
