@@ -17,8 +17,8 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 # Each target installs what it uses: `make demo` the core alone; `make app` and `make lab` the app extra (Voila,
-# JupyterLab and the widgets); `make docs` the docs extra; `make lint`, `make check`, `make test` and `make bench`
-# every extra the tests cover. One stamp per set; a larger set also stamps the sets it includes.
+# JupyterLab and the widgets); `make docs` the docs extra and Dask (05_batch runs it); `make lint`, `make check`,
+# `make test` and `make bench` every extra the tests cover. One stamp per set; a larger set stamps those it includes.
 $(VENV)/.installed-base: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $@
