@@ -2,26 +2,42 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# On a machine with ../shared (the project's development and CI machines), use it as an offline mirror.
-SHARED := $(wildcard ../shared/models ../shared/images ../shared/video)
-empty :=
-space := $(empty) $(empty)
-export DEEPLAB_WIDGETS_MIRROR ?= $(subst $(space),:,$(abspath $(SHARED)))
+# The offline mirror of the project's development and CI machines: the ../shared folders tools/dev_mirror.py names.
+# A DEEPLAB_WIDGETS_MIRROR already set (even empty: no mirror) is kept.
+ifeq ($(origin DEEPLAB_WIDGETS_MIRROR),undefined)
+export DEEPLAB_WIDGETS_MIRROR := $(shell $(PYTHON) tools/dev_mirror.py)
+endif
+# The same mirror for kernels of the venv's Jupyter (`.venv/bin/jupyter lab notebooks/` works offline).
+JUPYTER_CONFIG := $(VENV)/etc/jupyter/jupyter_server_config.py
 
-.PHONY: demo test lint app docs bench clean
+.PHONY: demo test check lint lab app docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# `make demo` installs the package; `make test` adds the dev tools, the docs tools and the optional extras it tests.
+# Each target installs what it uses: `make demo` the core alone; `make app` and `make lab` the app extra (Voila,
+# JupyterLab and the widgets); `make docs` the docs extra and Dask (05_batch runs it); `make lint`, `make check`,
+# `make test` and `make bench` every extra the tests cover. One stamp per set; a larger set stamps those it includes.
 $(VENV)/.installed-base: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $@
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev,dask,coco,docs]'
+$(VENV)/.installed-app: pyproject.toml | $(BIN)/python $(JUPYTER_CONFIG)
+	$(BIN)/pip install -q -e '.[app]'
 	touch $@ $(VENV)/.installed-base
+
+$(VENV)/.installed-docs: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[docs,dask]'
+	touch $@ $(VENV)/.installed-base
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python $(JUPYTER_CONFIG)
+	$(BIN)/pip install -q -e '.[dev,app,docs,dask,coco]'
+	touch $@ $(VENV)/.installed-base $(VENV)/.installed-app $(VENV)/.installed-docs
+
+$(JUPYTER_CONFIG): | $(BIN)/python
+	mkdir -p $(@D)
+	ln -sf $(CURDIR)/tools/jupyter_server_config.py $@
 
 demo: $(VENV)/.installed-base
 	$(BIN)/deeplab-widgets segment --sample cat --overlay --out out/demo
@@ -37,9 +53,14 @@ test: lint
 	$(BIN)/python -m pytest
 	bash .ci/tflite-runtime-tests
 
-# The site goes to site/; the notebooks are executed (or their executed copies from the notebook tests reused,
-# see docs/hooks.py) and rendered with their outputs. `make test` builds it too (tests/test_site.py), with --strict.
-docs: $(VENV)/.installed
+# The static checks and the fast tests, for a developer between two changes; `make test` (CI) runs everything.
+FAST_TESTS := not browser and not notebooks and not docs and not slow
+check: lint
+	$(BIN)/python -m pytest -q -m "$(FAST_TESTS)"
+
+# The site goes to site/; the notebooks are executed (or fresh executed copies in build/notebooks/ reused, see
+# docs/hooks.py) and rendered with their outputs. `make test` builds it too (tests/test_site.py), with --strict.
+docs: $(VENV)/.installed-docs
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # App mode (see docs/guide/workbench.md): a page's kernel is shut down when the page closes (Voila's page asks for it);
@@ -47,8 +68,12 @@ docs: $(VENV)/.installed
 # 30 s for a cell's output instead of dropping it (several visitors at once on a small machine).
 # Set DEEPLAB_WIDGETS_APP_FOLDER to let visitors open files from one folder; otherwise they can only upload.
 VOILA_APP_FLAGS := --MappingKernelManager.cull_interval=10 --MappingKernelManager.cull_idle_timeout=60 --MappingKernelManager.cull_connected=False --VoilaExecutor.iopub_timeout=30
-app: $(VENV)/.installed-base
+app: $(VENV)/.installed-app
 	$(BIN)/voila notebooks/00_workbench.ipynb $(VOILA_APP_FLAGS)
+
+# JupyterLab on the notebooks, with the mirror above.
+lab: $(VENV)/.installed-app
+	$(BIN)/jupyter lab notebooks/
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/segment_overhead.py

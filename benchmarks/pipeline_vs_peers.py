@@ -27,8 +27,7 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
-from deeplab_widgets import RuntimeOptions, Segmenter
-from deeplab_widgets.assets.samples import load_sample, sample_path
+from deeplab_widgets import RuntimeOptions, Segmenter, load_sample, sample_path
 from deeplab_widgets.assets.zoo import fetch_model
 from deeplab_widgets.core.preprocess import fit, write_input
 from deeplab_widgets.core.runtime import cpu_count, make_interpreter

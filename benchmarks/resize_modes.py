@@ -23,8 +23,8 @@ from pathlib import Path
 from PIL import Image
 
 from deeplab_widgets import Segmenter
-from deeplab_widgets.assets.datasets import LabelledDataset, ade20k_32_folder, voc_folder
 from deeplab_widgets.core.runtime import RuntimeOptions, cpu_count
+from deeplab_widgets.workflows.datasets import LabelledDataset, ade20k_32_folder, voc_folder
 from deeplab_widgets.workflows.evaluate import Evaluation, evaluate
 
 ROOT = Path(__file__).resolve().parents[1]

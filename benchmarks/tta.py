@@ -19,8 +19,8 @@ from importlib.metadata import version
 from pathlib import Path
 
 from deeplab_widgets import Segmenter
-from deeplab_widgets.assets.datasets import ade20k_32_folder, voc_folder
 from deeplab_widgets.core.runtime import RuntimeOptions, cpu_count
+from deeplab_widgets.workflows.datasets import ade20k_32_folder, voc_folder
 from deeplab_widgets.workflows.evaluate import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]

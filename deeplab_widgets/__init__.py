@@ -5,12 +5,12 @@ from importlib.metadata import PackageNotFoundError, version
 from .analysis.cost import compute_cost
 from .analysis.deeplab import ModelGraph, describe_decoder, read_graph
 from .analysis.intermediates import Activations, Probe
-from .assets.datasets import ade20k_32_folder, ade20k_folder, voc_folder
-from .assets.samples import list_samples, load_sample, sample_path
+from .assets import zoo as _zoo
+from .assets.samples import list_samples, sample_path
 from .assets.zoo import list_models, model_info
 from .core.images import load_image
 from .core.labels import LabelSet, label_set
-from .core.model import ModelSpec, load_model
+from .core.model import ModelSpec, load_model, use_catalog
 from .core.runtime import RuntimeOptions, available_backends
 from .core.segmenter import ClassShare, SegmentationResult, Segmenter, Timings
 from .errors import (
@@ -47,11 +47,16 @@ from .errors import (
     VideoNotFoundError,
     VideoTruncatedError,
 )
+from .extras import dependency_error, missing_optional
 from .workflows.batch import BatchReport, ImageRecord, segment_many
 from .workflows.bench import BenchmarkResult, PipelineResult, Sweep, benchmark, benchmark_pipeline, sweep
 from .workflows.compare import compare_models, comparison_table, disagreement
+from .workflows.datasets import ade20k_32_folder, ade20k_folder, voc_folder
 from .workflows.evaluate import Evaluation, evaluate
 from .workflows.metrics import ConfusionMatrix, Metrics
+from .workflows.samples import load_sample
+
+use_catalog(_zoo)  # zoo ids name models everywhere (the core does not import the zoo)
 
 try:
     __version__ = version("deeplab-widgets")
@@ -89,7 +94,14 @@ def __getattr__(name: str):
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+        try:
+            module = importlib.import_module(_LAZY[name], __name__)
+        except ImportError as exc:
+            missing = missing_optional(exc)
+            if missing is None:
+                raise
+            raise dependency_error(name, missing) from None
+        return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -93,7 +93,7 @@ def _bench(args: argparse.Namespace) -> int:
 
     render = None
     if args.pipeline:
-        from .viz.timing import render_overlay
+        from .viz.render import render_overlay
 
         render = render_overlay
     result = bench.sweep(
@@ -130,7 +130,7 @@ SANITY_CHECK_IMAGES = 100
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from .assets.datasets import ade20k_32_folder, voc_folder
+    from .workflows.datasets import ade20k_32_folder, voc_folder
     from .workflows.evaluate import evaluate
 
     options = RuntimeOptions(num_threads=cpu_count() if args.threads is None else args.threads)

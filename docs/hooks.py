@@ -2,10 +2,10 @@
 
 Notebooks.
 
-`tests/test_notebooks.py` executes every notebook in `notebooks/` and writes the executed copy to
-`build/notebooks/`. This hook reuses those copies when they are newer than the notebook and every file of the
-package, and executes (with nbclient, in `notebooks/` as the working directory) those that are missing or stale,
-so `make docs` works on its own and `make test` runs each notebook once. The copies are then added to the site as
+Executed copies of the notebooks live in `build/notebooks/`. This hook reuses a copy when it is newer than the
+notebook and every file of the package, and executes (with nbclient, in `notebooks/` as the working directory)
+the notebooks whose copy is missing or stale, so `make docs` works on its own. The tests run each notebook once
+per session with `execute` below (tests/conftest.py, `executed_notebook`) before the docs build renders them. The copies are then added to the site as
 `notebooks/<name>.ipynb`, which mkdocs-jupyter renders with their outputs (`execute: false`). A cell that
 raises fails the build.
 

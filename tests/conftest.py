@@ -1,18 +1,23 @@
-"""Shared fixtures: the real models and photos from ../shared, through the project's registry."""
+"""Shared fixtures: the real models and photos of the project's development mirror, through the registry.
+
+The mirror is the one tools/dev_mirror.py names (the variable the Makefile exports, set here when pytest runs
+without make).
+"""
 
 from __future__ import annotations
 
-import os
+import importlib.util
+import runpy
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-
-if "DEEPLAB_WIDGETS_MIRROR" not in os.environ or not os.environ["DEEPLAB_WIDGETS_MIRROR"]:
-    folders = [SHARED / "models", SHARED / "images", SHARED / "video"]
-    if all(f.is_dir() for f in folders):
-        os.environ["DEEPLAB_WIDGETS_MIRROR"] = os.pathsep.join(str(f) for f in folders)
+ROOT = Path(__file__).resolve().parents[1]
+DEV_MIRROR = runpy.run_path(str(ROOT / "tools" / "dev_mirror.py"))
+DEV_MIRROR["setdefault"]()
+SHARED: Path = DEV_MIRROR["SHARED"]
 
 PASCAL_MODELS = ["deeplabv3-starter", "deeplabv3-mnv2-dm05-voc", "deeplabv3-mnv2-voc"]
 ALL_MODELS = [
@@ -45,3 +50,38 @@ def segmenters():
     from deeplab_widgets import Segmenter, list_models
 
     return {m.name: Segmenter(m.name) for m in list_models()}
+
+
+@pytest.fixture(scope="session")
+def docs_hooks() -> ModuleType:
+    """docs/hooks.py, the MkDocs hook that executes the notebooks (or reuses their executed copies)."""
+    spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "docs" / "hooks.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def executed_notebook(docs_hooks: ModuleType) -> Callable[[Path], Path]:
+    """Executes a notebook at most once per test session and returns its executed copy (build/notebooks/).
+
+    The notebook tests and the docs build (which renders those copies) share the runs, in whichever order they
+    come; a notebook that fails raises its error for each of them.
+    """
+    outcomes: dict[Path, Path | Exception] = {}
+
+    def run(source: Path) -> Path:
+        if source not in outcomes:
+            target = docs_hooks.EXECUTED / source.name
+            try:
+                docs_hooks.execute(source, target)
+                outcomes[source] = target
+            except Exception as exc:
+                outcomes[source] = exc
+        outcome = outcomes[source]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    return run

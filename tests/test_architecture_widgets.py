@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from deeplab_widgets.widgets.architecture import AsppExplorer, AtrousExplorer, LayerBrowser
 
 
+@pytest.mark.slow
 def test_layer_browser_runs_once_per_photo_and_reports_errors():
     browser = LayerBrowser("deeplabv3-starter", "bird")
     assert browser.probe.invocations == 1

@@ -175,6 +175,7 @@ def cluster():
         yield local
 
 
+@pytest.mark.slow
 def test_processes_and_dask_give_the_serial_masks_byte_for_byte(
     photos: Path, tmp_path: Path, seg: Segmenter, cluster
 ) -> None:
@@ -267,6 +268,7 @@ def test_cli_folder_resume_and_failures(photos: Path, tmp_path: Path, capsys) ->
     assert len(read_summary(out)) == 7
 
 
+@pytest.mark.slow  # starts a 2-worker Dask cluster
 def test_cli_runs_on_a_dask_scheduler_address(photos: Path, tmp_path: Path, cluster, capsys) -> None:
     out = tmp_path / "out"
     code = main(["segment", str(photos), "--out", str(out), "--dask", cluster.scheduler_address, "--threads", "1"])
@@ -357,6 +359,7 @@ print(report.count("ok"), report.engine)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["script", "stdin"])
 def test_default_works_in_a_script_without_a_main_guard(tmp_path: Path, how: str) -> None:
     """100 images (where the default used to switch to a spawn pool) from a plain script and from stdin."""

@@ -19,6 +19,8 @@ from PIL import Image
 
 from tests.browser_server import CHROMIUM, CHROMIUM_FLAGS, free_port, serve, tool
 
+pytestmark = pytest.mark.browser
+
 ROOT = Path(__file__).resolve().parents[1]
 #: Rendering a notebook's widgets includes starting a kernel and the first segmentation.
 TIMEOUT_MS = 120_000
@@ -92,26 +94,30 @@ def serve_lab(notebook: Path, root: Path):
         yield f"http://127.0.0.1:{port}/lab/tree/{notebook.name}"
 
 
+#: True once the notebook in focus has a kernel whose websocket is connected and that is idle: a run sent then
+#: reaches it (one sent earlier can be lost).
+KERNEL_READY = """() => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  const kernel = panel && panel.sessionContext && panel.sessionContext.session && panel.sessionContext.session.kernel;
+  return Boolean(kernel) && kernel.connectionStatus === "connected" && kernel.status === "idle";
+}"""
+
+
 def run_all_in_lab(page, url: str, done: str) -> None:
-    """Open the notebook at `url` in JupyterLab and run all its cells until selector `done` is visible."""
+    """Open the notebook at `url` in JupyterLab, run all its cells once its kernel is ready, wait for `done`."""
     page.goto(url, timeout=TIMEOUT_MS)
     page.wait_for_selector(".jp-Notebook", timeout=TIMEOUT_MS)
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands", timeout=TIMEOUT_MS)
-    # Not awaited: the command's promise settles only when every cell has run.
-    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
-    # JupyterLab may ask which kernel to start (before or after the run starts): take the
-    # preferred one, as a user would, until the widget shows up.
-    # A run-all sent before the kernel's websocket is up can be lost: send it again while the cell is unrun.
+    # JupyterLab may ask which kernel to start: take the preferred one, as a user would.
     deadline = time.monotonic() + TIMEOUT_MS / 1000
-    retry = time.monotonic() + 20
-    while not page.is_visible(done) and time.monotonic() < deadline:
+    while not page.evaluate(KERNEL_READY):
+        assert time.monotonic() < deadline, "the notebook's kernel did not start"
         if page.is_visible(".jp-Dialog button.jp-mod-accept"):
             page.click(".jp-Dialog button.jp-mod-accept")
-        elif time.monotonic() > retry:
-            retry = time.monotonic() + 20
-            if "[ ]" in page.inner_text(".jp-CodeCell .jp-InputPrompt"):
-                page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
-        page.wait_for_timeout(500)
+        page.wait_for_timeout(250)
+    # Not awaited: the command's promise settles only when every cell has run.
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+    page.wait_for_selector(done, timeout=TIMEOUT_MS)
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,8 @@ import pytest
 from tests.browser_server import CHROMIUM, CHROMIUM_FLAGS, free_port, serve, tool
 from tests.test_browser import run_all_in_lab, serve_lab
 
+pytestmark = pytest.mark.browser
+
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT_MS = 120_000
 

@@ -14,10 +14,10 @@ import pytest
 from PIL import Image
 
 from deeplab_widgets import Segmenter, list_models
-from deeplab_widgets.assets.datasets import LabelledDataset, ade20k_32_folder, ade20k_folder, voc_folder
 from deeplab_widgets.assets.samples import list_samples, sample_path
 from deeplab_widgets.core import preprocess
 from deeplab_widgets.core.images import load_image, load_image_at_least
+from deeplab_widgets.workflows.datasets import LabelledDataset, ade20k_32_folder, ade20k_folder, voc_folder
 from deeplab_widgets.workflows.evaluate import label_map_for
 from deeplab_widgets.workflows.metrics import ConfusionMatrix
 
@@ -81,6 +81,7 @@ def _dataset(shared: Path, segmenter: Segmenter) -> LabelledDataset:
     return voc_folder(shared / "eval" / "voc" / "images", shared / "eval" / "voc" / "masks")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", [m.name for m in list_models()])
 def test_miou_moves_by_at_most_0_002_for_every_zoo_model(
     segmenters: dict[str, Segmenter], shared: Path, model: str, monkeypatch: pytest.MonkeyPatch
@@ -116,6 +117,7 @@ def enlarged_voc(shared: Path) -> tuple[LabelledDataset, list[tuple[bytes, np.nd
     return dataset, pairs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", [m.name for m in list_models() if m.dataset in ("pascal_voc", "cityscapes")])
 def test_reduced_decode_of_large_jpegs_does_not_lower_miou(
     segmenters: dict[str, Segmenter], enlarged_voc, model: str, monkeypatch: pytest.MonkeyPatch

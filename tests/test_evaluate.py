@@ -13,7 +13,6 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from deeplab_widgets import load_sample
-from deeplab_widgets.assets.datasets import CITYSCAPES_TO_VOC, LabelledDataset, ade20k_folder, read_mask, voc_folder
 from deeplab_widgets.cli import main
 from deeplab_widgets.errors import DatasetError, OptionsError
 from deeplab_widgets.viz.evaluation import (
@@ -24,6 +23,7 @@ from deeplab_widgets.viz.evaluation import (
     plot_worst_images,
 )
 from deeplab_widgets.workflows.compare import comparison_markdown, comparison_table, disagreement
+from deeplab_widgets.workflows.datasets import CITYSCAPES_TO_VOC, LabelledDataset, ade20k_folder, read_mask, voc_folder
 from deeplab_widgets.workflows.evaluate import _tile_starts, evaluate, label_map_for, multiscale_probabilities, predict
 
 
@@ -178,6 +178,7 @@ def test_bilinear_upsampling_equals_argmax_at_model_resolution(starter, voc) -> 
     assert (up == starter.segment(image).labels).mean() > 0.97  # differs only along class borders
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ALL_MODELS)
 def test_flip_and_multiscale_tta_work_for_every_model(segmenters, model: str) -> None:
     image = load_sample("kite_and_cold")  # 1352x900: the 1.25 scale needs two tiles across
@@ -302,6 +303,7 @@ def test_cli_eval_json(shared: Path, capsys) -> None:
     assert data["pixel_accuracy"] > 0.93 and len(data["per_image"]) == 15
 
 
+@pytest.mark.slow
 def test_cli_eval_flip_tta_on_an_argmax_model(shared: Path, capsys) -> None:
     voc = shared / "eval" / "voc"
     folders = ["--images", str(voc / "images"), "--masks", str(voc / "masks")]

@@ -1,11 +1,19 @@
-"""Project hygiene: environment.yml mirrors pyproject; the README is short, keeps its two commands, and its example runs."""
+"""Project hygiene: pyproject is the one list of dependencies, the wheel installs slim and typed; the README is short,
+keeps its two commands, and its example runs."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
+import numpy as np
+import pytest
 import yaml
+from PIL import Image
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -15,14 +23,20 @@ else:  # pragma: no cover
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_environment_yml_lists_exactly_the_pyproject_dependencies() -> None:
+def test_environment_yml_installs_the_package_from_pyproject_with_the_notebook_extras() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = {d for d in project["dependencies"] if "python_version <" not in d}
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    assert "python=3.11" in env["dependencies"]
-    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    assert set(pip) - {"-e ."} == wanted
-    assert "-e ." in pip
+    assert env["dependencies"][:2] == ["python=3.11", "pip"]
+    assert env["dependencies"][2] == {"pip": ["-e .[widgets,app]"]}  # no second list of packages
+    assert {"widgets", "app"} <= set(project["optional-dependencies"])
+    assert project["requires-python"] == ">=3.10"
+
+
+def test_every_extra_a_dependency_error_names_is_in_pyproject() -> None:
+    from deeplab_widgets.extras import EXTRA_OF
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert set(EXTRA_OF.values()) <= set(extras)
 
 
 def test_readme_quick_start_is_the_two_make_commands() -> None:
@@ -49,8 +63,6 @@ def test_readme_python_example_runs_and_finds_the_cat(tmp_path, monkeypatch) -> 
 
 
 def test_version_comes_from_the_installed_package_metadata() -> None:
-    import subprocess
-
     code = (
         "import importlib.metadata as m; real = m.version;"
         "m.version = lambda name: '9.9.9' if name == 'deeplab-widgets' else real(name);"
@@ -75,20 +87,75 @@ def test_license_is_apache_and_notice_names_every_registry_file_with_its_licence
         assert licence in notice
 
 
-def test_the_wheel_carries_license_and_notice(tmp_path) -> None:
-    import shutil
-    import subprocess
-    import zipfile
-
-    source = tmp_path / "source"  # a copy, so that the build leaves nothing in the working tree
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """The package's wheel, built from a copy of the sources (the build leaves nothing in the working tree)."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    source = tmp / "source"
     shutil.copytree(ROOT / "deeplab_widgets", source / "deeplab_widgets", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md", "LICENSE", "NOTICE"):
         shutil.copy(ROOT / name, source / name)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "-q", "-w", str(tmp_path)],
+        [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "-q", "-w", str(tmp)],
         check=True,
         capture_output=True,
     )
-    (wheel,) = tmp_path.glob("deeplab_widgets-*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
+    (built,) = tmp.glob("deeplab_widgets-*.whl")
+    return built
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_license_notice_and_py_typed(wheel) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
     assert {n.split("/", 1)[1] for n in names if ".dist-info/licenses/" in n} == {"licenses/LICENSE", "licenses/NOTICE"}
+    assert "deeplab_widgets/py.typed" in names
+    assert "Classifier: Typing :: Typed" in metadata.splitlines()
+
+
+MISSING_EXTRAS = """
+import deeplab_widgets
+for name in ("Workbench", "plot_segmentation"):
+    try:
+        getattr(deeplab_widgets, name)
+    except deeplab_widgets.DependencyError as exc:
+        print(exc)
+try:
+    import deeplab_widgets.viz.timing
+except deeplab_widgets.DependencyError as exc:
+    print(exc)
+"""
+
+
+@pytest.mark.slow
+def test_the_wheel_without_extras_has_no_jupyter_and_segments_a_photo_from_the_cli(wheel, tmp_path) -> None:
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    bin_ = venv / "bin"
+    install = subprocess.run([bin_ / "pip", "install", "-q", str(wheel)], capture_output=True, text=True)
+    assert install.returncode == 0, install.stderr
+    listed = subprocess.run([bin_ / "pip", "list", "--format=json"], capture_output=True, text=True, check=True)
+    installed = {p["name"].lower() for p in json.loads(listed.stdout)}
+    assert "deeplab-widgets" in installed and "ai-edge-litert" in installed
+    assert installed & {"jupyterlab", "voila", "ipywidgets", "matplotlib", "jupyter-server", "ipykernel"} == set()
+
+    out = tmp_path / "out"
+    cli = subprocess.run(
+        [bin_ / "deeplab-widgets", "segment", "--sample", "cat", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert cli.stdout.startswith("cat.bmp: background ") and ", cat " in cli.stdout.splitlines()[0]
+    with Image.open(out / "cat_mask.png") as mask:
+        assert set(np.unique(np.asarray(mask)).tolist()) == {0, 8}  # background and cat
+
+    errors = subprocess.run([bin_ / "python", "-c", MISSING_EXTRAS], capture_output=True, text=True, cwd=tmp_path)
+    extra = "pip install 'deeplab-widgets[widgets]'"
+    assert errors.stdout.splitlines() == [
+        f"Workbench needs the widgets extra (ipywidgets is not installed): {extra}",
+        f"plot_segmentation needs the widgets extra (matplotlib is not installed): {extra}",
+        f"deeplab_widgets.viz.timing needs the widgets extra (matplotlib is not installed): {extra}",
+    ], errors.stderr

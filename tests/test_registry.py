@@ -149,7 +149,7 @@ def test_delegate_that_does_not_exist(starter) -> None:
 
 
 def test_sample_names_resolve_one_way(tmp_path, monkeypatch) -> None:
-    from deeplab_widgets.assets.samples import resolve_image, sample_path
+    from deeplab_widgets.workflows.samples import resolve_image, sample_path
 
     assert resolve_image("cat") == sample_path("cat")
     assert resolve_image("cityscapes_mask") == "cityscapes_mask"  # a mask is not a photo to segment

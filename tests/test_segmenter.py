@@ -257,3 +257,22 @@ def test_a_skipped_argmax_graft_is_logged_with_its_reason(caplog) -> None:
         "model: the TFLite graph could not be read (error: "
     )
     assert messages[1].startswith("deeplabv3-mnv2-dm05-voc: no ARG_MAX head grafted: the model has no single 4-D")
+
+
+def test_zoo_ids_resolve_through_the_catalog_the_package_installs(shared) -> None:
+    from deeplab_widgets import ModelNotFoundError, load_model
+    from deeplab_widgets.assets import zoo
+    from deeplab_widgets.core import model
+
+    assert model._CATALOG is zoo  # installed by `import deeplab_widgets`
+    with pytest.raises(ModelNotFoundError, match=r"^unknown model 'nope'; known: deeplabv3-starter, "):
+        load_model("nope")
+    model.use_catalog(None)
+    try:  # the core alone knows files and bytes, not ids
+        with pytest.raises(ModelNotFoundError, match=r"^model file not found: deeplabv3-starter$"):
+            load_model("deeplabv3-starter")
+        spec = load_model(shared / "models" / "lite-model_deeplabv3_1_metadata_2.tflite")
+        assert spec.zoo is None and spec.num_classes == 21
+    finally:
+        model.use_catalog(zoo)
+    assert load_model("deeplabv3-starter").zoo == zoo.model_info("deeplabv3-starter")

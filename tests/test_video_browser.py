@@ -13,6 +13,8 @@ import pytest
 from tests.browser_server import CHROMIUM, CHROMIUM_FLAGS, free_port, serve, tool
 from tests.test_browser import hover, view, wait_for_scale_change
 
+pytestmark = pytest.mark.browser
+
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT_MS = 120_000
 PLAYER = ".dlw-video-player"

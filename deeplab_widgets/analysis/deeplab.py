@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from ..core import tables
-from ..core.model import ModelInput, ModelSpec
+from ..core.model import ModelInput, ModelSpec, read_model_file
 from ..errors import LayerNotFoundError, ModelFormatError
 from ..tflite.graph import CONV_OPS, MERGE_OPS, PASS_THROUGH_OPS, UPSAMPLE_OPS, Layer, LayerTable, read_layers
 
@@ -153,9 +153,12 @@ class ModelGraph:
 def read_graph(model: ModelInput | ModelSpec) -> ModelGraph:
     """Parse a zoo id, .tflite path, model bytes or `ModelSpec` into its layer table and DeepLab summary.
 
-    Raises `ModelFormatError` for a file that is not a readable TFLite graph of an image model.
+    Raises:
+        ModelNotFoundError: An unknown zoo id or a missing file.
+        ModelFormatError: A file that is not a readable TFLite graph of an image model.
     """
-    return summarise(read_layers(model))
+    name, content = (model.name, model.content) if isinstance(model, ModelSpec) else read_model_file(model)
+    return summarise(read_layers(content, name))
 
 
 def summarise(table: LayerTable) -> ModelGraph:

@@ -4,10 +4,9 @@
 with `pooch` (hash-verified, with a progress bar). A file whose hash is wrong is never
 used and never silently replaced: the caller gets a `ChecksumError` naming it.
 
-The mirror folders are the ones `$DEEPLAB_WIDGETS_MIRROR` names; when that variable is unset and the
-package runs from a source checkout of the project, the checkout's sibling `../shared/{models,images,video}`
-folders (the project's development mirror) are used, so a notebook opened in JupyterLab finds the files
-without any set-up. Set the variable to an empty string to use no mirror at all.
+The mirror folders are the ones `$DEEPLAB_WIDGETS_MIRROR` names (none when it is unset or empty). A registry
+`file` is a name or a relative path (`voc/images/x.png`): a mirror folder and the cache hold it at that path, so
+one mirror folder can hold a data set's sub-folders.
 """
 
 from __future__ import annotations
@@ -34,8 +33,6 @@ else:  # pragma: no cover
 
 CACHE_ENV = "DEEPLAB_WIDGETS_CACHE"
 MIRROR_ENV = "DEEPLAB_WIDGETS_MIRROR"
-#: The folders of `../shared` (next to a source checkout) that hold registry files under their names.
-SHARED_FOLDERS = ("models", "images", "video")
 
 
 @dataclass(frozen=True)
@@ -44,7 +41,7 @@ class Asset:
 
     Attributes:
         name: The registry key (`deeplabv3-starter`, `cat`, ...).
-        file: The file name in the cache and in mirror folders.
+        file: The file's name, or its path relative to a mirror folder and to the cache (`voc/images/x.png`).
         url: The official download URL.
         sha256: The hex SHA-256 every copy must have.
         description: One line for listings.
@@ -114,44 +111,12 @@ def cache_dir() -> Path:
     return Path(env) if env else Path(platformdirs.user_cache_dir("deeplab-widgets"))
 
 
-@cache
-def source_checkout() -> Path | None:
-    """The root of the project's source checkout this package runs from, or None.
-
-    The package runs from a checkout when it is imported from the repository itself (`pip install -e .`, or the
-    repository on `sys.path`): the folder above `deeplab_widgets/` then holds the project's `pyproject.toml`. An
-    installed wheel has no such file beside it.
-    """
-    root = Path(__file__).resolve().parents[2]
-    try:
-        project = tomllib.loads((root / "pyproject.toml").read_text("utf-8")).get("project", {})
-    except (OSError, tomllib.TOMLDecodeError):
-        return None
-    return root if project.get("name") == "deeplab-widgets" else None
-
-
-def default_mirror_dirs() -> list[Path]:
-    """The project's own mirror: the existing `../shared/{models,images,video}` folders beside a source checkout.
-
-    Empty when the package is not a source checkout or no such folder exists.
-    """
-    root = source_checkout()
-    if root is None:
-        return []
-    return [folder for name in SHARED_FOLDERS if (folder := root.parent / "shared" / name).is_dir()]
-
-
 def mirror_dirs() -> list[Path]:
     """The offline mirror folders, in the order they are searched.
 
-    `$DEEPLAB_WIDGETS_MIRROR` names them (separated by `os.pathsep`; folders need not exist). When the variable is
-    unset, `default_mirror_dirs()` (the `../shared` folders beside a source checkout); when it is set but empty,
-    none.
+    `$DEEPLAB_WIDGETS_MIRROR` names them, separated by `os.pathsep`; folders need not exist. Unset or empty: none.
     """
-    value = os.environ.get(MIRROR_ENV)
-    if value is None:
-        return default_mirror_dirs()
-    return [Path(p) for p in value.split(os.pathsep) if p]
+    return [Path(p) for p in os.environ.get(MIRROR_ENV, "").split(os.pathsep) if p]
 
 
 def sha256_of(path: Path) -> str:
@@ -218,8 +183,8 @@ def fetch(asset: Asset, progress: bool = True) -> Path:
         path = pooch.retrieve(
             asset.url,
             known_hash=f"sha256:{asset.sha256}",
-            fname=asset.file,
-            path=cache_dir(),
+            fname=cached.name,
+            path=cached.parent,
             progressbar=progress,
         )
     except ValueError as exc:  # pooch's hash mismatch after download
@@ -227,8 +192,7 @@ def fetch(asset: Asset, progress: bool = True) -> Path:
     except Exception as exc:  # network errors come in many types (requests, OSError, ...)
         raise DownloadError(
             f"could not download {asset.name!r} from {asset.url} ({_reason(exc, asset.url)}); to work offline, "
-            f"put {asset.file} in a folder named by ${MIRROR_ENV} (a source checkout uses its "
-            f"../shared/{{{','.join(SHARED_FOLDERS)}}} folders when the variable is unset)"
+            f"put {asset.file} in a folder named by ${MIRROR_ENV}"
         ) from exc
     finally:
         logger.setLevel(level)

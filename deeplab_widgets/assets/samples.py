@@ -1,4 +1,7 @@
-"""Sample photographs (and reference masks) served through the same verified registry."""
+"""Sample photographs (and reference masks) served through the same verified registry.
+
+Files only: `deeplab_widgets.workflows.samples.load_sample` decodes a sample with the core's image reader.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from PIL import Image
-
-from ..core.images import ImageInput, load_image
 from . import registry
 
 #: A sample is a photo to segment or a reference mask.
@@ -38,10 +38,6 @@ class Sample:
     def path(self, progress: bool = False) -> Path:
         """A verified local copy of the file."""
         return registry.fetch(registry.lookup("samples", self.name), progress=progress)
-
-    def load(self) -> Image.Image:
-        """The sample decoded to RGB (masks: use `PIL.Image.open(sample.path())`)."""
-        return load_image(self.path())
 
 
 def list_samples(kind: SampleKind | None = "photo") -> list[Sample]:
@@ -75,29 +71,3 @@ def sample_path(name: str) -> Path:
         DownloadError: The file is not available offline and could not be downloaded.
     """
     return sample(name).path()
-
-
-def load_sample(name: str) -> Image.Image:
-    """Sample `name` decoded to an RGB image (EXIF orientation applied).
-
-    Raises:
-        SampleNotFoundError: `name` is not a registered sample.
-        ChecksumError: A copy has the wrong SHA-256.
-        DownloadError: The file is not available offline and could not be downloaded.
-    """
-    return sample(name).load()
-
-
-def resolve_image(image: ImageInput) -> ImageInput:
-    """The one rule for naming a sample where an image is expected: a string that is not an existing file
-    but is a photo sample's name (`cat`, `bird`, ...) becomes that sample's verified path; anything else
-    is returned unchanged for `load_image` (which reports a missing file as `ImageNotFoundError`)."""
-    photos = registry.assets("samples")
-    if (
-        isinstance(image, str)
-        and image in photos
-        and photos[image].extra["kind"] == "photo"
-        and not Path(image).exists()
-    ):
-        return sample_path(image)
-    return image

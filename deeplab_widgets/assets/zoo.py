@@ -1,16 +1,21 @@
-"""The model zoo: the registered DeepLab models, their metadata, and fetching them."""
+"""The model zoo: the registered DeepLab models, their metadata, and fetching them.
+
+The module is the core's model catalog (`core.model.ModelCatalog`): `deeplab_widgets/__init__.py` installs it,
+so a zoo id names a model wherever a model is expected.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Literal
 
 from . import registry
 
-if TYPE_CHECKING:
-    from ..core.model import OutputKind
-    from ..core.preprocess import ResizeMode
+#: The registry's `output` values: per-class scores, or class ids from an ArgMax inside the model.
+ZooOutput = Literal["logits", "class_ids"]
+#: The registry's `resize` values (the core's `ResizeMode`s; mypy checks they agree where the zoo is installed).
+ZooResize = Literal["stretch", "pad"]
 
 
 @dataclass(frozen=True)
@@ -43,9 +48,9 @@ class ZooModel:
     dataset: str
     input_size: int
     input_dtype: str
-    output: OutputKind
+    output: ZooOutput
     source: str
-    resize: ResizeMode  # the resize mode measured best for this model
+    resize: ZooResize  # the resize mode measured best for this model
     sample: str = ""  # a sample photo whose content this model knows, suggested when it is picked
 
     def fetch(self, progress: bool = True) -> Path:

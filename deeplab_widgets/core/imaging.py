@@ -50,7 +50,7 @@ def as_photo(image: Image.Image | np.ndarray, labels: np.ndarray) -> Image.Image
 
 
 def colorize_image(labels: np.ndarray, colormap: np.ndarray) -> Image.Image:
-    """H x W class ids -> an RGB PIL image by palette lookup (about 1 ms per megapixel)."""
+    """H x W class ids -> an RGB PIL image by palette lookup."""
     image = label_image(labels)
     image.putpalette(np.asarray(colormap, np.uint8)[:256].tobytes())
     return image.convert("RGB")

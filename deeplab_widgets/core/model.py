@@ -10,17 +10,16 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from ..assets import zoo
 from ..errors import LabelCountError, LabelFileError, ModelFormatError, ModelNotFoundError, NoScoresError
 from ..tflite.metadata import Normalization, read_labels, read_normalization
 from ..tflite.outputs import add_argmax_head, add_scores_output, find_logits
 from ..tflite.schema import check_tflite
 from .labels import LabelSet, generic_label_set, label_set
-from .preprocess import write_input
+from .preprocess import ResizeMode, write_input
 from .runtime import RUNNERS, Runner, RuntimeOptions
 
 #: The package's logger; the library adds no handlers (configure `logging` to see what it skips and why).
@@ -30,6 +29,48 @@ ModelInput = str | os.PathLike | bytes
 #: What a model's output holds: per-class scores ("logits") or class ids from an in-model ArgMax ("class_ids").
 OutputKind = Literal["logits", "class_ids"]
 LabelsInput = Sequence[str] | str | os.PathLike | None
+
+
+class CatalogModel(Protocol):
+    """A model known by name (a zoo model): what loading it needs beyond its file."""
+
+    @property
+    def name(self) -> str:
+        """The id it is known by."""
+
+    @property
+    def dataset(self) -> str:
+        """The label set its classes come from (`pascal_voc`, `cityscapes`, `ade20k-32`)."""
+
+    @property
+    def resize(self) -> ResizeMode:
+        """The resize mode measured best for it."""
+
+    def fetch(self, progress: bool = True) -> Path:
+        """A verified local copy of its file."""
+
+
+class ModelCatalog(Protocol):
+    """Where models named by an id come from. The package installs the zoo (`deeplab_widgets.assets.zoo`)."""
+
+    def model_names(self) -> list[str]:
+        """Every id it knows."""
+
+    def model_info(self, name: str) -> CatalogModel:
+        """The model with this id."""
+
+
+_CATALOG: ModelCatalog | None = None
+
+
+def use_catalog(catalog: ModelCatalog | None) -> None:
+    """Resolve model ids through `catalog` (`None`: only files and bytes are models).
+
+    The core does not import the zoo (it sits beside it, not above it): `deeplab_widgets/__init__.py` installs
+    the zoo here, so `load_model("deeplabv3-starter")` and `Segmenter("deeplabv3-starter")` work.
+    """
+    global _CATALOG
+    _CATALOG = catalog
 
 
 @dataclass(frozen=True)
@@ -58,7 +99,7 @@ class ModelSpec:
     num_classes: int
     labels: LabelSet
     normalization: Normalization
-    zoo: zoo.ZooModel | None = None
+    zoo: CatalogModel | None = None  # the catalog's record when the model was loaded by id
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -124,19 +165,33 @@ def _scores_tensor(content: bytes) -> int | None:
         return None
 
 
-def _read_model(model: ModelInput) -> tuple[str, bytes, zoo.ZooModel | None]:
+def read_model_file(model: ModelInput) -> tuple[str, bytes]:
+    """The name and bytes of a model id, a .tflite path or model bytes, without loading it into an interpreter.
+
+    Raises:
+        ModelNotFoundError: An unknown id (the message lists the known ones) or a missing file.
+        ChecksumError: A catalog model's copy has the wrong SHA-256.
+        DownloadError: A catalog model is not available offline and could not be downloaded.
+    """
+    name, content, _ = _read_model(model)
+    return name, content
+
+
+def _read_model(model: ModelInput) -> tuple[str, bytes, CatalogModel | None]:
     if isinstance(model, (bytes, bytearray)):
         return "uploaded model", bytes(model), None
     text = os.fspath(model)
-    if isinstance(model, str) and model in zoo.model_names():
-        info = zoo.model_info(model)
+    catalog = _CATALOG
+    names = catalog.model_names() if catalog is not None else []
+    if catalog is not None and isinstance(model, str) and model in names:
+        info = catalog.model_info(model)
         return model, info.fetch().read_bytes(), info
     path = Path(text)
     if path.is_file():
         return path.name, path.read_bytes(), None
-    if path.suffix == ".tflite" or os.sep in text:
+    if path.suffix == ".tflite" or os.sep in text or not names:
         raise ModelNotFoundError(f"model file not found: {text}")
-    raise ModelNotFoundError(f"unknown model {text!r}; known: {', '.join(zoo.model_names())}")
+    raise ModelNotFoundError(f"unknown model {text!r}; known: {', '.join(names)}")
 
 
 def read_label_file(path: str | os.PathLike) -> tuple[str, ...]:
@@ -185,7 +240,7 @@ def _class_count(interpreter: Any, shape: tuple[int, ...]) -> int:
     return max(counts) if counts else 256
 
 
-def _resolve_labels(labels: LabelsInput, content: bytes, info: zoo.ZooModel | None, n: int) -> LabelSet:
+def _resolve_labels(labels: LabelsInput, content: bytes, info: CatalogModel | None, n: int) -> LabelSet:
     if labels is None:
         names = read_labels(content)
     elif isinstance(labels, (str, os.PathLike)):

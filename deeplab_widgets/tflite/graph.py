@@ -11,7 +11,6 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.model import ModelInput, ModelSpec, _read_model
 from ..errors import ModelFormatError
 from . import schema
 
@@ -89,15 +88,12 @@ class LayerTable:
     output_tensors: tuple[int, ...]
 
 
-def read_layers(model: ModelInput | ModelSpec) -> LayerTable:
-    """Parse a zoo id, .tflite path, model bytes or `ModelSpec` into its layer table.
+def read_layers(content: bytes, name: str = "model") -> LayerTable:
+    """Parse a .tflite file's bytes into its layer table; `name` names the model in tables and errors.
 
-    Raises `ModelFormatError` for a file that is not a readable TFLite graph of an image model.
+    Raises:
+        ModelFormatError: The bytes are not a readable TFLite graph of an image model.
     """
-    if isinstance(model, ModelSpec):
-        name, content = model.name, model.content
-    else:
-        name, content, _ = _read_model(model)
     fb = schema.read_model(content, name)
     return _build(name, len(content), fb)
 

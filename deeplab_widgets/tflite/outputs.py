@@ -1,8 +1,8 @@
 """Grafting outputs onto a model: an ARG_MAX head for logits models, the logits as an extra output for ArgMax models.
 
-* The starter model ends in 257x257x21 float logits; numpy's argmax over the 21 channels of 66k pixels
-  costs ~3 ms on a 2-core machine, TFLite's ARG_MAX kernel ~0.3 ms. `add_argmax_head` gives logits models
-  the ArgMax head the other zoo models have, keeping the logits as a second output.
+* The starter model ends in 257x257x21 float logits; numpy's argmax over the 21 channels costs more than
+  TFLite's ARG_MAX kernel inside `invoke()`. `add_argmax_head` gives logits models the ArgMax head the other
+  zoo models have, keeping the logits as a second output.
 * The other zoo models end in an ArgMax, so their class scores are internal. `add_scores_output` makes the
   tensor that feeds the ArgMax (the logits, resized to the input resolution) an extra output, so
   `segment(scores=True)` returns probabilities for every model.

@@ -1,12 +1,14 @@
 """Visualisation layer: images and matplotlib figures from results (no ipywidgets here).
 
-`plot_segmentation` is imported on first use, so `deeplab_widgets.viz` does not load matplotlib.
+`plot_segmentation` and the figures are imported on first use, so `deeplab_widgets.viz` does not load matplotlib
+(the `widgets` extra installs it; without it, they raise `DependencyError` naming the extra).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..extras import require
 from .confidence import HEAT_KINDS, heat_image, heat_values, no_scores_message
 from .legend import LegendEntry, legend_entries, legend_html
 from .masks import (
@@ -75,6 +77,8 @@ EVALUATION_FIGURES = (
 
 
 def __getattr__(name: str) -> Any:
+    if name == "plot_segmentation" or name in ARCHITECTURE_FIGURES or name in EVALUATION_FIGURES:
+        require(name, "matplotlib")
     if name == "plot_segmentation":
         from .plot import plot_segmentation
 

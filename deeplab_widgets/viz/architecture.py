@@ -9,10 +9,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from matplotlib import colormaps
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch, Rectangle
+
+from ..extras import dependency_error
+
+try:
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch, Rectangle
+except ModuleNotFoundError as exc:  # the widgets extra installs matplotlib
+    raise dependency_error(__name__, "matplotlib") from exc
 from PIL import Image
 
 from ..analysis import concepts

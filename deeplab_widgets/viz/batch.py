@@ -10,7 +10,13 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
+
+from ..extras import dependency_error
+
+try:
+    from matplotlib.figure import Figure
+except ModuleNotFoundError as exc:  # the widgets extra installs matplotlib
+    raise dependency_error(__name__, "matplotlib") from exc
 from PIL import Image
 
 from ..core.images import load_image

@@ -11,7 +11,12 @@ import base64
 import html
 from dataclasses import dataclass, field
 
-from matplotlib.figure import Figure
+from ..extras import dependency_error
+
+try:
+    from matplotlib.figure import Figure
+except ModuleNotFoundError as exc:  # the widgets extra installs matplotlib
+    raise dependency_error(__name__, "matplotlib") from exc
 
 from ..errors import OptionsError
 

@@ -5,13 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from matplotlib.figure import Figure
+
+from ..extras import dependency_error
+
+try:
+    from matplotlib.figure import Figure
+except ModuleNotFoundError as exc:  # the widgets extra installs matplotlib
+    raise dependency_error(__name__, "matplotlib") from exc
 from PIL import Image
 
-from ..assets.datasets import LabelledDataset
 from ..core.segmenter import SegmentationResult
 from ..errors import OptionsError
 from ..workflows.compare import Disagreement
+from ..workflows.datasets import LabelledDataset
 from ..workflows.evaluate import Evaluation
 from ..workflows.metrics import Metrics
 from .masks import as_photo, colorize, overlay

@@ -5,8 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.gridspec import GridSpec
+
+from ..extras import dependency_error
+
+try:
+    from matplotlib.figure import Figure
+    from matplotlib.gridspec import GridSpec
+except ModuleNotFoundError as exc:  # the widgets extra installs matplotlib
+    raise dependency_error(__name__, "matplotlib") from exc
 from PIL import Image
 
 from ..core.images import ImageInput, load_image

@@ -20,14 +20,23 @@ from .confidence import heat_image, no_scores_message
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-from .masks import BOUNDARY_COLOR, as_photo, boundaries, colorize_image, overlay_image, side_by_side, visible_mask
+from .masks import (
+    BOUNDARY_COLOR,
+    as_photo,
+    boundaries,
+    colorize_image,
+    overlay,
+    overlay_image,
+    side_by_side,
+    visible_mask,
+)
 
 #: Display modes, in the order a viewer offers them.
 DisplayMode = Literal["overlay", "mask", "side by side", "boundaries", "confidence", "entropy"]
 MODES: tuple[DisplayMode, ...] = get_args(DisplayMode)
 
-#: The display encoding: JPEG q85 encodes a 1 MP picture in ~4 ms to ~125 KB; PNG level 1 takes ~110 ms
-#: and ~1.6 MB, WebP ~22 ms (see benchmarks/display_latency.py and the README).
+#: The display encoding: JPEG q85, the fastest encoding to a small file of those compared
+#: (benchmarks/display_latency.py; benchmarks/RESULTS.md, "Encoders for a displayed overlay").
 DISPLAY_FORMAT = "jpeg"
 DISPLAY_QUALITY = 85
 #: "side by side" scales its two halves so the pair is at most this wide (the encode cost stays that of ~1 MP).
@@ -167,3 +176,11 @@ def encode(image: Image.Image, fmt: str = DISPLAY_FORMAT, quality: int = DISPLAY
     else:
         image.save(buffer, fmt.upper())
     return buffer.getvalue()
+
+
+def render_overlay(image: Image.Image, result: SegmentationResult) -> bytes:
+    """Colourise the class map, blend it over the photo and encode it as the viewer displays it (JPEG).
+
+    The `render` step of `benchmark_pipeline` that stands for the viewer's display (no matplotlib needed).
+    """
+    return encode(Image.fromarray(overlay(image, result, 0.5)), DISPLAY_FORMAT)

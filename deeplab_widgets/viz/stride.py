@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from matplotlib.figure import Figure
+
+from ..extras import dependency_error
+
+try:
+    from matplotlib.figure import Figure
+except ModuleNotFoundError as exc:  # the widgets extra installs matplotlib
+    raise dependency_error(__name__, "matplotlib") from exc
 
 from ..analysis.concepts import BandError, StrideCost
 from ..workflows.interleaved import InterleavedTiming

@@ -1,37 +1,36 @@
-"""Timing figures: latency vs threads, this machine beside the seed's quoted phones, where pipeline time goes.
+"""Timing figures: latency vs threads, this machine beside the published TFLite table, where pipeline time goes.
 
 Figures are built with `matplotlib.figure.Figure` (no pyplot state), or drawn into a given `ax`.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from PIL import Image
+
+from ..extras import dependency_error
+
+try:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+except ModuleNotFoundError as exc:  # the widgets extra installs matplotlib
+    raise dependency_error(__name__, "matplotlib") from exc
 
 from ..analysis.cost import ComputeCost
-from ..core.segmenter import SegmentationResult
 from ..errors import OptionsError
 from ..workflows.bench import (
-    SEED_LATENCIES,
+    PUBLISHED_LATENCIES,
     BenchmarkResult,
     PipelineResult,
     QuotedLatency,
     Sweep,
     machine_description,
 )
-from .masks import overlay
-from .render import DISPLAY_FORMAT, encode
 
 PLOT_KINDS = ("errorbar", "box")
-
-
-def render_overlay(image: Image.Image, result: SegmentationResult) -> bytes:
-    """Colourise the class map, blend it over the photo and encode it as the viewer displays it (JPEG)."""
-    return encode(Image.fromarray(overlay(image, result, 0.5)), DISPLAY_FORMAT)
 
 
 def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
@@ -121,16 +120,16 @@ def latency_vs_threads(
     return _figure(ax)
 
 
-def seed_comparison(
+def published_comparison(
     measured: BenchmarkResult | Sequence[BenchmarkResult],
     *,
-    quoted: Sequence[QuotedLatency] = SEED_LATENCIES,
+    quoted: Sequence[QuotedLatency] = PUBLISHED_LATENCIES,
     ax: Axes | None = None,
 ) -> Figure:
-    """Bars of this machine's measured median beside the seed's quoted phone latencies, labelled as such."""
+    """Bars of this machine's measured median beside the published TFLite table's phone latencies, labelled as such."""
     mine = [measured] if isinstance(measured, BenchmarkResult) else list(measured)
     if not mine:
-        raise OptionsError("no measured result to compare with the seed's table")
+        raise OptionsError("no measured result to compare with the published TFLite table")
     ax = _axes(ax, (7.5, 4.0))
     labels, values, colors, hatches = [], [], [], []
     for q in quoted:
@@ -154,8 +153,8 @@ def seed_comparison(
     ax.set_ylabel("latency (ms)")
     ax.set_xlabel("device")
     models = ", ".join(sorted({r.model for r in mine}))
-    ax.set_title(f"{models}: measured here vs quoted by the seed")
-    ax.bar(0, 0, color="#bbbbbb", hatch="//", edgecolor="black", label="quoted (seed's table, phones)")
+    ax.set_title(f"{models}: measured here vs the published TFLite table")
+    ax.bar(0, 0, color="#bbbbbb", hatch="//", edgecolor="black", label="published TFLite table (phones)")
     ax.bar(0, 0, color="C0", edgecolor="black", label=f"measured ({machine_description()}), median")
     ax.legend(fontsize="small", loc="upper right")
     ax.set_ylim(top=max(values) * 1.25)
@@ -206,3 +205,10 @@ def op_costs(cost: ComputeCost, *, ax: Axes | None = None) -> Figure:
         title += f"\n{cost.gflops:.1f} GFLOP/s implied at {cost.median_ms:.1f} ms (median)"
     ax.set_title(title, fontsize="medium")
     return _figure(ax)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "seed_comparison":  # the name before 0.2
+        warnings.warn("seed_comparison is deprecated: use published_comparison", DeprecationWarning, stacklevel=2)
+        return published_comparison
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

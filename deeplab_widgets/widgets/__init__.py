@@ -1,4 +1,12 @@
-"""Jupyter widgets (ipywidgets 8): image picking, runtime controls, mask viewing, timings and the Workbench."""
+"""Jupyter widgets (ipywidgets 8): image picking, runtime controls, mask viewing, timings and the Workbench.
+
+They need the `widgets` extra (`pip install 'deeplab-widgets[widgets]'`); without it, importing them raises
+`DependencyError` naming it.
+"""
+
+from ..extras import require
+
+require("deeplab_widgets.widgets", "ipywidgets", "anywidget", "matplotlib")
 
 from .architecture import AsppExplorer, AtrousExplorer, LayerBrowser
 from .compare_view import CompareView

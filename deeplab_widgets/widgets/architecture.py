@@ -13,12 +13,12 @@ from PIL import Image
 from ..analysis import concepts
 from ..analysis.deeplab import ModelGraph, read_graph
 from ..analysis.intermediates import Activations, Probe
-from ..assets.samples import resolve_image
 from ..core.images import ImageInput, load_image
 from ..core.model import ModelInput
 from ..core.runtime import RuntimeOptions
 from ..errors import DeeplabWidgetsError
 from ..viz import architecture as viz
+from ..workflows.samples import resolve_image
 from .status import error_html, info_html
 
 #: Longest side of a photo drawn under a sampling grid.

@@ -10,9 +10,10 @@ import ipywidgets as widgets
 import traitlets
 from PIL import Image
 
-from ..assets.samples import list_samples, load_sample
+from ..assets.samples import list_samples
 from ..core.images import IMAGE_EXTENSIONS, ImageInput, load_image
 from ..errors import DeeplabWidgetsError
+from ..workflows.samples import load_sample
 from .app_policy import AppPolicy, current_policy
 from .status import error_html, info_html
 from .upload_button import UploadButton

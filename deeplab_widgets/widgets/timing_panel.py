@@ -14,8 +14,8 @@ import ipywidgets as widgets
 
 from ..assets import zoo
 from ..core.runtime import cpu_count
-from ..viz.render import figure_png
-from ..viz.timing import latency_vs_threads, render_overlay, seed_comparison, stage_breakdown
+from ..viz.render import figure_png, render_overlay
+from ..viz.timing import latency_vs_threads, published_comparison, stage_breakdown
 from ..workflows.bench import (
     TABLE_COLUMNS,
     AnyResult,
@@ -30,8 +30,8 @@ from .app_policy import current_policy
 from .download_button import DownloadButton
 from .status import error_html, error_text
 
-#: Plot choices: latency vs threads (two styles) or the starter model beside the seed's quoted phones.
-PLOTS = (("median, p5-p95", "errorbar"), ("box plots", "box"), ("vs published phone timings", "seed"))
+#: Plot choices: latency vs threads (two styles) or the starter model beside the published TFLite table.
+PLOTS = (("median, p5-p95", "errorbar"), ("box plots", "box"), ("vs published phone timings", "published"))
 XNNPACK_CHOICES = (("on", (True,)), ("off", (False,)), ("on and off", (True, False)))
 STARTER = "deeplabv3-starter"
 
@@ -363,13 +363,13 @@ class TimingPanel(widgets.VBox):
         starter = [r for r in results if isinstance(r, BenchmarkResult) and r.model == STARTER]
         if self.pipeline_result:
             fig = stage_breakdown(results)
-        elif self.plot_kind.value == "seed":
+        elif self.plot_kind.value == "published":
             if not starter:
                 self.status.value = error_html(
                     f"the published phone timings are for {STARTER}: include it in the models"
                 )
                 return
-            fig = seed_comparison(starter)
+            fig = published_comparison(starter)
         else:
             fig = latency_vs_threads(results, kind=self.plot_kind.value)
         self.plot.value = figure_png(fig, dpi=90)

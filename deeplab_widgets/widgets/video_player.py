@@ -81,8 +81,8 @@ class FrameViewer(MaskViewer):
 
 
 def frame_mask_png(result: SegmentationResult) -> bytes:
-    """The class map as a palette PNG (pixel value = class id), compressed fast: ten times faster than
-    `save_mask`'s default compression for the starter model's 257x257 map, at about 1.5 times the bytes."""
+    """The class map as a palette PNG (pixel value = class id) at zlib level 1, which encodes much faster than
+    Pillow's default level for somewhat more bytes (benchmarks/RESULTS.md, "Batch")."""
     buffer = io.BytesIO()
     mask_image(result.labels, result.colormap).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()

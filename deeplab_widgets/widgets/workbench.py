@@ -14,6 +14,7 @@ import traitlets
 from PIL import Image
 
 from ..assets.samples import list_samples
+from ..assets.zoo import model_info
 from ..core.images import ImageInput
 from ..core.model import ModelSpec, load_model
 from ..core.runtime import RuntimeOptions
@@ -181,7 +182,8 @@ class Workbench(widgets.VBox):
 
     def _show_status(self, result: SegmentationResult) -> None:
         top = ", ".join(f"{s.name} {s.fraction:.0%}" for s in result.present_classes()[:3] if s.fraction >= 0.005)
-        info = self.segmenter.spec.zoo
+        zoo_id = self.segmenter.spec.zoo.name if self.segmenter.spec.zoo else None
+        info = model_info(zoo_id) if zoo_id else None
         hint = ""
         if info is not None and info.sample and self.source != f"sample {info.sample}":
             hint = f" · {info.dataset} classes: try the {info.sample} sample"

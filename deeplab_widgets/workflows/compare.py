@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..assets.datasets import LabelledDataset
 from ..core.segmenter import SegmentationResult, Segmenter
 from ..core.tables import markdown_table
 from ..errors import OptionsError
+from .datasets import LabelledDataset
 from .evaluate import Evaluation, Tta, evaluate
 
 

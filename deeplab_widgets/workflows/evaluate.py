@@ -21,10 +21,10 @@ from typing import Literal, get_args
 import numpy as np
 from PIL import Image
 
-from ..assets.datasets import CITYSCAPES_TO_VOC, LabelledDataset
 from ..core.preprocess import Placement, ResizeMode, argmax_labels, dequantized_softmax, fit, restore
 from ..core.segmenter import Segmenter
 from ..errors import DatasetError, NoScoresError, OptionsError
+from .datasets import CITYSCAPES_TO_VOC, LabelledDataset
 from .metrics import ConfusionMatrix, Metrics
 
 #: Test-time augmentation: a horizontal flip, several scales, or both, averaged with the original.

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..assets.datasets import LabelledDataset
 from ..errors import DatasetError, OptionsError
+from .datasets import LabelledDataset
 from .metrics import ConfusionMatrix
 
 #: The output strides the teaching notebooks compare (v3+'s decoder logits, v3 at eval, v3 at training, none).

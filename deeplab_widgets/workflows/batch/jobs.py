@@ -18,8 +18,8 @@ from .records import ImageRecord
 
 #: PNG text keys that tie a mask to the model and resize mode that made it (checked on resume).
 MODEL_KEY, RESIZE_KEY = "deeplab_widgets.model_sha256", "deeplab_widgets.resize"
-#: zlib level of mask PNGs: a class map compresses well at any level; level 1 encodes ~6x faster than
-#: Pillow's default 6 for files ~1.5-3x as large (a few KB; benchmarks/RESULTS.md, "Batch").
+#: zlib level of mask PNGs: a class map compresses well at any level; level 1 encodes much faster than
+#: Pillow's default 6 for somewhat larger files (benchmarks/RESULTS.md, "Batch").
 MASK_PNG_LEVEL = 1
 
 

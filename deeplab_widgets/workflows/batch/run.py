@@ -29,9 +29,8 @@ from .jobs import Job, resumed
 from .records import SUMMARY_NAME, BatchReport, ImageRecord, read_summary, write_summary
 
 #: Interpreters the default in-process threads use: None gives each of the cores' threads its own 1-thread
-#: interpreter (1 would share one interpreter with all cores as its threads). On an idle 2-core machine,
-#: `benchmarks/batch_throughput.py` measured 59.9-62.1 images/s for an interpreter per thread against
-#: 35.8-48.9 for one shared interpreter, in each of 3 interleaved runs (benchmarks/RESULTS.md).
+#: interpreter (1 would share one interpreter with all cores as its threads): the faster of the two in
+#: `benchmarks/batch_throughput.py` (benchmarks/RESULTS.md, "Batch").
 DEFAULT_INTERPRETERS: int | None = None
 
 

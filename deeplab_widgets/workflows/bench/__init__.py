@@ -9,10 +9,13 @@ Per-op cost is estimated from the graph's MACs in `deeplab_widgets.analysis.cost
 has no per-op profiler).
 """
 
+import warnings
+from typing import Any
+
 from .latency import (
     DEFAULT_RUNS,
     DEFAULT_WARMUP,
-    SEED_LATENCIES,
+    PUBLISHED_LATENCIES,
     BenchmarkResult,
     LatencyStats,
     QuotedLatency,
@@ -27,8 +30,8 @@ __all__ = [
     "DEFAULT_PHOTO",
     "DEFAULT_RUNS",
     "DEFAULT_WARMUP",
+    "PUBLISHED_LATENCIES",
     "ROW_FIELDS",
-    "SEED_LATENCIES",
     "STAGES",
     "TABLE_COLUMNS",
     "AnyResult",
@@ -52,3 +55,10 @@ __all__ = [
     "write_csv",
     "write_table",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SEED_LATENCIES":  # the name before 0.2
+        warnings.warn("SEED_LATENCIES is deprecated: use PUBLISHED_LATENCIES", DeprecationWarning, stacklevel=2)
+        return PUBLISHED_LATENCIES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 import psutil
 
-from ...assets.samples import resolve_image
 from ...core.images import ImageInput, load_image
 from ...core.model import ModelInput, ModelSpec, load_model
 from ...core.preprocess import fit
 from ...core.runtime import RuntimeOptions, backend_module, cpu_count, make_interpreter
 from ...errors import OptionsError
+from ..samples import resolve_image
 from .tables import latency_row
 
 #: `benchmark_model`'s defaults: 1 warm-up run, then 50 timed runs.
@@ -33,7 +33,7 @@ DEFAULT_WARMUP = 1
 
 @dataclass(frozen=True)
 class QuotedLatency:
-    """A latency quoted by the seed project (TFLite's segmentation page), not measured here."""
+    """A latency from the published TFLite table (TensorFlow Lite's segmentation page), not measured here."""
 
     device: str
     processor: str  # "GPU" or "CPU"
@@ -41,8 +41,8 @@ class QuotedLatency:
     ms: float
 
 
-#: The seed's table for the starter DeepLab v3 (2.7 MB), measured with `benchmark_model` on phones.
-SEED_LATENCIES = (
+#: The published TFLite table for the starter DeepLab v3 (2.7 MB), measured with `benchmark_model` on phones.
+PUBLISHED_LATENCIES = (
     QuotedLatency("Pixel 3", "GPU", None, 16.0),
     QuotedLatency("Pixel 3", "CPU", 4, 37.0),
     QuotedLatency("Pixel 4", "GPU", None, 20.0),

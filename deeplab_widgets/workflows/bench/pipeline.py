@@ -13,7 +13,6 @@ from typing import Any
 
 from PIL import Image
 
-from ...assets.samples import resolve_image
 from ...core.export import mask_image
 from ...core.images import ImageInput, load_image
 from ...core.model import ModelInput, ModelSpec
@@ -21,6 +20,7 @@ from ...core.preprocess import ResizeMode, check_resize
 from ...core.runtime import RuntimeOptions, backend_module
 from ...core.segmenter import SegmentationResult, Segmenter
 from ...errors import StageNotFoundError
+from ..samples import resolve_image
 from .latency import DEFAULT_WARMUP, LatencyStats, as_spec, check_counts, describe_image, options_dict
 from .tables import latency_row
 

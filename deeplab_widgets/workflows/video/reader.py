@@ -42,8 +42,8 @@ QUEUE_FRAMES = 4
 #: between threads) that `invoke()` pays for. The frames are bit-identical either way (tests/test_video.py).
 FFMPEG_THREADS = 1
 #: The scaler's output format for the model's pixels: planar RGB, which FFmpeg converts from YUV with less CPU
-#: than packed "rgb24" (0.8 against 1.25 ms per 257x257 frame of the 1280x720 clip); `to_ndarray` stacks
-#: the planes into the same H x W x 3 RGB array, bit for bit.
+#: than packed "rgb24" (benchmarks/RESULTS.md, "Video"); `to_ndarray` stacks the planes into the same
+#: H x W x 3 RGB array, bit for bit.
 SCALED_FORMAT = "gbrp"
 
 

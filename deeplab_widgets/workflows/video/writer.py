@@ -17,7 +17,8 @@ from ...errors import OptionsError
 
 #: Container format per file extension.
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
-#: libx264 settings: "ultrafast" encodes 720p about 3x faster than "veryfast" (files ~2.5x larger); CRF 23 is the default.
+#: libx264 settings: the fastest preset, for larger files than "veryfast" (benchmarks/RESULTS.md, "Video"); CRF 23
+#: is libx264's default quality.
 X264_OPTIONS = {"preset": "ultrafast", "crf": "23"}
 
 
