@@ -13,6 +13,7 @@ import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from ..errors import ImageDecodeError, ImageNotFoundError, ImageTooLargeError, ImageTooSmallError
+from .size import Size
 
 ImageInput = str | os.PathLike | bytes | bytearray | Image.Image | np.ndarray
 
@@ -55,18 +56,18 @@ class Decoded:
     """
 
     image: Image.Image  # upright RGB
-    size: tuple[int, int]  # the photo's full upright (width, height)
-    box: tuple[float, float, float, float]
+    size: Size  # the photo's full upright size
+    box: tuple[float, float, float, float]  # (left, top, right, bottom), Pillow's order
 
     @property
     def reduced(self) -> bool:
         """True when `image` is smaller than the photo."""
-        return self.image.size != self.size
+        return Size.of(self.image) != self.size
 
 
 def load_image_at_least(
     source: ImageInput,
-    min_size: Callable[[tuple[int, int]], tuple[int, int]],
+    min_size: Callable[[Size], Size],
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     min_side: int = DEFAULT_MIN_SIDE,
@@ -79,7 +80,7 @@ def load_image_at_least(
     """
     if isinstance(source, (np.ndarray, Image.Image)):
         image = load_image(source, max_pixels=max_pixels, min_side=min_side)
-        return Decoded(image, image.size, (0.0, 0.0, float(image.width), float(image.height)))
+        return Decoded(image, Size.of(image), (0.0, 0.0, float(image.width), float(image.height)))
     return _open(source, max_pixels, min_side=min_side, min_size=min_size)
 
 
@@ -94,7 +95,7 @@ def _open(
     max_pixels: int,
     *,
     min_side: int,
-    min_size: Callable[[tuple[int, int]], tuple[int, int]] | None = None,
+    min_size: Callable[[Size], Size] | None = None,
 ) -> Decoded:
     name = _describe(source)
     fp: io.BytesIO | Path
@@ -114,10 +115,10 @@ def _open(
                 orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
                 turned = orientation in _TRANSPOSING
                 stored = image.size
-                upright = stored[::-1] if turned else stored
+                upright = Size(stored[0], stored[1]) if turned else Size.of(image)
                 _check_size(image, max_pixels, min_side, name)
                 if min_size is not None and image.format == "JPEG":
-                    need = min_size(upright)
+                    need = min_size(upright).pil
                     image.draft(None, need[::-1] if turned else need)
                 image.load()
             except BaseException:

@@ -9,12 +9,17 @@ show the photo in every mode.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeVar, cast
 
 import numpy as np
 from PIL import Image
 
+from ..deprecation import deprecated
 from ..errors import SizeMismatchError
 from .segmenter import SegmentationResult
+from .size import Size
+
+Picture = TypeVar("Picture")
 
 
 def label_image(labels: np.ndarray, mode: str = "P") -> Image.Image:
@@ -23,13 +28,22 @@ def label_image(labels: np.ndarray, mode: str = "P") -> Image.Image:
     return Image.frombuffer(mode, (labels.shape[1], labels.shape[0]), labels, "raw", mode, 0, 1)
 
 
-def size_mismatch(image_size: tuple[int, int], labels: np.ndarray) -> str:
+def size_mismatch(image_size: Size, labels: np.ndarray) -> str:
     """The message for a photo shown with a class map of another size (`SizeMismatchError`)."""
-    w, h = image_size
     return (
-        f"image is {w}x{h} but the mask is {labels.shape[1]}x{labels.shape[0]}; "
-        "show a result with the photo it was segmented from"
+        f"image is {image_size} but the mask is {Size.of(labels)}; show a result with the photo it was segmented from"
     )
+
+
+def image_first(
+    image: Picture | SegmentationResult, result: SegmentationResult | Picture, name: str
+) -> tuple[Picture, SegmentationResult]:
+    """`(image, result)`, the order of every drawing function; arguments given in the previous release's
+    `(result, image)` order are swapped back, with a `DeprecationWarning` that names `name`."""
+    if isinstance(image, SegmentationResult) and not isinstance(result, SegmentationResult):
+        deprecated(f"{name}(result, image)", f"pass the image first: {name}(image, result)", stacklevel=4)
+        return result, image
+    return cast(Picture, image), cast(SegmentationResult, result)
 
 
 def as_photo(image: Image.Image | np.ndarray, labels: np.ndarray) -> Image.Image:
@@ -44,8 +58,8 @@ def as_photo(image: Image.Image | np.ndarray, labels: np.ndarray) -> Image.Image
     photo = image
     if photo.mode != "RGB":
         photo = photo.convert("RGB")
-    if (photo.height, photo.width) != labels.shape:
-        raise SizeMismatchError(size_mismatch(photo.size, labels))
+    if Size.of(photo) != labels.shape:
+        raise SizeMismatchError(size_mismatch(Size.of(photo), labels))
     return photo
 
 

@@ -15,6 +15,7 @@ from PIL import Image
 
 from ..errors import OptionsError
 from ..tflite.metadata import Normalization
+from .size import Size
 
 #: How an image is fitted to the model input (see the module docstring).
 ResizeMode = Literal["stretch", "pad"]
@@ -25,10 +26,15 @@ REDUCING_GAP = 1.5
 
 @dataclass(frozen=True)
 class Placement:
-    """Where the image sits in the model input: the content box (height, width) from the top left."""
+    """Where the image sits in the model input, and the size its class map goes back to.
 
-    image_size: tuple[int, int]  # original (width, height)
-    content: tuple[int, int]  # (height, width) of the resized image inside the input
+    Attributes:
+        image_size: The photo's full size: the size of the restored class map.
+        content: The size of the resized photo inside the model input, from its top left corner.
+    """
+
+    image_size: Size
+    content: Size
 
 
 def check_resize(mode: str) -> ResizeMode:
@@ -38,31 +44,31 @@ def check_resize(mode: str) -> ResizeMode:
     return mode
 
 
-def content_size(image_size: tuple[int, int], size: tuple[int, int], mode: str) -> tuple[int, int]:
-    """The (width, height) an image of `image_size` (width, height) takes inside an input of `size` (h, w)."""
+def content_size(image_size: Size, size: Size, mode: str) -> Size:
+    """The size an image of `image_size` takes inside a model input of `size` in resize mode `mode`."""
     h, w = size
     if mode == "stretch":
-        return w, h
-    scale = min(h / image_size[1], w / image_size[0])
-    return max(1, round(image_size[0] * scale)), max(1, round(image_size[1] * scale))
+        return Size(h, w)
+    scale = min(h / image_size.height, w / image_size.width)
+    return Size(max(1, round(image_size.height * scale)), max(1, round(image_size.width * scale)))
 
 
 def fit(
     image: Image.Image,
-    size: tuple[int, int],
+    size: Size,
     mode: ResizeMode,
     *,
-    full_size: tuple[int, int] | None = None,
+    full_size: Size | None = None,
     box: tuple[float, float, float, float] | None = None,
 ) -> tuple[np.ndarray, Placement]:
-    """Resize `image` for an input of `size` (height, width); returns uint8 pixels and placement.
+    """Resize `image` for a model input of `size`; returns uint8 pixels and placement.
 
     `full_size` and `box` describe a photo decoded at reduced scale (`images.load_image_at_least`): the
-    placement, and so the restored class map, then follow the photo's full (width, height), and `box`
-    is the region of `image` that covers the photo.
+    placement, and so the restored class map, then follow the photo's full size, and `box` (left, top,
+    right, bottom, in Pillow's order) is the region of `image` that covers the photo.
     """
-    full = full_size or image.size
-    cw, ch = content_size(full, size, mode)
+    full = full_size or Size.of(image)
+    ch, cw = content_size(full, size, mode)
     # Shrinking: area averaging (BOX) anti-aliases as well as bilinear at ~60% of its cost and scored
     # as well on the VOC sample; enlarging: bilinear (BOX would be nearest-neighbour). A large photo is
     # first reduced by the largest integer factor that stays at or above the input (`Image.reduce`,
@@ -74,7 +80,7 @@ def fit(
         resized = image
     else:
         resized = image.resize((cw, ch), resample, box=None if whole else box, reducing_gap=REDUCING_GAP)
-    return np.asarray(resized), Placement(full, (ch, cw))
+    return np.asarray(resized), Placement(full, Size(ch, cw))
 
 
 def write_input(
@@ -109,11 +115,11 @@ def restore(labels: np.ndarray, placement: Placement) -> np.ndarray:
     """Crop a model-resolution label map to the content box and scale it to the image size."""
     ch, cw = placement.content
     crop = np.ascontiguousarray(labels[:ch, :cw], np.uint8)
-    if (cw, ch) == placement.image_size:
+    if placement.content == placement.image_size:
         return crop
     # One nearest-neighbour resize of the uint8 map, from a zero-copy view of it.
     view = Image.frombuffer("L", (cw, ch), crop, "raw", "L", 0, 1)
-    return np.asarray(view.resize(placement.image_size, Image.Resampling.NEAREST))
+    return np.asarray(view.resize(placement.image_size.pil, Image.Resampling.NEAREST))
 
 
 def class_counts(labels: np.ndarray) -> np.ndarray:
