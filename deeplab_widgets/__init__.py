@@ -12,7 +12,8 @@ from .core.images import load_image
 from .core.labels import LabelSet, label_set
 from .core.model import ModelSpec, load_model
 from .core.runtime import RuntimeOptions, available_backends
-from .core.segmenter import ClassShare, SegmentationResult, Segmenter, Timings
+from .core.segmenter import ClassShare, SegmentationResult, Segmenter, SegmenterInput, Timings, as_segmenter
+from .core.size import Size
 from .errors import (
     AccessDeniedError,
     BackendError,
@@ -44,7 +45,7 @@ from .errors import (
     VideoNotFoundError,
     VideoTruncatedError,
 )
-from .workflows.batch import BatchReport, ImageRecord, segment_many
+from .workflows.batch import BatchReport, Dask, Engine, ImageRecord, Processes, Serial, Threads, segment_many
 from .workflows.bench import BenchmarkResult, PipelineResult, Sweep, benchmark, benchmark_pipeline, sweep
 from .workflows.compare import compare_models, comparison_table, disagreement
 from .workflows.evaluate import Evaluation, evaluate
@@ -76,6 +77,7 @@ _LAZY = {
     # PyAV is imported on first use of the video API.
     "Flicker": ".workflows.video",
     "VideoFrameResult": ".workflows.video",
+    "VideoFrames": ".workflows.video",
     "flicker": ".workflows.video",
     "segment_video": ".workflows.video",
     "video_info": ".workflows.video",
@@ -108,12 +110,14 @@ __all__ = [
     "ClassShare",
     "CompareView",
     "ConfusionMatrix",
+    "Dask",
     "DatasetError",
     "DeeplabWidgetsError",
     "DelegateError",
     "DependencyError",
     "DownloadButton",
     "DownloadError",
+    "Engine",
     "Evaluation",
     "Flicker",
     "ImageDecodeError",
@@ -138,14 +142,19 @@ __all__ = [
     "OutputConflictError",
     "PipelineResult",
     "Probe",
+    "Processes",
     "RuntimeControls",
     "RuntimeOptions",
     "SampleNotFoundError",
     "SegmentationResult",
     "Segmenter",
+    "SegmenterInput",
+    "Serial",
+    "Size",
     "SizeMismatchError",
     "StageNotFoundError",
     "Sweep",
+    "Threads",
     "TimingPanel",
     "TimingReadout",
     "Timings",
@@ -155,12 +164,14 @@ __all__ = [
     "VideoError",
     "VideoFormatError",
     "VideoFrameResult",
+    "VideoFrames",
     "VideoNotFoundError",
     "VideoPlayer",
     "VideoTruncatedError",
     "Workbench",
     "ade20k_32_folder",
     "ade20k_folder",
+    "as_segmenter",
     "available_backends",
     "benchmark",
     "benchmark_pipeline",

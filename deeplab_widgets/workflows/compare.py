@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..assets.datasets import LabelledDataset
-from ..core.segmenter import SegmentationResult, Segmenter
+from ..core.runtime import RuntimeOptions
+from ..core.segmenter import SegmentationResult, SegmenterInput, as_segmenter
 from ..core.tables import markdown_table
 from ..errors import OptionsError
 from .evaluate import Evaluation, Tta, evaluate
@@ -73,9 +74,10 @@ class ComparisonRow:
 
 
 def compare_models(
-    models: Sequence[str | Segmenter],
+    models: Sequence[SegmenterInput],
     dataset: LabelledDataset,
     *,
+    options: RuntimeOptions | None = None,
     tta: Tta | None = None,
     progress: bool = True,
     keep_predictions: bool = False,
@@ -83,9 +85,11 @@ def compare_models(
     """Evaluate several models on one dataset with the same settings.
 
     Args:
-        models: Zoo ids or `Segmenter`s (a zoo id gets a `Segmenter` with default options).
+        models: Zoo ids, `.tflite` paths or bytes, or `Segmenter`s (each through `as_segmenter`).
         dataset: The labelled images.
-        tta: `"flip"` or `None`, for every model.
+        options: Runtime options for every model (given `Segmenter`s are re-targeted with them); default: each
+            segmenter's own, `RuntimeOptions()` for the others.
+        tta: Test-time augmentation for every model (see `evaluate`).
         progress: Show a progress bar per model.
         keep_predictions: Keep each image's class map in each evaluation.
 
@@ -97,7 +101,7 @@ def compare_models(
         NoScoresError: `tta` with a user's model whose logits could not be found.
         DatasetError: The dataset is empty or unusable, or a model's classes cannot be mapped onto it.
     """
-    segmenters = [m if isinstance(m, Segmenter) else Segmenter(m) for m in models]
+    segmenters = [as_segmenter(m, options) for m in models]  # every model loads before the first evaluation
     return tuple(
         evaluate(s, dataset, tta=tta, progress=progress, keep_predictions=keep_predictions) for s in segmenters
     )

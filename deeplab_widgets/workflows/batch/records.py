@@ -19,7 +19,8 @@ from PIL import Image
 from ...core.export import atomic_path
 from ...core.preprocess import ResizeMode, check_resize, class_counts
 from ...core.runtime import RuntimeOptions
-from ...core.segmenter import ClassShare, SegmentationResult, Timings
+from ...core.segmenter import ClassShare, SegmentationResult, Timings, present_classes
+from ...core.size import Size
 from ...errors import DeeplabWidgetsError, ImageDecodeError, OptionsError
 
 #: The run's summary file in `out_dir`: one JSON object per input image, in input order.
@@ -40,8 +41,9 @@ def coco_rle(labels: np.ndarray) -> dict[str, str]:
     return {str(i): coco.encode(np.asfortranarray(labels == i, dtype=np.uint8))["counts"].decode("ascii") for i in ids}
 
 
-def _classes(result: SegmentationResult) -> tuple[ClassShare, ...]:
-    return tuple(ClassShare(c.id, c.name, round(c.fraction, FRACTION_DIGITS)) for c in result.present_classes())
+def _rounded(shares: Sequence[ClassShare]) -> tuple[ClassShare, ...]:
+    """Class shares rounded as the summary stores them."""
+    return tuple(ClassShare(c.id, c.name, round(c.fraction, FRACTION_DIGITS)) for c in shares)
 
 
 def _rle(labels: np.ndarray, rle: bool) -> tuple[tuple[int, str], ...]:
@@ -60,7 +62,7 @@ class ImageRecord:
     status: BatchStatus
     mask: Path | None = None
     overlay: Path | None = None
-    size: tuple[int, int] | None = None  # (width, height)
+    size: Size | None = None
     model: str | None = None
     resize: ResizeMode | None = None
     classes: tuple[ClassShare, ...] = ()
@@ -86,7 +88,6 @@ class ImageRecord:
         rle: bool = False,
     ) -> ImageRecord:
         """The "ok" record of a fresh result (shares and timings rounded as the summary stores them)."""
-        h, w = result.labels.shape
         t = result.timings
         return cls(
             index=index,
@@ -94,10 +95,10 @@ class ImageRecord:
             status="ok",
             mask=mask,
             overlay=overlay,
-            size=(w, h),
+            size=Size.of(result.labels),
             model=result.model,
             resize=result.resize,
-            classes=_classes(result),
+            classes=_rounded(result.present_classes()),
             timings=Timings(
                 round(t.preprocess_ms, TIMING_DIGITS),
                 round(t.invoke_ms, TIMING_DIGITS),
@@ -121,26 +122,16 @@ class ImageRecord:
         rle: bool = False,
     ) -> ImageRecord:
         """The "skipped" record of a mask kept from an earlier run (classes counted from the mask itself)."""
-        result = SegmentationResult(
-            labels=labels,
-            class_names=tuple(class_names),
-            colormap=np.zeros((256, 3), np.uint8),
-            timings=Timings(0.0, 0.0, 0.0),
-            model=model,
-            options=RuntimeOptions(num_threads=1),
-            resize=resize,
-        )
-        h, w = labels.shape
         return cls(
             index=index,
             source=source,
             status="skipped",
             mask=mask,
             overlay=overlay,
-            size=(w, h),
+            size=Size.of(labels),
             model=model,
             resize=resize,
-            classes=_classes(result),
+            classes=_rounded(present_classes(labels, class_names, counts=class_counts(labels))),
             rle=_rle(labels, rle),
         )
 
@@ -160,14 +151,14 @@ class ImageRecord:
             line.update(error=self.error, error_type=self.error_type)
             return line
         line.update(mask=rel(self.mask), overlay=rel(self.overlay), model=self.model)
-        line.update(width=self.size[0] if self.size else None, height=self.size[1] if self.size else None)
+        line.update(width=self.size.width if self.size else None, height=self.size.height if self.size else None)
         line.update(resize=self.resize)
         line["classes"] = [{"id": c.id, "name": c.name, "fraction": c.fraction} for c in self.classes]
         if self.timings is not None:
             t = self.timings
             line["timings_ms"] = {"preprocess": t.preprocess_ms, "invoke": t.invoke_ms, "postprocess": t.postprocess_ms}
         if self.rle and self.size is not None:
-            line["rle"] = {"size": [self.size[1], self.size[0]], "counts": {str(i): c for i, c in self.rle}}
+            line["rle"] = {"size": list(self.size), "counts": {str(i): c for i, c in self.rle}}
         return line
 
     @classmethod
@@ -195,7 +186,7 @@ class ImageRecord:
             status=status,
             mask=path(line.get("mask")),
             overlay=path(line.get("overlay")),
-            size=(line["width"], line["height"]) if line.get("width") is not None else None,
+            size=Size(line["height"], line["width"]) if line.get("width") is not None else None,
             model=line.get("model"),
             resize=check_resize(line["resize"]) if line.get("resize") else None,
             classes=tuple(ClassShare(c["id"], c["name"], c["fraction"]) for c in line.get("classes", ())),

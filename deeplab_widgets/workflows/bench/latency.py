@@ -20,9 +20,10 @@ import psutil
 
 from ...assets.samples import resolve_image
 from ...core.images import ImageInput, load_image
-from ...core.model import ModelInput, ModelSpec, load_model
+from ...core.model import ModelSpec, load_model
 from ...core.preprocess import fit
 from ...core.runtime import RuntimeOptions, backend_module, cpu_count, make_interpreter
+from ...core.segmenter import Segmenter, SegmenterInput
 from ...errors import OptionsError
 from .tables import latency_row
 
@@ -187,8 +188,10 @@ def check_counts(runs: int, warmup: int, max_seconds: float | None) -> None:
         raise OptionsError(f"max_seconds must be a positive number of seconds, not {max_seconds!r}")
 
 
-def as_spec(model: ModelInput | ModelSpec) -> ModelSpec:
-    """A loaded model (zoo id, path or bytes are loaded; a `ModelSpec` is used as it is)."""
+def as_spec(model: SegmenterInput) -> ModelSpec:
+    """A loaded model: a zoo id, path or bytes is loaded; a `ModelSpec` is used as it is, a `Segmenter`'s spec too."""
+    if isinstance(model, Segmenter):
+        return model.spec
     return model if isinstance(model, ModelSpec) else load_model(model)
 
 
@@ -211,7 +214,7 @@ def _random_input(shape: Sequence[int], dtype: np.dtype, rng: np.random.Generato
 
 
 def benchmark(
-    model: ModelInput | ModelSpec = "deeplabv3-starter",
+    model: SegmenterInput = "deeplabv3-starter",
     options: RuntimeOptions | None = None,
     *,
     runs: int = DEFAULT_RUNS,
@@ -223,16 +226,28 @@ def benchmark(
 ) -> BenchmarkResult:
     """Time `invoke()` like `benchmark_model`: init, first run, warm-up, then `runs` runs or `max_seconds`.
 
-    The input is random (as `benchmark_model`) unless `image` (a path, sample name, bytes or PIL image) is given.
     A fresh interpreter is built so initialisation is really measured; the Segmenter's cache is not touched.
-    `on_run()` is called after each timed run (not after the first run or the warm-up), e.g. for a progress bar.
 
-    Raises `OptionsError` for bad counts, the model's and the backend's errors (`ModelNotFoundError`,
-    `BackendError`, `DelegateError`) and the image's (`ImageNotFoundError`, `ImageDecodeError`).
+    Args:
+        model: A zoo id, a `.tflite` path or bytes, a `ModelSpec` or a `Segmenter` (whose options are the
+            default for `options`).
+        options: Threads, XNNPACK, delegate and backend (default: the segmenter's, or `RuntimeOptions()`).
+        runs: Timed runs (`benchmark_model`'s default: 50).
+        warmup: Untimed runs after the first one.
+        max_seconds: Stop timing after this many seconds, even before `runs` runs.
+        image: The input, as a path, sample name, bytes or PIL image, fitted by stretching (default: random
+            values, as `benchmark_model`).
+        seed: The random input's seed.
+        on_run: Called after each timed run (not after the first run or the warm-up), e.g. for a progress bar.
+
+    Raises:
+        OptionsError: Bad counts.
+        ModelNotFoundError, BackendError, DelegateError: The model's and the backend's errors.
+        ImageNotFoundError, ImageDecodeError: The image's errors.
     """
     check_counts(runs, warmup, max_seconds)
-    options = options or RuntimeOptions()
     spec = as_spec(model)
+    options = options or (model.options if isinstance(model, Segmenter) else RuntimeOptions())
     backend, _ = backend_module(options.backend)
     rss0 = _rss_mb()
     t0 = time.perf_counter()

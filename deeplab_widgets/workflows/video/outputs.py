@@ -17,7 +17,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from ...core.export import mask_image
-from ...core.segmenter import Segmenter
+from ...core.segmenter import SegmenterInput, as_segmenter
 from .reader import VideoSource, resolve_video, video_info
 from .segment import VideoFrameResult, segment_video
 from .temporal import Flicker, FlickerMeter
@@ -67,7 +67,7 @@ class VideoRun:
 
 def write_video_outputs(
     source: VideoSource,
-    segmenter: Segmenter,
+    model: SegmenterInput = "deeplabv3-starter",
     *,
     out: str | os.PathLike | None = None,
     masks: str | os.PathLike | None = None,
@@ -81,12 +81,30 @@ def write_video_outputs(
     """Segment a clip and write its outputs: `out` video (H.264, same size and rate, no audio),
     one palette PNG per frame in `masks`, one JSON line per frame to `json_lines`.
 
-    `overlay=True` decodes the full RGB frames `render` needs to blend over. The video and the mask
-    folder appear under their names only when the whole clip succeeded. Raises the `VideoError`s
-    of `segment_video` before anything is written for unusable input.
+    The video and the mask folder appear under their names only when the whole clip succeeded.
+
+    Args:
+        source: A video file's path, or a sample video's name.
+        model: A zoo id, a `.tflite` path or bytes, or a `Segmenter` (see `as_segmenter`).
+        out: The output video (`.mp4`, `.m4v`, `.mov` or `.mkv`), or None.
+        masks: A folder for one palette PNG per frame (`frame_000000.png`, ...), or None.
+        json_lines: A text stream for one JSON line per frame (`VideoFrameResult.to_json`), or None.
+        render: Makes each output video frame from a frame's result (default: the colour mask).
+        overlay: Decode the full RGB frames that a `render` blending over the video needs.
+        smooth: Temporal smoothing weight, as `segment_video`.
+        limit: Stop after this many frames.
+        progress: Show a progress bar.
+
+    Returns:
+        What the run did: frames, time, top classes and flicker.
+
+    Raises:
+        VideoError: The `VideoError`s of `segment_video`, before anything is written for unusable input.
+        OptionsError: An output video with an unknown extension.
     """
     path = resolve_video(source)
     info = video_info(path)  # bad input fails here, before any output exists
+    segmenter = as_segmenter(model)
     frames = segment_video(
         path,
         segmenter,

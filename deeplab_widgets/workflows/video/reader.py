@@ -23,6 +23,7 @@ import av
 import av.error
 import numpy as np
 
+from ...core.size import Size
 from ...errors import (
     NoVideoStreamError,
     VideoCodecError,
@@ -61,9 +62,9 @@ class VideoInfo:
     rate: Fraction = field(repr=False, default=Fraction(0))  # the exact frame rate, for writing at the same rate
 
     @property
-    def size(self) -> tuple[int, int]:
-        """(width, height) in pixels."""
-        return self.width, self.height
+    def size(self) -> Size:
+        """The frame size."""
+        return Size(self.height, self.width)
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,7 @@ def _info(path: Path, stream: Any, container: Any) -> VideoInfo:
 class VideoReader:
     """Decodes a video on a background thread; iterate for `DecodedFrame`s, close (or `with`) to stop.
 
-    `size` is the (width, height) the pixels are scaled to (None: the video's size); `full=True` also
+    `size` is the size the pixels are scaled to (None: the video's size); `full=True` also
     converts each frame to RGB at `image_size` (default: the video's size). `start` seeks to that frame
     index: to the last keyframe at or before it, then decodes forward, dropping frames until the target
     timestamp (see `_frames_from`), so a seek costs the distance from a keyframe, not from the start of the
@@ -171,10 +172,10 @@ class VideoReader:
     def __init__(
         self,
         source: VideoSource,
-        size: tuple[int, int] | None = None,
+        size: Size | None = None,
         *,
         full: bool = False,
-        image_size: tuple[int, int] | None = None,
+        image_size: Size | None = None,
         start: int = 0,
         limit: int | None = None,
     ) -> None:
@@ -240,7 +241,7 @@ class VideoReader:
         return False
 
     def _decode(self) -> None:
-        width, height = self.size
+        height, width = self.size
         index, count = self.start, 0
         try:
             frames, skip = self._frames_from(self.start)
@@ -262,7 +263,7 @@ class VideoReader:
                 pixels = small.to_ndarray()
                 image = None
                 if self.full:
-                    iw, ih = self.image_size
+                    ih, iw = self.image_size
                     image = frame.to_ndarray(width=iw, height=ih, format="rgb24", interpolation=SCALER)
                 item = DecodedFrame(index, seconds, pixels, image, (time.perf_counter() - t0) * 1e3)
                 if not self._put(item):

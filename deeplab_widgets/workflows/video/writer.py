@@ -13,6 +13,7 @@ import av
 import numpy as np
 
 from ...core.export import atomic_path
+from ...core.size import Size
 from ...errors import OptionsError
 
 #: Container format per file extension.
@@ -29,7 +30,7 @@ class VideoWriter:
     under the final name. Frames of odd width/height are scaled to even ones (H.264 4:2:0 needs them).
     """
 
-    def __init__(self, path: str | os.PathLike, size: tuple[int, int], rate: float | Fraction) -> None:
+    def __init__(self, path: str | os.PathLike, size: Size, rate: float | Fraction) -> None:
         self.path = Path(path)
         fmt = CONTAINERS.get(self.path.suffix.lower())
         if fmt is None:
@@ -45,7 +46,7 @@ class VideoWriter:
     def __enter__(self) -> VideoWriter:
         self._atomic = atomic_path(self.path)
         tmp = self._atomic.__enter__()
-        width, height = self.size
+        height, width = self.size
         try:
             self._container = av.open(str(tmp), "w", format=self.format)
             stream = self._container.add_stream("libx264", rate=self.rate, options=dict(X264_OPTIONS))
