@@ -240,7 +240,7 @@ def test_widgets_work_on_their_own(starter):
 
     image = load_sample("bird")
     result = starter.segment(image)
-    viewer = MaskViewer(result, image, mode="mask")
+    viewer = MaskViewer(image, result, mode="mask")
     assert viewer.photo[:3] == b"\xff\xd8\xff" and "bird" in viewer.class_names
     viewer.set_visible(3, False)
     assert viewer.hidden == (3,)

@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image
 
 from ..core.segmenter import SegmentationResult
+from ..core.size import Size, as_size
 from ..errors import NoScoresError, OptionsError
 
 #: The two heat maps: the top class's probability, and the normalised entropy (uncertainty).
@@ -47,12 +48,23 @@ def heat_palette(cmap: str = "magma") -> bytes:
 
 
 def heat_image(
-    result: SegmentationResult, kind: HeatKind = "confidence", cmap: str = "magma", size: tuple[int, int] | None = None
+    result: SegmentationResult, kind: HeatKind = "confidence", cmap: str = "magma", size: Size | None = None
 ) -> Image.Image:
-    """The heat map as an RGB image at `size` (width, height; default the image size), bright = high."""
+    """The heat map as an RGB image, bright = high.
+
+    Args:
+        result: A result with scores (`segment(..., scores=True)`).
+        kind: `"confidence"` (the top class's probability) or `"entropy"` (uncertainty, 0-1).
+        cmap: A matplotlib colour map name.
+        size: The picture's size (default: the result's class map size).
+
+    Raises:
+        NoScoresError: The result has no scores.
+        OptionsError: An unknown `kind`.
+    """
     values = heat_values(result, kind)
     small = Image.fromarray(np.clip(values * 255 + 0.5, 0, 255).astype(np.uint8), "L")
-    size = size or (result.labels.shape[1], result.labels.shape[0])
-    gray = small.resize(size, Image.Resampling.BILINEAR)
+    size = as_size(size, "heat_image(size=...)") if size is not None else Size.of(result.labels)
+    gray = small.resize(size.pil, Image.Resampling.BILINEAR)
     table = heat_palette(cmap)
     return Image.merge("RGB", [gray.point(list(table[c::3])) for c in range(3)])

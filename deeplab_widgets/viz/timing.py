@@ -181,8 +181,7 @@ def stage_breakdown(
     ax.invert_yaxis()
     ax.set_xlabel("mean time per image (ms)")
     ax.set_ylabel("pipeline")
-    w, h = items[0].image_size
-    ax.set_title(f"where pipeline time goes ({items[0].input}, {w}x{h})")
+    ax.set_title(f"where pipeline time goes ({items[0].input}, {items[0].image_size})")
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _figure(ax)
 

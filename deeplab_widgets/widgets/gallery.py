@@ -73,7 +73,7 @@ class BatchGallery(widgets.VBox):
                 f"<span style='color:#b00'>cannot open {html.escape(_name(record))}: {html.escape(str(exc))}</span>"
             )
             return
-        self.viewer.show(result, image)
+        self.viewer.show(image, result)
         self.selected = index
         self.status.value = f"showing <b>{html.escape(_name(record))}</b>; {self._summary()}"
 

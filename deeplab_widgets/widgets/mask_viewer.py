@@ -9,6 +9,7 @@ import anywidget
 import traitlets
 from PIL import Image
 
+from ..core.imaging import image_first
 from ..core.segmenter import SegmentationResult
 from ..viz.confidence import no_scores_message
 from ..viz.render import MODES, DisplayOptions
@@ -25,6 +26,14 @@ class MaskViewer(anywidget.AnyWidget):
     Traits: `result`, `image`, `mode` (one of `viz.MODES`), `alpha`, `hidden` (class ids not coloured),
     `sync_group` (views with the same non-empty group share zoom, pan and hover) and `revision`
     (counts the results sent to the browser).
+
+    Args:
+        image: The photo to show (with `result`), or None to show one later with `show`.
+        result: Its segmentation.
+        mode: The display mode (one of `viz.MODES`).
+        alpha: Opacity of the class colours, 0 to 1.
+        hidden: Class ids drawn without colour.
+        **kwargs: Other trait values (`sync_group`, ...) and widget keywords (`layout`, ...).
     """
 
     _esm = STATIC / "viewer.js"
@@ -49,8 +58,8 @@ class MaskViewer(anywidget.AnyWidget):
 
     def __init__(
         self,
-        result: SegmentationResult | None = None,
         image: Image.Image | None = None,
+        result: SegmentationResult | None = None,
         *,
         mode: str = "overlay",
         alpha: float = 0.6,
@@ -61,7 +70,7 @@ class MaskViewer(anywidget.AnyWidget):
         super().__init__(mode=mode, alpha=alpha, hidden=tuple(hidden), **kwargs)
         self.observe(self._on_source, names=["result", "image"])
         if result is not None and image is not None:
-            self.show(result, image)
+            self.show(*image_first(image, result, "MaskViewer"))
 
     @traitlets.validate("hidden")
     def _sorted_ids(self, proposal: dict) -> tuple[int, ...]:
@@ -72,8 +81,15 @@ class MaskViewer(anywidget.AnyWidget):
         """The current display options."""
         return DisplayOptions(self.mode, self.alpha, frozenset(self.hidden))
 
-    def show(self, result: SegmentationResult, image: Image.Image, name: str | None = None) -> None:
-        """Show a new result and its image: one message to the browser. `name` names the downloads."""
+    def show(self, image: Image.Image, result: SegmentationResult, name: str | None = None) -> None:
+        """Show a photo and its result: one message to the browser.
+
+        Args:
+            image: The photo the result was made from.
+            result: Its segmentation.
+            name: The stem of the downloaded files' names (default: the model's name).
+        """
+        image, result = image_first(image, result, "MaskViewer.show")
         self._batch = True
         try:
             self.image = image
@@ -104,7 +120,7 @@ class MaskViewer(anywidget.AnyWidget):
             return
         result = self.result
         assert result is not None and self.image is not None
-        payload = viewer_payload(result, self.image)
+        payload = viewer_payload(self.image, result)
         present = {s.id for s in result.present_classes()}
         with self.hold_sync():
             self.photo = payload.photo

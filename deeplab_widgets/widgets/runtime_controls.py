@@ -10,9 +10,9 @@ import traitlets
 
 from ..assets.zoo import list_models, model_info
 from ..core.model import ModelInput, ModelSpec, label_names, load_model
-from ..core.preprocess import RESIZE_MODES
+from ..core.preprocess import RESIZE_MODES, check_resize
 from ..core.runtime import RuntimeOptions, available_backends, cpu_count
-from ..core.segmenter import default_resize
+from ..core.segmenter import SegmenterInput, as_segmenter, default_resize
 from ..errors import DeeplabWidgetsError
 from .app_policy import AppPolicy, current_policy
 from .status import error_html, info_html
@@ -27,6 +27,18 @@ class RuntimeControls(widgets.VBox):
 
     A user .tflite (uploaded or from a path) joins the model dropdown; `model_source(name)` gives what
     to build a `Segmenter` from. Bad input shows in the status line and `error`, the old choice stays.
+
+    Args:
+        model: The model chosen first: a zoo id, or a `.tflite` path, its bytes or a `Segmenter` (which joins
+            the dropdown as a loaded file; a Segmenter also brings its options and resize mode).
+        options: The runtime options shown first (default: the segmenter's, or `RuntimeOptions()`).
+        resize: The resize mode shown first; None follows each model's measured best mode (`Segmenter`'s
+            default) as models change.
+        policy: Whether the model path and delegate fields are offered (default: `current_policy()`).
+        **kwargs: Widget keywords (e.g. `layout`).
+
+    Raises:
+        ModelNotFoundError, ModelFormatError: `model` is not a zoo id and cannot be loaded.
     """
 
     model = traitlets.Unicode("deeplabv3-starter")
@@ -37,26 +49,32 @@ class RuntimeControls(widgets.VBox):
 
     def __init__(
         self,
-        model: str = "deeplabv3-starter",
+        model: SegmenterInput = "deeplabv3-starter",
         options: RuntimeOptions | None = None,
         resize: str | None = None,
         *,
         policy: AppPolicy | None = None,
         **kwargs,
     ) -> None:
-        """`resize=None` follows each model's measured best mode (`Segmenter`'s default) as models change.
-
-        `policy` says whether the model path and delegate fields are offered (default: `current_policy()`).
-        """
         self.policy = policy or current_policy()
-        options = options or RuntimeOptions()
-        resize = resize or model_info(model).resize
         self.custom_models: dict[str, ModelSpec] = {}
+        self._sources: dict[str, ModelInput] = {}  # a loaded model's name -> what it was loaded from
         self._syncing = False
         zoo = [(f"{m.name} ({m.dataset}, {m.input_dtype} {m.input_size})", m.name) for m in list_models()]
+        if isinstance(model, str) and model in dict(zoo).values():
+            name, loaded = model, None
+        else:  # a file, bytes or a Segmenter: loaded once here, then offered like an uploaded file
+            loaded = as_segmenter(model, options, resize=check_resize(resize) if resize else None)
+            name, options, resize = loaded.spec.name, loaded.options, resize or loaded.resize
+            if loaded.spec.zoo is None or loaded.spec.zoo.name != name:
+                self.custom_models[name] = loaded.spec
+                self._sources[name] = loaded.spec.content
+                zoo.append((f"{name} (file)", name))
+        options = options or RuntimeOptions()
+        resize = resize or model_info(name).resize
         self.model_dropdown = widgets.Dropdown(
             options=[*zoo, (LOAD_FILE, LOAD_FILE)],
-            value=model,
+            value=name,
             description="Model",
             layout={"width": "max-content", "max_width": "100%"},  # the whole name, never cut off
         )
@@ -74,7 +92,6 @@ class RuntimeControls(widgets.VBox):
         self.labels_upload.add_class("dlw-labels-upload")
         self.labels_path = widgets.Text(placeholder="path/to/labels.txt (one class per line)", continuous_update=False)
         self.labels_path.add_class("dlw-labels-path")
-        self._sources: dict[str, ModelInput] = {}  # a loaded model's name -> what it was loaded from
         self.load_box = widgets.VBox(
             [
                 widgets.HBox([self.model_upload, self.model_path], layout={"flex_flow": "row wrap"}),
@@ -121,7 +138,7 @@ class RuntimeControls(widgets.VBox):
         )
         self.add_class("dlw-runtime-controls")
         self.set_trait("options", options)
-        self.model, self.resize = model, resize
+        self.model, self.resize = name, resize
         self.model_dropdown.observe(self._on_model, names="value")
         self.model_upload.observe(self._on_upload, names="value")
         self.labels_upload.observe(self._on_labels_upload, names="value")

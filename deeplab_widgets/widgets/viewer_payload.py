@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from ..core.export import mask_image
+from ..core.imaging import image_first
 from ..core.segmenter import SegmentationResult
 from ..viz.confidence import heat_palette
 from ..viz.masks import as_photo
@@ -77,11 +78,17 @@ def quantized_scores(scores: np.ndarray, k: int = TOP_K) -> bytes:
     return zlib.compress(b"".join(np.ascontiguousarray(p).tobytes() for p in parts), 1)
 
 
-def viewer_payload(result: SegmentationResult, image: Image.Image) -> ViewerPayload:
+def viewer_payload(image: Image.Image | np.ndarray, result: SegmentationResult) -> ViewerPayload:
     """Encode `result` over `image` for the browser viewer.
 
-    Raises `ValueError` when the image and the class map differ in size.
+    Args:
+        image: The photo the result was made from.
+        result: The segmentation (its scores, if any, become the top-3 readout and the heat maps).
+
+    Raises:
+        SizeMismatchError: The image and the class map differ in size.
     """
+    image, result = image_first(image, result, "viewer_payload")
     photo = as_photo(image, result.labels)
     scores = result.scores
     return ViewerPayload(
