@@ -14,7 +14,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def deprecated(old: str, new: str, *, stacklevel: int = 3) -> None:
-    """Warn that `old` is deprecated in favour of `new` (`stacklevel` 3: the caller of the function calling this)."""
+    """Warn that `old` is deprecated in favour of `new` (`stacklevel` 3: the caller of the function calling this).
+
+    Args:
+        old: What the caller used, e.g. `"segment_many(workers=...)"`.
+        new: What to use instead, as advice, e.g. `"pass engine=Processes(n)"`.
+        stacklevel: Frames up to the caller's line (3: the caller of the function that calls this).
+    """
     warnings.warn(f"{old} is deprecated and will be removed in the next release; {new}", DeprecationWarning, stacklevel)
 
 

@@ -197,7 +197,12 @@ class Probe:
             )
 
     def run(self, image: ImageInput, *, resize: ResizeMode = "stretch") -> Activations:
-        """Run the model once on `image` and copy out every activation tensor."""
+        """Run the model once on `image` and copy out every activation tensor.
+
+        Args:
+            image: A path, bytes, a PIL image or an array.
+            resize: `"stretch"` or `"pad"`.
+        """
         spec = self.spec
         pixels, placement = fit(load_image(image), spec.input_size, check_resize(resize))
         runner = self.runner

@@ -34,6 +34,17 @@ def load_image(
     """Decode `source` (path, bytes, PIL image or array) to an EXIF-upright RGB image.
 
     Odd modes (L, LA, P, RGBA, CMYK, 16-bit) become RGB; transparency is composited on white.
+
+    Args:
+        source: A path, bytes, a PIL image or an H x W (x 1|3|4) array (uint8, uint16 or float in [0, 1]).
+        max_pixels: Refuse larger images with `ImageTooLargeError` (before decoding).
+        min_side: Refuse images with a shorter side with `ImageTooSmallError`.
+
+    Raises:
+        ImageNotFoundError: A path that does not exist.
+        ImageDecodeError: Not an image, a truncated file, or an array of an unsupported shape or type.
+        ImageTooLargeError: More than `max_pixels` pixels.
+        ImageTooSmallError: A side shorter than `min_side`.
     """
     if isinstance(source, np.ndarray):
         image = _from_array(source)
@@ -77,6 +88,12 @@ def load_image_at_least(
     For a JPEG file or bytes, the decoder's DCT scaling (`Image.draft`: 1/2, 1/4 or 1/8) skips most of the
     work of a large photo whose pixels are only needed at a model's input size; the full size is known
     from the header. Other formats and in-memory images are decoded (or taken) whole. Errors as `load_image`.
+
+    Args:
+        source: A path, bytes, a PIL image or an array.
+        min_size: The smallest decoded size that will do, given the photo's full upright size (`Segmenter.decode_size`).
+        max_pixels: Refuse larger images with `ImageTooLargeError` (before decoding).
+        min_side: Refuse images with a shorter side with `ImageTooSmallError`.
     """
     if isinstance(source, (np.ndarray, Image.Image)):
         image = load_image(source, max_pixels=max_pixels, min_side=min_side)

@@ -72,6 +72,10 @@ class ModelSpec:
 
         Copies in with `set_tensor` rather than writing through a `tensor()` view: a view still alive
         anywhere (another thread, a profiler's sampled frame) makes LiteRT refuse `invoke()`.
+
+        Args:
+            interpreter: An interpreter of this model.
+            pixels: h x w x 3 uint8 RGB from `preprocess.fit`, placed top-left and padded with the mean pixel.
         """
         h, w = self.input_size
         batch = np.empty((1, h, w, 3), self.input_dtype)
@@ -79,7 +83,13 @@ class ModelSpec:
         interpreter.set_tensor(self.input_index, batch)
 
     def runner(self, options: RuntimeOptions, preserve_all_tensors: bool = False, *, holder: object = None) -> Runner:
-        """The cached interpreter for this model with these options (`holder`: see `RunnerCache.get`)."""
+        """The cached interpreter for this model with these options (`holder`: see `RunnerCache.get`).
+
+        Args:
+            options: The runtime options.
+            preserve_all_tensors: The interpreter that keeps every intermediate tensor (for `Probe`).
+            holder: The object that uses it (see `RunnerCache.get`).
+        """
         return RUNNERS.get(self.run_key, self.run_content, options, preserve_all_tensors, holder=holder)
 
     @property
@@ -93,6 +103,10 @@ class ModelSpec:
         Logits models: the default interpreter. Class-id models: the graph with the ArgMax's input grafted
         on as an extra output, built on first use, so `segment()` without scores keeps running the original
         file. `holder`: see `RunnerCache.get`.
+
+        Args:
+            options: The runtime options.
+            holder: The object that uses it (see `RunnerCache.get`).
 
         Raises:
             NoScoresError: The model outputs class ids and its logits could not be found.
@@ -220,7 +234,12 @@ def _resolve_labels(labels: LabelsInput, content: bytes, info: zoo.ZooModel | No
 
 
 def run_key(digest: str, argmax_head: bool) -> str:
-    """The interpreter-cache key of a model file, with or without the grafted ARG_MAX head."""
+    """The interpreter-cache key of a model file, with or without the grafted ARG_MAX head.
+
+    Args:
+        digest: The model file's SHA-256.
+        argmax_head: True when the interpreter runs the graph with the grafted ARG_MAX head.
+    """
     return f"{digest}+argmax" if argmax_head else digest
 
 

@@ -22,6 +22,10 @@ class OwnInterpreter(Segmenter):
 
     The extra interpreters live in the process-wide cache too (built once, reused by the next pool, freed
     by `Segmenter.close()` with the model's others).
+
+    Args:
+        base: The segmenter whose model, options, resize mode and pixel limit it copies.
+        k: Which extra interpreter (1, 2, ...): the same `k` is the same interpreter.
     """
 
     def __init__(self, base: Segmenter, k: int) -> None:
@@ -35,7 +39,12 @@ class OwnInterpreter(Segmenter):
 
 
 def with_threads(segmenter: Segmenter, threads: int) -> Segmenter:
-    """`segmenter` itself when it already runs `threads` interpreter threads, else the same model with that many."""
+    """`segmenter` itself when it already runs `threads` interpreter threads, else the same model with that many.
+
+    Args:
+        segmenter: The segmenter.
+        threads: Interpreter threads wanted.
+    """
     options = replace(segmenter.options, num_threads=threads)
     return segmenter if segmenter.options == options else segmenter.with_options(options)
 
@@ -46,6 +55,11 @@ class SegmenterPool:
     The first is the process-wide cached interpreter for those options, the others are extra interpreters
     kept in the same cache for the next pool, so making a pool again costs nothing. Each segmenter's lock still guards its own
     interpreter; the pool only hands out a free one.
+
+    Args:
+        segmenter: The model to lend (its resize mode and pixel limit too).
+        size: Segmenters in the pool, each with an interpreter of its own.
+        threads: Interpreter threads of each.
     """
 
     def __init__(self, segmenter: Segmenter, *, size: int, threads: int) -> None:

@@ -45,7 +45,13 @@ def check_resize(mode: str) -> ResizeMode:
 
 
 def content_size(image_size: Size, size: Size, mode: str) -> Size:
-    """The size an image of `image_size` takes inside a model input of `size` in resize mode `mode`."""
+    """The size an image of `image_size` takes inside a model input of `size` in resize mode `mode`.
+
+    Args:
+        image_size: The photo's full size.
+        size: The model's input size.
+        mode: `"stretch"` or `"pad"`.
+    """
     h, w = size
     if mode == "stretch":
         return Size(h, w)
@@ -66,6 +72,13 @@ def fit(
     `full_size` and `box` describe a photo decoded at reduced scale (`images.load_image_at_least`): the
     placement, and so the restored class map, then follow the photo's full size, and `box` (left, top,
     right, bottom, in Pillow's order) is the region of `image` that covers the photo.
+
+    Args:
+        image: The RGB photo (possibly decoded at reduced scale).
+        size: The model's input size.
+        mode: `"stretch"` or `"pad"`.
+        full_size: The photo's full size when `image` is a reduced decode (default: `image`'s size).
+        box: The region of `image` that covers the photo (default: all of it).
     """
     full = full_size or Size.of(image)
     ch, cw = content_size(full, size, mode)
@@ -90,7 +103,15 @@ def write_input(
     quantization: tuple[float, int],
     norm: Normalization,
 ) -> None:
-    """Normalise (and quantize) uint8 `pixels` into the H x W x 3 input view `target`, padding the rest."""
+    """Normalise (and quantize) uint8 `pixels` into the H x W x 3 input view `target`, padding the rest.
+
+    Args:
+        target: The H x W x 3 input tensor view to fill.
+        pixels: h x w x 3 uint8 RGB, at most the input's size (placed top-left).
+        dtype: The input tensor's type (float32, uint8 or int8).
+        quantization: The input's (scale, zero point); (0.0, 0) for float inputs.
+        norm: The model's mean and standard deviation.
+    """
     ch, cw = pixels.shape[:2]
     box = target[:ch, :cw]
     if np.issubdtype(dtype, np.floating):
@@ -112,7 +133,12 @@ def write_input(
 
 
 def restore(labels: np.ndarray, placement: Placement) -> np.ndarray:
-    """Crop a model-resolution label map to the content box and scale it to the image size."""
+    """Crop a model-resolution label map to the content box and scale it to the image size.
+
+    Args:
+        labels: The class map at the model's resolution.
+        placement: Where the photo sat in the input and its full size.
+    """
     ch, cw = placement.content
     crop = np.ascontiguousarray(labels[:ch, :cw], np.uint8)
     if placement.content == placement.image_size:
@@ -153,6 +179,10 @@ def dequantized_softmax(logits: np.ndarray, quantization: tuple[float, int]) -> 
     For 8-bit logits the exponentials come from a 256-entry table (one lookup per value instead of a
     subtraction and an `exp`); the per-pixel normalisation cancels the table's common offset. Float
     logits, or a scale so large that the table could overflow, take the plain `softmax` path.
+
+    Args:
+        logits: H x W x C logits, float or 8-bit.
+        quantization: Their (scale, zero point); (0.0, 0) for float logits.
     """
     scale, zero = quantization
     if not scale:

@@ -195,6 +195,11 @@ def without_xnnpack_notice() -> Iterator[None]:
 def load_delegate(mod: ModuleType, path: str, options: dict[str, str]) -> Any:
     """Load an external delegate library with the backend module `mod`.
 
+    Args:
+        mod: The backend's interpreter module (`backend_module`).
+        path: The delegate library's path or name.
+        options: Options for the delegate, as strings.
+
     Raises:
         DelegateError: The library does not load; the message names it and gives the reason.
     """
@@ -293,6 +298,10 @@ class RunnerCache:
 
     def release(self, holder: object, model: str) -> int:
         """`holder` stops using runners; drop those of `model` (keys starting with it) no live holder uses.
+
+        Args:
+            holder: The object that stops using runners (e.g. a closed `Segmenter`).
+            model: The model's digest: its runners' keys start with it.
 
         Returns:
             How many of `model`'s runners stay cached (other holders still use them).

@@ -52,7 +52,12 @@ class ClassShare:
 
 
 def class_name(class_names: Sequence[str], class_id: int) -> str:
-    """The name of a class id (ids beyond the names get `class N`)."""
+    """The name of a class id (ids beyond the names get `class N`).
+
+    Args:
+        class_names: The model's class names.
+        class_id: A class id (0-255).
+    """
     return class_names[class_id] if class_id < len(class_names) else f"class {class_id}"
 
 
@@ -64,6 +69,11 @@ def present_classes(
     `SegmentationResult.present_classes` uses it; so should anything that lists the classes of a class map
     it did not segment itself (e.g. a mask read back from disk).
     `counts` may pass a precomputed `np.bincount(labels.ravel(), minlength=256)`.
+
+    Args:
+        labels: An H x W uint8 class map.
+        class_names: The model's class names.
+        counts: Pixels per class id, if already counted (`class_counts(labels)`).
     """
     counts = np.bincount(labels.ravel(), minlength=256) if counts is None else counts
     total = labels.size
@@ -151,7 +161,13 @@ class Segmenter:
 
     @classmethod
     def from_file(cls, path_or_bytes: ModelInput, labels: LabelsInput = None, **kwargs: Any) -> Segmenter:
-        """Any DeepLab-style TFLite segmentation model, from a path or its bytes (keywords as `Segmenter`)."""
+        """Any DeepLab-style TFLite segmentation model, from a path or its bytes (keywords as `Segmenter`).
+
+        Args:
+            path_or_bytes: The `.tflite` file's path or its bytes.
+            labels: Class names: a sequence, or a text file with one per line.
+            **kwargs: `options`, `resize`, `max_pixels`, as `Segmenter` takes them.
+        """
         return cls(path_or_bytes, labels=labels, **kwargs)
 
     def with_options(

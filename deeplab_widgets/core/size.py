@@ -44,6 +44,10 @@ def as_size(value: Size | tuple[int, int], name: str) -> Size:
     """`value` as a `Size`; a plain tuple is read as Pillow's (width, height), with a `DeprecationWarning`.
 
     For public parameters that took (width, height) tuples before `Size` (one release of grace).
+
+    Args:
+        value: A `Size`, or a plain (width, height) tuple.
+        name: The parameter's name, for the warning.
     """
     if isinstance(value, Size):
         return value

@@ -26,7 +26,12 @@ def no_scores_message(result: SegmentationResult) -> str:
 
 
 def heat_values(result: SegmentationResult, kind: HeatKind = "confidence") -> np.ndarray:
-    """h x w float32 in [0, 1] at model resolution: top-class probability, or entropy / log(C)."""
+    """h x w float32 in [0, 1] at model resolution: top-class probability, or entropy / log(C).
+
+    Args:
+        result: A result with scores (`segment(..., scores=True)`).
+        kind: `"confidence"` or `"entropy"`.
+    """
     if kind not in HEAT_KINDS:
         raise OptionsError(f"unknown heat map {kind!r}; choose one of: {', '.join(HEAT_KINDS)}")
     if result.scores is None:

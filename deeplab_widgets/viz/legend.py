@@ -35,7 +35,12 @@ def _rgb(row: Sequence[int]) -> tuple[int, int, int]:
 
 
 def legend_entries(result: SegmentationResult, hidden: Iterable[int] = ()) -> list[LegendEntry]:
-    """Present classes, largest share first."""
+    """Present classes, largest share first.
+
+    Args:
+        result: The segmentation.
+        hidden: Class ids marked as not visible.
+    """
     hidden = set(hidden)
     return [
         LegendEntry(s.id, s.name, _rgb(result.colormap[s.id]), s.fraction, s.id not in hidden)

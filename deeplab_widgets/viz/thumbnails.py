@@ -17,7 +17,14 @@ THUMBNAIL_SIZE = 160
 def thumbnail(
     image: Image.Image, result: SegmentationResult, size: int = THUMBNAIL_SIZE, alpha: float = 0.6
 ) -> Image.Image:
-    """An overlay at most `size` pixels on its longer side (class ids shrink by nearest neighbour: no new ids)."""
+    """An overlay at most `size` pixels on its longer side (class ids shrink by nearest neighbour: no new ids).
+
+    Args:
+        image: The photo, of the result's size.
+        result: Its segmentation.
+        size: The longer side in pixels.
+        alpha: Opacity of the class colours, 0 to 1.
+    """
     if Size.of(image) != result.labels.shape:
         raise SizeMismatchError(size_mismatch(Size.of(image), result.labels))
     scale = min(1.0, size / max(image.size))

@@ -30,7 +30,12 @@ PLOT_KINDS = ("errorbar", "box")
 
 
 def render_overlay(image: Image.Image, result: SegmentationResult) -> bytes:
-    """Colourise the class map, blend it over the photo and encode it as the viewer displays it (JPEG)."""
+    """Colourise the class map, blend it over the photo and encode it as the viewer displays it (JPEG).
+
+    Args:
+        image: The photo.
+        result: Its segmentation.
+    """
     return encode(Image.fromarray(overlay(image, result, 0.5)), DISPLAY_FORMAT)
 
 
@@ -75,6 +80,11 @@ def latency_vs_threads(
     """Latency against thread count, one series per model/backend/XNNPACK/delegate.
 
     "errorbar": the median with a p5..p95 bar; "box": a box plot of every timed run.
+
+    Args:
+        results: A `Sweep` or benchmark results (pipeline results are left out).
+        kind: `"errorbar"` or `"box"`.
+        ax: Axes to draw on (default: a new figure).
     """
     if kind not in PLOT_KINDS:
         raise OptionsError(f"unknown plot kind {kind!r}; choose one of: {', '.join(PLOT_KINDS)}")
@@ -165,7 +175,12 @@ def seed_comparison(
 def stage_breakdown(
     results: PipelineResult | Sequence[BenchmarkResult | PipelineResult], *, ax: Axes | None = None
 ) -> Figure:
-    """A stacked horizontal bar per pipeline result: mean milliseconds per stage, so you see where time goes."""
+    """A stacked horizontal bar per pipeline result: mean milliseconds per stage, so you see where time goes.
+
+    Args:
+        results: Pipeline results (invoke-only results are left out).
+        ax: Axes to draw on (default: a new figure).
+    """
     items = [results] if isinstance(results, PipelineResult) else [r for r in results if isinstance(r, PipelineResult)]
     if not items:
         raise OptionsError("no pipeline results to plot (run benchmark_pipeline or sweep(pipeline=True))")
@@ -187,7 +202,12 @@ def stage_breakdown(
 
 
 def op_costs(cost: ComputeCost, *, ax: Axes | None = None) -> Figure:
-    """Horizontal bars of millions of MACs per op type (op types without MACs are left out)."""
+    """Horizontal bars of millions of MACs per op type (op types without MACs are left out).
+
+    Args:
+        cost: The model's compute cost (`compute_cost`).
+        ax: Axes to draw on (default: a new figure).
+    """
     ops = [o for o in cost.ops if o.macs > 0]
     if not ops:
         raise OptionsError(f"{cost.model} has no multiply-accumulate layers to plot")

@@ -65,6 +65,10 @@ class AppPolicy:
         """Raise `UploadTooLargeError` for an upload over the size limit in app mode (call it before parsing).
 
         The message gives the size, the limit, and the variable that raises it (whoever runs the app sets it).
+
+        Args:
+            name: The uploaded file's name, for the message.
+            size: Its size in bytes (as the browser reports it, or as received).
         """
         limit = self.upload_limit_bytes
         if limit and size > limit:

@@ -32,7 +32,13 @@ _groups = itertools.count(1)
 
 
 def disagreement_result(a: SegmentationResult, b: SegmentationResult, found: Disagreement) -> SegmentationResult:
-    """The disagreement mask as a two-class result (0 = same class, 1 = different class) for a MaskViewer."""
+    """The disagreement mask as a two-class result (0 = same class, 1 = different class) for a MaskViewer.
+
+    Args:
+        a: Model A's result.
+        b: Model B's result.
+        found: Their `disagreement(a, b)`.
+    """
     colormap = np.zeros((256, 3), np.uint8)
     colormap[1] = DIFFERENT
     colormap[0] = (128, 128, 128)
@@ -49,7 +55,13 @@ def disagreement_result(a: SegmentationResult, b: SegmentationResult, found: Dis
 
 
 def class_table_html(a: SegmentationResult, b: SegmentationResult, found: Disagreement) -> str:
-    """Per class: its share of the pixels by each model and the difference; then the commonest confusions."""
+    """Per class: its share of the pixels by each model and the difference; then the commonest confusions.
+
+    Args:
+        a: Model A's result.
+        b: Model B's result.
+        found: Their `disagreement(a, b)`.
+    """
     total = a.labels.size
     ids = sorted(
         set(np.flatnonzero(a.counts)) | set(np.flatnonzero(b.counts)), key=lambda i: -(a.counts[i] + b.counts[i])

@@ -21,6 +21,13 @@ class BatchGallery(widgets.VBox):
 
     Feed it a finished `BatchReport`, a list of records, or records one by one with `add()` while a run goes.
     Failed images get a tile with their error; problems opening one go to the status line.
+
+    Args:
+        records: A finished `BatchReport` or records (more can be added with `add`).
+        class_names: Class names for the viewer (default: those each record lists).
+        size: The thumbnails' longer side in pixels.
+        columns: Thumbnails per row.
+        viewer: The viewer "open" shows results in (default: a new `MaskViewer`).
     """
 
     def __init__(

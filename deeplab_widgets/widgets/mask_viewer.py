@@ -99,7 +99,12 @@ class MaskViewer(anywidget.AnyWidget):
         self._send_result(name)
 
     def set_visible(self, class_id: int, visible: bool) -> None:
-        """Show or hide one class."""
+        """Show or hide one class.
+
+        Args:
+            class_id: The class.
+            visible: Show it (True) or hide it.
+        """
         hidden = set(self.hidden)
         (hidden.discard if visible else hidden.add)(int(class_id))
         self.hidden = tuple(sorted(hidden))

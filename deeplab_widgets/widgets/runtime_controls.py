@@ -155,7 +155,12 @@ class RuntimeControls(widgets.VBox):
         return self.custom_models.get(name, name)
 
     def load_file(self, source: ModelInput, name: str | None = None) -> bool:
-        """Load a user .tflite (path or bytes), add it to the dropdown and choose it; False on error."""
+        """Load a user .tflite (path or bytes), add it to the dropdown and choose it; False on error.
+
+        Args:
+            source: A `.tflite` path (checked against the app policy) or its bytes.
+            name: The dropdown's name for it (default: the file's name).
+        """
         if isinstance(source, str) and not source.strip():
             return False
         try:
@@ -183,6 +188,10 @@ class RuntimeControls(widgets.VBox):
         """Give the chosen loaded .tflite these class names (one per class); False (and a message) on error.
 
         A wrong count is refused with both numbers (`ModelFormatError`); zoo models keep their own labels.
+
+        Args:
+            names: One class name per class of the model.
+            label: Where the names came from, for the messages.
         """
         model = self.model
         if model not in self.custom_models:

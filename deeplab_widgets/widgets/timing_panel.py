@@ -96,6 +96,13 @@ class TimingPanel(widgets.VBox):
 
     Drive it from Python too: set the controls, call `run()`, read `sweep` (the last good `bench.Sweep`).
     Errors go to the status line and the last good result stays on screen; changing the plot never re-runs.
+
+    Args:
+        models: The zoo ids offered (default: every zoo model).
+        selected: The ones ticked first.
+        runs: Timed runs per configuration.
+        warmup: Untimed runs per configuration.
+        max_seconds: Cap per configuration, in seconds (None: no cap).
     """
 
     def __init__(

@@ -21,9 +21,14 @@ def configuration(result: SegmentationResult) -> str:
 
 class TimingReadout(widgets.VBox):
     """Shows preprocess / invoke / postprocess ms of the last run and the median of the recent runs
+
     with the same configuration, so toggling threads or XNNPACK shows its effect at once.
 
     Call `record(result)`; observe `timings` (the last `Timings`) and `config`.
+
+    Args:
+        window: How many recent runs per configuration the medians cover.
+        **kwargs: Widget keywords (e.g. `layout`).
     """
 
     timings = traitlets.Instance(Timings, allow_none=True)

@@ -44,7 +44,12 @@ class ViewerPayload:
 
 
 def photo_jpeg(photo: Image.Image, quality: int = PHOTO_QUALITY) -> bytes:
-    """The photo as JPEG bytes."""
+    """The photo as JPEG bytes.
+
+    Args:
+        photo: The RGB photo.
+        quality: JPEG quality.
+    """
     buffer = io.BytesIO()
     photo.save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()
@@ -58,7 +63,12 @@ def mask_png(result: SegmentationResult) -> bytes:
 
 
 def quantized_scores(scores: np.ndarray, k: int = TOP_K) -> bytes:
-    """h x w x C probabilities -> deflated uint8 top-k ids, top-k probabilities and normalised entropy."""
+    """h x w x C probabilities -> deflated uint8 top-k ids, top-k probabilities and normalised entropy.
+
+    Args:
+        scores: h x w x C class probabilities.
+        k: How many top classes per pixel.
+    """
     h, w, c = scores.shape
     k = min(k, c)
     top = np.argpartition(-scores, k - 1, axis=-1)[..., :k] if k < c else np.broadcast_to(np.arange(c), (h, w, c))

@@ -119,6 +119,11 @@ class Evaluation:
 def check_tta(segmenter: Segmenter, tta: Tta | None, upsample: Upsample = "nearest") -> None:
     """Validate the TTA and upsampling names; refuse TTA for a user's model without class scores.
 
+    Args:
+        segmenter: The model the augmentation would run.
+        tta: `None`, `"flip"`, `"multiscale"` or `"multiscale+flip"`.
+        upsample: `"nearest"` or `"bilinear"`.
+
     Raises:
         OptionsError: `tta` is not one of `TTA_MODES`, or `upsample` is not a known mode.
         NoScoresError: TTA or bilinear upsampling is asked of a model whose logits could not be found.
@@ -141,6 +146,11 @@ def probabilities(segmenter: Segmenter, pixels: np.ndarray, *, flip: bool = Fals
 
     The rest of the input is padded with the mean pixel; the probabilities cover `pixels` only. With
     `flip`, the mirror is run too and the two are averaged.
+
+    Args:
+        segmenter: The model; its scores interpreter runs.
+        pixels: h x w x 3 uint8 RGB, at most the model's input size.
+        flip: Also run the mirror image and average the two.
     """
     spec = segmenter.spec
     runner = spec.scores_runner(segmenter.options, holder=segmenter)
@@ -161,7 +171,12 @@ def probabilities(segmenter: Segmenter, pixels: np.ndarray, *, flip: bool = Fals
 
 
 def resize_probabilities(probs: np.ndarray, size: Size) -> np.ndarray:
-    """H x W x C probabilities bilinearly resized to `size`, channel by channel."""
+    """H x W x C probabilities bilinearly resized to `size`, channel by channel.
+
+    Args:
+        probs: H x W x C float32 class probabilities.
+        size: The size to resize them to.
+    """
     if probs.shape[:2] == size:
         return probs
     out = np.empty((*size, probs.shape[-1]), np.float32)
@@ -190,6 +205,12 @@ def multiscale_probabilities(
 
     A scale <= 1 is run padded into the fixed input; a scale > 1 as overlapping input-sized tiles whose
     probabilities are averaged where they overlap. Each scale's result is resized back bilinearly.
+
+    Args:
+        segmenter: The model (its resize mode sets the size at scale 1).
+        image: The RGB photo.
+        scales: Scales relative to the model's input (default `MULTISCALE_SCALES`).
+        flip: Also average the mirror image at every scale.
     """
     h, w = segmenter.spec.input_size
     _, placement = fit(image, segmenter.spec.input_size, segmenter.resize)
@@ -215,7 +236,12 @@ def multiscale_probabilities(
 
 
 def upsample_argmax(probs: np.ndarray, size: Size) -> np.ndarray:
-    """The class map of `size`: argmax of the probabilities bilinearly resized to it, one channel at a time."""
+    """The class map of `size`: argmax of the probabilities bilinearly resized to it, one channel at a time.
+
+    Args:
+        probs: H x W x C class probabilities at the model's resolution.
+        size: The size of the class map (the photo's).
+    """
     best = np.full(size, -np.inf, np.float32)
     labels = np.zeros(size, np.uint8)
     for c in range(probs.shape[-1]):
@@ -270,6 +296,10 @@ def predict(
 
 def label_map_for(segmenter: Segmenter, dataset: LabelledDataset) -> np.ndarray | None:
     """None when the model predicts the dataset's classes; Cityscapes -> VOC ids for the Cityscapes model on VOC.
+
+    Args:
+        segmenter: The model whose class ids are to be scored.
+        dataset: The labelled images (their label set names the classes of the masks).
 
     Raises:
         DatasetError: The model's classes are not the dataset's and no mapping is known; pass a `label_map`.

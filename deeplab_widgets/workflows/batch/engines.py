@@ -39,7 +39,12 @@ class SegmenterRecipe:
 
     @classmethod
     def of(cls, segmenter: Segmenter, options: RuntimeOptions | None = None) -> SegmenterRecipe:
-        """The recipe for `segmenter` (a zoo model travels by id, any other model by its bytes)."""
+        """The recipe for `segmenter` (a zoo model travels by id, any other model by its bytes).
+
+        Args:
+            segmenter: The segmenter to rebuild in a worker.
+            options: The runtime options the worker should use (default: the segmenter's).
+        """
         spec = segmenter.spec
         zoo_id = spec.zoo.name if spec.zoo is not None else None
         return cls(
@@ -109,7 +114,12 @@ class Engine(Protocol):
     """
 
     def start(self, segmenter: Segmenter, jobs: int) -> Session:
-        """Set up for a run of `jobs` images with `segmenter` (called on the first image that needs segmenting)."""
+        """Set up for a run of `jobs` images with `segmenter` (called on the first image that needs segmenting).
+
+        Args:
+            segmenter: The run's segmenter.
+            jobs: How many images the run still holds (an engine never starts more workers than that).
+        """
         ...
 
 
@@ -144,7 +154,12 @@ class Serial:
     """One image after the other in the calling thread, on the segmenter as given (its options' threads)."""
 
     def start(self, segmenter: Segmenter, jobs: int) -> Session:
-        """A serial session: nothing starts until an image's result is asked for."""
+        """A serial session: nothing starts until an image's result is asked for.
+
+        Args:
+            segmenter: The run's segmenter, used as it is.
+            jobs: How many images the run still holds (unused).
+        """
         return _SerialSession(segmenter)
 
 
@@ -200,7 +215,12 @@ class Threads:
         _check_threads(self.interpreter_threads, "interpreter_threads")
 
     def start(self, segmenter: Segmenter, jobs: int) -> Session:
-        """A thread pool with its interpreters, built now."""
+        """A thread pool with its interpreters, built now.
+
+        Args:
+            segmenter: The run's segmenter (its model; the options' threads become `interpreter_threads`).
+            jobs: How many images the run still holds: at most that many threads start.
+        """
         cores = cpu_count()
         workers = max(1, min(self.n or cores, jobs))
         if self.shared:
@@ -250,7 +270,12 @@ class Processes:
         _check_threads(self.interpreter_threads, "interpreter_threads")
 
     def start(self, segmenter: Segmenter, jobs: int) -> Session:
-        """A process pool whose workers build the segmenter from its recipe."""
+        """A process pool whose workers build the segmenter from its recipe.
+
+        Args:
+            segmenter: The run's segmenter, sent to the workers as a `SegmenterRecipe`.
+            jobs: How many images the run still holds (unused: the pool has `n` workers).
+        """
         threads = self.interpreter_threads or max(1, cpu_count() // self.n)
         return _ProcessSession(SegmenterRecipe.of(segmenter, replace(segmenter.options, num_threads=threads)), self.n)
 
@@ -304,6 +329,11 @@ class Dask:
         _check_threads(self.interpreter_threads, "interpreter_threads")
 
     def start(self, segmenter: Segmenter, jobs: int) -> Session:
-        """Connect (or use the client), and send the segmenter's recipe to every worker."""
+        """Connect (or use the client), and send the segmenter's recipe to every worker.
+
+        Args:
+            segmenter: The run's segmenter, scattered to every worker as a `SegmenterRecipe`.
+            jobs: How many images the run still holds (unused).
+        """
         recipe = SegmenterRecipe.of(segmenter, replace(segmenter.options, num_threads=self.interpreter_threads))
         return _DaskSession(recipe, self.client_or_scheduler)

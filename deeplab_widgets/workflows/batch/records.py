@@ -34,7 +34,11 @@ FRACTION_DIGITS, TIMING_DIGITS = 6, 3
 
 
 def coco_rle(labels: np.ndarray) -> dict[str, str]:
-    """COCO run-length encoding (pycocotools) of each class present: {class id: counts string}."""
+    """COCO run-length encoding (pycocotools) of each class present: {class id: counts string}.
+
+    Args:
+        labels: An H x W uint8 class map.
+    """
     from pycocotools import mask as coco
 
     ids = np.flatnonzero(class_counts(labels))
@@ -87,7 +91,16 @@ class ImageRecord:
         overlay: Path | None = None,
         rle: bool = False,
     ) -> ImageRecord:
-        """The "ok" record of a fresh result (shares and timings rounded as the summary stores them)."""
+        """The "ok" record of a fresh result (shares and timings rounded as the summary stores them).
+
+        Args:
+            result: The fresh segmentation.
+            index: The input's position in the run.
+            source: The input's path, or `<image N>`.
+            mask: The mask file written, if any.
+            overlay: The overlay file written, if any.
+            rle: Add COCO RLE per class.
+        """
         t = result.timings
         return cls(
             index=index,
@@ -121,7 +134,19 @@ class ImageRecord:
         overlay: Path | None = None,
         rle: bool = False,
     ) -> ImageRecord:
-        """The "skipped" record of a mask kept from an earlier run (classes counted from the mask itself)."""
+        """The "skipped" record of a mask kept from an earlier run (classes counted from the mask itself).
+
+        Args:
+            labels: The kept mask's class map.
+            index: The input's position in the run.
+            source: The input's path, or `<image N>`.
+            class_names: The model's class names.
+            model: The model's name.
+            resize: The resize mode the mask was made with.
+            mask: The kept mask file.
+            overlay: The kept overlay file, if any.
+            rle: Add COCO RLE per class.
+        """
         return cls(
             index=index,
             source=source,
@@ -137,11 +162,21 @@ class ImageRecord:
 
     @classmethod
     def failure(cls, exc: DeeplabWidgetsError, *, index: int, source: str) -> ImageRecord:
-        """The "failed" record of an image this package's own error stopped."""
+        """The "failed" record of an image this package's own error stopped.
+
+        Args:
+            exc: The error that stopped the image.
+            index: The input's position in the run.
+            source: The input's path, or `<image N>`.
+        """
         return cls(index=index, source=source, status="failed", error=str(exc), error_type=type(exc).__name__)
 
     def to_json(self, out_dir: Path | None = None) -> dict[str, Any]:
-        """The summary-file line: path, size, classes with shares, timings (output paths relative to `out_dir`)."""
+        """The summary-file line: path, size, classes with shares, timings (output paths relative to `out_dir`).
+
+        Args:
+            out_dir: Output paths are written relative to it (None: as they are).
+        """
 
         def rel(p: Path | None) -> str | None:
             return None if p is None else (p.relative_to(out_dir).as_posix() if out_dir else str(p))
@@ -165,7 +200,14 @@ class ImageRecord:
     def from_json(
         cls, line: Mapping[str, Any], *, index: int, status: BatchStatus, out_dir: Path | None = None
     ) -> ImageRecord:
-        """Rebuild a record from a summary line (the inverse of `to_json`); paths are joined to `out_dir`."""
+        """Rebuild a record from a summary line (the inverse of `to_json`); paths are joined to `out_dir`.
+
+        Args:
+            line: One parsed summary line.
+            index: The input's position in the run.
+            status: The record's status (a line of an earlier run read on resume is "skipped").
+            out_dir: Relative output paths are joined to it.
+        """
 
         def path(p: str | None) -> Path | None:
             return None if p is None else (out_dir / p if out_dir else Path(p))
@@ -196,7 +238,12 @@ class ImageRecord:
 
 
 def read_summary(path: Path, out_dir: Path) -> dict[str, ImageRecord]:
-    """The successful records of an earlier summary file by input path (unreadable lines are ignored)."""
+    """The successful records of an earlier summary file by input path (unreadable lines are ignored).
+
+    Args:
+        path: The summary file (a missing file gives no records).
+        out_dir: The folder the summary's relative paths start from.
+    """
     out: dict[str, ImageRecord] = {}
     if not path.is_file():
         return out
@@ -214,7 +261,13 @@ def read_summary(path: Path, out_dir: Path) -> dict[str, ImageRecord]:
 
 
 def write_summary(path: Path, records: Sequence[ImageRecord], out_dir: Path) -> None:
-    """Write the JSON-lines summary atomically, and not at all when the content is unchanged (resume)."""
+    """Write the JSON-lines summary atomically, and not at all when the content is unchanged (resume).
+
+    Args:
+        path: The summary file.
+        records: Every record of the run, in input order.
+        out_dir: The folder the written paths are relative to.
+    """
     text = "".join(json.dumps(r.to_json(out_dir)) + "\n" for r in records)
     if path.is_file() and path.read_text("utf-8") == text:
         return
@@ -238,7 +291,11 @@ class BatchReport:
         return tuple(r for r in self.records if r.status == "failed")
 
     def count(self, status: BatchStatus) -> int:
-        """How many records have this status ("ok", "skipped", "failed")."""
+        """How many records have this status ("ok", "skipped", "failed").
+
+        Args:
+            status: `"ok"`, `"skipped"` or `"failed"`.
+        """
         return sum(r.status == status for r in self.records)
 
     @property
@@ -258,6 +315,10 @@ def load_result(record: ImageRecord, class_names: Sequence[str] | None = None) -
     """The result a record's mask file holds (class ids and palette), read back without running the model.
 
     Class names default to those the record lists, so ids it does not list are named `class N`.
+
+    Args:
+        record: A record of a run that wrote masks.
+        class_names: The model's class names (default: those the record lists).
 
     Raises:
         OptionsError: the record has no mask file (the run had no `out_dir`).

@@ -34,7 +34,20 @@ DEFAULT_ENGINE = Threads()
 
 
 class BatchRun:
-    """An in-progress `segment_many` run: iterate it for records in input order; `report` once it is finished."""
+    """An in-progress `segment_many` run: iterate it for records in input order; `report` once it is finished.
+
+    Args:
+        items: The expanded inputs, in order (`expand_inputs`).
+        segmenter: The segmenter every image runs on.
+        out_dir: Where outputs go, or None for records only.
+        overlay: Also write overlays.
+        alpha: The overlays' mask opacity.
+        resume: Skip images whose outputs are valid.
+        rle: Add COCO RLE to the records and the summary.
+        summary_name: The summary file's name in `out_dir`, or None.
+        engine: Where the images run; started on the first image that needs segmenting.
+        progress: Show a tqdm bar.
+    """
 
     def __init__(
         self,

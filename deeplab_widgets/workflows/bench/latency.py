@@ -179,7 +179,13 @@ class BenchmarkResult:
 
 
 def check_counts(runs: int, warmup: int, max_seconds: float | None) -> None:
-    """Refuse run counts and time limits that cannot be measured (`OptionsError`)."""
+    """Refuse run counts and time limits that cannot be measured (`OptionsError`).
+
+    Args:
+        runs: Timed runs, at least 1.
+        warmup: Untimed runs, 0 or more.
+        max_seconds: A positive time limit in seconds, or None.
+    """
     if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
         raise OptionsError(f"runs must be a positive whole number, not {runs!r}")
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:

@@ -90,7 +90,12 @@ class PipelineResult:
 
 
 def encode_mask_png(image: Image.Image, result: SegmentationResult) -> bytes:
-    """The default render stage: the class map as a palette PNG (what `save_mask` writes), in memory."""
+    """The default render stage: the class map as a palette PNG (what `save_mask` writes), in memory.
+
+    Args:
+        image: The photo (unused: the mask alone is encoded).
+        result: The segmentation.
+    """
     buf = io.BytesIO()
     mask_image(result.labels, result.colormap).save(buf, format="PNG")
     return buf.getvalue()

@@ -211,7 +211,12 @@ def _with_steps(
 
 
 def parse_list(text: str, kind: type = int) -> tuple:
-    """Parse a comma-separated option such as "1,2" or "on,off" (for the CLI and widgets); `OptionsError` if bad."""
+    """Parse a comma-separated option such as "1,2" or "on,off" (for the CLI and widgets); `OptionsError` if bad.
+
+    Args:
+        text: Comma-separated words, e.g. `"1,2"` or `"on,off"`.
+        kind: `int`, `float`, `str`, or `bool` (on/off, true/false, 1/0, yes/no).
+    """
     words = [w.strip().lower() for w in str(text).split(",") if w.strip()]
     if not words:
         raise OptionsError(f"empty list: {text!r}")

@@ -45,7 +45,17 @@ ROW_FIELDS: dict[str, type] = {
 def latency_row(
     model: str, options: RuntimeOptions, backend: str, inp: str, stage: str, s: LatencyStats, extra: dict[str, Any]
 ) -> dict[str, Any]:
-    """One row of the tidy table (every `ROW_FIELDS` key; `None` where a column does not apply)."""
+    """One row of the tidy table (every `ROW_FIELDS` key; `None` where a column does not apply).
+
+    Args:
+        model: The model's name.
+        options: The runtime options timed.
+        backend: The backend actually used.
+        inp: What the model was fed (`"random"` or the photo's name).
+        stage: The stage (`"invoke"`, or a pipeline stage).
+        s: The stage's statistics.
+        extra: More columns (init_ms, first_ms, memory), as `ROW_FIELDS` names them.
+    """
     row: dict[str, Any] = dict.fromkeys(ROW_FIELDS)
     row.update(
         model=model,
@@ -69,7 +79,12 @@ def latency_row(
 
 
 def write_table(rows: Iterable[dict[str, Any]], path: str | os.PathLike) -> Path:
-    """Write tidy rows atomically as CSV (`.csv`) or JSON (`.json`); another extension raises `OptionsError`."""
+    """Write tidy rows atomically as CSV (`.csv`) or JSON (`.json`); another extension raises `OptionsError`.
+
+    Args:
+        rows: Tidy rows (`Sweep.rows()`).
+        path: The file; its extension chooses the format.
+    """
     target = Path(path)
     rows = list(rows)
     suffix = target.suffix.lower()
@@ -85,7 +100,12 @@ def write_table(rows: Iterable[dict[str, Any]], path: str | os.PathLike) -> Path
 
 
 def write_csv(rows: Iterable[dict[str, Any]], stream: TextIO) -> None:
-    """Write tidy rows as CSV to an open text stream (empty cells for missing values)."""
+    """Write tidy rows as CSV to an open text stream (empty cells for missing values).
+
+    Args:
+        rows: Tidy rows (`Sweep.rows()`).
+        stream: An open text stream (e.g. `sys.stdout`).
+    """
     writer = csv.DictWriter(stream, fieldnames=list(ROW_FIELDS))
     writer.writeheader()
     writer.writerows({k: ("" if row.get(k) is None else row.get(k)) for k in ROW_FIELDS} for row in rows)
@@ -110,7 +130,12 @@ def read_table(path: str | os.PathLike) -> list[dict[str, Any]]:
 
 
 def format_cell(value: Any, missing: str = "-") -> str:
-    """One table cell as text: booleans as on/off, floats to 0.1 (whole numbers from 1000), None as `missing`."""
+    """One table cell as text: booleans as on/off, floats to 0.1 (whole numbers from 1000), None as `missing`.
+
+    Args:
+        value: The cell's value.
+        missing: The text for None.
+    """
     if value is None:
         return missing
     if isinstance(value, bool):

@@ -167,6 +167,14 @@ class VideoReader:
     index: to the last keyframe at or before it, then decodes forward, dropping frames until the target
     timestamp (see `_frames_from`), so a seek costs the distance from a keyframe, not from the start of the
     file; `limit` stops after that many frames.
+
+    Args:
+        source: A video file's path, or a sample video's name.
+        size: The size of the model-sized pixels (default: the video's); may be set before iterating.
+        full: Also convert each frame to RGB at `image_size` (`DecodedFrame.image`).
+        image_size: The size of those frames (default: the video's).
+        start: The first frame's index.
+        limit: Stop after this many frames.
     """
 
     def __init__(

@@ -63,7 +63,12 @@ class VideoFrameResult:
 
 
 def model_size(segmenter: Segmenter, video_size: Size) -> Size:
-    """The size the decoder should scale frames of `video_size` to for this model and resize mode."""
+    """The size the decoder should scale frames of `video_size` to for this model and resize mode.
+
+    Args:
+        segmenter: The model (its input size and resize mode).
+        video_size: The video's frame size.
+    """
     return content_size(video_size, segmenter.spec.input_size, segmenter.resize)
 
 
@@ -73,6 +78,15 @@ class VideoFrames:
     `segment_video` has opened the video and checked every argument before it returns this; decoding starts
     with the first `next()`. `close()` (or leaving a `with` block) stops early: frames in flight are finished
     or cancelled, the decode thread stops and the file is closed. Iterate it once.
+
+    Args:
+        reader: The opened video, with its model-sized scaling set.
+        segmenter: The segmenter that runs on each frame.
+        smoother: The temporal smoother, or None.
+        full_size: Scale class maps up to the video's size.
+        scores: Keep each frame's probabilities.
+        interpreters: Frames segmented at once.
+        progress: Show a tqdm bar while iterating.
 
     Attributes:
         info: The video's size, frame rate, frame count and codec.

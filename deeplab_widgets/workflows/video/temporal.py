@@ -47,7 +47,12 @@ class ProbabilitySmoother:
 
 
 def top_class(labels: np.ndarray, ignore: tuple[int, ...] = (0,)) -> int:
-    """The class covering most pixels, not counting `ignore` (background); the background if nothing else."""
+    """The class covering most pixels, not counting `ignore` (background); the background if nothing else.
+
+    Args:
+        labels: An H x W uint8 class map.
+        ignore: Class ids not counted (default: the background, 0).
+    """
     counts = np.bincount(labels.ravel(), minlength=256)
     rest = counts.copy()
     rest[list(ignore)] = 0
@@ -132,7 +137,12 @@ class FlickerMeter:
 
 
 def flicker(label_maps: list[np.ndarray] | tuple[np.ndarray, ...], ignore: tuple[int, ...] = (0,)) -> Flicker:
-    """The flicker of a sequence of same-sized class maps."""
+    """The flicker of a sequence of same-sized class maps.
+
+    Args:
+        label_maps: The clip's class maps, in frame order, all of one size.
+        ignore: Class ids not counted for the top class (default: the background, 0).
+    """
     meter = FlickerMeter(ignore)
     for labels in label_maps:
         meter.add(labels)

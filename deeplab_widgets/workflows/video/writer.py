@@ -28,6 +28,11 @@ class VideoWriter:
     Used as a context manager: frames go to a hidden temporary file beside `path`, which replaces
     `path` only when the block ends without an exception; an interrupted or failed run leaves nothing
     under the final name. Frames of odd width/height are scaled to even ones (H.264 4:2:0 needs them).
+
+    Args:
+        path: The output file (`.mp4`, `.m4v`, `.mov` or `.mkv`).
+        size: The frame size (odd sides are rounded up to even ones for H.264).
+        rate: Frames per second (an exact `Fraction` keeps the source's rate).
     """
 
     def __init__(self, path: str | os.PathLike, size: Size, rate: float | Fraction) -> None:
