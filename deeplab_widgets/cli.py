@@ -311,7 +311,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: run a subcommand; library errors become one line on stderr and exit code 1."""
+    """Entry point: run a subcommand; library errors become one line on stderr and exit code 1.
+
+    Args:
+        argv: The arguments (default: `sys.argv[1:]`).
+    """
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -28,6 +28,9 @@ def renamed_keywords(**renames: str) -> Callable[[F], F]:
     """A decorator: keyword arguments under their old names (`old="new"`) still work, with a warning.
 
     Giving both the old and the new name is a `TypeError`, as any duplicate argument is.
+
+    Args:
+        **renames: `old="new"` for each renamed keyword.
     """
 
     def decorate(function: F) -> F:

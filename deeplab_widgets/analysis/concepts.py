@@ -145,7 +145,11 @@ class RFStep:
 
 
 def receptive_field(stack: Sequence[ConvSpec]) -> tuple[RFStep, ...]:
-    """Theoretical receptive field layer by layer: rf += (r * (k - 1)) * jump; jump *= stride."""
+    """Theoretical receptive field layer by layer: rf += (r * (k - 1)) * jump; jump *= stride.
+
+    Args:
+        stack: The layers, first first: kernel, stride and rate of each.
+    """
     rf, jump, out = 1, 1, []
     for i, spec in enumerate(stack):
         rf += (effective_kernel_size(spec.kernel, spec.rate) - 1) * jump
@@ -231,7 +235,11 @@ def aspp_sampling(rates: Sequence[int], kernel: int = 3, size: int | None = None
 
 
 def image_level_feature(features: np.ndarray) -> np.ndarray:
-    """The image-level feature of a h x w x C map: its global average, broadcast back to h x w."""
+    """The image-level feature of a h x w x C map: its global average, broadcast back to h x w.
+
+    Args:
+        features: An h x w x C feature map.
+    """
     features = np.asarray(features, np.float32)
     return np.broadcast_to(features.mean(axis=(0, 1), keepdims=True), features.shape)
 
@@ -259,6 +267,9 @@ def macs_by_role(graph: ModelGraph) -> dict[str, int]:
     """Multiply-accumulates of a real graph per layer role (backbone, atrous, aspp, decoder, logits, other).
 
     E.g. how much of a v3+ model's compute its decoder takes. Roles without MACs are left out.
+
+    Args:
+        graph: The model's graph (`read_graph`).
     """
     out: dict[str, int] = {}
     for ly in graph.layers:

@@ -52,7 +52,11 @@ class Activations:
     content: Size  # of the image inside the model input
 
     def index(self, key: int | str) -> int:
-        """The tensor index for an index or an exact tensor name (first alias of a fused name)."""
+        """The tensor index for an index or an exact tensor name (first alias of a fused name).
+
+        Args:
+            key: A tensor index, or an exact tensor name.
+        """
         if isinstance(key, (int, np.integer)):
             if int(key) not in self.arrays:
                 raise LayerNotFoundError(
@@ -71,15 +75,27 @@ class Activations:
         return hits[0]
 
     def info(self, key: int | str) -> TensorInfo:
-        """Name, shape, dtype and quantization of a tensor."""
+        """Name, shape, dtype and quantization of a tensor.
+
+        Args:
+            key: A tensor index, or an exact tensor name.
+        """
         return self.infos[self.index(key)]
 
     def raw(self, key: int | str) -> np.ndarray:
-        """The tensor exactly as the interpreter held it (quantized integers for uint8 models)."""
+        """The tensor exactly as the interpreter held it (quantized integers for uint8 models).
+
+        Args:
+            key: A tensor index, or an exact tensor name.
+        """
         return self.arrays[self.index(key)]
 
     def values(self, key: int | str) -> np.ndarray:
-        """The tensor as real numbers (dequantized when quantized), batch dimension dropped."""
+        """The tensor as real numbers (dequantized when quantized), batch dimension dropped.
+
+        Args:
+            key: A tensor index, or an exact tensor name.
+        """
         info = self.info(key)
         a = self.raw(key)
         a = a[0] if a.ndim >= 1 and a.shape[0] == 1 and a.ndim > 1 else a
@@ -88,7 +104,11 @@ class Activations:
         return a.astype(np.float32, copy=False)
 
     def layer_output(self, layer: int | str | Layer) -> np.ndarray:
-        """The (dequantized) output of one layer of the graph, e.g. a feature map H x W x C."""
+        """The (dequantized) output of one layer of the graph, e.g. a feature map H x W x C.
+
+        Args:
+            layer: A layer index, (a unique part of) its output tensor's name, or a `Layer`.
+        """
         ly = layer if isinstance(layer, Layer) else self.graph.layer(layer)
         return self.values(ly.outputs[0])
 

@@ -31,7 +31,11 @@ def _part_name(target: Path) -> Path:
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it replaces `path`, on failure it vanishes."""
+    """Yield a temporary path beside `path`; on success it replaces `path`, on failure it vanishes.
+
+    Args:
+        path: The final file; its folder is created.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     # A unique hidden name beside the target (not mkstemp: its 0600 mode would stick to the output).

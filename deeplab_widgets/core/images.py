@@ -182,7 +182,11 @@ def _check_size(image: Image.Image, max_pixels: int, min_side: int, name: str) -
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
-    """Any PIL mode to 8-bit RGB: 16/32-bit keep their top 8 bits, alpha is composited on white."""
+    """Any PIL mode to 8-bit RGB: 16/32-bit keep their top 8 bits, alpha is composited on white.
+
+    Args:
+        image: A PIL image of any mode.
+    """
     if image.mode == "RGB":
         return image
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):

@@ -136,6 +136,9 @@ def scores_graph(spec: ModelSpec) -> bytes:
     """The model file with the ArgMax's input grafted on as an extra output, made once per model.
 
     The last `SCORES_GRAPHS_KEPT` models' graphs are kept (least recently used dropped first).
+
+    Args:
+        spec: A class-id model whose ArgMax input can serve as scores.
     """
     with _SCORES_LOCK:
         content = _SCORES_GRAPHS.get(spec.digest)
@@ -151,7 +154,11 @@ def scores_graph(spec: ModelSpec) -> bytes:
 
 
 def forget_scores_graph(digest: str) -> None:
-    """Drop a model's kept scores graph (a closed `Segmenter` whose model nothing else uses)."""
+    """Drop a model's kept scores graph (a closed `Segmenter` whose model nothing else uses).
+
+    Args:
+        digest: The model's SHA-256.
+    """
     with _SCORES_LOCK:
         _SCORES_GRAPHS.pop(digest, None)
 
@@ -182,6 +189,9 @@ def _read_model(model: ModelInput) -> tuple[str, bytes, zoo.ZooModel | None]:
 def read_label_file(path: str | os.PathLike) -> tuple[str, ...]:
     """Names from a text file, one per line, up to the first blank line (notes may follow).
 
+    Args:
+        path: A text file.
+
     Raises:
         FileNotFoundError: The file does not exist.
     """
@@ -189,7 +199,11 @@ def read_label_file(path: str | os.PathLike) -> tuple[str, ...]:
 
 
 def label_names(text: str) -> tuple[str, ...]:
-    """Class names from a labels file's text: one per line, up to the first blank line after them."""
+    """Class names from a labels file's text: one per line, up to the first blank line after them.
+
+    Args:
+        text: The file's text.
+    """
     names: list[str] = []
     for line in text.splitlines():
         if not line.strip():

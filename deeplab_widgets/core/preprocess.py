@@ -38,7 +38,11 @@ class Placement:
 
 
 def check_resize(mode: str) -> ResizeMode:
-    """Validate a resize mode name (`OptionsError` for an unknown one)."""
+    """Validate a resize mode name (`OptionsError` for an unknown one).
+
+    Args:
+        mode: The name to check.
+    """
     if mode not in RESIZE_MODES:
         raise OptionsError(f"unknown resize mode {mode!r}; choose one of: {', '.join(RESIZE_MODES)}")
     return mode
@@ -153,6 +157,9 @@ def class_counts(labels: np.ndarray) -> np.ndarray:
 
     Pillow's histogram of a zero-copy view: no temporary array (np.bincount would first widen the map to
     8 bytes per pixel, 400 MB for a 50-megapixel photo) and several times faster.
+
+    Args:
+        labels: An H x W class map (converted to uint8 if need be).
     """
     labels = np.ascontiguousarray(labels, np.uint8)
     view = Image.frombuffer("L", (labels.shape[1], labels.shape[0]), labels, "raw", "L", 0, 1)
@@ -160,12 +167,20 @@ def class_counts(labels: np.ndarray) -> np.ndarray:
 
 
 def argmax_labels(scores: np.ndarray) -> np.ndarray:
-    """H x W x C scores -> H x W uint8 class ids (the fallback when no ARG_MAX head could be grafted)."""
+    """H x W x C scores -> H x W uint8 class ids (the fallback when no ARG_MAX head could be grafted).
+
+    Args:
+        scores: H x W x C class scores.
+    """
     return scores.argmax(axis=-1).astype(np.uint8)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
-    """Per-pixel class probabilities from H x W x C float logits (a new float32 array)."""
+    """Per-pixel class probabilities from H x W x C float logits (a new float32 array).
+
+    Args:
+        logits: H x W x C float logits.
+    """
     probs = np.array(logits, np.float32)
     probs -= probs.max(axis=-1, keepdims=True)
     np.exp(probs, out=probs)

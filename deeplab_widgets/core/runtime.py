@@ -32,7 +32,11 @@ BACKENDS: dict[str, tuple[str, str]] = {
 
 
 def check_backend(name: str) -> Backend:
-    """Validate a backend name ("auto" or a key of `BACKENDS`); `BackendError` lists the choices."""
+    """Validate a backend name ("auto" or a key of `BACKENDS`); `BackendError` lists the choices.
+
+    Args:
+        name: The name to check.
+    """
     if name not in BACKEND_CHOICES:
         raise BackendError(f"unknown backend {name!r}; choose one of: auto, {', '.join(BACKENDS)}")
     return name
@@ -106,6 +110,9 @@ def available_backends() -> list[str]:
 
 def backend_module(name: str) -> tuple[str, ModuleType]:
     """Resolve "auto" and import a backend's interpreter module.
+
+    Args:
+        name: `"auto"`, `"litert"` or `"tflite-runtime"`.
 
     Returns:
         The backend's name and its interpreter module.
@@ -223,7 +230,11 @@ def load_delegate(mod: ModuleType, path: str, options: dict[str, str]) -> Any:
 
 
 class Runner:
-    """One interpreter and the lock that serialises its use."""
+    """One interpreter and the lock that serialises its use.
+
+    Args:
+        interpreter: An allocated interpreter (`make_interpreter`).
+    """
 
     def __init__(self, interpreter: Any) -> None:
         self.interpreter = interpreter
@@ -240,6 +251,9 @@ class RunnerCache:
     A caller may name a `holder` (a `Segmenter`) when it gets a runner; `release(holder, model)` then drops
     that model's runners that no other live holder uses, so closing a segmenter frees its interpreters at once
     instead of when the LRU pushes them out. Holders are weak references: a collected holder holds nothing.
+
+    Args:
+        size: How many runners are kept (least recently used dropped first).
     """
 
     def __init__(self, size: int = 16) -> None:
@@ -317,7 +331,11 @@ class RunnerCache:
         return len(mine) - len(unused)
 
     def cached(self, model: str) -> int:
-        """How many runners of `model` (keys starting with it) are cached."""
+        """How many runners of `model` (keys starting with it) are cached.
+
+        Args:
+            model: The model's digest: its runners' keys start with it.
+        """
         with self._lock:
             return sum(k[0].startswith(model) for k in self._runners)
 

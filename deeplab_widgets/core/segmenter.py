@@ -107,7 +107,11 @@ class SegmentationResult:
         return present_classes(self.labels, self.class_names, counts=self.counts)
 
     def name_of(self, class_id: int) -> str:
-        """The name of a class id (ids beyond the names get `class N`)."""
+        """The name of a class id (ids beyond the names get `class N`).
+
+        Args:
+            class_id: A class id (0-255).
+        """
         return class_name(self.class_names, class_id)
 
     @property
@@ -117,7 +121,11 @@ class SegmentationResult:
 
 
 def default_resize(spec: ModelSpec) -> ResizeMode:
-    """The zoo's measured best resize mode for a model; "stretch" for other models."""
+    """The zoo's measured best resize mode for a model; "stretch" for other models.
+
+    Args:
+        spec: The loaded model.
+    """
     return spec.zoo.resize if spec.zoo else "stretch"
 
 
@@ -285,7 +293,11 @@ class Segmenter:
         )
 
     def decode_size(self, full_size: Size) -> Size:
-        """The smallest decoded size that still covers the model input for a photo of `full_size`."""
+        """The smallest decoded size that still covers the model input for a photo of `full_size`.
+
+        Args:
+            full_size: The photo's full upright size.
+        """
         return content_size(full_size, self.spec.input_size, self.resize)
 
     def _copy_outputs(self, interpreter: Any, scores: bool) -> tuple[np.ndarray | None, np.ndarray | None]:

@@ -26,7 +26,11 @@ class Size(NamedTuple):
 
     @classmethod
     def of(cls, image: Image.Image | np.ndarray) -> Size:
-        """The size of a PIL image or of an H x W (x C) array."""
+        """The size of a PIL image or of an H x W (x C) array.
+
+        Args:
+            image: A PIL image, or an array whose first two dimensions are height and width.
+        """
         if isinstance(image, Image.Image):
             return cls(image.height, image.width)
         return cls(int(image.shape[0]), int(image.shape[1]))

@@ -282,7 +282,11 @@ def plot_aspp(rates: Sequence[int], feature_size: int = 33, kernel: int = 3) -> 
 
 
 def plot_receptive_field(graph: ModelGraph) -> Figure:
-    """Theoretical receptive field per layer against the input size, coloured by role."""
+    """Theoretical receptive field per layer against the input size, coloured by role.
+
+    Args:
+        graph: The model's graph (`read_graph`).
+    """
     s = graph.summary
     fig = Figure(figsize=(9, 3.4), layout="constrained")
     ax = fig.add_subplot()

@@ -18,7 +18,11 @@ HEAT_KINDS: tuple[HeatKind, ...] = get_args(HeatKind)
 
 
 def no_scores_message(result: SegmentationResult) -> str:
-    """Why a result has no scores, in one plain sentence: it was segmented without `scores=True`."""
+    """Why a result has no scores, in one plain sentence: it was segmented without `scores=True`.
+
+    Args:
+        result: The result without scores.
+    """
     return (
         f"No scores in this result of {result.model}: segment with scores=True for confidence and entropy "
         "(every zoo model has scores; a user's model has none only if its logits could not be found)."
@@ -45,7 +49,11 @@ def heat_values(result: SegmentationResult, kind: HeatKind = "confidence") -> np
 
 @cache
 def heat_palette(cmap: str = "magma") -> bytes:
-    """A 256-entry RGB palette sampled from a matplotlib colour map."""
+    """A 256-entry RGB palette sampled from a matplotlib colour map.
+
+    Args:
+        cmap: A matplotlib colour map name.
+    """
     from matplotlib import colormaps
 
     table = colormaps[cmap](np.linspace(0.0, 1.0, 256))[:, :3]

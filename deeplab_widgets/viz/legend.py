@@ -49,7 +49,11 @@ def legend_entries(result: SegmentationResult, hidden: Iterable[int] = ()) -> li
 
 
 def legend_html(entries: Iterable[LegendEntry]) -> str:
-    """A compact HTML table: colour swatch, class name, share; hidden classes are struck through."""
+    """A compact HTML table: colour swatch, class name, share; hidden classes are struck through.
+
+    Args:
+        entries: The legend's entries (`legend_entries`).
+    """
     rows = []
     for e in entries:
         name = html.escape(e.name) if e.visible else f"<s>{html.escape(e.name)}</s>"

@@ -45,6 +45,9 @@ class AppPolicy:
         """The path to open for `text` typed by a visitor; raises `AccessDeniedError` outside the folder.
 
         The message is the same whether or not the path exists, so it reveals nothing outside the folder.
+
+        Args:
+            text: The path a visitor typed.
         """
         if not self.app_mode:
             return text

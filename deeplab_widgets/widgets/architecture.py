@@ -127,7 +127,11 @@ class LayerBrowser(widgets.VBox):
         self.set_image(image)
 
     def set_image(self, image: ImageInput) -> bool:
-        """Run the model on a new photo (keeps the last good activations if this fails)."""
+        """Run the model on a new photo (keeps the last good activations if this fails).
+
+        Args:
+            image: A sample name or anything `load_image` reads.
+        """
         try:
             acts = self.probe.run(resolve_image(image))
         except (DeeplabWidgetsError, OSError) as exc:

@@ -70,7 +70,11 @@ class CameraSegmenter(anywidget.AnyWidget):
         self.on_msg(self._on_frame)
 
     def segment_jpeg(self, data: bytes) -> tuple[dict[str, Any], bytes]:
-        """Segment one encoded frame; returns the reply message and the class map bytes (H x W uint8)."""
+        """Segment one encoded frame; returns the reply message and the class map bytes (H x W uint8).
+
+        Args:
+            data: One encoded frame (JPEG bytes) from the browser.
+        """
         image = Image.open(io.BytesIO(data)).convert("RGB")
         result = self.segmenter.segment(image)
         classes = [{"id": c.id, "name": c.name, "fraction": round(c.fraction, 4)} for c in result.present_classes()]

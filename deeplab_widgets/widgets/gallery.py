@@ -56,7 +56,11 @@ class BatchGallery(widgets.VBox):
             self.add(record)
 
     def add(self, record: ImageRecord) -> None:
-        """Append one record's tile (a thumbnail and an open button, or its error)."""
+        """Append one record's tile (a thumbnail and an open button, or its error).
+
+        Args:
+            record: A record of a run (failed records show their error).
+        """
         self.records.append(record)
         tile = self._tile(len(self.records) - 1, record)
         self.tiles.append(tile)
@@ -64,7 +68,11 @@ class BatchGallery(widgets.VBox):
         self._count()
 
     def show_record(self, index: int) -> None:
-        """Show record `index` in the viewer; on failure keep what is shown and say why in the status line."""
+        """Show record `index` in the viewer; on failure keep what is shown and say why in the status line.
+
+        Args:
+            index: The record's position in the gallery.
+        """
         record = self.records[index]
         if not record.ok:
             self.status.value = (

@@ -113,11 +113,19 @@ class ImagePicker(widgets.VBox):
             self.select(value)
 
     def select(self, name: str) -> None:
-        """Choose the sample photo `name`."""
+        """Choose the sample photo `name`.
+
+        Args:
+            name: A sample photo's name.
+        """
         self._choose(lambda: load_sample(name), f"sample {name}")
 
     def open_path(self, path: str) -> None:
-        """Choose the image at `path` (a blank path does nothing)."""
+        """Choose the image at `path` (a blank path does nothing).
+
+        Args:
+            path: A file path (checked against the app policy).
+        """
         text = path.strip()
         if not text:
             return

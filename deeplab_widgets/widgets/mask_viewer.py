@@ -142,6 +142,10 @@ class MaskViewer(anywidget.AnyWidget):
 
 
 def download_stem(text: str) -> str:
-    """A file-name stem from free text (letters, digits, `-`, `_`, `.`)."""
+    """A file-name stem from free text (letters, digits, `-`, `_`, `.`).
+
+    Args:
+        text: Any text, e.g. a model's name.
+    """
     stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in text).strip("._")
     return stem[:80] or "segmentation"

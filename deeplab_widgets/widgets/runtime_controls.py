@@ -150,7 +150,11 @@ class RuntimeControls(widgets.VBox):
         self.observe(self._sync_widgets, names=["model", "options", "resize"])
 
     def model_source(self, name: str | None = None) -> str | ModelSpec:
-        """What to build a `Segmenter` from for model `name` (default: the chosen one)."""
+        """What to build a `Segmenter` from for model `name` (default: the chosen one).
+
+        Args:
+            name: A model in the dropdown (default: the chosen one).
+        """
         name = name or self.model
         return self.custom_models.get(name, name)
 

@@ -63,7 +63,11 @@ def _table_html(sweep_result: Sweep) -> str:
 
 
 def csv_bytes(sweep_result: Sweep) -> bytes:
-    """The tidy table as CSV (the same columns `deeplab-widgets bench --out x.csv` writes)."""
+    """The tidy table as CSV (the same columns `deeplab-widgets bench --out x.csv` writes).
+
+    Args:
+        sweep_result: The sweep.
+    """
     buffer = io.StringIO()
     write_csv(sweep_result.rows(), buffer)
     return buffer.getvalue().encode("utf-8")

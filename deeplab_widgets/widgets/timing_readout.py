@@ -15,7 +15,11 @@ STAGES = ("preprocess_ms", "invoke_ms", "postprocess_ms", "total_ms")
 
 
 def configuration(result: SegmentationResult) -> str:
-    """The label runs are grouped by: model, runtime options (backend included) and resize mode."""
+    """The label runs are grouped by: model, runtime options (backend included) and resize mode.
+
+    Args:
+        result: A segmentation result.
+    """
     return f"{result.model} · {result.options.describe()} · {result.options.backend} · {result.resize}"
 
 
@@ -44,7 +48,11 @@ class TimingReadout(widgets.VBox):
         self.window = window
 
     def record(self, result: SegmentationResult) -> None:
-        """Add one run's timings."""
+        """Add one run's timings.
+
+        Args:
+            result: The run's result (its model, options and timings).
+        """
         config = configuration(result)
         runs = self.history.setdefault(config, deque(maxlen=self.window))
         runs.append(result.timings)
@@ -54,7 +62,11 @@ class TimingReadout(widgets.VBox):
         self.table.value = self._html(config)
 
     def medians(self, config: str | None = None) -> dict[str, float]:
-        """Median ms per stage over the recent runs of `config` (default: the current one)."""
+        """Median ms per stage over the recent runs of `config` (default: the current one).
+
+        Args:
+            config: A configuration key (`configuration(result)`).
+        """
         runs = self.history.get(config or self.config, ())
         return {stage: median(getattr(t, stage) for t in runs) for stage in STAGES} if runs else {}
 

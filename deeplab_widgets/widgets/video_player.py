@@ -89,7 +89,12 @@ class FrameViewer(MaskViewer):
 
 def frame_mask_png(result: SegmentationResult) -> bytes:
     """The class map as a palette PNG (pixel value = class id), compressed fast: ten times faster than
-    `save_mask`'s default compression for the starter model's 257x257 map, at about 1.5 times the bytes."""
+
+    `save_mask`'s default compression for the starter model's 257x257 map, at about 1.5 times the bytes.
+
+    Args:
+        result: The frame's segmentation.
+    """
     buffer = io.BytesIO()
     mask_image(result.labels, result.colormap).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
@@ -185,7 +190,11 @@ class VideoPlayer(widgets.VBox):
     # -- public API ---------------------------------------------------------------------------------
 
     def show_frame(self, index: int) -> None:
-        """Decode, segment and show one frame with its probabilities (pauses playback first)."""
+        """Decode, segment and show one frame with its probabilities (pauses playback first).
+
+        Args:
+            index: The frame's index.
+        """
         self._seeking = True
         try:
             self.playing = False

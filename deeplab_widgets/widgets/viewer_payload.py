@@ -56,7 +56,11 @@ def photo_jpeg(photo: Image.Image, quality: int = PHOTO_QUALITY) -> bytes:
 
 
 def mask_png(result: SegmentationResult) -> bytes:
-    """The class map as the palette PNG `save_mask` (and `segment --out`) writes: the same bytes."""
+    """The class map as the palette PNG `save_mask` (and `segment --out`) writes: the same bytes.
+
+    Args:
+        result: The segmentation.
+    """
     buffer = io.BytesIO()
     mask_image(result.labels, result.colormap).save(buffer, format="PNG")
     return buffer.getvalue()

@@ -42,6 +42,9 @@ def fill_tooltips(root: widgets.Widget) -> None:
     """Give every described control without a tooltip its description as tooltip (or an empty one).
 
     ipywidgets 8 otherwise renders `title="null"` on those controls and their labels.
+
+    Args:
+        root: The widget tree's root.
     """
     stack = [root]
     while stack:
@@ -149,11 +152,19 @@ class Workbench(widgets.VBox):
         return sum(s.invocations for s in self.segmenters.values())
 
     def run(self, image: Image.Image | None = None) -> SegmentationResult | None:
-        """Segment `image` (default: the picker's) with the current controls and show it; None on error."""
+        """Segment `image` (default: the picker's) with the current controls and show it; None on error.
+
+        Args:
+            image: The photo (default: the picker's).
+        """
         return self._run(image if image is not None else self.picker.image, 1)
 
     def repeat(self, n: int = 10) -> None:
-        """Run the model `n` more times on the current image to fill the timing medians (drawn once)."""
+        """Run the model `n` more times on the current image to fill the timing medians (drawn once).
+
+        Args:
+            n: How many runs.
+        """
         self._run(self.image, n)
 
     def _run(self, image: Image.Image | None, times: int) -> SegmentationResult | None:

@@ -108,7 +108,11 @@ def compare_models(
 
 
 def comparison_table(evaluations: Sequence[Evaluation]) -> tuple[ComparisonRow, ...]:
-    """One row per evaluation, in the given order; cross-dataset scores (mapped labels) are noted."""
+    """One row per evaluation, in the given order; cross-dataset scores (mapped labels) are noted.
+
+    Args:
+        evaluations: The evaluations, one row each, in order.
+    """
     rows = []
     for e in evaluations:
         note = "cross-dataset: model classes mapped onto the dataset's" if e.mapped else ""
@@ -123,7 +127,11 @@ COMPARISON_COLUMNS = ("model", "mIoU (GT classes)", "mIoU (all)", "pixel acc.", 
 
 
 def comparison_markdown(rows: Sequence[ComparisonRow]) -> str:
-    """A Markdown table of comparison rows (for notebooks and the documentation)."""
+    """A Markdown table of comparison rows (for notebooks and the documentation).
+
+    Args:
+        rows: Rows from `comparison_table`.
+    """
     cells = [
         (
             r.model,

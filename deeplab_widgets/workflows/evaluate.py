@@ -92,7 +92,11 @@ class Evaluation:
         return f"{self.model} ({', '.join(extras)})" if extras else self.model
 
     def worst(self, n: int = 5) -> list[ImageScore]:
-        """The `n` images with the lowest mIoU, worst first (images with no labelled pixel last)."""
+        """The `n` images with the lowest mIoU, worst first (images with no labelled pixel last).
+
+        Args:
+            n: How many images.
+        """
         return sorted(self.images, key=lambda s: (math.isnan(s.miou), s.miou, s.name))[:n]
 
     def to_dict(self) -> dict:

@@ -37,7 +37,11 @@ class InterleavedTiming:
     cores: int
 
     def stat(self, name: str) -> LatencyStats:
-        """One task's statistics; raises `OptionsError` for an unknown name."""
+        """One task's statistics; raises `OptionsError` for an unknown name.
+
+        Args:
+            name: A task's name.
+        """
         if name not in self.names:
             raise OptionsError(f"no task named {name!r}; measured: {', '.join(self.names)}")
         return self.stats[self.names.index(name)]

@@ -67,7 +67,11 @@ _WORKER_LOCK = threading.Lock()
 
 
 def worker_segmenter(recipe: SegmenterRecipe) -> Segmenter:
-    """This process's cached Segmenter for `recipe`, built on first use."""
+    """This process's cached Segmenter for `recipe`, built on first use.
+
+    Args:
+        recipe: How to build the segmenter.
+    """
     with _WORKER_LOCK:
         seg = _WORKER_SEGMENTERS.get(recipe)
         if seg is None:
@@ -98,7 +102,11 @@ class Session(Protocol):
     window: int
 
     def submit(self, job: Job) -> Pending:
-        """Start (or queue) one image."""
+        """Start (or queue) one image.
+
+        Args:
+            job: One image and the files it should produce.
+        """
         ...
 
     def close(self) -> None:

@@ -68,7 +68,11 @@ class LatencyStats:
 
     @classmethod
     def from_samples(cls, samples_ms: Sequence[float]) -> LatencyStats:
-        """Statistics of a non-empty list of timings; an empty one raises `OptionsError`."""
+        """Statistics of a non-empty list of timings; an empty one raises `OptionsError`.
+
+        Args:
+            samples_ms: Timings in milliseconds.
+        """
         if len(samples_ms) == 0:
             raise OptionsError("no timings to summarise")
         a = np.asarray(samples_ms, np.float64)
@@ -104,7 +108,11 @@ def machine_description() -> str:
 
 
 def options_dict(options: RuntimeOptions) -> dict[str, Any]:
-    """Runtime options as a JSON-ready dict (for the results' `to_dict()`)."""
+    """Runtime options as a JSON-ready dict (for the results' `to_dict()`).
+
+    Args:
+        options: The runtime options.
+    """
     return {
         "num_threads": options.num_threads,
         "xnnpack": options.xnnpack,
@@ -195,14 +203,22 @@ def check_counts(runs: int, warmup: int, max_seconds: float | None) -> None:
 
 
 def as_spec(model: SegmenterInput) -> ModelSpec:
-    """A loaded model: a zoo id, path or bytes is loaded; a `ModelSpec` is used as it is, a `Segmenter`'s spec too."""
+    """A loaded model: a zoo id, path or bytes is loaded; a `ModelSpec` is used as it is, a `Segmenter`'s spec too.
+
+    Args:
+        model: A zoo id, a `.tflite` path or bytes, a `ModelSpec` or a `Segmenter`.
+    """
     if isinstance(model, Segmenter):
         return model.spec
     return model if isinstance(model, ModelSpec) else load_model(model)
 
 
 def describe_image(image: ImageInput) -> str:
-    """How a benchmark labels its input: a file's name, a sample's name, or the object's type."""
+    """How a benchmark labels its input: a file's name, a sample's name, or the object's type.
+
+    Args:
+        image: A path, a sample name, bytes or an in-memory image.
+    """
     if isinstance(image, (str, os.PathLike)):
         return Path(image).name if Path(image).suffix else str(image)
     return f"<{type(image).__name__}>"

@@ -57,7 +57,11 @@ class PipelineResult:
     stopped_early: bool
 
     def stage(self, name: str) -> StageStats:
-        """One stage by name (see `STAGES`); another name raises `StageNotFoundError`."""
+        """One stage by name (see `STAGES`); another name raises `StageNotFoundError`.
+
+        Args:
+            name: One of `STAGES`.
+        """
         for s in self.stages:
             if s.name == name:
                 return s

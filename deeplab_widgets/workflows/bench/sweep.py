@@ -47,7 +47,11 @@ class Sweep:
         return latency_text_table(self.rows())
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the tidy table as CSV or JSON, chosen by the file extension."""
+        """Write the tidy table as CSV or JSON, chosen by the file extension.
+
+        Args:
+            path: A `.csv` or `.json` file (written atomically).
+        """
         return write_table(self.rows(), path)
 
 

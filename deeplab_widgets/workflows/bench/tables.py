@@ -120,7 +120,11 @@ def _parse_cell(value: str, kind: type) -> Any:
 
 
 def read_table(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Read rows written by `write_table` back, with their types (CSV) or as stored (JSON)."""
+    """Read rows written by `write_table` back, with their types (CSV) or as stored (JSON).
+
+    Args:
+        path: A `.csv` or `.json` file `write_table` wrote.
+    """
     target = Path(path)
     if target.suffix.lower() == ".json":
         rows: list[dict[str, Any]] = json.loads(target.read_text("utf-8"))
@@ -170,7 +174,11 @@ TEXT_COLUMNS = {"model", "input", "backend", "delegate", "stage"}
 
 
 def latency_text_table(rows: Sequence[dict[str, Any]]) -> str:
-    """Tidy rows as an aligned text table (times in ms); columns that are empty in every row are dropped."""
+    """Tidy rows as an aligned text table (times in ms); columns that are empty in every row are dropped.
+
+    Args:
+        rows: Tidy rows (`Sweep.rows()`).
+    """
     cols = [(h, k) for h, k in TABLE_COLUMNS if any(r.get(k) is not None for r in rows)]
     left = {i for i, (h, _) in enumerate(cols) if h in TEXT_COLUMNS}
     body = [[format_cell(r.get(k)) for _, k in cols] for r in rows]

@@ -29,7 +29,11 @@ Render = Callable[[VideoFrameResult], np.ndarray]
 
 @contextmanager
 def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
-    """A hidden temporary folder beside `path`; on success its files move into `path`, on failure it vanishes."""
+    """A hidden temporary folder beside `path`; on success its files move into `path`, on failure it vanishes.
+
+    Args:
+        path: The final folder.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.part")
@@ -44,7 +48,11 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def mask_frame(frame: VideoFrameResult) -> np.ndarray:
-    """The colour mask of a frame (Pillow's palette lookup): the default output video frame."""
+    """The colour mask of a frame (Pillow's palette lookup): the default output video frame.
+
+    Args:
+        frame: A segmented frame.
+    """
     return np.asarray(mask_image(frame.labels, frame.segmentation.colormap).convert("RGB"))
 
 

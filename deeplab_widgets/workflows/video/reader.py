@@ -79,7 +79,11 @@ class DecodedFrame:
 
 
 def resolve_video(source: VideoSource) -> Path:
-    """A video path: a file path, or the name of a registered sample video (e.g. "cockatoo")."""
+    """A video path: a file path, or the name of a registered sample video (e.g. "cockatoo").
+
+    Args:
+        source: A video file's path, or a sample video's name.
+    """
     path = Path(source)
     if path.is_file():
         return path
@@ -135,7 +139,11 @@ def _video_stream(container: Any, path: Path) -> Any:
 
 
 def video_info(source: VideoSource) -> VideoInfo:
-    """Size, frame rate, frame count and codec of a video, without decoding it."""
+    """Size, frame rate, frame count and codec of a video, without decoding it.
+
+    Args:
+        source: A video file's path, or a sample video's name.
+    """
     path = resolve_video(source)
     container = _open(path)
     try:

@@ -64,7 +64,11 @@ class VideoWriter:
         return self
 
     def write(self, rgb: np.ndarray) -> None:
-        """Append one H x W x 3 uint8 RGB frame."""
+        """Append one H x W x 3 uint8 RGB frame.
+
+        Args:
+            rgb: One H x W x 3 uint8 RGB frame.
+        """
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         frame = frame.reformat(width=self._stream.width, height=self._stream.height, format="yuv420p")
         frame.pts = self.frames
