@@ -12,7 +12,7 @@ from .core.images import load_image
 from .core.labels import LabelSet, label_set
 from .core.model import ModelSpec, load_model
 from .core.runtime import RuntimeOptions, available_backends
-from .core.segmenter import ClassShare, SegmentationResult, Segmenter, SegmenterInput, Timings, as_segmenter
+from .core.segmenter import ClassShare, SegmentationResult, Segmenter, Timings, as_segmenter
 from .core.size import Size
 from .errors import (
     AccessDeniedError,
@@ -148,7 +148,6 @@ __all__ = [
     "SampleNotFoundError",
     "SegmentationResult",
     "Segmenter",
-    "SegmenterInput",
     "Serial",
     "Size",
     "SizeMismatchError",

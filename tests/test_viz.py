@@ -205,6 +205,15 @@ def test_every_drawing_function_takes_the_image_first_and_the_old_order_warns(ca
     assert np.array_equal(np.asarray(overlay(cat, cat_result)), np.asarray(overlay_image(cat, cat_result)))
 
 
+def test_heat_image_takes_a_size_and_a_plain_tuple_is_read_as_width_height_with_a_warning(starter, cat):
+    from deeplab_widgets import Size
+
+    result = starter.segment(cat, scores=True)
+    assert heat_image(result, size=Size(100, 200)).size == (200, 100)
+    with pytest.warns(DeprecationWarning, match=r"size=...\) as a plain \(width, height\) tuple is deprecated"):
+        assert heat_image(result, size=(200, 100)).size == (200, 100)
+
+
 def test_core_import_loads_neither_ipywidgets_nor_matplotlib():
     code = (
         "import sys, deeplab_widgets;"

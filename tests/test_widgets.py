@@ -480,3 +480,15 @@ def test_workbench_and_camera_take_a_segmenter_or_a_model_file_as_their_model(sh
     load_sample("cat").save(buffer, "JPEG")
     reply, labels = camera.segment_jpeg(buffer.getvalue())
     assert "cat" in {c["name"] for c in reply["classes"]} and len(labels) == reply["width"] * reply["height"]
+
+
+def test_mask_viewer_takes_the_image_first_and_the_old_order_warns(starter):
+    image = load_sample("cat")
+    result = starter.segment(image)
+    with pytest.warns(DeprecationWarning, match=r"MaskViewer\(result, image\) is deprecated"):
+        old = MaskViewer(result, image)
+    assert old.image is image and old.result is result and (sent_mask(old) == result.labels).all()
+    viewer = MaskViewer()
+    with pytest.warns(DeprecationWarning, match=r"MaskViewer.show\(result, image\) is deprecated"):
+        viewer.show(result, image)
+    assert viewer.image is image and viewer.revision == 1

@@ -147,8 +147,8 @@ class Segmenter:
         max_pixels: Refuse larger images with `ImageTooLargeError` (a decompression-bomb guard).
 
     Raises:
-        ModelNotFoundError, ModelFormatError, LabelCountError, ChecksumError, DownloadError, BackendError,
-            DelegateError: As `load_model`.
+        ModelNotFoundError: An unknown zoo id or a missing file; and the other errors of `load_model`
+            (ModelFormatError, LabelCountError, ChecksumError, DownloadError, BackendError, DelegateError).
         OptionsError: An unknown `resize` mode.
     """
 
@@ -362,8 +362,9 @@ def as_segmenter(
     Raises:
         OptionsError: `labels` with a `Segmenter` or a `ModelSpec` (their labels were read when the model was
             loaded: load it again with them), or an unknown `resize`.
-        ModelNotFoundError, ModelFormatError, LabelCountError, ChecksumError, DownloadError, BackendError,
-            DelegateError: As `load_model`, when a model is loaded.
+        ModelNotFoundError: An unknown zoo id or a missing file, when a model is loaded; and the other errors
+            of `load_model` (ModelFormatError, LabelCountError, ChecksumError, DownloadError, BackendError,
+            DelegateError).
     """
     if labels is not None and isinstance(model, (Segmenter, ModelSpec)):
         raise OptionsError(

@@ -43,7 +43,7 @@ class AtrousExplorer(widgets.VBox):
 
     Args:
         image: A photo to draw the taps over (a sample name or anything `load_image` reads), or None for a
-        plain pixel grid.:
+            plain pixel grid.
         kernel: The filter size shown first.
         rate: The atrous rate shown first.
         layers: How many stacked filters the receptive field shows first.

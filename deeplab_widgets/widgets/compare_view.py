@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import itertools
 from dataclasses import replace
+from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
@@ -101,7 +102,7 @@ class CompareView(widgets.VBox):
     result_b = traitlets.Instance(SegmentationResult, allow_none=True)
     disagreement = traitlets.Instance(Disagreement, allow_none=True)
 
-    def __init__(self, model: SegmenterInput = DEFAULT_MODEL_B, **kwargs) -> None:
+    def __init__(self, model: SegmenterInput = DEFAULT_MODEL_B, **kwargs: Any) -> None:
         self.segmenters: dict[tuple, Segmenter] = {}
         self._specs: dict[str, ModelSpec] = {}
         self._last: tuple[Image.Image, SegmentationResult, str] | None = None

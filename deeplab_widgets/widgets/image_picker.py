@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Sequence
 from functools import cache
+from typing import Any
 
 import ipywidgets as widgets
 import traitlets
@@ -52,7 +53,7 @@ class ImagePicker(widgets.VBox):
         samples: Sequence[str] | None = None,
         *,
         policy: AppPolicy | None = None,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         """`policy` says whether the path field is offered (default: `current_policy()`, see `app_policy`).
 

@@ -4,6 +4,7 @@ are display-only traits that the browser applies without a kernel round trip."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import anywidget
 import traitlets
@@ -64,7 +65,7 @@ class MaskViewer(anywidget.AnyWidget):
         mode: str = "overlay",
         alpha: float = 0.6,
         hidden: tuple[int, ...] = (),
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         self._batch = False
         super().__init__(mode=mode, alpha=alpha, hidden=tuple(hidden), **kwargs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import ipywidgets as widgets
 import traitlets
@@ -54,7 +55,7 @@ class RuntimeControls(widgets.VBox):
         resize: str | None = None,
         *,
         policy: AppPolicy | None = None,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         self.policy = policy or current_policy()
         self.custom_models: dict[str, ModelSpec] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from collections import deque
 from statistics import median
+from typing import Any
 
 import ipywidgets as widgets
 import traitlets
@@ -39,7 +40,7 @@ class TimingReadout(widgets.VBox):
     config = traitlets.Unicode("")
     window = traitlets.Int(20, min=1)
 
-    def __init__(self, window: int = 20, **kwargs) -> None:
+    def __init__(self, window: int = 20, **kwargs: Any) -> None:
         self.history: dict[str, deque[Timings]] = {}
         self.table = widgets.HTML("<i>no runs yet</i>")
         self.table.add_class("dlw-timings")

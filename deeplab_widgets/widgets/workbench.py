@@ -8,6 +8,7 @@ good result stays on screen.
 from __future__ import annotations
 
 import html
+from typing import Any
 
 import ipywidgets as widgets
 import traitlets
@@ -84,7 +85,7 @@ class Workbench(widgets.VBox):
         mode: str = "overlay",
         alpha: float = 0.6,
         policy: AppPolicy | None = None,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         self.policy = policy or current_policy()
         self.source = ""  # where the photo on screen came from (the status line names it)
