@@ -203,11 +203,11 @@ class VideoPlayer(widgets.VBox):
             self._seeking = False
         want_scores = self.segmenter.spec.has_scores
         try:
-            frames = segment_video(
+            with segment_video(
                 self.source, self.segmenter, frames=True, frame_size=self.display_size, start=index, limit=1,
                 scores=want_scores, progress=False,
-            )  # fmt: skip
-            shown = next(iter(frames), None)
+            ) as frames:  # fmt: skip
+                shown = next(frames, None)
         except DeeplabWidgetsError as exc:
             self._error(exc)
             return
@@ -258,19 +258,17 @@ class VideoPlayer(widgets.VBox):
 
     def _run(self, start: int) -> None:
         scores = self.segmenter.spec.has_scores and (self.smooth > 0 or self.mode in HEAT_MODES)
-        frames = segment_video(
-            self.source, self.segmenter, frames=True, frame_size=self.display_size, start=start,
-            smooth=self.smooth, scores=scores, progress=False,
-        )  # fmt: skip
-        try:
-            for shown in frames:
-                if self._stop.is_set():
-                    return
-                self._show(shown, scores=self.mode in HEAT_MODES)
+        try:  # segment_video checks the file when called: a file gone bad since the last frame fails here
+            with segment_video(
+                self.source, self.segmenter, frames=True, frame_size=self.display_size, start=start,
+                smooth=self.smooth, scores=scores, progress=False,
+            ) as frames:  # fmt: skip
+                for shown in frames:
+                    if self._stop.is_set():
+                        return
+                    self._show(shown, scores=self.mode in HEAT_MODES)
         except DeeplabWidgetsError as exc:
             self._error(exc)
-        finally:
-            frames.close()
         if not self._stop.is_set():
             self._thread = None
             self.playing = False

@@ -126,7 +126,7 @@ def write_video_outputs(
     writer: AbstractContextManager[Any] = VideoWriter(out, info.size, info.rate) if out else nullcontext()
     folder: AbstractContextManager[Any] = atomic_folder(masks) if masks else nullcontext()
     t0 = time.perf_counter()
-    with writer as video, folder as mask_dir:
+    with frames, writer as video, folder as mask_dir:  # stopping early closes the decoder and the file
         for frame in frames:
             meter.add(frame.labels)
             classes = [c for c in frame.present_classes() if c.id != 0]
