@@ -29,7 +29,7 @@ from pathlib import Path
 import psutil
 from PIL import Image
 
-from deeplab_widgets import Segmenter, list_samples
+from deeplab_widgets import Dask, Engine, Processes, Segmenter, Serial, Threads, list_samples
 from deeplab_widgets.assets.samples import sample_path
 from deeplab_widgets.core.images import load_image_at_least
 from deeplab_widgets.core.imaging import mask_image
@@ -129,8 +129,8 @@ BIG_JPEG_CHILD = textwrap.dedent(
     segment_many([sys.argv[3]], seg, sys.argv[4], progress=False).run()  # warm: interpreter built, a mask written
     before = psutil.Process().memory_info().rss
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak to the current resident size (Linux)
-    report = segment_many([sys.argv[1]], seg, sys.argv[4], progress=False, workers=1).run()
-    print(json.dumps({"before": before, "peak": high_water_mark(), "size": list(report.records[0].size)}))
+    report = segment_many([sys.argv[1]], seg, sys.argv[4], engine=Serial(), progress=False).run()
+    print(json.dumps({"before": before, "peak": high_water_mark(), "size": report.records[0].size._asdict()}))
     """
 )
 
@@ -166,11 +166,13 @@ def main() -> None:
     folder = make_folder(root, args.images)
     segmenter = Segmenter(args.model, RuntimeOptions(num_threads=cores))
     interpreter = make_interpreter(segmenter.spec.content, segmenter.options)
-    configs: dict[str, dict] = {
-        f"default (in-process: {cores} threads, an interpreter each x 1 thread)": {},
-        f"in-process: {cores} threads, 1 shared interpreter x {cores} threads": dict(interpreters=1),
-        f"serial, 1 interpreter x {cores} threads": dict(workers=1, threads=cores),
-        f"{cores} processes x 1 interpreter thread": dict(workers=cores, threads=1),
+    configs: dict[str, Engine | None] = {
+        f"default (in-process: {cores} threads, an interpreter each x 1 thread)": None,
+        f"in-process: {cores} threads, 1 shared interpreter x {cores} threads": Threads(
+            shared=True, interpreter_threads=cores
+        ),
+        f"serial, 1 interpreter x {cores} threads": Serial(),  # the segmenter runs `cores` threads
+        f"{cores} processes x 1 interpreter thread": Processes(cores, interpreter_threads=1),
     }
     cluster = client = None
     if args.dask:
@@ -180,7 +182,7 @@ def main() -> None:
             n_workers=cores, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
         )
         client = Client(cluster)
-        configs[f"Dask LocalCluster, {cores} workers x 1 thread"] = dict(client=client, threads=1)
+        configs[f"Dask LocalCluster, {cores} workers x 1 thread"] = Dask(client, interpreter_threads=1)
 
     rates: dict[str, list[float]] = {name: [] for name in configs}
     ratios: dict[str, list[float]] = {name: [] for name in configs}
@@ -190,14 +192,14 @@ def main() -> None:
     load_before = os.getloadavg()
     try:
         for rep in range(args.repeats):
-            for name, kwargs in configs.items():
+            for name, engine in configs.items():
                 wall_ms, cpu_ms_invoke = bare_invoke_ms(interpreter)
                 bound = 1000 / wall_ms
                 bounds.append(bound)
                 invoke_cpu.append(cpu_ms_invoke)
                 out = root / f"out-{rep}-{len(rates[name])}-{abs(hash(name))}"
                 cpu0 = cpu_seconds()
-                report = segment_many(folder, segmenter, out, progress=False, **kwargs).run()
+                report = segment_many(folder, segmenter, out, engine=engine, progress=False).run()
                 cpu_ms[name].append((cpu_seconds() - cpu0) * 1e3 / args.images)
                 assert report.count("ok") == args.images, report.describe()
                 rates[name].append(report.images_per_s)

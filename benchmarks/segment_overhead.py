@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from deeplab_widgets import RuntimeOptions, Segmenter
+from deeplab_widgets import RuntimeOptions, Segmenter, Size
 from deeplab_widgets.assets.samples import sample_path
 from deeplab_widgets.core import preprocess
 from deeplab_widgets.core.images import load_image, load_image_at_least
@@ -103,7 +103,7 @@ def main() -> None:
         print(f"| {name} | {ms:.2f} |")
 
 
-def previous_fit(image, size: tuple[int, int], mode: str):
+def previous_fit(image, size: Size, mode: str):
     """`fit` as it was before the integer pre-reduction (Pillow's reducing gap 3.0)."""
     gap = preprocess.REDUCING_GAP
     preprocess.REDUCING_GAP = 3.0
@@ -130,8 +130,8 @@ def stage_cpu_ms(segmenter: Segmenter, rounds: int = 40) -> dict[str, float]:
         "fit reduced kite": lambda: fit(
             reduced.image, spec.input_size, segmenter.resize, full_size=reduced.size, box=reduced.box
         ),
-        "restore cat class map": lambda: restore(small, Placement(cat.size, spec.input_size)),
-        "restore kite class map": lambda: restore(small, Placement(kite.size, spec.input_size)),
+        "restore cat class map": lambda: restore(small, Placement(Size.of(cat), spec.input_size)),
+        "restore kite class map": lambda: restore(small, Placement(Size.of(kite), spec.input_size)),
     }
     out = {}
     for name, run in stages.items():

@@ -27,12 +27,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from deeplab_widgets import Segmenter
+from deeplab_widgets import Segmenter, Size
 from deeplab_widgets.workflows.bench import machine_description
 from deeplab_widgets.workflows.video import segment_video
 
 ROOT = Path(__file__).resolve().parents[1]
-DISPLAY = (640, 360)
+DISPLAY = Size(360, 640)
 
 
 def player_module_at(revision: str) -> ModuleType:
@@ -126,7 +126,7 @@ def main() -> None:
 
     bound = results["bound: segment_video with display-size frames, no display"]
     print(f"\nMachine: {machine_description()}; 1-minute load average {min(loads):.1f}-{max(loads):.1f}")
-    print(f"Frames {args.start}-279 of cockatoo.mp4, deeplabv3-starter, display {DISPLAY[0]}x{DISPLAY[1]}\n")
+    print(f"Frames {args.start}-279 of cockatoo.mp4, deeplabv3-starter, display {DISPLAY}\n")
     print("| loop | frames/s (median) | ratio to the bound (median of rounds) | bytes sent per frame |")
     print("|---|---|---|---|")
     for name, fps in results.items():

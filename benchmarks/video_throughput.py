@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deeplab_widgets import RuntimeOptions, Segmenter
+from deeplab_widgets import RuntimeOptions, Segmenter, Size
 from deeplab_widgets.core.preprocess import Placement
 from deeplab_widgets.viz.masks import overlay
 from deeplab_widgets.workflows.bench import machine_description
@@ -67,7 +67,7 @@ def class_map_fps(segmenter: Segmenter, clip: str, interpreters: int | None) -> 
     return n / wall, cpu / n * 1e3
 
 
-def decode_cpu_ms(clip: str, size: tuple[int, int], setting: tuple[int, str]) -> float:
+def decode_cpu_ms(clip: str, size: Size, setting: tuple[int, str]) -> float:
     """CPU ms per frame (all threads) of decoding and scaling the clip to `size` alone, as the reader does it."""
     use_decoding(setting)
     c0 = time.process_time()
@@ -103,9 +103,8 @@ def overlay_video_fps(segmenter: Segmenter, clip: str, out: Path) -> float:
 
 def encode_ms(frames: list[np.ndarray], out: Path, rate: float) -> float:
     """Milliseconds per frame of H.264 encoding alone (the frames are already rendered)."""
-    h, w = frames[0].shape[:2]
     t0 = time.perf_counter()
-    with VideoWriter(out, (w, h), rate) as writer:
+    with VideoWriter(out, Size.of(frames[0]), rate) as writer:
         for frame in frames:
             writer.write(frame)
     return (time.perf_counter() - t0) / len(frames) * 1e3
@@ -131,12 +130,12 @@ DECODINGS: list[tuple[str, int, str, dict[str, str], str, bool]] = [
 
 
 def decode_variant(
-    clip: str, size: tuple[int, int], *, threads: int, fmt: str, options: dict[str, str], scaler: str, via_yuv: bool
+    clip: str, size: Size, *, threads: int, fmt: str, options: dict[str, str], scaler: str, via_yuv: bool
 ) -> tuple[list[np.ndarray], float]:
     """The clip's frames at `size` (RGB) decoded and scaled one way, and the CPU ms per frame it took (all threads)."""
     import av
 
-    width, height = size
+    height, width = size
     pixels = []
     c0 = time.process_time()
     with av.open(str(video_info(clip).path)) as container:
@@ -158,7 +157,7 @@ def decode_variant(
 def agreement_table(segmenter: Segmenter, clip: str) -> None:
     """Class maps of the clip decoded in cheaper ways against the reader's, with the CPU each decoding takes."""
     size = model_size(segmenter, video_info(clip).size)
-    placement = Placement(size, (size[1], size[0]))
+    placement = Placement(size, size)
 
     def top(result) -> str:
         classes = [c for c in result.present_classes() if c.id != 0]

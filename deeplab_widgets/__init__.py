@@ -12,7 +12,8 @@ from .core.images import load_image
 from .core.labels import LabelSet, label_set
 from .core.model import ModelSpec, load_model, use_catalog
 from .core.runtime import RuntimeOptions, available_backends
-from .core.segmenter import ClassShare, SegmentationResult, Segmenter, Timings
+from .core.segmenter import ClassShare, SegmentationResult, Segmenter, Timings, as_segmenter
+from .core.size import Size
 from .errors import (
     AccessDeniedError,
     BackendError,
@@ -48,7 +49,7 @@ from .errors import (
     VideoTruncatedError,
 )
 from .extras import dependency_error, missing_optional
-from .workflows.batch import BatchReport, ImageRecord, segment_many
+from .workflows.batch import BatchReport, Dask, Engine, ImageRecord, Processes, Serial, Threads, segment_many
 from .workflows.bench import BenchmarkResult, PipelineResult, Sweep, benchmark, benchmark_pipeline, sweep
 from .workflows.compare import compare_models, comparison_table, disagreement
 from .workflows.datasets import ade20k_32_folder, ade20k_folder, voc_folder
@@ -84,6 +85,7 @@ _LAZY = {
     # PyAV is imported on first use of the video API.
     "Flicker": ".workflows.video",
     "VideoFrameResult": ".workflows.video",
+    "VideoFrames": ".workflows.video",
     "flicker": ".workflows.video",
     "segment_video": ".workflows.video",
     "video_info": ".workflows.video",
@@ -123,12 +125,14 @@ __all__ = [
     "ClassShare",
     "CompareView",
     "ConfusionMatrix",
+    "Dask",
     "DatasetError",
     "DeeplabWidgetsError",
     "DelegateError",
     "DependencyError",
     "DownloadButton",
     "DownloadError",
+    "Engine",
     "Evaluation",
     "Flicker",
     "ImageDecodeError",
@@ -156,14 +160,18 @@ __all__ = [
     "OutputError",
     "PipelineResult",
     "Probe",
+    "Processes",
     "RuntimeControls",
     "RuntimeOptions",
     "SampleNotFoundError",
     "SegmentationResult",
     "Segmenter",
+    "Serial",
+    "Size",
     "SizeMismatchError",
     "StageNotFoundError",
     "Sweep",
+    "Threads",
     "TimingPanel",
     "TimingReadout",
     "Timings",
@@ -173,12 +181,14 @@ __all__ = [
     "VideoError",
     "VideoFormatError",
     "VideoFrameResult",
+    "VideoFrames",
     "VideoNotFoundError",
     "VideoPlayer",
     "VideoTruncatedError",
     "Workbench",
     "ade20k_32_folder",
     "ade20k_folder",
+    "as_segmenter",
     "available_backends",
     "benchmark",
     "benchmark_pipeline",

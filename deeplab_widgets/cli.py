@@ -13,9 +13,9 @@ from pathlib import Path
 from .assets import samples, zoo
 from .core.preprocess import RESIZE_MODES
 from .core.runtime import RuntimeOptions, cpu_count
-from .core.segmenter import Segmenter
+from .core.segmenter import as_segmenter
 from .errors import DeeplabWidgetsError, OptionsError
-from .workflows.batch import SUMMARY_NAME, segment_many
+from .workflows.batch import SUMMARY_NAME, Dask, Engine, Processes, Serial, Threads, segment_many
 
 DEFAULT_SAMPLE = "cat"
 
@@ -44,6 +44,30 @@ def _samples(args: argparse.Namespace) -> int:
     return 0
 
 
+def engine_from_flags(workers: int | None, threads: int | None, dask: str | None) -> Engine:
+    """The batch engine that `segment`'s `--workers`, `--threads` and `--dask` ask for.
+
+    Args:
+        workers: `--workers`: 1 runs serially, N > 1 in N worker processes; None: threads of this process.
+        threads: `--threads`: interpreter threads (per worker or thread; default: cores divided among them).
+        dask: `--dask`: a Dask scheduler's address.
+
+    Raises:
+        OptionsError: `--workers` with `--dask`, or a count out of range.
+    """
+    if dask is not None:
+        if workers is not None:
+            raise OptionsError("--workers and --dask choose two different engines: give one of them")
+        return Dask(dask, interpreter_threads=threads or 1)
+    if workers is not None and workers < 1:
+        raise OptionsError(f"--workers must be at least 1, not {workers}")
+    if workers == 1:
+        return Serial()
+    if workers is not None:
+        return Processes(workers, interpreter_threads=threads)
+    return Threads(interpreter_threads=threads)
+
+
 def _segment(args: argparse.Namespace) -> int:
     if args.overlay and not args.out:
         raise OptionsError("--overlay writes files: give --out DIR")
@@ -53,19 +77,18 @@ def _segment(args: argparse.Namespace) -> int:
         delegate=args.delegate,
         backend=args.backend,
     )
-    segmenter = Segmenter(args.model, options, labels=args.labels, resize=args.resize)
+    engine = engine_from_flags(args.workers, args.threads, args.dask)
+    segmenter = as_segmenter(args.model, options, labels=args.labels, resize=args.resize)
     inputs = [*args.inputs, *(samples.sample_path(n) for n in args.sample)] or [samples.sample_path(DEFAULT_SAMPLE)]
     run = segment_many(
         inputs,
         segmenter,
         args.out,
+        engine=engine,
         overlay=args.overlay,
         alpha=args.alpha,
         resume=args.resume,
         summary_name=SUMMARY_NAME if args.summary else None,
-        workers=args.workers,
-        threads=args.threads,
-        scheduler=args.dask,
         progress=False,
     )
     failures, records = 0, []
@@ -134,7 +157,7 @@ def _eval(args: argparse.Namespace) -> int:
     from .workflows.evaluate import evaluate
 
     options = RuntimeOptions(num_threads=cpu_count() if args.threads is None else args.threads)
-    segmenter = Segmenter(args.model, options, labels=args.labels, resize=args.resize)
+    segmenter = as_segmenter(args.model, options, labels=args.labels, resize=args.resize)
     kind = args.dataset_labels or ("ade20k-32" if segmenter.spec.labels.name == "ade20k-32" else "pascal_voc")
     if kind == "ade20k-32":
         dataset = ade20k_32_folder(args.images, args.masks)
@@ -173,7 +196,7 @@ def _video(args: argparse.Namespace) -> int:
     options = RuntimeOptions(num_threads=cpu_count() if args.threads is None else args.threads)
     run = write_video_outputs(
         args.input,
-        Segmenter(args.model, options, labels=args.labels),
+        as_segmenter(args.model, options, labels=args.labels),
         out=args.out,
         masks=args.masks,
         json_lines=sys.stdout if args.json else None,
@@ -299,6 +322,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Ctrl-C and SIGTERM stop a run with one line and exit code 130; files being written are removed (every
     output is written atomically), and the files already finished stay for `--resume`.
+
+    Args:
+        argv: The arguments (default: `sys.argv[1:]`).
     """
     args = build_parser().parse_args(argv)
     main_thread = threading.current_thread() is threading.main_thread()

@@ -13,9 +13,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deeplab_widgets import OptionsError, OutputConflictError, RuntimeOptions, Segmenter
+from deeplab_widgets import (
+    Dask,
+    Engine,
+    OptionsError,
+    OutputConflictError,
+    Processes,
+    RuntimeOptions,
+    Segmenter,
+    Serial,
+    Size,
+    Threads,
+)
 from deeplab_widgets.assets.samples import sample_path
-from deeplab_widgets.cli import main
+from deeplab_widgets.cli import engine_from_flags, main
 from deeplab_widgets.core.runtime import cpu_count
 from deeplab_widgets.workflows.batch import MODEL_KEY, SUMMARY_NAME, expand_inputs, segment_many
 
@@ -74,9 +85,10 @@ def test_folder_gives_masks_errors_and_a_summary(photos: Path, tmp_path: Path, s
     for r in records:
         if r.ok:
             mask = Image.open(r.mask)
-            assert mask.mode == "P" and mask.size == Image.open(r.source).size == r.size
+            assert mask.mode == "P" and mask.size == Image.open(r.source).size
+            assert Size.of(mask) == r.size and r.size.width == mask.width
             assert mask.info[MODEL_KEY] == seg.spec.digest
-            assert Image.open(r.overlay).size == r.size
+            assert Size.of(Image.open(r.overlay)) == r.size
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert written == sorted(
         [f"{s}_{kind}.png" for s in ("bird", "cat", "grace_hopper", "pets") for kind in ("mask", "overlay")]
@@ -140,11 +152,13 @@ def test_resume_redoes_masks_of_another_model(photos: Path, tmp_path: Path, seg:
     assert Image.open(out / "cat_mask.png").info["deeplab_widgets.resize"] == "pad"
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_interrupted_run_leaves_only_complete_files(photos: Path, tmp_path: Path, seg: Segmenter, workers: int) -> None:
+@pytest.mark.parametrize("engine", [Serial(), Processes(2, interpreter_threads=1)], ids=["serial", "processes"])
+def test_interrupted_run_leaves_only_complete_files(
+    photos: Path, tmp_path: Path, seg: Segmenter, engine: Engine
+) -> None:
     out = tmp_path / "out"
     k = 2
-    run = segment_many(photos, seg, out, overlay=True, workers=workers, progress=False)
+    run = segment_many(photos, seg, out, overlay=True, engine=engine, progress=False)
     with pytest.raises(KeyboardInterrupt), run:
         for i, _ in enumerate(run):
             if i + 1 == k:
@@ -153,11 +167,11 @@ def test_interrupted_run_leaves_only_complete_files(photos: Path, tmp_path: Path
     assert not [p for p in files if p.name.endswith(".part") or p.name.startswith(".")]
     assert not (out / SUMMARY_NAME).exists()
     masks = [p for p in files if p.name.endswith("_mask.png")]
-    assert len(masks) >= k if workers > 1 else len(masks) == k  # in-flight images of a pool finish writing
+    assert len(masks) >= k if isinstance(engine, Processes) else len(masks) == k  # a pool's in-flight images finish
     for p in files:
         with Image.open(p) as im:
             im.load()  # complete: decodes to the end
-    resumed = segment_many(photos, seg, out, overlay=True, resume=True, workers=1, progress=False).run()
+    resumed = segment_many(photos, seg, out, overlay=True, resume=True, engine=Serial(), progress=False).run()
     assert resumed.count("skipped") == len(masks)
     assert resumed.count("ok") == 5 - len(masks)
     assert len(read_summary(out)) == 7
@@ -176,33 +190,54 @@ def cluster():
 
 
 @pytest.mark.slow
-def test_processes_and_dask_give_the_serial_masks_byte_for_byte(
+def test_every_engine_writes_the_serial_masks_byte_for_byte(
     photos: Path, tmp_path: Path, seg: Segmenter, cluster
 ) -> None:
+    """Serial, threads (own and shared interpreters), processes and Dask (client and address): the same files."""
     from distributed import Client
 
-    serial = segment_many(photos, seg, tmp_path / "serial", workers=1, progress=False).run()
-    pool = segment_many(photos, seg, tmp_path / "pool", workers=2, threads=1, progress=False).run()
+    serial = segment_many(photos, seg, tmp_path / "serial", engine=Serial(), progress=False).run()
+    masks = sorted(p.relative_to(tmp_path / "serial") for p in (tmp_path / "serial").rglob("*_mask.png"))
+    assert len(masks) == 5 and serial.engine == "serial"
     with Client(cluster) as client:
-        dask = segment_many(photos, seg, tmp_path / "dask", client=client, progress=False).run()
+        engines = {
+            "threads": Threads(interpreter_threads=1),
+            "shared": Threads(shared=True, interpreter_threads=1),
+            "processes": Processes(2, interpreter_threads=1),
+            "dask-client": Dask(client),
+            "dask-address": Dask(cluster.scheduler_address),
+        }
+        reports = {
+            name: segment_many(photos, seg, tmp_path / name, engine=engine, progress=False).run()
+            for name, engine in engines.items()
+        }
         workers_used = client.run(
             lambda: __import__(
                 "deeplab_widgets.workflows.batch.engines"
             ).workflows.batch.engines._WORKER_SEGMENTERS.__len__()
         )
-    assert serial.engine == "serial" and pool.engine == "2 processes" and dask.engine == "dask (2 workers)"
+    assert reports["threads"].engine == f"{cpu_count()} threads, {cpu_count()} interpreters x 1 interpreter thread"
+    assert reports["shared"].engine.endswith("1 shared interpreter x 1 interpreter thread")
+    assert reports["processes"].engine == "2 processes"
+    assert reports["dask-client"].engine == reports["dask-address"].engine == "dask (2 workers)"
     assert sorted(workers_used.values()) == [1, 1]  # one cached interpreter in each worker process
-    for report in (pool, dask):
-        assert [r.source for r in report.records] == [r.source for r in serial.records]
-        assert [r.status for r in report.records] == [r.status for r in serial.records]
-        assert [r.classes for r in report.records] == [r.classes for r in serial.records]
-        assert [r.error for r in report.records] == [r.error for r in serial.records]
-    masks = sorted(p.relative_to(tmp_path / "serial") for p in (tmp_path / "serial").rglob("*_mask.png"))
-    assert len(masks) == 5
-    for rel in masks:
-        reference = (tmp_path / "serial" / rel).read_bytes()
-        assert (tmp_path / "pool" / rel).read_bytes() == reference
-        assert (tmp_path / "dask" / rel).read_bytes() == reference
+    for name, report in reports.items():
+        assert [(r.source, r.status, r.classes, r.error) for r in report.records] == [
+            (r.source, r.status, r.classes, r.error) for r in serial.records
+        ], name
+        for rel in masks:
+            assert (tmp_path / name / rel).read_bytes() == (tmp_path / "serial" / rel).read_bytes(), (name, rel)
+
+
+def test_the_run_is_lazy_until_iterated(photos: Path, tmp_path: Path, seg: Segmenter) -> None:
+    out = tmp_path / "out"
+    invocations = seg.invocations
+    run = segment_many(photos, seg, out, engine=Threads(), progress=False)
+    assert not out.exists() and run.report is None and seg.invocations == invocations
+    first = next(run)
+    assert first.status == "ok" and (out / f"{Path(first.source).stem}_mask.png").is_file()
+    report = run.run()
+    assert report.count("ok") == 5 and (out / SUMMARY_NAME).is_file()
 
 
 def test_in_memory_images_without_output_folder(seg: Segmenter) -> None:
@@ -226,14 +261,60 @@ def test_output_names_mirror_folders_and_keep_extensions_apart(tmp_path: Path) -
 
 
 def test_bad_arguments_are_clear(seg: Segmenter, tmp_path: Path) -> None:
-    with pytest.raises(OptionsError, match="give a Dask client or a scheduler address, not both"):
-        segment_many([], seg, client=object(), scheduler="tcp://127.0.0.1:1")
     with pytest.raises(OptionsError, match="resume needs an out_dir"):
         segment_many([], seg, resume=True)
-    with pytest.raises(OptionsError, match="workers must be at least 1, not 0"):
-        segment_many([], seg, tmp_path, workers=0)
-    with pytest.raises(OptionsError, match=r"for a Segmenter use segmenter.with_options"):
-        segment_many([], seg, tmp_path, resize="pad")
+    with pytest.raises(OptionsError, match=r"engine must be Serial\(\), Threads\(\), Processes\(n\) or Dask"):
+        segment_many([], seg, tmp_path, engine="threads")  # type: ignore[arg-type]
+    with pytest.raises(OptionsError, match=r"Processes\(n\) needs at least 1 worker process, not 0"):
+        Processes(0)
+    with pytest.raises(OptionsError, match=rf"Threads\(n\) must be between 1 and {cpu_count()}"):
+        Threads(cpu_count() + 1)
+    with pytest.raises(OptionsError, match=rf"interpreter_threads must be between 1 and {cpu_count()}"):
+        Dask("tcp://127.0.0.1:1", interpreter_threads=0)
+    with pytest.raises(OptionsError, match="give engine= or the deprecated workers, not both"):
+        segment_many([], seg, tmp_path, engine=Serial(), workers=1)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'worker'"):
+        segment_many([], seg, tmp_path, worker=1)
+
+
+def test_a_segmenter_with_options_is_retargeted_without_reloading(photos: Path, tmp_path: Path, seg: Segmenter) -> None:
+    report = segment_many(photos, seg, tmp_path / "out", resize="pad", engine=Serial(), progress=False).run()
+    assert {r.resize for r in report.records if r.ok} == {"pad"}
+    assert Image.open(tmp_path / "out" / "cat_mask.png").info["deeplab_widgets.resize"] == "pad"
+    assert seg.resize == "stretch"  # the caller's segmenter is unchanged
+
+
+@pytest.mark.parametrize(
+    ("old", "engine_name"),
+    [
+        ({"workers": 1, "threads": 1}, "serial"),
+        ({"interpreters": 1, "threads": 1}, "1 shared interpreter x 1 interpreter thread"),
+        ({"threads": 1}, "interpreters x 1 interpreter thread"),
+    ],
+)
+def test_deprecated_engine_keywords_warn_and_still_choose_their_engine(
+    old: dict, engine_name: str, seg: Segmenter, tmp_path: Path
+) -> None:
+    photos = [sample_path("cat"), sample_path("bird")]
+    with pytest.warns(DeprecationWarning, match=r"segment_many\(.*\) is deprecated .*pass engine=Serial\(\)") as seen:
+        report = segment_many(photos, seg, tmp_path, progress=False, **old).run()
+    assert seen[0].filename == __file__  # the warning points at the caller
+    assert report.engine.endswith(engine_name) and report.count("ok") == 2
+
+
+def test_the_old_model_keyword_warns_and_still_works(seg: Segmenter) -> None:
+    with pytest.warns(DeprecationWarning, match=r"segment_many\(segmenter_or_model=...\) is deprecated.*use model="):
+        (record,) = segment_many([sample_path("cat")], segmenter_or_model=seg, progress=False)
+    assert "cat" in {c.name for c in record.classes}
+
+
+def test_cli_flags_build_their_engine() -> None:
+    assert engine_from_flags(None, None, None) == Threads()
+    assert engine_from_flags(1, 1, None) == Serial()
+    assert engine_from_flags(2, 1, None) == Processes(2, interpreter_threads=1)
+    assert engine_from_flags(None, None, "tcp://127.0.0.1:8786") == Dask("tcp://127.0.0.1:8786")
+    with pytest.raises(OptionsError, match="--workers and --dask choose two different engines"):
+        engine_from_flags(2, None, "tcp://127.0.0.1:8786")
 
 
 @pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # inside pycocotools.decode
@@ -334,22 +415,12 @@ def test_resume_removes_the_temporary_files_a_killed_run_left(photos: Path, tmp_
     assert all(p.exists() for p in foreign)
 
 
-def test_default_runs_in_process_threads_with_the_serial_masks(photos: Path, tmp_path: Path, seg: Segmenter) -> None:
-    serial = segment_many(photos, seg, tmp_path / "serial", workers=1, progress=False).run()
-    default = segment_many(photos, seg, tmp_path / "default", threads=1, progress=False).run()
-    assert default.engine.startswith(f"{cpu_count()} threads") and "interpreter" in default.engine
-    assert [(r.source, r.status, r.classes, r.error) for r in default.records] == [
-        (r.source, r.status, r.classes, r.error) for r in serial.records
-    ]
-    masks = sorted(p.relative_to(tmp_path / "serial") for p in (tmp_path / "serial").rglob("*_mask.png"))
-    assert len(masks) == 5
-    for rel in masks:
-        assert (tmp_path / "default" / rel).read_bytes() == (tmp_path / "serial" / rel).read_bytes()
-    assert f"{cpu_count()} interpreters" in default.engine, "by default each thread has its own interpreter"
-    shared = segment_many(photos, seg, tmp_path / "shared", interpreters=1, threads=1, progress=False).run()
-    assert "1 shared interpreter" in shared.engine
-    for rel in masks:
-        assert (tmp_path / "shared" / rel).read_bytes() == (tmp_path / "serial" / rel).read_bytes()
+def test_default_engine_is_a_thread_per_core_with_its_own_interpreter(photos: Path, tmp_path: Path) -> None:
+    report = segment_many(photos, "deeplabv3-starter", tmp_path / "out", progress=False).run()
+    cores = cpu_count()
+    one_each = f"{cores} threads, {cores} interpreters x 1 interpreter thread"
+    assert report.engine == (one_each if cores > 1 else "1 thread, 1 shared interpreter x 1 interpreter thread")
+    assert report.count("ok") == 5
 
 
 GUARDLESS_SCRIPT = """

@@ -9,7 +9,7 @@ import math
 import pytest
 from PIL import Image
 
-from deeplab_widgets import RuntimeOptions, available_backends, load_sample
+from deeplab_widgets import RuntimeOptions, Size, available_backends, load_sample
 from deeplab_widgets.analysis.cost import compute_cost
 from deeplab_widgets.cli import main
 from deeplab_widgets.core.runtime import cpu_count
@@ -22,6 +22,7 @@ from deeplab_widgets.workflows.bench import (
     BenchmarkResult,
     LatencyStats,
     PipelineResult,
+    SweepProgress,
     benchmark,
     benchmark_pipeline,
     parse_list,
@@ -99,7 +100,7 @@ def test_pipeline_stages_add_up(pipeline_run):
     p = pipeline_run
     assert tuple(s.name for s in p.stages) == STAGES
     assert all(s.stats.count == 3 for s in p.stages)
-    assert p.image_size == load_sample("cat").size
+    assert p.image_size == Size.of(load_sample("cat"))
     assert p.stage("total").stats.mean_ms >= p.stage("invoke").stats.mean_ms
     assert sum(p.shares().values()) == pytest.approx(1.0, abs=0.02)
     assert p.render.startswith("Colourise the class map")
@@ -121,18 +122,10 @@ def test_sweep_rows_and_progress_callback(small_sweep):
         (STARTER, 1, True, "invoke"),
         (DM05, 1, True, "invoke"),
     ]
-    steps, runs = [], []
+    runs: list[SweepProgress] = []
     result = sweep(
-        STARTER,
-        threads=[1],
-        xnnpack=[True, False],
-        runs=2,
-        warmup=1,
-        progress=False,
-        on_step=lambda *a: steps.append(a),
-        on_progress=runs.append,
+        STARTER, threads=[1], xnnpack=[True, False], runs=2, warmup=1, progress=False, on_progress=runs.append
     )
-    assert [s[:2] for s in steps] == [(1, 2), (2, 2)] and "no XNNPACK" in steps[1][2]
     # Progress counts timed runs (warm-up not counted); the call after each configuration carries its result.
     assert [(p.runs_done, p.runs_total, p.configs_done) for p in runs] == [
         (1, 4, 0),
@@ -143,8 +136,32 @@ def test_sweep_rows_and_progress_callback(small_sweep):
         (4, 4, 2),
     ]
     assert [p.result for p in runs if p.result is not None] == list(result.results)
+    assert "no XNNPACK" in runs[-1].label and runs[-1].configs_total == 2
     installed = sweep(STARTER, threads=1, backends="installed", runs=1, warmup=0, progress=False)
     assert [r.backend for r in installed.results] == available_backends()
+
+
+def test_sweep_on_step_is_deprecated_and_still_called_after_each_configuration() -> None:
+    steps: list[tuple[int, int, str]] = []
+    with pytest.warns(DeprecationWarning, match=r"sweep\(on_step=...\) is deprecated.*on_progress="):
+        sweep(
+            STARTER,
+            threads=[1],
+            xnnpack=[True, False],
+            runs=1,
+            warmup=0,
+            progress=False,
+            on_step=lambda *a: steps.append(a),
+        )
+    assert [s[:2] for s in steps] == [(1, 2), (2, 2)] and "no XNNPACK" in steps[1][2]
+
+
+def test_sweep_and_benchmarks_take_a_segmenter(starter) -> None:
+    one = RuntimeOptions(num_threads=1)
+    assert sweep(starter, threads=[1], runs=1, warmup=0, progress=False).results[0].model == STARTER
+    assert benchmark(starter, runs=1, warmup=0).options == starter.options  # a Segmenter's options by default
+    assert benchmark(starter, one, runs=1, warmup=0).options == one
+    assert benchmark_pipeline(starter, one, runs=1, warmup=0, resize="pad").options == one
 
 
 def test_compute_cost_per_op_type(starter_run):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deeplab_widgets import Segmenter, list_models
+from deeplab_widgets import Segmenter, Size, list_models
 from deeplab_widgets.assets.samples import list_samples, sample_path
 from deeplab_widgets.core import preprocess
 from deeplab_widgets.core.images import load_image, load_image_at_least
@@ -49,13 +49,13 @@ def test_class_maps_agree_with_the_previous_path_on_every_sample_photo(
 def test_a_large_jpeg_is_decoded_at_reduced_scale_but_mapped_at_full_size(starter: Segmenter) -> None:
     path = sample_path("kite_and_cold")
     decoded = load_image_at_least(path, starter.decode_size)
-    assert decoded.size == (1352, 900) and decoded.image.size == (676, 450) and decoded.reduced
+    assert decoded.size == Size(900, 1352) and decoded.image.size == (676, 450) and decoded.reduced
     assert decoded.box == (0.0, 0.0, 676.0, 450.0)
     result = starter.segment(path)
     assert result.labels.shape == (900, 1352)
     assert {"person", "background"} <= {c.name for c in result.present_classes()}
     # A 513-input model needs more than half of 900 rows: no reduction.
-    assert load_image_at_least(path, lambda size: (513, 513)).image.size == (1352, 900)
+    assert load_image_at_least(path, lambda size: Size(513, 513)).image.size == (1352, 900)
 
 
 def test_reduced_decode_keeps_exif_orientation(starter: Segmenter, tmp_path: Path) -> None:
@@ -66,7 +66,7 @@ def test_reduced_decode_keeps_exif_orientation(starter: Segmenter, tmp_path: Pat
     buf = io.BytesIO()
     photo.transpose(Image.Transpose.ROTATE_90).save(buf, format="JPEG", quality=95, exif=exif)
     decoded = load_image_at_least(buf.getvalue(), starter.decode_size)
-    assert decoded.size == (1352, 900) and decoded.image.size == (676, 450)
+    assert decoded.size == Size(900, 1352) and decoded.image.size == (676, 450)
     upright = starter.segment(buf.getvalue()).labels
     reference = starter.segment(photo).labels
     assert upright.shape == (900, 1352)

@@ -12,7 +12,7 @@ from conftest import ALL_MODELS, PASCAL_MODELS
 from matplotlib.figure import Figure
 from PIL import Image
 
-from deeplab_widgets import load_sample
+from deeplab_widgets import RuntimeOptions, load_sample
 from deeplab_widgets.cli import main
 from deeplab_widgets.errors import DatasetError, OptionsError
 from deeplab_widgets.viz.evaluation import (
@@ -22,7 +22,7 @@ from deeplab_widgets.viz.evaluation import (
     plot_disagreement,
     plot_worst_images,
 )
-from deeplab_widgets.workflows.compare import comparison_markdown, comparison_table, disagreement
+from deeplab_widgets.workflows.compare import compare_models, comparison_markdown, comparison_table, disagreement
 from deeplab_widgets.workflows.datasets import CITYSCAPES_TO_VOC, LabelledDataset, ade20k_folder, read_mask, voc_folder
 from deeplab_widgets.workflows.evaluate import _tile_starts, evaluate, label_map_for, multiscale_probabilities, predict
 
@@ -333,3 +333,17 @@ def test_cli_eval_ade20k_maps_the_ground_truth_and_says_so(shared: Path, capsys)
     accuracy = float(out.split("pixel accuracy ")[1].split(",")[0])
     miou = float(out.split("  mIoU ")[1].split()[0])
     assert 0.7 < accuracy < 0.9 and 0.3 < miou < 0.6  # measured: 0.788 and 0.414
+
+
+def test_evaluate_and_compare_models_take_any_model_by_one_name(starter, voc) -> None:
+    one = LabelledDataset("one", voc.items[:1], voc.labels)
+    by_id = evaluate("deeplabv3-starter", one, progress=False)
+    by_segmenter = evaluate(starter, one, progress=False)
+    assert by_id.overall == by_segmenter.overall and by_id.model == "deeplabv3-starter"
+    padded = evaluate(starter, one, resize="pad", options=RuntimeOptions(num_threads=1), progress=False)
+    assert padded.resize == "pad" and padded.options == "1 thread, XNNPACK" and starter.resize == "stretch"
+    with pytest.warns(DeprecationWarning, match=r"evaluate\(segmenter=...\) is deprecated.*use model="):
+        old = evaluate(segmenter=starter, dataset=one, progress=False)
+    assert old.overall == by_segmenter.overall
+    (a, b) = compare_models([starter, "deeplabv3-starter"], one, options=RuntimeOptions(num_threads=1), progress=False)
+    assert a.options == b.options == "1 thread, XNNPACK" and a.overall == b.overall

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deeplab_widgets import RuntimeOptions, Segmenter
+from deeplab_widgets import RuntimeOptions, Segmenter, Serial
 from deeplab_widgets.assets.samples import sample_path
 from deeplab_widgets.viz.thumbnails import thumbnail
 from deeplab_widgets.widgets.gallery import BatchGallery
@@ -25,7 +25,7 @@ def report(tmp_path_factory: pytest.TempPathFactory):
         shutil.copyfile(sample_path(name), root / "in" / sample_path(name).name)
     (root / "in" / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     seg = Segmenter("deeplabv3-starter", RuntimeOptions(num_threads=1))
-    return seg, segment_many(root / "in", seg, root / "out", workers=1, progress=False).run()
+    return seg, segment_many(root / "in", seg, root / "out", engine=Serial(), progress=False).run()
 
 
 def test_tiles_show_classes_and_errors(report) -> None:

@@ -62,6 +62,23 @@ def test_readme_python_example_runs_and_finds_the_cat(tmp_path, monkeypatch) -> 
     assert (tmp_path / "cat.png").stat().st_size > 10_000
 
 
+def test_readme_folders_and_videos_example_runs(tmp_path, monkeypatch, capsys) -> None:
+    import shutil
+
+    from deeplab_widgets.assets.samples import sample_path
+
+    readme = (ROOT / "README.md").read_text()
+    example = readme.split("Folders and videos take", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "photos").mkdir()
+    shutil.copyfile(sample_path("cat"), tmp_path / "photos" / sample_path("cat").name)
+    exec(compile(example, "README.md", "exec"), {})
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("1 images: 1 segmented, 0 skipped, 0 failed")
+    assert len(out) == 31 and "bird" in out[-1]
+    assert (tmp_path / "out" / "cat_mask.png").is_file() and (tmp_path / "out" / "summary.jsonl").is_file()
+
+
 def test_version_comes_from_the_installed_package_metadata() -> None:
     code = (
         "import importlib.metadata as m; real = m.version;"

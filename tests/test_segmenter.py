@@ -7,10 +7,14 @@ import pytest
 from conftest import ALL_MODELS, PASCAL_MODELS
 from PIL import Image
 
-from deeplab_widgets import RuntimeOptions, Segmenter, load_sample, sample_path
+from deeplab_widgets import OptionsError, RuntimeOptions, Segmenter, Size, as_segmenter, load_sample, sample_path
 from deeplab_widgets.analysis.intermediates import Probe
+from deeplab_widgets.assets.zoo import model_info
+from deeplab_widgets.core import model as model_module
 from deeplab_widgets.core.labels import CITYSCAPES_NAMES
+from deeplab_widgets.core.pool import SegmenterPool
 from deeplab_widgets.core.preprocess import Placement, argmax_labels, dequantized_softmax, restore, softmax
+from deeplab_widgets.core.runtime import RUNNERS
 from deeplab_widgets.errors import LabelCountError, NoScoresError
 from deeplab_widgets.tflite.outputs import find_logits
 
@@ -101,7 +105,7 @@ def test_every_model_returns_scores_whose_argmax_is_its_class_map(segmenters, mo
     ih, iw = seg.spec.input_size
     assert c == seg.spec.num_classes and h <= ih and w <= iw and (h == ih or w == iw)  # the model's resolution
     np.testing.assert_allclose(result.scores.sum(axis=-1), 1.0, rtol=1e-3)
-    ids = restore(argmax_labels(result.scores), Placement(plain.labels.shape[::-1], (h, w)))
+    ids = restore(argmax_labels(result.scores), Placement(Size.of(plain.labels), Size(h, w)))
     assert (ids == plain.labels).mean() >= 0.999
     np.testing.assert_array_equal(result.labels, plain.labels)
 
@@ -276,3 +280,62 @@ def test_zoo_ids_resolve_through_the_catalog_the_package_installs(shared) -> Non
     finally:
         model.use_catalog(zoo)
     assert load_model("deeplabv3-starter").zoo == zoo.model_info("deeplabv3-starter")
+
+
+def test_as_segmenter_loads_a_model_and_retargets_a_segmenter_without_reloading(starter) -> None:
+    assert as_segmenter(starter) is starter
+    one = RuntimeOptions(num_threads=1)
+    moved = as_segmenter(starter, one, resize="pad", max_pixels=1000)
+    assert moved.spec is starter.spec  # the loaded model is shared, not read again
+    assert (moved.options, moved.resize, moved.max_pixels) == (one, "pad", 1000)
+    assert (starter.options.num_threads, starter.resize) == (2, "stretch")  # the given one is unchanged
+    kept = as_segmenter(starter, resize="pad")
+    assert kept.options == starter.options and kept.max_pixels == starter.max_pixels  # not given: kept
+    loaded = as_segmenter("deeplabv3-starter", one, resize="pad")
+    assert loaded.spec.digest == starter.spec.digest and (loaded.options, loaded.resize) == (one, "pad")
+    assert as_segmenter(starter.spec).spec is starter.spec
+    with pytest.raises(OptionsError, match="labels apply when a model is loaded"):
+        as_segmenter(starter, labels=["a", "b"])
+
+
+def unique_model(name: str) -> bytes:
+    """A zoo model's bytes with padding after its flatbuffer: the same network under a digest no other test uses."""
+    return model_info(name).fetch().read_bytes() + b"\0" * 16
+
+
+def test_close_frees_the_interpreters_no_other_segmenter_uses() -> None:
+    seg = Segmenter(unique_model("deeplabv3-mnv2-dm05-voc"), RuntimeOptions(num_threads=1))
+    digest = seg.spec.digest
+    before = seg.segment(sample_path("cat"), scores=True)  # the class-id model's scores graph and its interpreter
+    SegmenterPool(seg, size=2, threads=1)  # and a pool's extra interpreter
+    other = seg.with_options(resize="pad")
+    other.segment(sample_path("cat"))
+    assert (
+        RUNNERS.cached(digest) == 3 and digest in model_module._SCORES_GRAPHS
+    )  # plain (loading used it), scores, extra
+    seg.close()
+    assert RUNNERS.cached(digest) == 1, "the interpreter the other segmenter uses stays"
+    assert digest in model_module._SCORES_GRAPHS
+    other.close()
+    assert RUNNERS.cached(digest) == 0 and digest not in model_module._SCORES_GRAPHS
+    again = seg.segment(sample_path("cat"), scores=True)  # a closed segmenter builds its interpreter again
+    assert np.array_equal(again.labels, before.labels)
+    with Segmenter(seg.spec, RuntimeOptions(num_threads=1)) as scoped:
+        scoped.segment(sample_path("cat"))
+        assert RUNNERS.cached(digest) >= 1
+    seg.close()
+    assert RUNNERS.cached(digest) == 0
+
+
+def test_the_scores_graph_cache_keeps_only_the_last_models() -> None:
+    segmenters = []
+    for k in range(model_module.SCORES_GRAPHS_KEPT + 2):
+        data = model_info("deeplabv3-mnv2-dm05-voc").fetch().read_bytes() + bytes([k + 1]) * 8
+        segmenters.append(Segmenter(data, RuntimeOptions(num_threads=1)))
+        model_module.scores_graph(segmenters[-1].spec)
+    digests = [s.spec.digest for s in segmenters]
+    kept = [d for d in digests if d in model_module._SCORES_GRAPHS]
+    assert kept == digests[-model_module.SCORES_GRAPHS_KEPT :]
+    assert len(model_module._SCORES_GRAPHS) == model_module.SCORES_GRAPHS_KEPT
+    for seg in segmenters:
+        seg.close()

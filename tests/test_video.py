@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deeplab_widgets import Segmenter
+from deeplab_widgets import RuntimeOptions, Segmenter, Size, VideoFrames
 from deeplab_widgets.cli import main
 from deeplab_widgets.core.preprocess import Placement
 from deeplab_widgets.errors import (
@@ -126,9 +126,9 @@ def test_interpreters_out_of_range_or_with_smoothing_are_refused(clip: Path, sta
     with pytest.raises(
         OptionsError, match=r"^interpreters must be between 1 and the options' num_threads \(2\), not 3$"
     ):
-        next(segment_video(clip, starter, interpreters=3, progress=False))
+        segment_video(clip, starter, interpreters=3, progress=False)
     with pytest.raises(OptionsError, match=r"^interpreters > 1 needs class maps only"):
-        next(segment_video(clip, starter, interpreters=2, smooth=0.6, progress=False))
+        segment_video(clip, starter, interpreters=2, smooth=0.6, progress=False)
 
 
 @pytest.mark.slow
@@ -156,7 +156,7 @@ def test_the_readers_cheaper_decoding_gives_the_former_frames_and_class_maps_bit
     assert len(pixels) == len(former) == 280
     assert all(np.array_equal(a, b) for a, b in zip(pixels, former, strict=True))
 
-    placement = Placement((257, 257), (257, 257))
+    placement = Placement(Size(257, 257), Size(257, 257))
     results = list(segment_video(clip, starter, progress=False))
     expected = [starter.segment_fitted(p, placement) for p in former]
     assert np.mean([np.mean(r.labels == e.labels) for r, e in zip(results, expected, strict=True)]) == 1.0
@@ -183,7 +183,7 @@ def test_smoothing_works_with_an_argmax_model_and_a_bad_weight_is_refused(clip: 
     frames = list(segment_video(clip, segmenters["deeplabv3-mnv2-dm05-voc"], smooth=0.5, limit=2, progress=False))
     assert len(frames) == 2 and frames[1].labels.shape == frames[0].labels.shape
     with pytest.raises(OptionsError, match=r"smoothing weight must be in \[0, 1\)"):
-        next(segment_video(clip, "deeplabv3-starter", smooth=1.0, progress=False))
+        segment_video(clip, "deeplabv3-starter", smooth=1.0, progress=False)
 
 
 def test_flicker_counts_changed_pixels_and_frames_off_the_majority() -> None:
@@ -244,14 +244,56 @@ BAD = [
 ]
 #: cut_faststart.mp4 decodes half the clip before it breaks off.
 BAD_CASES = [pytest.param(*b, id=b[0], marks=[pytest.mark.slow] if b[0] == "cut_faststart.mp4" else []) for b in BAD]
+#: The files whose container opens: their frames fail while decoding, so the error comes while iterating.
+FAIL_WHILE_DECODING = {"cut_faststart.mp4", "garbled.mkv"}
 
 
 @pytest.mark.parametrize(("name", "error", "message"), BAD_CASES)
 def test_bad_video_raises_its_own_error(bad_inputs, tmp_path: Path, name: str, error: type, message: str) -> None:
     path = bad_inputs.get(name, tmp_path / name)
     with pytest.raises(error) as caught:
-        list(segment_video(path, "deeplabv3-starter", progress=False))
+        frames = segment_video(path, "deeplabv3-starter", progress=False)
+        assert name in FAIL_WHILE_DECODING, "an unopenable file must fail when segment_video is called"
+        list(frames)
     assert message in str(caught.value)
+
+
+def test_segment_video_missing_file_raises_at_call(tmp_path: Path) -> None:
+    with pytest.raises(VideoNotFoundError, match=r"^video file not found: .*missing\.mp4$"):
+        segment_video(tmp_path / "missing.mp4", "deeplabv3-starter", progress=False)
+
+
+def test_segment_video_returns_an_iterator_that_closes_its_file(clip: Path, starter: Segmenter) -> None:
+    frames = segment_video(clip, starter, limit=3, progress=False)
+    assert isinstance(frames, VideoFrames) and iter(frames) is frames
+    assert frames.total == 3 and frames.info.size == Size(720, 1280) and frames.segmenter is starter
+    assert [f.index for f in frames] == [0, 1, 2]
+    with pytest.raises(StopIteration):
+        next(frames)
+    unused = segment_video(clip, starter, progress=False)
+    unused.close()  # never iterated: the file is closed all the same
+    assert unused._reader._container is None
+    with segment_video(clip, starter, progress=False) as early:
+        assert next(early).index == 0
+    assert early._reader._container is None and list(early) == []
+
+
+def test_segment_video_retargets_a_given_segmenter_with_resize_and_options(clip: Path, starter: Segmenter) -> None:
+    (padded,) = segment_video(
+        clip, starter, resize="pad", options=RuntimeOptions(num_threads=1), limit=1, progress=False
+    )
+    assert padded.labels.shape == (145, 257)  # the 16:9 frame fitted into the 257x257 input, padding cropped off
+    assert padded.segmentation.resize == "pad" and padded.segmentation.options.num_threads == 1
+    assert starter.resize == "stretch" and starter.options.num_threads == 2  # the caller's segmenter is unchanged
+
+
+def test_frame_size_as_a_plain_tuple_is_read_as_width_height_with_a_warning(clip: Path, starter: Segmenter) -> None:
+    with pytest.warns(DeprecationWarning, match=r"frame_size as a plain \(width, height\) tuple is deprecated"):
+        frames = segment_video(clip, starter, frames=True, frame_size=(320, 180), limit=1, progress=False)
+    (frame,) = frames
+    assert frame.image.shape == (180, 320, 3)
+    (same,) = segment_video(clip, starter, frames=True, frame_size=Size(180, 320), limit=1, progress=False)
+    assert np.array_equal(same.image, frame.image)
 
 
 @pytest.mark.parametrize(("name", "error", "message"), BAD_CASES)
@@ -401,8 +443,11 @@ def _stored_turned(clip: Path, folder: Path, rotation: int, frames: int = 12) ->
 def test_a_rotation_tag_turns_the_frames_upright(clip: Path, tmp_path: Path, rotation: int) -> None:
     turned = _stored_turned(clip, tmp_path, rotation)
     info = video_info(turned)
-    assert (info.size, info.rotation) == ((1280, 720), rotation)
-    with VideoReader(clip, (320, 180), full=True, limit=12) as a, VideoReader(turned, (320, 180), full=True) as b:
+    assert (info.size, info.rotation) == (Size(720, 1280), rotation)
+    with (
+        VideoReader(clip, Size(180, 320), full=True, limit=12) as a,
+        VideoReader(turned, Size(180, 320), full=True) as b,
+    ):
         for original, shown in zip(a, b, strict=True):
             assert shown.pixels.shape == original.pixels.shape == (180, 320, 3)
             assert shown.image is not None and original.image is not None

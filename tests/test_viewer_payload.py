@@ -16,7 +16,7 @@ from deeplab_widgets.widgets.viewer_payload import viewer_payload
 def test_payload_carries_the_exact_class_map_and_top3_scores(starter, tmp_path):
     image = load_sample("grace_hopper")
     result = starter.segment(image, scores=True)
-    payload = viewer_payload(result, image)
+    payload = viewer_payload(image, result)
 
     assert payload.mask_png == save_mask(result, tmp_path / "mask.png").read_bytes()  # what `segment --out` writes
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(payload.mask_png))), result.labels)
@@ -37,5 +37,5 @@ def test_payload_carries_the_exact_class_map_and_top3_scores(starter, tmp_path):
 
 def test_payload_without_scores_is_empty_there(starter):
     image = load_sample("cat")
-    payload = viewer_payload(starter.segment(image), image)
+    payload = viewer_payload(image, starter.segment(image))
     assert payload.scores == b"" and payload.score_shape == (0, 0, 0)

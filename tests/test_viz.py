@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -25,6 +26,7 @@ from deeplab_widgets.viz import (
     legend_html,
     no_scores_message,
     overlay,
+    overlay_image,
     plot_segmentation,
     render,
     side_by_side,
@@ -175,7 +177,7 @@ def test_encode_formats(cat):
 
 
 def test_plot_segmentation_names_the_present_classes(cat, cat_result):
-    fig = plot_segmentation(cat_result, cat)
+    fig = plot_segmentation(cat, cat_result)
     axes = fig.get_axes()
     assert len(axes) == 4
     assert [ax.get_title() for ax in axes] == ["input image", "segmentation map", "segmentation overlay", "classes"]
@@ -185,8 +187,31 @@ def test_plot_segmentation_names_the_present_classes(cat, cat_result):
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     assert buffer.getvalue()[:4] == b"\x89PNG"
-    hidden = [t.get_text() for t in plot_segmentation(cat_result, cat, hidden={0}).get_axes()[3].get_yticklabels()]
+    hidden = [t.get_text() for t in plot_segmentation(cat, cat_result, hidden={0}).get_axes()[3].get_yticklabels()]
     assert not any(t.startswith("background") for t in hidden)
+
+
+def test_every_drawing_function_takes_the_image_first_and_the_old_order_warns(cat, cat_result):
+    from deeplab_widgets.viz.plot import plot_display_modes
+    from deeplab_widgets.widgets.viewer_payload import viewer_payload
+
+    for draw in (plot_segmentation, plot_display_modes, viewer_payload):
+        name = draw.__name__
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            draw(cat, cat_result)  # the image first: no warning
+        with pytest.warns(DeprecationWarning, match=rf"{name}\(result, image\) is deprecated.*{name}\(image, result\)"):
+            draw(cat_result, cat)
+    assert np.array_equal(np.asarray(overlay(cat, cat_result)), np.asarray(overlay_image(cat, cat_result)))
+
+
+def test_heat_image_takes_a_size_and_a_plain_tuple_is_read_as_width_height_with_a_warning(starter, cat):
+    from deeplab_widgets import Size
+
+    result = starter.segment(cat, scores=True)
+    assert heat_image(result, size=Size(100, 200)).size == (200, 100)
+    with pytest.warns(DeprecationWarning, match=r"size=...\) as a plain \(width, height\) tuple is deprecated"):
+        assert heat_image(result, size=(200, 100)).size == (200, 100)
 
 
 def test_core_import_loads_neither_ipywidgets_nor_matplotlib():
@@ -220,7 +245,7 @@ def test_display_modes_figure_titles_every_panel_and_names_the_classes(starter):
     from deeplab_widgets.viz.plot import plot_display_modes
 
     cat = load_sample("cat")
-    fig = plot_display_modes(starter.segment(cat, scores=True), cat)
+    fig = plot_display_modes(cat, starter.segment(cat, scores=True))
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert [t.split(":")[0] for t in titles] == ["overlay", "mask", "boundaries", "confidence", "entropy"]
     labels = [t.get_text() for t in fig.legends[0].get_texts()]

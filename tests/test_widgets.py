@@ -240,7 +240,7 @@ def test_widgets_work_on_their_own(starter):
 
     image = load_sample("bird")
     result = starter.segment(image)
-    viewer = MaskViewer(result, image, mode="mask")
+    viewer = MaskViewer(image, result, mode="mask")
     assert viewer.photo[:3] == b"\xff\xd8\xff" and "bird" in viewer.class_names
     viewer.set_visible(3, False)
     assert viewer.hidden == (3,)
@@ -460,3 +460,38 @@ def test_app_mode_refuses_oversized_models_and_labels_before_parsing(shared):
     # Refused before it was read: 400 names for 21 classes would otherwise be refused for its line count.
     assert tiny.error.startswith(f"labels.txt: labels.txt is {len(labels) / 1e6:.3g} MB; this app accepts uploads")
     assert "0.01 MB" in tiny.error and "class names but the model predicts" not in tiny.error
+
+
+def test_workbench_and_camera_take_a_segmenter_or_a_model_file_as_their_model(shared, starter):
+    from deeplab_widgets import CameraSegmenter, Segmenter
+
+    seg = Segmenter("deeplabv3-starter", RuntimeOptions(num_threads=1), resize="pad")
+    wb = Workbench(seg, image="cat")
+    assert wb.controls.model == "deeplabv3-starter" and wb.controls.resize == "pad"
+    assert wb.controls.options == seg.options and wb.segmenter.spec is seg.spec  # not loaded a second time
+    assert wb.result is not None and wb.result.resize == "pad" and "cat" in wb.result.class_names
+    path = shared / "models" / "lite-model_deeplabv3_1_metadata_2.tflite"  # labels embedded in the file
+    from_file = Workbench(path, image="cat")
+    assert (
+        from_file.controls.model == path.name
+        and (f"{path.name} (file)", path.name) in from_file.controls.model_dropdown.options
+    )
+    assert "cat" in {c.name for c in from_file.result.present_classes()}
+    camera = CameraSegmenter(starter, resize="pad")
+    assert camera.segmenter.resize == "pad" and camera.segmenter.spec is starter.spec and starter.resize == "stretch"
+    buffer = io.BytesIO()
+    load_sample("cat").save(buffer, "JPEG")
+    reply, labels = camera.segment_jpeg(buffer.getvalue())
+    assert "cat" in {c["name"] for c in reply["classes"]} and len(labels) == reply["width"] * reply["height"]
+
+
+def test_mask_viewer_takes_the_image_first_and_the_old_order_warns(starter):
+    image = load_sample("cat")
+    result = starter.segment(image)
+    with pytest.warns(DeprecationWarning, match=r"MaskViewer\(result, image\) is deprecated"):
+        old = MaskViewer(result, image)
+    assert old.image is image and old.result is result and (sent_mask(old) == result.labels).all()
+    viewer = MaskViewer()
+    with pytest.warns(DeprecationWarning, match=r"MaskViewer.show\(result, image\) is deprecated"):
+        viewer.show(result, image)
+    assert viewer.image is image and viewer.revision == 1

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..core.size import Size
 from ..errors import OptionsError
 from ..tflite.graph import CONV_OPS, UPSAMPLE_OPS
 from .deeplab import ModelGraph
@@ -29,12 +30,22 @@ def _check_rate(rate: int) -> int:
 
 
 def effective_kernel_size(kernel: int, rate: int) -> int:
-    """Span of a k-tap filter at rate r: r * (k - 1) + 1 (a 3-tap filter at rate 2 spans 5)."""
+    """Span of a k-tap filter at rate r: r * (k - 1) + 1 (a 3-tap filter at rate 2 spans 5).
+
+    Args:
+        kernel: Taps along one axis (k).
+        rate: The atrous rate (r).
+    """
     return _check_rate(rate) * (kernel - 1) + 1
 
 
 def zero_insert(kernel: np.ndarray, rate: int) -> np.ndarray:
-    """The kernel with rate - 1 zeros inserted between its taps along every axis ("holes", à trous)."""
+    """The kernel with rate - 1 zeros inserted between its taps along every axis ("holes", à trous).
+
+    Args:
+        kernel: A 1-D or 2-D filter.
+        rate: The atrous rate.
+    """
     rate = _check_rate(rate)
     kernel = np.asarray(kernel)
     out = np.zeros(tuple(effective_kernel_size(n, rate) for n in kernel.shape), kernel.dtype)
@@ -43,7 +54,12 @@ def zero_insert(kernel: np.ndarray, rate: int) -> np.ndarray:
 
 
 def conv(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Ordinary 'valid' cross-correlation (as in CNNs) of a 1-D or 2-D signal, via sliding windows."""
+    """Ordinary 'valid' cross-correlation (as in CNNs) of a 1-D or 2-D signal, via sliding windows.
+
+    Args:
+        x: A 1-D or 2-D signal.
+        kernel: A filter of the same number of dimensions.
+    """
     x, kernel = np.asarray(x, np.float64), np.asarray(kernel, np.float64)
     if x.ndim != kernel.ndim or x.ndim not in (1, 2):
         raise OptionsError("conv takes a 1-D signal with a 1-D kernel or a 2-D image with a 2-D kernel")
@@ -58,6 +74,11 @@ def atrous_conv(x: np.ndarray, kernel: np.ndarray, rate: int) -> np.ndarray:
 
     Implemented as a sum of shifted copies of the input, one per tap, so it shares no code with
     `conv` and the identity atrous_conv(x, w, r) == conv(x, zero_insert(w, r)) is a real check.
+
+    Args:
+        x: A 1-D or 2-D signal.
+        kernel: A filter of the same number of dimensions.
+        rate: The atrous rate.
     """
     rate = _check_rate(rate)
     x, kernel = np.asarray(x, np.float64), np.asarray(kernel, np.float64)
@@ -76,7 +97,12 @@ def atrous_conv(x: np.ndarray, kernel: np.ndarray, rate: int) -> np.ndarray:
 
 
 def tap_offsets(kernel: int, rate: int) -> np.ndarray:
-    """Offsets from the centre of a k-tap filter's taps at rate r, e.g. k=3, r=2 -> [-2, 0, 2]."""
+    """Offsets from the centre of a k-tap filter's taps at rate r, e.g. k=3, r=2 -> [-2, 0, 2].
+
+    Args:
+        kernel: Taps along one axis.
+        rate: The atrous rate.
+    """
     rate = _check_rate(rate)
     if kernel < 1:
         raise OptionsError(f"kernel size must be >= 1, not {kernel}")
@@ -84,7 +110,13 @@ def tap_offsets(kernel: int, rate: int) -> np.ndarray:
 
 
 def tap_grid(kernel: int, rate: int, center: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
-    """(k*k, 2) (row, col) positions a k x k filter at rate r samples around `center`."""
+    """(k*k, 2) (row, col) positions a k x k filter at rate r samples around `center`.
+
+    Args:
+        kernel: Taps along each axis.
+        rate: The atrous rate.
+        center: The output's (row, col).
+    """
     off = tap_offsets(kernel, rate)
     rows, cols = np.meshgrid(off + center[0], off + center[1], indexing="ij")
     return np.stack([rows.ravel(), cols.ravel()], axis=1)
@@ -113,7 +145,11 @@ class RFStep:
 
 
 def receptive_field(stack: Sequence[ConvSpec]) -> tuple[RFStep, ...]:
-    """Theoretical receptive field layer by layer: rf += (r * (k - 1)) * jump; jump *= stride."""
+    """Theoretical receptive field layer by layer: rf += (r * (k - 1)) * jump; jump *= stride.
+
+    Args:
+        stack: The layers, first first: kernel, stride and rate of each.
+    """
     rf, jump, out = 1, 1, []
     for i, spec in enumerate(stack):
         rf += (effective_kernel_size(spec.kernel, spec.rate) - 1) * jump
@@ -127,6 +163,10 @@ def gridding_map(rates: Sequence[int], kernel: int = 3) -> np.ndarray:
 
     Zeros inside the receptive field are the 'gridding' holes: e.g. rates (2, 2, 2) never look at
     odd offsets, while (1, 2, 5) (hybrid dilated convolution) covers every pixel.
+
+    Args:
+        rates: The stack's atrous rates, first layer first.
+        kernel: Taps along each axis of every layer.
     """
     line = np.ones(1)
     for r in rates:
@@ -135,7 +175,12 @@ def gridding_map(rates: Sequence[int], kernel: int = 3) -> np.ndarray:
 
 
 def coverage(rates: Sequence[int], kernel: int = 3) -> float:
-    """Fraction of the receptive field's pixels that reach the output at all (1.0 = no gridding)."""
+    """Fraction of the receptive field's pixels that reach the output at all (1.0 = no gridding).
+
+    Args:
+        rates: The stack's atrous rates, first layer first.
+        kernel: Taps along each axis of every layer.
+    """
     grid = gridding_map(rates, kernel)
     return float(np.count_nonzero(grid) / grid.size)
 
@@ -153,7 +198,13 @@ class ValidTaps:
 
 
 def valid_taps(feature_size: int, rate: int, kernel: int = 3) -> ValidTaps:
-    """DeepLab v3's argument for the image-level feature: at large rates a 3x3 filter degenerates to 1x1."""
+    """DeepLab v3's argument for the image-level feature: at large rates a 3x3 filter degenerates to 1x1.
+
+    Args:
+        feature_size: The side of the feature map (e.g. 33 for a 513 input at output stride 16).
+        rate: The atrous rate.
+        kernel: Taps along each axis.
+    """
     off = tap_offsets(kernel, rate).astype(int)
     pos = np.arange(feature_size)
     inside_1d = ((pos[:, None] + off[None, :]) >= 0) & ((pos[:, None] + off[None, :]) < feature_size)
@@ -166,6 +217,11 @@ def aspp_sampling(rates: Sequence[int], kernel: int = 3, size: int | None = None
     """A map of which ASPP branch samples each offset around one output (0 = none, i+1 = rates[i]).
 
     Later (larger) rates win where branches share an offset (only the centre for 3x3 filters).
+
+    Args:
+        rates: The branches' atrous rates.
+        kernel: Taps along each axis.
+        size: The map's side (default: just wide enough for the largest rate).
     """
     reach = max(int(tap_offsets(kernel, r).max()) for r in rates)
     n = size or 2 * reach + 1
@@ -179,7 +235,11 @@ def aspp_sampling(rates: Sequence[int], kernel: int = 3, size: int | None = None
 
 
 def image_level_feature(features: np.ndarray) -> np.ndarray:
-    """The image-level feature of a h x w x C map: its global average, broadcast back to h x w."""
+    """The image-level feature of a h x w x C map: its global average, broadcast back to h x w.
+
+    Args:
+        features: An h x w x C feature map.
+    """
     features = np.asarray(features, np.float32)
     return np.broadcast_to(features.mean(axis=(0, 1), keepdims=True), features.shape)
 
@@ -193,6 +253,10 @@ def output_stride(input_size: int, feature_size: int) -> float:
     DeepLab samples with aligned corners: a feature map of f cells spans the input's first to last
     pixel, so f - 1 steps cover input - 1 pixels (which is why its input sizes are k * stride + 1).
     Raises `OptionsError` for a feature map smaller than 2 cells.
+
+    Args:
+        input_size: The model input's side in pixels.
+        feature_size: The feature map's side in cells.
     """
     if feature_size < 2:
         raise OptionsError(f"a {feature_size}-cell feature map has no stride; it needs at least 2 cells")
@@ -203,6 +267,9 @@ def macs_by_role(graph: ModelGraph) -> dict[str, int]:
     """Multiply-accumulates of a real graph per layer role (backbone, atrous, aspp, decoder, logits, other).
 
     E.g. how much of a v3+ model's compute its decoder takes. Roles without MACs are left out.
+
+    Args:
+        graph: The model's graph (`read_graph`).
     """
     out: dict[str, int] = {}
     for ly in graph.layers:
@@ -227,6 +294,10 @@ def output_stride_costs(graph: ModelGraph, strides: Sequence[int] = (8, 16, 32))
     after a layer) are restored, then DeepLab's rule is applied again (once the target stride is
     reached, further strides become 1 and raise the rate). Channel counts and kernels are the model's.
     Strides beyond what the backbone reaches without atrous convolution are left out.
+
+    Args:
+        graph: The model's graph (`read_graph`).
+        strides: The output strides to cost.
     """
     encoder_layers = [ly for ly in graph.layers if ly.role in ("backbone", "atrous")]
     factor: dict[int, int] = {}
@@ -286,8 +357,14 @@ def _rebuild(graph: ModelGraph, factor: dict[int, int], target: int) -> StrideCo
 # ---------------------------------------------------------------- coarse logits and boundaries
 
 
-def upsample_bilinear(x: np.ndarray, size: tuple[int, int], align_corners: bool = True) -> np.ndarray:
-    """Bilinear resize of a h x w (x C) array to `size` (height, width), as TF's ResizeBilinear does."""
+def upsample_bilinear(x: np.ndarray, size: Size, align_corners: bool = True) -> np.ndarray:
+    """Bilinear resize of a h x w (x C) array to `size`, as TF's ResizeBilinear does.
+
+    Args:
+        x: An h x w (x C) array, e.g. logits.
+        size: The output size (a NumPy shape's first two entries work too).
+        align_corners: Map corner pixels onto corner pixels, as DeepLab samples (TF's `align_corners=True`).
+    """
     x = np.asarray(x, np.float32)
     h, w = x.shape[:2]
 
@@ -311,8 +388,13 @@ def upsample_bilinear(x: np.ndarray, size: tuple[int, int], align_corners: bool 
     return rows[:, c0] * (1 - fc) + rows[:, c1] * fc
 
 
-def upsample_nearest(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize of a label map (each coarse cell becomes a block)."""
+def upsample_nearest(labels: np.ndarray, size: Size) -> np.ndarray:
+    """Nearest-neighbour resize of a label map (each coarse cell becomes a block).
+
+    Args:
+        labels: An h x w class map.
+        size: The output size (a NumPy shape's first two entries work too).
+    """
     labels = np.asarray(labels)
     rows = np.minimum((np.arange(size[0]) * labels.shape[0]) // size[0], labels.shape[0] - 1)
     cols = np.minimum((np.arange(size[1]) * labels.shape[1]) // size[1], labels.shape[1] - 1)
@@ -320,7 +402,12 @@ def upsample_nearest(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def boundary_distance(labels: np.ndarray, max_distance: int = 64) -> np.ndarray:
-    """Chessboard distance of every pixel to the nearest class boundary (capped at max_distance)."""
+    """Chessboard distance of every pixel to the nearest class boundary (capped at max_distance).
+
+    Args:
+        labels: An H x W class map.
+        max_distance: The cap, in pixels.
+    """
     labels = np.asarray(labels)
     edge = np.zeros(labels.shape, bool)
     edge[:-1] |= labels[:-1] != labels[1:]
@@ -369,6 +456,11 @@ def void_except(labels: np.ndarray, keep: Sequence[int], void: int = 255) -> np.
 
     For masks with stray labels, e.g. the bird reference mask, whose resized outline carries ~1,200
     pixels labelled aeroplane or bicycle: scoring them would count resize artefacts as model errors.
+
+    Args:
+        labels: The reference mask.
+        keep: The classes that stay.
+        void: The label the others become.
     """
     labels = np.asarray(labels)
     out = labels.copy()
@@ -384,6 +476,12 @@ def boundary_errors(
     Pixels labelled `ignore` in the reference are void: never counted, as pixels or as errors. A void
     region's edge counts as a boundary (VOC outlines objects with a void band). Raises `OptionsError`
     when the two maps differ in size.
+
+    Args:
+        pred: The predicted H x W class map.
+        ref: The reference H x W class map.
+        bands: The bands' lower distance bounds in pixels (the last band is open-ended).
+        ignore: The void label of the reference (None: every pixel counts).
     """
     pred, ref = np.asarray(pred), np.asarray(ref)
     if pred.shape != ref.shape:

@@ -73,6 +73,10 @@ def compute_cost(model: ModelInput | ModelSpec, result: TimedRun | None = None) 
 
     `result` is a measurement of the same model (e.g. `benchmark(...)`); its median gives the throughput.
     Raises what `read_graph` raises (`ModelNotFoundError`, `ModelFormatError`).
+
+    Args:
+        model: A zoo id, a `.tflite` path or bytes, or a `ModelSpec`.
+        result: A timed run of the same model (e.g. `benchmark(...)`), or None for no throughput.
     """
     graph = read_graph(model)
     total = sum(ly.macs for ly in graph.layers)

@@ -108,7 +108,11 @@ class ModelGraph:
     tensor_names: tuple[str, ...]
 
     def layer(self, key: int | str) -> Layer:
-        """A layer by index, or by (a unique part of) its output tensor's name; `LayerNotFoundError` otherwise."""
+        """A layer by index, or by (a unique part of) its output tensor's name; `LayerNotFoundError` otherwise.
+
+        Args:
+            key: A layer index, or (a unique part of) its output tensor's name.
+        """
         if isinstance(key, int):
             if not 0 <= key < len(self.layers):
                 raise LayerNotFoundError(
@@ -122,15 +126,27 @@ class ModelGraph:
         return found[0]
 
     def by_role(self, role: str) -> tuple[Layer, ...]:
-        """The layers playing one role (see `ROLES`)."""
+        """The layers playing one role (see `ROLES`).
+
+        Args:
+            role: One of `ROLES`.
+        """
         return tuple(ly for ly in self.layers if ly.role == role)
 
     def producer(self, tensor: int) -> Layer | None:
-        """The layer whose output is `tensor`, None for graph inputs and constants."""
+        """The layer whose output is `tensor`, None for graph inputs and constants.
+
+        Args:
+            tensor: A tensor index.
+        """
         return next((ly for ly in self.layers if tensor in ly.outputs), None)
 
     def format_table(self, layers: Iterable[Layer] | None = None) -> str:
-        """A fixed-width text table of the layers (all by default)."""
+        """A fixed-width text table of the layers (all by default).
+
+        Args:
+            layers: The layers to list (default: all).
+        """
         rows = [
             (
                 str(ly.index),
@@ -153,6 +169,9 @@ class ModelGraph:
 def read_graph(model: ModelInput | ModelSpec) -> ModelGraph:
     """Parse a zoo id, .tflite path, model bytes or `ModelSpec` into its layer table and DeepLab summary.
 
+    Args:
+        model: A zoo id, a `.tflite` path or bytes, or a `ModelSpec`.
+
     Raises:
         ModelNotFoundError: An unknown zoo id or a missing file.
         ModelFormatError: A file that is not a readable TFLite graph of an image model.
@@ -162,7 +181,11 @@ def read_graph(model: ModelInput | ModelSpec) -> ModelGraph:
 
 
 def summarise(table: LayerTable) -> ModelGraph:
-    """The DeepLab summary of a parsed graph, and its layers with their roles."""
+    """The DeepLab summary of a parsed graph, and its layers with their roles.
+
+    Args:
+        table: The parsed layer table of a graph.
+    """
     raw = list(table.layers)
     summary, roles = _summarise(
         table.name, table.size_bytes, raw, list(table.shapes), table.input_tensor, list(table.output_tensors)
@@ -388,7 +411,11 @@ SUMMARY_COLUMNS = (
 
 
 def summary_row(s: GraphSummary) -> tuple[str, ...]:
-    """One row of the architecture table, as text (see `SUMMARY_COLUMNS`)."""
+    """One row of the architecture table, as text (see `SUMMARY_COLUMNS`).
+
+    Args:
+        s: A model's summary.
+    """
     return (
         s.name,
         s.backbone or "?",
@@ -413,7 +440,11 @@ def _decoder_cell(d: Decoder) -> str:
 
 
 def describe_decoder(graph: ModelGraph) -> str:
-    """A few lines naming the decoder's parts and their shapes (empty when the model has no decoder)."""
+    """A few lines naming the decoder's parts and their shapes (empty when the model has no decoder).
+
+    Args:
+        graph: The model's graph (`read_graph`).
+    """
     s, d = graph.summary, graph.summary.decoder
     if d is None:
         return ""
@@ -437,5 +468,9 @@ def describe_decoder(graph: ModelGraph) -> str:
 
 
 def markdown_table(summaries: Iterable[GraphSummary]) -> str:
-    """A Markdown table of several models' summaries (for notebooks and the README)."""
+    """A Markdown table of several models' summaries (for notebooks and the README).
+
+    Args:
+        summaries: One summary per model, in row order.
+    """
     return tables.markdown_table(SUMMARY_COLUMNS, [summary_row(s) for s in summaries])

@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from ..core.images import ImageInput, load_image
-from ..core.model import ModelInput, ModelSpec, load_model
 from ..core.preprocess import ResizeMode, argmax_labels, check_resize, fit, softmax
 from ..core.runtime import RUNNERS, Runner, RuntimeOptions
-from ..core.segmenter import Segmenter
+from ..core.segmenter import SegmenterInput, as_segmenter
+from ..core.size import Size
 from ..errors import LayerNotFoundError
 from ..tflite.graph import Layer
 from .deeplab import Decoder, ModelGraph, read_graph
@@ -49,10 +49,14 @@ class Activations:
     graph: ModelGraph = field(repr=False)
     infos: MappingProxyType = field(repr=False)  # tensor index -> TensorInfo
     arrays: MappingProxyType = field(repr=False)  # tensor index -> np.ndarray as stored (batch kept)
-    content: tuple[int, int]  # (height, width) of the image inside the model input
+    content: Size  # of the image inside the model input
 
     def index(self, key: int | str) -> int:
-        """The tensor index for an index or an exact tensor name (first alias of a fused name)."""
+        """The tensor index for an index or an exact tensor name (first alias of a fused name).
+
+        Args:
+            key: A tensor index, or an exact tensor name.
+        """
         if isinstance(key, (int, np.integer)):
             if int(key) not in self.arrays:
                 raise LayerNotFoundError(
@@ -71,15 +75,27 @@ class Activations:
         return hits[0]
 
     def info(self, key: int | str) -> TensorInfo:
-        """Name, shape, dtype and quantization of a tensor."""
+        """Name, shape, dtype and quantization of a tensor.
+
+        Args:
+            key: A tensor index, or an exact tensor name.
+        """
         return self.infos[self.index(key)]
 
     def raw(self, key: int | str) -> np.ndarray:
-        """The tensor exactly as the interpreter held it (quantized integers for uint8 models)."""
+        """The tensor exactly as the interpreter held it (quantized integers for uint8 models).
+
+        Args:
+            key: A tensor index, or an exact tensor name.
+        """
         return self.arrays[self.index(key)]
 
     def values(self, key: int | str) -> np.ndarray:
-        """The tensor as real numbers (dequantized when quantized), batch dimension dropped."""
+        """The tensor as real numbers (dequantized when quantized), batch dimension dropped.
+
+        Args:
+            key: A tensor index, or an exact tensor name.
+        """
         info = self.info(key)
         a = self.raw(key)
         a = a[0] if a.ndim >= 1 and a.shape[0] == 1 and a.ndim > 1 else a
@@ -88,7 +104,11 @@ class Activations:
         return a.astype(np.float32, copy=False)
 
     def layer_output(self, layer: int | str | Layer) -> np.ndarray:
-        """The (dequantized) output of one layer of the graph, e.g. a feature map H x W x C."""
+        """The (dequantized) output of one layer of the graph, e.g. a feature map H x W x C.
+
+        Args:
+            layer: A layer index, (a unique part of) its output tensor's name, or a `Layer`.
+        """
         ly = layer if isinstance(layer, Layer) else self.graph.layer(layer)
         return self.values(ly.outputs[0])
 
@@ -175,17 +195,15 @@ class Probe:
     >>> acts = Probe("deeplabv3-mnv2-voc").run("bird.jpg")
     >>> acts.coarse_logits().shape
     (33, 33, 21)
+
+    Args:
+        model: A zoo id, a `.tflite` path or bytes, a `ModelSpec` or a `Segmenter` (see `as_segmenter`).
+        options: Runtime options (default: the segmenter's, or `RuntimeOptions()`).
     """
 
-    def __init__(
-        self, model: ModelInput | ModelSpec | Segmenter = "deeplabv3-starter", options: RuntimeOptions | None = None
-    ) -> None:
-        if isinstance(model, Segmenter):
-            self.options = options or model.options
-            self.spec = model.spec
-        else:
-            self.options = options or RuntimeOptions()
-            self.spec = model if isinstance(model, ModelSpec) else load_model(model, options=self.options)
+    def __init__(self, model: SegmenterInput = "deeplabv3-starter", options: RuntimeOptions | None = None) -> None:
+        segmenter = as_segmenter(model, options)
+        self.options, self.spec = segmenter.options, segmenter.spec
         self.graph = read_graph(self.spec)
         self.invocations = 0
 
@@ -194,10 +212,17 @@ class Probe:
         """The cached interpreter that keeps all tensors (built on first use)."""
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors.*")
-            return RUNNERS.get(self.spec.digest, self.spec.content, self.options, preserve_all_tensors=True)
+            return RUNNERS.get(
+                self.spec.digest, self.spec.content, self.options, preserve_all_tensors=True, holder=self
+            )
 
     def run(self, image: ImageInput, *, resize: ResizeMode = "stretch") -> Activations:
-        """Run the model once on `image` and copy out every activation tensor."""
+        """Run the model once on `image` and copy out every activation tensor.
+
+        Args:
+            image: A path, bytes, a PIL image or an array.
+            resize: `"stretch"` or `"pad"`.
+        """
         spec = self.spec
         pixels, placement = fit(load_image(image), spec.input_size, check_resize(resize))
         runner = self.runner

@@ -99,6 +99,9 @@ def check_output_folder(path: str | os.PathLike) -> Path:
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path`, on failure it vanishes.
 
+    Args:
+        path: The final file; its folder is created.
+
     Raises:
         OutputError: The folder cannot be created, or writing or renaming failed (the OS error is its cause).
     """
@@ -125,6 +128,10 @@ def remove_stale_parts(folder: str | os.PathLike, is_target: Callable[[str], boo
     Only hidden names of exactly this module's pattern, `.<target>.<12 hex digits>.part`, whose target name
     passes `is_target` are removed: other programs' files are never touched. Call it only while holding
     `claim_folder`'s exclusive claim: another run's files in progress have the same names.
+
+    Args:
+        folder: The output folder, searched recursively.
+        is_target: Whether a target name is one of the caller's outputs.
     """
     removed = []
     for entry in Path(folder).rglob(f".*{PART_SUFFIX}"):
@@ -179,12 +186,24 @@ def claim_folder(folder: str | os.PathLike, is_target: Callable[[str], bool]) ->
 
 
 def save_mask(result: SegmentationResult, path: str | os.PathLike, **params: Any) -> Path:
-    """Write the class map as a palette PNG (pixel value = class id); `params` go to Pillow's PNG writer."""
+    """Write the class map as a palette PNG (pixel value = class id); `params` go to Pillow's PNG writer.
+
+    Args:
+        result: The segmentation.
+        path: The PNG file (written atomically; folders are created).
+        **params: Pillow PNG options (e.g. `compress_level`, `pnginfo`).
+    """
     return save_image(mask_image(result.labels, result.colormap), path, **params)
 
 
 def save_image(image: Image.Image, path: str | os.PathLike, **params: Any) -> Path:
-    """Write an image atomically; the format follows the file extension."""
+    """Write an image atomically; the format follows the file extension.
+
+    Args:
+        image: The PIL image.
+        path: The file (written atomically; folders are created).
+        **params: Pillow options for that format.
+    """
     target = Path(path)
     fmt = Image.registered_extensions().get(target.suffix.lower(), "PNG")
     with atomic_path(target) as tmp:
@@ -193,7 +212,12 @@ def save_image(image: Image.Image, path: str | os.PathLike, **params: Any) -> Pa
 
 
 def save_json(data: Any, path: str | os.PathLike) -> Path:
-    """Write JSON atomically."""
+    """Write JSON atomically.
+
+    Args:
+        data: Anything `json.dumps` takes.
+        path: The file (written atomically; folders are created).
+    """
     target = Path(path)
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps(data, indent=2) + "\n", "utf-8")

@@ -13,6 +13,7 @@ import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from ..errors import ImageDecodeError, ImageNotFoundError, ImageTooLargeError, ImageTooSmallError
+from .size import Size
 
 ImageInput = str | os.PathLike | bytes | bytearray | Image.Image | np.ndarray
 
@@ -34,11 +35,16 @@ def load_image(
 
     Odd modes (L, LA, P, RGBA, CMYK, 16-bit) become RGB; transparency is composited on white.
 
+    Args:
+        source: A path, bytes, a PIL image or an H x W (x 1|3|4) array (uint8, uint16 or float in [0, 1]).
+        max_pixels: Refuse larger images with `ImageTooLargeError` (before decoding).
+        min_side: Refuse images with a shorter side with `ImageTooSmallError`.
+
     Raises:
         ImageNotFoundError: A path that does not exist.
         ImageDecodeError: Not an image, truncated, a closed PIL image, or an array that is not an image
             (wrong shape or dtype, floats outside [0, 1], NaN).
-        ImageTooLargeError: More pixels than `max_pixels`.
+        ImageTooLargeError: More than `max_pixels` pixels.
         ImageTooSmallError: A side shorter than `min_side`.
     """
     if isinstance(source, np.ndarray):
@@ -62,18 +68,18 @@ class Decoded:
     """
 
     image: Image.Image  # upright RGB
-    size: tuple[int, int]  # the photo's full upright (width, height)
-    box: tuple[float, float, float, float]
+    size: Size  # the photo's full upright size
+    box: tuple[float, float, float, float]  # (left, top, right, bottom), Pillow's order
 
     @property
     def reduced(self) -> bool:
         """True when `image` is smaller than the photo."""
-        return self.image.size != self.size
+        return Size.of(self.image) != self.size
 
 
 def load_image_at_least(
     source: ImageInput,
-    min_size: Callable[[tuple[int, int]], tuple[int, int]],
+    min_size: Callable[[Size], Size],
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     min_side: int = DEFAULT_MIN_SIDE,
@@ -83,10 +89,16 @@ def load_image_at_least(
     For a JPEG file or bytes, the decoder's DCT scaling (`Image.draft`: 1/2, 1/4 or 1/8) skips most of the
     work of a large photo whose pixels are only needed at a model's input size; the full size is known
     from the header. Other formats and in-memory images are decoded (or taken) whole. Errors as `load_image`.
+
+    Args:
+        source: A path, bytes, a PIL image or an array.
+        min_size: The smallest decoded size that will do, given the photo's full upright size (`Segmenter.decode_size`).
+        max_pixels: Refuse larger images with `ImageTooLargeError` (before decoding).
+        min_side: Refuse images with a shorter side with `ImageTooSmallError`.
     """
     if isinstance(source, (np.ndarray, Image.Image)):
         image = load_image(source, max_pixels=max_pixels, min_side=min_side)
-        return Decoded(image, image.size, (0.0, 0.0, float(image.width), float(image.height)))
+        return Decoded(image, Size.of(image), (0.0, 0.0, float(image.width), float(image.height)))
     return _open(source, max_pixels, min_side=min_side, min_size=min_size)
 
 
@@ -114,7 +126,7 @@ def _open(
     max_pixels: int,
     *,
     min_side: int,
-    min_size: Callable[[tuple[int, int]], tuple[int, int]] | None = None,
+    min_size: Callable[[Size], Size] | None = None,
 ) -> Decoded:
     name = _describe(source)
     fp: io.BytesIO | Path
@@ -134,14 +146,14 @@ def _open(
                 orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
                 turned = orientation in _TRANSPOSING
                 stored = image.size
-                upright = stored[::-1] if turned else stored
+                upright = Size(stored[0], stored[1]) if turned else Size.of(image)
                 _check_size(image, max_pixels, min_side, name)
                 if min_size is not None and image.format == "JPEG":
-                    need = min_size(upright)
+                    need = min_size(upright).pil
                     image.draft(None, need[::-1] if turned else need)
                 image.load()
                 if orientation != 1 and image.getexif().get(ExifTags.Base.Orientation, 1) == 1:
-                    orientation, upright = 1, image.size  # Pillow turned it upright while loading (TIFF)
+                    orientation, upright = 1, Size.of(image)  # Pillow turned it upright while loading (TIFF)
             except BaseException:
                 image.close()
                 raise
@@ -186,7 +198,11 @@ def _check_size(image: Image.Image, max_pixels: int, min_side: int, name: str) -
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
-    """Any PIL mode to 8-bit RGB: 16/32-bit keep their top 8 bits, alpha is composited on white."""
+    """Any PIL mode to 8-bit RGB: 16/32-bit keep their top 8 bits, alpha is composited on white.
+
+    Args:
+        image: A PIL image of any mode.
+    """
     if image.mode == "RGB":
         return image
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):

@@ -9,31 +9,66 @@ show the photo in every mode.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeVar, cast
 
 import numpy as np
 from PIL import Image
 
+from ..deprecation import deprecated
 from ..errors import SizeMismatchError
 from .segmenter import SegmentationResult
+from .size import Size
+
+Picture = TypeVar("Picture")
 
 
 def label_image(labels: np.ndarray, mode: str = "P") -> Image.Image:
-    """A zero-copy PIL view ("P" or "L") of an H x W uint8 class map (other dtypes are converted first)."""
+    """A zero-copy PIL view ("P" or "L") of an H x W uint8 class map (other dtypes are converted first).
+
+    Args:
+        labels: An H x W class map.
+        mode: `"P"` (palette) or `"L"` (grey levels).
+    """
     labels = np.ascontiguousarray(labels, np.uint8)
     return Image.frombuffer(mode, (labels.shape[1], labels.shape[0]), labels, "raw", mode, 0, 1)
 
 
-def size_mismatch(image_size: tuple[int, int], labels: np.ndarray) -> str:
-    """The message for a photo shown with a class map of another size (`SizeMismatchError`)."""
-    w, h = image_size
+def size_mismatch(image_size: Size, labels: np.ndarray) -> str:
+    """The message for a photo shown with a class map of another size (`SizeMismatchError`).
+
+    Args:
+        image_size: The photo's size.
+        labels: The class map shown with it.
+    """
     return (
-        f"image is {w}x{h} but the mask is {labels.shape[1]}x{labels.shape[0]}; "
-        "show a result with the photo it was segmented from"
+        f"image is {image_size} but the mask is {Size.of(labels)}; show a result with the photo it was segmented from"
     )
+
+
+def image_first(
+    image: Picture | SegmentationResult, result: SegmentationResult | Picture, name: str
+) -> tuple[Picture, SegmentationResult]:
+    """`(image, result)`, the order of every drawing function; arguments given in the previous release's
+
+    `(result, image)` order are swapped back, with a `DeprecationWarning` that names `name`.
+
+    Args:
+        image: What was passed first (the image, or a result in the old order).
+        result: What was passed second.
+        name: The function's name, for the warning.
+    """
+    if isinstance(image, SegmentationResult) and not isinstance(result, SegmentationResult):
+        deprecated(f"{name}(result, image)", f"pass the image first: {name}(image, result)", stacklevel=4)
+        return result, image
+    return cast(Picture, image), cast(SegmentationResult, result)
 
 
 def as_photo(image: Image.Image | np.ndarray, labels: np.ndarray) -> Image.Image:
     """The image as RGB PIL, checked to match the class map's size.
+
+    Args:
+        image: A PIL image or an H x W (x 3|4) uint8 array.
+        labels: The class map it must match.
 
     Raises:
         SizeMismatchError: the image and the class map differ in size (e.g. a result of another photo).
@@ -44,25 +79,41 @@ def as_photo(image: Image.Image | np.ndarray, labels: np.ndarray) -> Image.Image
     photo = image
     if photo.mode != "RGB":
         photo = photo.convert("RGB")
-    if (photo.height, photo.width) != labels.shape:
-        raise SizeMismatchError(size_mismatch(photo.size, labels))
+    if Size.of(photo) != labels.shape:
+        raise SizeMismatchError(size_mismatch(Size.of(photo), labels))
     return photo
 
 
 def colorize_image(labels: np.ndarray, colormap: np.ndarray) -> Image.Image:
-    """H x W class ids -> an RGB PIL image by palette lookup."""
+    """H x W class ids -> an RGB PIL image by palette lookup.
+
+    Args:
+        labels: An H x W uint8 class map.
+        colormap: 256 x 3 uint8 colours, one row per class id.
+    """
     image = label_image(labels)
     image.putpalette(np.asarray(colormap, np.uint8)[:256].tobytes())
     return image.convert("RGB")
 
 
 def colorize(labels: np.ndarray, colormap: np.ndarray) -> np.ndarray:
-    """H x W class ids -> H x W x 3 uint8 colours by table lookup."""
+    """H x W class ids -> H x W x 3 uint8 colours by table lookup.
+
+    Args:
+        labels: An H x W uint8 class map.
+        colormap: 256 x 3 uint8 colours, one row per class id.
+    """
     return np.asarray(colorize_image(labels, colormap))
 
 
 def visible_mask(labels: np.ndarray, hidden: Iterable[int] = (), alpha: float = 1.0) -> Image.Image:
-    """An 8-bit mask: `alpha` * 255 where a class is shown, 0 where it is hidden."""
+    """An 8-bit mask: `alpha` * 255 where a class is shown, 0 where it is hidden.
+
+    Args:
+        labels: An H x W uint8 class map.
+        hidden: Class ids that get 0.
+        alpha: The level of the shown classes, 0 to 1.
+    """
     level = round(float(np.clip(alpha, 0.0, 1.0)) * 255)
     table = [level] * 256
     for class_id in hidden:
@@ -80,6 +131,13 @@ def overlay_image(
     """Blend the colourised mask over the photo; alpha 0 = photo, 1 = mask; hidden classes stay photo.
 
     `colors` may pass a cached `colorize_image(result.labels, result.colormap)`.
+
+    Args:
+        image: The photo, of the result's size.
+        result: The segmentation.
+        alpha: Opacity of the class colours, 0 to 1.
+        hidden: Class ids left uncoloured.
+        colors: A cached `colorize_image(result.labels, result.colormap)`.
     """
     photo = as_photo(image, result.labels)
     colors = colorize_image(result.labels, result.colormap) if colors is None else colors
@@ -99,11 +157,16 @@ def blend_into(photo: Image.Image, result: SegmentationResult, alpha: float = 0.
     For the writers that own the decoded photo (a batch's overlays): a 50 MP photo then needs no full-size
     colour image and no full-size blend beside it, only a band of each.
 
+    Args:
+        photo: The RGB photo the result was segmented from; it is changed.
+        result: Its segmentation.
+        alpha: Opacity of the colours: 0 = photo, 1 = colours.
+
     Raises:
-        SizeMismatchError: the photo and the class map differ in size.
+        SizeMismatchError: the photo is not RGB or not the class map's size.
     """
-    if photo.mode != "RGB" or (photo.height, photo.width) != result.labels.shape:
-        raise SizeMismatchError(size_mismatch(photo.size, result.labels))
+    if photo.mode != "RGB" or Size.of(photo) != Size.of(result.labels):
+        raise SizeMismatchError(size_mismatch(Size.of(photo), result.labels))
     alpha = float(np.clip(alpha, 0.0, 1.0))
     rows = max(1, BAND_PIXELS // max(photo.width, 1))
     for top in range(0, photo.height, rows):
@@ -116,12 +179,24 @@ def blend_into(photo: Image.Image, result: SegmentationResult, alpha: float = 0.
 def overlay(
     image: Image.Image | np.ndarray, result: SegmentationResult, alpha: float = 0.5, hidden: Iterable[int] = ()
 ) -> np.ndarray:
-    """Blend the colourised mask over the image (uint8); alpha 0 = photo, 1 = mask; hidden classes stay photo."""
+    """Blend the colourised mask over the image (uint8); alpha 0 = photo, 1 = mask; hidden classes stay photo.
+
+    Args:
+        image: The photo, of the result's size.
+        result: The segmentation.
+        alpha: Opacity of the class colours, 0 to 1.
+        hidden: Class ids left uncoloured.
+    """
     return np.asarray(overlay_image(image, result, alpha, hidden))
 
 
 def mask_image(labels: np.ndarray, colormap: np.ndarray) -> Image.Image:
-    """An indexed ("P") image of the class ids with the dataset's palette: any tool reads it (a zero-copy view)."""
+    """An indexed ("P") image of the class ids with the dataset's palette: any tool reads it (a zero-copy view).
+
+    Args:
+        labels: An H x W uint8 class map.
+        colormap: 256 x 3 uint8 colours, one row per class id (the PNG's palette).
+    """
     image = label_image(labels)
     image.putpalette(np.asarray(colormap, np.uint8)[:256].tobytes())
     return image

@@ -83,7 +83,11 @@ _ADE20K_COLORS = (
 
 
 def pascal_colormap(n: int = 256) -> np.ndarray:
-    """DeepLab's bit-shift PASCAL VOC colour map: class id bits spread over R, G, B."""
+    """DeepLab's bit-shift PASCAL VOC colour map: class id bits spread over R, G, B.
+
+    Args:
+        n: How many colours (class ids 0..n-1).
+    """
     ids = np.arange(n)
     cmap = np.zeros((n, 3), np.uint8)
     for shift in range(7, -1, -1):
@@ -131,6 +135,9 @@ def label_set(name: str) -> LabelSet:
     `ade20k-32` is what the DeepLab v3+ ADE20K zoo models predict: 0 = "other" (every ADE20K class
     above 31) and ADE20K classes 1..31 (wall ... armchair), with DeepLab's ADE20K colours.
 
+    Args:
+        name: `pascal_voc`, `cityscapes`, `ade20k` or `ade20k-32`.
+
     Raises:
         LabelSetNotFoundError: `name` is not one of those (the message lists them).
     """
@@ -140,5 +147,9 @@ def label_set(name: str) -> LabelSet:
 
 
 def generic_label_set(names: tuple[str, ...]) -> LabelSet:
-    """Names for a user model's classes, coloured with the PASCAL map (as DeepLab does)."""
+    """Names for a user model's classes, coloured with the PASCAL map (as DeepLab does).
+
+    Args:
+        names: One name per class.
+    """
     return LabelSet("custom", tuple(names), LABEL_SETS["pascal_voc"].colormap)

@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from ..tflite.schema import check_tflite
 from .labels import LabelSet, generic_label_set, label_set
 from .preprocess import ResizeMode, write_input
 from .runtime import RUNNERS, Runner, RuntimeOptions
+from .size import Size
 
 #: The package's logger; the library adds no handlers (configure `logging` to see what it skips and why).
 log = logging.getLogger("deeplab_widgets")
@@ -87,7 +89,7 @@ class ModelSpec:
     content: bytes = field(repr=False, compare=False)  # the model file
     run_content: bytes = field(repr=False, compare=False)  # what the interpreter runs (maybe with an ARG_MAX head)
     input_index: int
-    input_size: tuple[int, int]  # (height, width)
+    input_size: Size
     input_dtype: np.dtype
     input_quantization: tuple[float, int]  # (scale, zero point); (0.0, 0) when float
     output_index: int  # the model's own output: logits or class ids
@@ -111,27 +113,44 @@ class ModelSpec:
 
         Copies in with `set_tensor` rather than writing through a `tensor()` view: a view still alive
         anywhere (another thread, a profiler's sampled frame) makes LiteRT refuse `invoke()`.
+
+        Args:
+            interpreter: An interpreter of this model.
+            pixels: h x w x 3 uint8 RGB from `preprocess.fit`, placed top-left and padded with the mean pixel.
         """
         h, w = self.input_size
         batch = np.empty((1, h, w, 3), self.input_dtype)
         write_input(batch[0], pixels, self.input_dtype, self.input_quantization, self.normalization)
         interpreter.set_tensor(self.input_index, batch)
 
-    def runner(self, options: RuntimeOptions, preserve_all_tensors: bool = False) -> Runner:
-        """The cached interpreter for this model with these options."""
-        return RUNNERS.get(self.run_key, self.run_content, options, preserve_all_tensors)
+    def runner(self, options: RuntimeOptions, preserve_all_tensors: bool = False, *, holder: object = None) -> Runner:
+        """The cached interpreter for this model with these options (`holder`: see `RunnerCache.get`).
+
+        Args:
+            options: The runtime options.
+            preserve_all_tensors: The interpreter that keeps every intermediate tensor (for `Probe`).
+            holder: The object that uses it (see `RunnerCache.get`).
+        """
+        return RUNNERS.get(self.run_key, self.run_content, options, preserve_all_tensors, holder=holder)
 
     @property
     def has_scores(self) -> bool:
         """True when `segment(scores=True)` can return class probabilities (every zoo model)."""
         return self.scores_index is not None
 
-    def scores_runner(self, options: RuntimeOptions) -> Runner:
+    def scores_runner(self, options: RuntimeOptions, *, holder: object = None) -> Runner:
         """The cached interpreter that also outputs the class scores (tensor `scores_index`).
 
         Logits models: the default interpreter. Class-id models: the graph with the ArgMax's input grafted
         on as an extra output, built on first use, so `segment()` without scores keeps running the original
-        file. Raises `NoScoresError` when the model's logits could not be found.
+        file. `holder`: see `RunnerCache.get`.
+
+        Args:
+            options: The runtime options.
+            holder: The object that uses it (see `RunnerCache.get`).
+
+        Raises:
+            NoScoresError: The model outputs class ids and its logits could not be found.
         """
         if self.scores_index is None:
             raise NoScoresError(
@@ -139,13 +158,8 @@ class ModelSpec:
                 "it segments, but without scores"
             )
         if self.output_kind == "logits":
-            return self.runner(options)
-        with _SCORES_LOCK:
-            content = _SCORES_GRAPHS.get(self.digest)
-            if content is None:
-                content, _ = add_scores_output(self.content)
-                _SCORES_GRAPHS[self.digest] = content
-        return RUNNERS.get(f"{self.digest}+scores", content, options)
+            return self.runner(options, holder=holder)
+        return RUNNERS.get(f"{self.digest}+scores", lambda: scores_graph(self), options, holder=holder)
 
     @property
     def run_key(self) -> str:
@@ -153,8 +167,41 @@ class ModelSpec:
         return run_key(self.digest, self.labels_index is not None)
 
 
-_SCORES_GRAPHS: dict[str, bytes] = {}  # model digest -> the graph with the logits as an extra output
+#: How many class-id models keep their grafted scores graph (a copy of the model file) in memory.
+SCORES_GRAPHS_KEPT = 4
+_SCORES_GRAPHS: OrderedDict[str, bytes] = OrderedDict()  # model digest -> the graph with the logits as an output
 _SCORES_LOCK = threading.Lock()
+
+
+def scores_graph(spec: ModelSpec) -> bytes:
+    """The model file with the ArgMax's input grafted on as an extra output, made once per model.
+
+    The last `SCORES_GRAPHS_KEPT` models' graphs are kept (least recently used dropped first).
+
+    Args:
+        spec: A class-id model whose ArgMax input can serve as scores.
+    """
+    with _SCORES_LOCK:
+        content = _SCORES_GRAPHS.get(spec.digest)
+        if content is not None:
+            _SCORES_GRAPHS.move_to_end(spec.digest)
+            return content
+    content, _ = add_scores_output(spec.content)
+    with _SCORES_LOCK:
+        _SCORES_GRAPHS[spec.digest] = content
+        while len(_SCORES_GRAPHS) > SCORES_GRAPHS_KEPT:
+            _SCORES_GRAPHS.popitem(last=False)
+    return content
+
+
+def forget_scores_graph(digest: str) -> None:
+    """Drop a model's kept scores graph (a closed `Segmenter` whose model nothing else uses).
+
+    Args:
+        digest: The model's SHA-256.
+    """
+    with _SCORES_LOCK:
+        _SCORES_GRAPHS.pop(digest, None)
 
 
 def _scores_tensor(content: bytes) -> int | None:
@@ -197,6 +244,9 @@ def _read_model(model: ModelInput) -> tuple[str, bytes, CatalogModel | None]:
 def read_label_file(path: str | os.PathLike) -> tuple[str, ...]:
     """Names from a text file, one per line, up to the first blank line (notes may follow).
 
+    Args:
+        path: A text file.
+
     Raises:
         LabelFileError: The file is missing, a folder, unreadable, not UTF-8 text, or holds no name.
     """
@@ -217,7 +267,11 @@ def read_label_file(path: str | os.PathLike) -> tuple[str, ...]:
 
 
 def label_names(text: str) -> tuple[str, ...]:
-    """Class names from a labels file's text: one per line, up to the first blank line after them."""
+    """Class names from a labels file's text: one per line, up to the first blank line after them.
+
+    Args:
+        text: The file's text.
+    """
     names: list[str] = []
     for line in text.splitlines():
         if not line.strip():
@@ -262,7 +316,12 @@ def _resolve_labels(labels: LabelsInput, content: bytes, info: CatalogModel | No
 
 
 def run_key(digest: str, argmax_head: bool) -> str:
-    """The interpreter-cache key of a model file, with or without the grafted ARG_MAX head."""
+    """The interpreter-cache key of a model file, with or without the grafted ARG_MAX head.
+
+    Args:
+        digest: The model file's SHA-256.
+        argmax_head: True when the interpreter runs the graph with the grafted ARG_MAX head.
+    """
     return f"{digest}+argmax" if argmax_head else digest
 
 
@@ -348,7 +407,7 @@ def load_model(model: ModelInput, labels: LabelsInput = None, options: RuntimeOp
         content=content,
         run_content=run_content,
         input_index=inp["index"],
-        input_size=(int(in_shape[1]), int(in_shape[2])),
+        input_size=Size(int(in_shape[1]), int(in_shape[2])),
         input_dtype=np.dtype(inp["dtype"]),
         input_quantization=(float(inp["quantization"][0]), int(inp["quantization"][1])),
         output_index=out["index"],

@@ -9,48 +9,42 @@ gaps. `benchmarks/batch_throughput.py` and `benchmarks/video_throughput.py` meas
 from __future__ import annotations
 
 import queue
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
-from .runtime import Runner, RuntimeOptions, make_interpreter
+from .runtime import RUNNERS, Runner
 from .segmenter import Segmenter
 
 
 class OwnInterpreter(Segmenter):
-    """A Segmenter with an interpreter of its own instead of the process-wide cached one."""
+    """A Segmenter that runs the `k`-th extra interpreter (k >= 1) of its model and options, not the shared one.
 
-    def __init__(self, base: Segmenter, options: RuntimeOptions) -> None:
-        super().__init__(base.spec, options, resize=base.resize, max_pixels=base.max_pixels)
-        self._own = Runner(make_interpreter(self.spec.run_content, options))
+    The extra interpreters live in the process-wide cache too (built once, reused by the next pool, freed
+    by `Segmenter.close()` with the model's others).
+
+    Args:
+        base: The segmenter whose model, options, resize mode and pixel limit it copies.
+        k: Which extra interpreter (1, 2, ...): the same `k` is the same interpreter.
+    """
+
+    def __init__(self, base: Segmenter, k: int) -> None:
+        super().__init__(base.spec, base.options, resize=base.resize, max_pixels=base.max_pixels)
+        self.k = k
 
     @property
     def runner(self) -> Runner:
         """This segmenter's own interpreter."""
-        return self._own
-
-
-# Interpreters beyond the cached one, kept for the next pool (model, options, resize, limit, number).
-_SPARES: dict[tuple[str, RuntimeOptions, str, int, int], Segmenter] = {}
-_MAX_SPARES = 8
-_SPARES_LOCK = threading.Lock()
-
-
-def spare_segmenter(segmenter: Segmenter, k: int) -> Segmenter:
-    """The `k`-th extra interpreter (k >= 1) for this segmenter's model and options, built once, then reused."""
-    key = (segmenter.spec.run_key, segmenter.options, segmenter.resize, segmenter.max_pixels, k)
-    with _SPARES_LOCK:
-        seg = _SPARES.get(key)
-        if seg is None:
-            seg = _SPARES[key] = OwnInterpreter(segmenter, segmenter.options)
-            while len(_SPARES) > _MAX_SPARES:
-                _SPARES.pop(next(iter(_SPARES)))  # the oldest
-        return seg
+        return RUNNERS.get(f"{self.spec.run_key}#{self.k}", self.spec.run_content, self.options, holder=self)
 
 
 def with_threads(segmenter: Segmenter, threads: int) -> Segmenter:
-    """`segmenter` itself when it already runs `threads` interpreter threads, else the same model with that many."""
+    """`segmenter` itself when it already runs `threads` interpreter threads, else the same model with that many.
+
+    Args:
+        segmenter: The segmenter.
+        threads: Interpreter threads wanted.
+    """
     options = replace(segmenter.options, num_threads=threads)
     return segmenter if segmenter.options == options else segmenter.with_options(options)
 
@@ -58,9 +52,14 @@ def with_threads(segmenter: Segmenter, threads: int) -> Segmenter:
 class SegmenterPool:
     """`size` segmenters of one model with `threads` interpreter threads each; `borrow()` lends one.
 
-    The first is the process-wide cached interpreter for those options, the others are spares kept for
-    the next pool, so making a pool again costs nothing. Each segmenter's lock still guards its own
+    The first is the process-wide cached interpreter for those options, the others are extra interpreters
+    kept in the same cache for the next pool, so making a pool again costs nothing. Each segmenter's lock still guards its own
     interpreter; the pool only hands out a free one.
+
+    Args:
+        segmenter: The model to lend (its resize mode and pixel limit too).
+        size: Segmenters in the pool, each with an interpreter of its own.
+        threads: Interpreter threads of each.
     """
 
     def __init__(self, segmenter: Segmenter, *, size: int, threads: int) -> None:
@@ -69,7 +68,9 @@ class SegmenterPool:
         self._free: queue.SimpleQueue[Segmenter] = queue.SimpleQueue()
         self._free.put(first)
         for k in range(1, size):
-            self._free.put(spare_segmenter(first, k))
+            spare = OwnInterpreter(first, k)
+            spare.runner  # noqa: B018 - built now, not inside the first timed segment()
+            self._free.put(spare)
 
     @contextmanager
     def borrow(self) -> Iterator[Segmenter]:

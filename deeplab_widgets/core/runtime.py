@@ -12,8 +12,9 @@ import os
 import sys
 import tempfile
 import threading
+import weakref
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -32,7 +33,11 @@ BACKENDS: dict[str, tuple[str, str]] = {
 
 
 def check_backend(name: str) -> Backend:
-    """Validate a backend name ("auto" or a key of `BACKENDS`); `BackendError` lists the choices."""
+    """Validate a backend name ("auto" or a key of `BACKENDS`); `BackendError` lists the choices.
+
+    Args:
+        name: The name to check.
+    """
     if name not in BACKEND_CHOICES:
         raise BackendError(f"unknown backend {name!r}; choose one of: auto, {', '.join(BACKENDS)}")
     return name
@@ -134,6 +139,9 @@ def available_backends() -> list[str]:
 
 def backend_module(name: str) -> tuple[str, ModuleType]:
     """Resolve "auto" and import a backend's interpreter module.
+
+    Args:
+        name: `"auto"`, `"litert"` or `"tflite-runtime"`.
 
     Returns:
         The backend's name and its interpreter module.
@@ -267,6 +275,11 @@ def without_xnnpack_notice() -> Iterator[None]:
 def load_delegate(mod: ModuleType, path: str, options: dict[str, str]) -> Any:
     """Load an external delegate library with the backend module `mod`.
 
+    Args:
+        mod: The backend's interpreter module (`backend_module`).
+        path: The delegate library's path or name.
+        options: Options for the delegate, as strings.
+
     Raises:
         DelegateError: The library does not load; the message names it and gives the reason.
     """
@@ -290,7 +303,11 @@ def load_delegate(mod: ModuleType, path: str, options: dict[str, str]) -> Any:
 
 
 class Runner:
-    """One interpreter and the lock that serialises its use."""
+    """One interpreter and the lock that serialises its use.
+
+    Args:
+        interpreter: An allocated interpreter (`make_interpreter`).
+    """
 
     def __init__(self, interpreter: Any) -> None:
         self.interpreter = interpreter
@@ -311,38 +328,108 @@ class Runner:
 
 
 class RunnerCache:
-    """A small LRU of runners keyed by (model digest, options, preserve_all_tensors)."""
+    """A small LRU of runners keyed by (model key, options, preserve_all_tensors).
 
-    def __init__(self, size: int = 8) -> None:
+    A caller may name a `holder` (a `Segmenter`) when it gets a runner; `release(holder, model)` then drops
+    that model's runners that no other live holder uses, so closing a segmenter frees its interpreters at once
+    instead of when the LRU pushes them out. Holders are weak references: a collected holder holds nothing.
+
+    Args:
+        size: How many runners are kept (least recently used dropped first).
+    """
+
+    def __init__(self, size: int = 16) -> None:
         self.size = size
         self._runners: OrderedDict[tuple, Runner] = OrderedDict()
+        self._holders: dict[tuple, weakref.WeakSet[object]] = {}
         self._lock = threading.Lock()
         self._build_lock = threading.Lock()
 
-    def get(self, digest: str, content: bytes, options: RuntimeOptions, preserve_all_tensors: bool = False) -> Runner:
-        """The cached runner for this model and options, built on first use."""
+    def get(
+        self,
+        digest: str,
+        content: bytes | Callable[[], bytes],
+        options: RuntimeOptions,
+        preserve_all_tensors: bool = False,
+        *,
+        holder: object | None = None,
+    ) -> Runner:
+        """The cached runner for this model and options, built on first use.
+
+        Args:
+            digest: The model's cache key: its SHA-256, with a suffix for a modified graph (`model.run_key`).
+            content: The `.tflite` bytes to build the interpreter from on first use, or a function making them.
+            options: Threads, XNNPACK, delegate and backend.
+            preserve_all_tensors: Keep every intermediate tensor readable (a separate interpreter).
+            holder: The object using the runner (e.g. a `Segmenter`), for `release`.
+
+        Raises:
+            BackendError, DelegateError, ModelFormatError: As `make_interpreter`, when the runner is built.
+        """
         key = (digest, options, preserve_all_tensors)
         with self._lock:
             runner = self._runners.get(key)
             if runner is not None:
                 self._runners.move_to_end(key)
+                self._hold(key, holder)
                 return runner
         with self._build_lock:  # one build at a time, so two threads never build the same interpreter
             with self._lock:
                 runner = self._runners.get(key)
-            if runner is not None:
-                return runner
-            runner = Runner(make_interpreter(content, options, preserve_all_tensors=preserve_all_tensors))
+            if runner is None:
+                model = content() if callable(content) else content
+                runner = Runner(make_interpreter(model, options, preserve_all_tensors=preserve_all_tensors))
         with self._lock:
             self._runners[key] = runner
+            self._runners.move_to_end(key)
+            self._hold(key, holder)
             while len(self._runners) > self.size:
-                self._runners.popitem(last=False)
+                old, _ = self._runners.popitem(last=False)
+                self._holders.pop(old, None)
         return runner
+
+    def _hold(self, key: tuple, holder: object | None) -> None:
+        if holder is not None:
+            self._holders.setdefault(key, weakref.WeakSet()).add(holder)
+
+    def release(self, holder: object, model: str) -> int:
+        """`holder` stops using runners; drop those of `model` (keys starting with it) no live holder uses.
+
+        Args:
+            holder: The object that stops using runners (e.g. a closed `Segmenter`).
+            model: The model's digest: its runners' keys start with it.
+
+        Returns:
+            How many of `model`'s runners stay cached (other holders still use them).
+        """
+        with self._lock:
+            for users in self._holders.values():
+                users.discard(holder)
+            mine = [k for k in self._runners if k[0].startswith(model)]
+            unused = [k for k in mine if not self._holders.get(k)]
+            for key in unused:
+                del self._runners[key]
+                self._holders.pop(key, None)
+        return len(mine) - len(unused)
+
+    def cached(self, model: str) -> int:
+        """How many runners of `model` (keys starting with it) are cached.
+
+        Args:
+            model: The model's digest: its runners' keys start with it.
+        """
+        with self._lock:
+            return sum(k[0].startswith(model) for k in self._runners)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._runners)
 
     def clear(self) -> None:
         """Drop every cached interpreter."""
         with self._lock:
             self._runners.clear()
+            self._holders.clear()
 
 
 #: The process-wide cache the Segmenter uses.

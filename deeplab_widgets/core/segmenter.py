@@ -10,8 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import OptionsError
 from .images import DEFAULT_MAX_PIXELS, ImageInput, load_image_at_least
-from .model import LabelsInput, ModelInput, ModelSpec, OutputKind, load_model
+from .model import LabelsInput, ModelInput, ModelSpec, OutputKind, forget_scores_graph, load_model
 from .preprocess import (
     Placement,
     ResizeMode,
@@ -23,7 +24,8 @@ from .preprocess import (
     fit,
     restore,
 )
-from .runtime import Runner, RuntimeOptions
+from .runtime import RUNNERS, Runner, RuntimeOptions
+from .size import Size
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,12 @@ class ClassShare:
 
 
 def class_name(class_names: Sequence[str], class_id: int) -> str:
-    """The name of a class id (ids beyond the names get `class N`)."""
+    """The name of a class id (ids beyond the names get `class N`).
+
+    Args:
+        class_names: The model's class names.
+        class_id: A class id (0-255).
+    """
     return class_names[class_id] if class_id < len(class_names) else f"class {class_id}"
 
 
@@ -62,6 +69,11 @@ def present_classes(
     `SegmentationResult.present_classes` uses it; so should anything that lists the classes of a class map
     it did not segment itself (e.g. a mask read back from disk).
     `counts` may pass a precomputed `np.bincount(labels.ravel(), minlength=256)`.
+
+    Args:
+        labels: An H x W uint8 class map.
+        class_names: The model's class names.
+        counts: Pixels per class id, if already counted (`class_counts(labels)`).
     """
     counts = np.bincount(labels.ravel(), minlength=256) if counts is None else counts
     total = labels.size
@@ -100,7 +112,11 @@ class SegmentationResult:
         return present_classes(self.labels, self.class_names, counts=self.counts)
 
     def name_of(self, class_id: int) -> str:
-        """The name of a class id (ids beyond the names get `class N`)."""
+        """The name of a class id (ids beyond the names get `class N`).
+
+        Args:
+            class_id: A class id (0-255).
+        """
         return class_name(self.class_names, class_id)
 
     @property
@@ -110,15 +126,35 @@ class SegmentationResult:
 
 
 def default_resize(spec: ModelSpec) -> ResizeMode:
-    """The zoo's measured best resize mode for a model; "stretch" for other models."""
+    """The zoo's measured best resize mode for a model; "stretch" for other models.
+
+    Args:
+        spec: The loaded model.
+    """
     return spec.zoo.resize if spec.zoo else "stretch"
 
 
 class Segmenter:
     """Segments images with one DeepLab TFLite model.
 
-    >>> seg = Segmenter("deeplabv3-starter")
-    >>> seg.segment("cat.jpg").present_classes()[0].name
+    Its interpreters are built on first use and kept in a process-wide cache shared by every Segmenter of the
+    same model and options; `close()` (or a `with` block) frees those no other Segmenter uses.
+
+    >>> with Segmenter("deeplabv3-starter") as seg:
+    ...     seg.segment("cat.jpg").present_classes()[0].name
+
+    Args:
+        model: A zoo id (`list_models()`), the path of a `.tflite` file, its bytes, or a loaded `ModelSpec`.
+        options: Threads, XNNPACK, delegate and backend (default: `RuntimeOptions()`, every core).
+        labels: Class names for a user's model: a sequence, or a text file with one name per line (default:
+            the model's metadata, else the zoo's dataset, else `class 0..N-1`).
+        resize: `"stretch"` or `"pad"` (default: the zoo's measured best mode for the model, else stretch).
+        max_pixels: Refuse larger images with `ImageTooLargeError` (a decompression-bomb guard).
+
+    Raises:
+        ModelNotFoundError: An unknown zoo id or a missing file; and the other errors of `load_model`
+            (ModelFormatError, LabelCountError, ChecksumError, DownloadError, BackendError, DelegateError).
+        OptionsError: An unknown `resize` mode.
     """
 
     def __init__(
@@ -137,18 +173,55 @@ class Segmenter:
         self.invocations = 0
 
     @classmethod
-    def from_file(cls, path_or_bytes: ModelInput, labels: LabelsInput = None, **kwargs) -> Segmenter:
-        """Any DeepLab-style TFLite segmentation model, from a path or its bytes."""
+    def from_file(cls, path_or_bytes: ModelInput, labels: LabelsInput = None, **kwargs: Any) -> Segmenter:
+        """Any DeepLab-style TFLite segmentation model, from a path or its bytes (keywords as `Segmenter`).
+
+        Args:
+            path_or_bytes: The `.tflite` file's path or its bytes.
+            labels: Class names: a sequence, or a text file with one per line.
+            **kwargs: `options`, `resize`, `max_pixels`, as `Segmenter` takes them.
+        """
         return cls(path_or_bytes, labels=labels, **kwargs)
 
-    def with_options(self, options: RuntimeOptions | None = None, resize: ResizeMode | None = None) -> Segmenter:
-        """The same loaded model with other runtime options or resize mode (no reloading)."""
-        return Segmenter(self.spec, options or self.options, resize=resize or self.resize, max_pixels=self.max_pixels)
+    def with_options(
+        self, options: RuntimeOptions | None = None, resize: ResizeMode | None = None, max_pixels: int | None = None
+    ) -> Segmenter:
+        """The same loaded model with other runtime options, resize mode or pixel limit (no reloading).
+
+        Args:
+            options: The new runtime options (default: this segmenter's).
+            resize: The new resize mode (default: this segmenter's).
+            max_pixels: The new pixel limit (default: this segmenter's).
+
+        Raises:
+            OptionsError: An unknown `resize` mode.
+        """
+        return Segmenter(
+            self.spec,
+            options or self.options,
+            resize=resize or self.resize,
+            max_pixels=self.max_pixels if max_pixels is None else max_pixels,
+        )
 
     @property
     def runner(self) -> Runner:
         """The cached interpreter for this model and these options."""
-        return self.spec.runner(self.options)
+        return self.spec.runner(self.options, holder=self)
+
+    def close(self) -> None:
+        """Free this model's cached interpreters (and its scores graph) that no other live Segmenter uses.
+
+        Segmenters made by `with_options` share the loaded model: one that still has its interpreter keeps it.
+        A closed Segmenter still works; its next `segment()` builds its interpreter again.
+        """
+        if not RUNNERS.release(self, self.spec.digest):
+            forget_scores_graph(self.spec.digest)
+
+    def __enter__(self) -> Segmenter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -160,12 +233,19 @@ class Segmenter:
 
         Every zoo model has scores: logits models output them, and for models ending in an ArgMax the
         ArgMax's input is exposed as an extra output (a second interpreter, built on the first
-        `scores=True` call; without scores the original graph runs). Raises `NoScoresError` with
-        `scores=True` for a user's model whose logits could not be found.
+        `scores=True` call; without scores the original graph runs).
 
         A JPEG given as a path or bytes is decoded at the smallest DCT scale that still covers the model
         input (the class map still comes back at the photo's full size); pass a decoded image to use
         every pixel of the photo.
+
+        Args:
+            image: A path, bytes, a PIL image or an H x W (x 3|4) array (`load_image` reads it).
+            scores: Also return the per-class probabilities (`SegmentationResult.scores`).
+
+        Raises:
+            ImageNotFoundError, ImageDecodeError, ImageTooLargeError, ImageTooSmallError: An unusable image.
+            NoScoresError: `scores=True` for a user's model whose logits could not be found.
         """
         decoded = load_image_at_least(image, self.decode_size, max_pixels=self.max_pixels)
         t0 = time.perf_counter()
@@ -179,11 +259,19 @@ class Segmenter:
     ) -> SegmentationResult:
         """Segment uint8 RGB `pixels` already fitted to the model input (e.g. scaled by a video decoder).
 
-        `placement.content` is the (height, width) of `pixels`; the class map comes back at
-        `placement.image_size`. `started` (a `time.perf_counter()` value) counts earlier work as preprocessing.
+        The class map comes back at `placement.image_size`.
+
+        Args:
+            pixels: H x W x 3 uint8 RGB of size `placement.content`, at most the model's input size.
+            placement: Where `pixels` sit in the input and the size of the photo they stand for.
+            scores: Also return the per-class probabilities.
+            started: A `time.perf_counter()` value: the work since then counts as preprocessing.
+
+        Raises:
+            NoScoresError: `scores=True` for a user's model whose logits could not be found.
         """
         spec = self.spec
-        runner = spec.scores_runner(self.options) if scores else self.runner
+        runner = spec.scores_runner(self.options, holder=self) if scores else self.runner
         t0 = time.perf_counter() if started is None else started
         with runner.lock:
             interpreter = runner.interpreter
@@ -210,8 +298,12 @@ class Segmenter:
             model_sha256=spec.digest,
         )
 
-    def decode_size(self, full_size: tuple[int, int]) -> tuple[int, int]:
-        """The smallest decoded (width, height) that still covers the model input for a photo of `full_size`."""
+    def decode_size(self, full_size: Size) -> Size:
+        """The smallest decoded size that still covers the model input for a photo of `full_size`.
+
+        Args:
+            full_size: The photo's full upright size.
+        """
         return content_size(full_size, self.spec.input_size, self.resize)
 
     def _copy_outputs(self, interpreter: Any, scores: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -241,3 +333,58 @@ class Segmenter:
         probs = dequantized_softmax(logits, self.spec.scores_quantization)
         probs.setflags(write=False)
         return labels, probs
+
+
+#: What the entry points accept as a model: a zoo id, a `.tflite` path or bytes, a loaded `ModelSpec`, or a
+#: `Segmenter` (see `as_segmenter`).
+SegmenterInput = Segmenter | ModelSpec | ModelInput
+
+
+def as_segmenter(
+    model: SegmenterInput,
+    options: RuntimeOptions | None = None,
+    *,
+    resize: ResizeMode | None = None,
+    labels: LabelsInput = None,
+    max_pixels: int | None = None,
+) -> Segmenter:
+    """The one way every entry point turns its `model` argument into a `Segmenter`.
+
+    A zoo id, a `.tflite` path, model bytes or a `ModelSpec` is loaded with `options`, `resize`, `labels` and
+    `max_pixels`. A `Segmenter` is used as it is; given `options`, `resize` or `max_pixels` as well, it is
+    re-targeted with `Segmenter.with_options` (the same loaded model, no reloading): what is given
+    overrides, what is not keeps the segmenter's own setting.
+
+    Args:
+        model: A zoo id (`list_models()`), the path of a `.tflite` file, its bytes, a `ModelSpec` or a `Segmenter`.
+        options: Threads, XNNPACK, delegate and backend (default: the segmenter's, or `RuntimeOptions()`).
+        resize: `"stretch"` or `"pad"` (default: the segmenter's, or the model's measured best mode).
+        labels: Class names for a user's model that is loaded here (see `Segmenter`).
+        max_pixels: Refuse larger images (default: the segmenter's, or `DEFAULT_MAX_PIXELS`).
+
+    Returns:
+        The Segmenter.
+
+    Raises:
+        OptionsError: `labels` with a `Segmenter` or a `ModelSpec` (their labels were read when the model was
+            loaded: load it again with them), or an unknown `resize`.
+        ModelNotFoundError: An unknown zoo id or a missing file, when a model is loaded; and the other errors
+            of `load_model` (ModelFormatError, LabelCountError, ChecksumError, DownloadError, BackendError,
+            DelegateError).
+    """
+    if labels is not None and isinstance(model, (Segmenter, ModelSpec)):
+        raise OptionsError(
+            "labels apply when a model is loaded, and this model is loaded already: "
+            "load it with its labels, e.g. Segmenter('model.tflite', labels='labels.txt')"
+        )
+    if isinstance(model, Segmenter):
+        if options is None and resize is None and max_pixels is None:
+            return model
+        return model.with_options(options, resize, max_pixels)
+    return Segmenter(
+        model,
+        options,
+        labels=labels,
+        resize=resize,
+        max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels,
+    )

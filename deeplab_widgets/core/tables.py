@@ -15,6 +15,12 @@ def text_table(
 
     Columns are as wide as their widest cell and two spaces apart; the columns whose indexes are in `left`
     are left-aligned (text), the others right-aligned (numbers). Trailing blanks are stripped.
+
+    Args:
+        header: The column titles.
+        rows: The cells, as text, one sequence per row.
+        left: Indexes of the left-aligned columns.
+        rule: Draw the dashed rule under the header.
     """
     cells = [list(header), *(list(r) for r in rows)]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
@@ -28,7 +34,12 @@ def text_table(
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A GitHub-flavoured Markdown table (for notebooks and documentation)."""
+    """A GitHub-flavoured Markdown table (for notebooks and documentation).
+
+    Args:
+        header: The column titles.
+        rows: The cells, as text, one sequence per row.
+    """
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)

@@ -56,6 +56,10 @@ def plot_block_diagram(graph: ModelGraph, *, width: float = 14.0) -> Figure:
     """The model's layers left to right, coloured by role: feature-map size on top, MACs below.
 
     Dilated layers carry their rate; the image-pooling branch drops to 1x1 and comes back.
+
+    Args:
+        graph: The model's graph (`read_graph`).
+        width: Figure width in inches.
     """
     s = graph.summary
     layers = graph.layers
@@ -101,7 +105,13 @@ def plot_block_diagram(graph: ModelGraph, *, width: float = 14.0) -> Figure:
 
 
 def feature_grid(fmap: np.ndarray, channels: int = 16, order: str = "strongest") -> tuple[np.ndarray, list[int]]:
-    """Pick `channels` channels of a h x w x C map (strongest mean activation first, or by index)."""
+    """Pick `channels` channels of a h x w x C map (strongest mean activation first, or by index).
+
+    Args:
+        fmap: An h x w x C feature map.
+        channels: How many channels to pick.
+        order: `"strongest"` (largest mean activation first) or `"index"` (the first ones).
+    """
     fmap = np.asarray(fmap, np.float32)
     if fmap.ndim == 2:
         fmap = fmap[..., None]
@@ -113,7 +123,15 @@ def feature_grid(fmap: np.ndarray, channels: int = 16, order: str = "strongest")
 def plot_feature_maps(
     fmap: np.ndarray, *, channels: int = 16, cols: int = 8, order: str = "strongest", title: str = ""
 ) -> Figure:
-    """A grid of one layer's channels, each scaled to its own range (bright = strong)."""
+    """A grid of one layer's channels, each scaled to its own range (bright = strong).
+
+    Args:
+        fmap: An h x w x C feature map (e.g. `Activations.layer_output`).
+        channels: How many channels to show.
+        cols: Panels per row.
+        order: `"strongest"` or `"index"` (see `feature_grid`).
+        title: The figure title.
+    """
     maps, picked = feature_grid(fmap, channels, order)
     n = len(picked)
     rows = max(1, int(np.ceil(n / cols)))
@@ -140,7 +158,18 @@ def plot_sampling_grid(
     ax_title: str | None = None,
 ) -> Figure:
     """Where a k x k filter at rate r samples (dots), its span (box) and the receptive field of
-    `layers` such filters stacked (dashed box); on a pixel grid or over a photo."""
+
+    `layers` such filters stacked (dashed box); on a pixel grid or over a photo.
+
+    Args:
+        kernel: The filter's size (k x k).
+        rate: The atrous rate.
+        image: A photo to draw over (default: a plain pixel grid).
+        size: The grid's side in pixels, without a photo.
+        center: The output pixel (row, column) (default: the middle).
+        layers: How many such filters are stacked for the receptive field.
+        ax_title: The panel's title (default: kernel, rate and span).
+    """
     fig = Figure(figsize=(5.2, 5.2), layout="constrained")
     ax = fig.add_subplot()
     if image is not None:
@@ -181,7 +210,12 @@ def plot_sampling_grid(
 
 
 def plot_gridding(rate_sets: Sequence[Sequence[int]], kernel: int = 3) -> Figure:
-    """For each stack of rates, how often each input offset reaches one output (white = never: gridding)."""
+    """For each stack of rates, how often each input offset reaches one output (white = never: gridding).
+
+    Args:
+        rate_sets: Stacks of atrous rates, one panel each (e.g. `[(2, 2, 2), (1, 2, 5)]`).
+        kernel: The filters' size.
+    """
     fig = Figure(figsize=(3.3 * len(rate_sets) + 1.0, 3.8), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(rate_sets), squeeze=False)).ravel()
     grids = [concepts.gridding_map(rates, kernel) for rates in rate_sets]
@@ -216,7 +250,14 @@ def plot_gridding(rate_sets: Sequence[Sequence[int]], kernel: int = 3) -> Figure
 
 def plot_aspp(rates: Sequence[int], feature_size: int = 33, kernel: int = 3) -> Figure:
     """ASPP's parallel branches: their taps around one output (left) and how many taps stay
-    inside a feature_size map as the rate grows (right): large rates degenerate to a 1x1 filter."""
+
+    inside a feature_size map as the rate grows (right): large rates degenerate to a 1x1 filter.
+
+    Args:
+        rates: The branches' atrous rates (e.g. `(6, 12, 18)`).
+        feature_size: The side of the feature map the branches run on (33 for a 513 input at stride 16).
+        kernel: The filters' size.
+    """
     fig = Figure(figsize=(10, 4.2), layout="constrained")
     left, right = fig.subplots(1, 2)
     grid = concepts.aspp_sampling(rates, kernel)
@@ -247,7 +288,11 @@ def plot_aspp(rates: Sequence[int], feature_size: int = 33, kernel: int = 3) -> 
 
 
 def plot_receptive_field(graph: ModelGraph) -> Figure:
-    """Theoretical receptive field per layer against the input size, coloured by role."""
+    """Theoretical receptive field per layer against the input size, coloured by role.
+
+    Args:
+        graph: The model's graph (`read_graph`).
+    """
     s = graph.summary
     fig = Figure(figsize=(9, 3.4), layout="constrained")
     ax = fig.add_subplot()
@@ -264,7 +309,12 @@ def plot_receptive_field(graph: ModelGraph) -> Figure:
 
 
 def plot_output_stride_costs(costs: Sequence[concepts.StrideCost], name: str = "") -> Figure:
-    """MACs and encoder feature size for each output stride."""
+    """MACs and encoder feature size for each output stride.
+
+    Args:
+        costs: One `StrideCost` per output stride (`output_stride_costs`).
+        name: The network's name, for the title.
+    """
     fig = Figure(figsize=(6.5, 3.2), layout="constrained")
     ax = fig.add_subplot()
     labels = [f"OS {c.output_stride}\n{c.feature_size[0]}x{c.feature_size[1]}" for c in costs]
@@ -289,7 +339,17 @@ def plot_boundary_errors(
 ) -> Figure:
     """Photo, label maps (e.g. nearest-upsampled coarse, bilinear, reference) and error by boundary distance.
 
-    With `class_names`, a legend names the colours of the classes shown."""
+    With `class_names`, a legend names the colours of the classes shown.
+
+    Args:
+        photo: The photo.
+        panels: (title, H x W class map) pairs to show beside it.
+        reference: The reference class map the errors are measured against.
+        colormap: 256 x 3 uint8 class colours.
+        bands: (label, `BandError`s by distance band) per prediction (`boundary_errors`).
+        class_names: Names for a legend of the classes shown (default: no legend).
+        title: The figure title.
+    """
     heading = title or "Coarse logits against the reference mask"
     fig = Figure(figsize=(3.6 * (len(panels) + 3), 4.0), layout="constrained")
     axes = fig.subplots(1, len(panels) + 3)
@@ -325,7 +385,13 @@ def plot_boundary_errors(
 
 
 def plot_confidence(photo: Image.Image | np.ndarray, confidence: np.ndarray, title: str = "") -> Figure:
-    """The photo next to a per-pixel confidence map (e.g. `Activations.confidence()`), dark = unsure."""
+    """The photo next to a per-pixel confidence map (e.g. `Activations.confidence()`), dark = unsure.
+
+    Args:
+        photo: The photo.
+        confidence: An h x w map in [0, 1] (any resolution: it is scaled to the photo).
+        title: The figure title.
+    """
     fig = Figure(figsize=(9, 4.2), layout="constrained")
     left, right = fig.subplots(1, 2)
     left.imshow(np.asarray(photo))

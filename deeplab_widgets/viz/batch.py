@@ -55,7 +55,15 @@ def _legend(fig: Figure, report: BatchReport) -> None:
 
 def plot_batch_report(report: BatchReport, *, cols: int = 3, alpha: float = 0.6, title: str = "") -> Figure:
     """One panel per record in input order: the overlay titled with the file and its classes (ok, skipped),
-    or the error message (failed). Raises `OptionsError` for an empty report or `cols` < 1."""
+
+    or the error message (failed). Raises `OptionsError` for an empty report or `cols` < 1.
+
+    Args:
+        report: A finished run's report (its masks are read back).
+        cols: Panels per row.
+        alpha: Opacity of the class colours in the overlays.
+        title: The figure title (default: the run's counts).
+    """
     if not report.records:
         raise OptionsError("the report has no records to show")
     if cols < 1:

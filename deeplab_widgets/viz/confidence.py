@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image
 
 from ..core.segmenter import SegmentationResult
+from ..core.size import Size, as_size
 from ..errors import NoScoresError, OptionsError
 
 #: The two heat maps: the top class's probability, and the normalised entropy (uncertainty).
@@ -17,7 +18,11 @@ HEAT_KINDS: tuple[HeatKind, ...] = get_args(HeatKind)
 
 
 def no_scores_message(result: SegmentationResult) -> str:
-    """Why a result has no scores, in one plain sentence: it was segmented without `scores=True`."""
+    """Why a result has no scores, in one plain sentence: it was segmented without `scores=True`.
+
+    Args:
+        result: The result without scores.
+    """
     return (
         f"No scores in this result of {result.model}: segment with scores=True for confidence and entropy "
         "(every zoo model has scores; a user's model has none only if its logits could not be found)."
@@ -25,7 +30,12 @@ def no_scores_message(result: SegmentationResult) -> str:
 
 
 def heat_values(result: SegmentationResult, kind: HeatKind = "confidence") -> np.ndarray:
-    """h x w float32 in [0, 1] at model resolution: top-class probability, or entropy / log(C)."""
+    """h x w float32 in [0, 1] at model resolution: top-class probability, or entropy / log(C).
+
+    Args:
+        result: A result with scores (`segment(..., scores=True)`).
+        kind: `"confidence"` or `"entropy"`.
+    """
     if kind not in HEAT_KINDS:
         raise OptionsError(f"unknown heat map {kind!r}; choose one of: {', '.join(HEAT_KINDS)}")
     if result.scores is None:
@@ -39,7 +49,11 @@ def heat_values(result: SegmentationResult, kind: HeatKind = "confidence") -> np
 
 @cache
 def heat_palette(cmap: str = "magma") -> bytes:
-    """A 256-entry RGB palette sampled from a matplotlib colour map."""
+    """A 256-entry RGB palette sampled from a matplotlib colour map.
+
+    Args:
+        cmap: A matplotlib colour map name.
+    """
     from matplotlib import colormaps
 
     table = colormaps[cmap](np.linspace(0.0, 1.0, 256))[:, :3]
@@ -47,12 +61,23 @@ def heat_palette(cmap: str = "magma") -> bytes:
 
 
 def heat_image(
-    result: SegmentationResult, kind: HeatKind = "confidence", cmap: str = "magma", size: tuple[int, int] | None = None
+    result: SegmentationResult, kind: HeatKind = "confidence", cmap: str = "magma", size: Size | None = None
 ) -> Image.Image:
-    """The heat map as an RGB image at `size` (width, height; default the image size), bright = high."""
+    """The heat map as an RGB image, bright = high.
+
+    Args:
+        result: A result with scores (`segment(..., scores=True)`).
+        kind: `"confidence"` (the top class's probability) or `"entropy"` (uncertainty, 0-1).
+        cmap: A matplotlib colour map name.
+        size: The picture's size (default: the result's class map size).
+
+    Raises:
+        NoScoresError: The result has no scores.
+        OptionsError: An unknown `kind`.
+    """
     values = heat_values(result, kind)
     small = Image.fromarray(np.clip(values * 255 + 0.5, 0, 255).astype(np.uint8), "L")
-    size = size or (result.labels.shape[1], result.labels.shape[0])
-    gray = small.resize(size, Image.Resampling.BILINEAR)
+    size = as_size(size, "heat_image(size=...)") if size is not None else Size.of(result.labels)
+    gray = small.resize(size.pil, Image.Resampling.BILINEAR)
     table = heat_palette(cmap)
     return Image.merge("RGB", [gray.point(list(table[c::3])) for c in range(3)])

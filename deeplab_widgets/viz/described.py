@@ -39,6 +39,11 @@ def described(fig: Figure, alt: str, *, dpi: int = 90) -> DescribedFigure:
     """The figure as PNG with alternative text `alt` (what the figure shows, in one or two sentences).
 
     Raises `OptionsError` for an empty description.
+
+    Args:
+        fig: The figure.
+        alt: What it shows, for readers who cannot see it.
+        dpi: Resolution of the PNG.
     """
     if not alt.strip():
         raise OptionsError("a figure needs a description (alt text) that says what it shows")

@@ -24,7 +24,13 @@ from .masks import as_photo, colorize, overlay
 
 
 def plot_confusion(metrics: Metrics, *, title: str = "", figsize: tuple[float, float] = (7.5, 6.5)) -> Figure:
-    """Row-normalised confusion matrix (ground truth rows, prediction columns) of the classes that occur."""
+    """Row-normalised confusion matrix (ground truth rows, prediction columns) of the classes that occur.
+
+    Args:
+        metrics: Metrics with their confusion matrix (`Evaluation.overall`).
+        title: The figure title.
+        figsize: Figure size in inches.
+    """
     conf = metrics.confusion
     used = np.flatnonzero(conf.sum(axis=0) + conf.sum(axis=1))
     norm = metrics.normalized_confusion()[np.ix_(used, used)]
@@ -47,7 +53,12 @@ def plot_confusion(metrics: Metrics, *, title: str = "", figsize: tuple[float, f
 def plot_class_iou(
     evaluations: Evaluation | Sequence[Evaluation], *, figsize: tuple[float, float] = (7.5, 5.0)
 ) -> Figure:
-    """Horizontal bars of per-class IoU (classes present in the ground truth), one colour per evaluation."""
+    """Horizontal bars of per-class IoU (classes present in the ground truth), one colour per evaluation.
+
+    Args:
+        evaluations: One evaluation or several (on the same dataset).
+        figsize: Figure size in inches.
+    """
     evals = [evaluations] if isinstance(evaluations, Evaluation) else list(evaluations)
     if not evals:
         raise OptionsError("plot_class_iou needs at least one evaluation")
@@ -75,7 +86,13 @@ def _rgb(color: np.ndarray) -> tuple[float, float, float]:
 
 
 def plot_worst_images(evaluation: Evaluation, dataset: LabelledDataset, n: int = 4) -> Figure:
-    """The `n` lowest-mIoU images: photo, ground truth and prediction (needs `keep_predictions=True`)."""
+    """The `n` lowest-mIoU images: photo, ground truth and prediction (needs `keep_predictions=True`).
+
+    Args:
+        evaluation: An evaluation made with `keep_predictions=True`.
+        dataset: The dataset it was made on.
+        n: How many images.
+    """
     worst = evaluation.worst(n)
     predictions = [s.prediction for s in worst if s.prediction is not None]
     if len(predictions) < len(worst):
@@ -103,7 +120,12 @@ def plot_worst_images(evaluation: Evaluation, dataset: LabelledDataset, n: int =
 
 
 def plot_accuracy_vs_latency(evaluations: Sequence[Evaluation], *, figsize: tuple[float, float] = (6.5, 4.5)) -> Figure:
-    """mIoU against median latency per image, one labelled point per evaluation (up and left is better)."""
+    """mIoU against median latency per image, one labelled point per evaluation (up and left is better).
+
+    Args:
+        evaluations: The evaluations to place.
+        figsize: Figure size in inches.
+    """
     fig = Figure(figsize=figsize, layout="constrained")
     ax = fig.add_subplot()
     for e in evaluations:
@@ -126,7 +148,14 @@ def plot_accuracy_vs_latency(evaluations: Sequence[Evaluation], *, figsize: tupl
 def plot_disagreement(
     image: Image.Image | np.ndarray, a: SegmentationResult, b: SegmentationResult, diff: Disagreement
 ) -> Figure:
-    """Both models' overlays and the pixels where they disagree (red), with the commonest confusions."""
+    """Both models' overlays and the pixels where they disagree (red), with the commonest confusions.
+
+    Args:
+        image: The photo both results were made from.
+        a: One model's result.
+        b: Another model's result.
+        diff: Their `disagreement(a, b)`.
+    """
     photo = np.asarray(as_photo(image, a.labels))
     fig = Figure(figsize=(12, 4.3), layout="constrained")
     axes = fig.subplots(1, 3)

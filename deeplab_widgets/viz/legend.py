@@ -35,7 +35,12 @@ def _rgb(row: Sequence[int]) -> tuple[int, int, int]:
 
 
 def legend_entries(result: SegmentationResult, hidden: Iterable[int] = ()) -> list[LegendEntry]:
-    """Present classes, largest share first."""
+    """Present classes, largest share first.
+
+    Args:
+        result: The segmentation.
+        hidden: Class ids marked as not visible.
+    """
     hidden = set(hidden)
     return [
         LegendEntry(s.id, s.name, _rgb(result.colormap[s.id]), s.fraction, s.id not in hidden)
@@ -44,7 +49,11 @@ def legend_entries(result: SegmentationResult, hidden: Iterable[int] = ()) -> li
 
 
 def legend_html(entries: Iterable[LegendEntry]) -> str:
-    """A compact HTML table: colour swatch, class name, share; hidden classes are struck through."""
+    """A compact HTML table: colour swatch, class name, share; hidden classes are struck through.
+
+    Args:
+        entries: The legend's entries (`legend_entries`).
+    """
     rows = []
     for e in entries:
         name = html.escape(e.name) if e.visible else f"<s>{html.escape(e.name)}</s>"

@@ -41,7 +41,12 @@ BOUNDARY_COLOR = (255, 255, 255)
 
 
 def boundaries(labels: np.ndarray, hidden: Iterable[int] = ()) -> np.ndarray:
-    """H x W bool: True on the one-pixel-thin edges between classes (none between two hidden classes)."""
+    """H x W bool: True on the one-pixel-thin edges between classes (none between two hidden classes).
+
+    Args:
+        labels: An H x W uint8 class map.
+        hidden: Classes between which no edge is drawn.
+    """
     labels = np.asarray(labels, np.uint8)
     hidden = tuple(hidden)
     if hidden:
@@ -61,7 +66,15 @@ def draw_boundaries(
     color: tuple[int, int, int] = BOUNDARY_COLOR,
     edges: np.ndarray | None = None,
 ) -> Image.Image:
-    """A copy of `image` with thin class boundaries (or the given `edges`) drawn in `color`."""
+    """A copy of `image` with thin class boundaries (or the given `edges`) drawn in `color`.
+
+    Args:
+        image: The photo.
+        labels: Its class map.
+        hidden: Classes between which no edge is drawn.
+        color: The lines' RGB colour.
+        edges: Precomputed `boundaries(labels, hidden)`.
+    """
     edges = boundaries(labels, hidden) if edges is None else edges
     pixels = np.array(image.convert("RGB"))
     pixels.reshape(-1, 3)[np.flatnonzero(edges)] = color
@@ -69,7 +82,13 @@ def draw_boundaries(
 
 
 def side_by_side(*images: Image.Image, gap: int = 8, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
-    """Images of the same height next to each other, `gap` pixels apart."""
+    """Images of the same height next to each other, `gap` pixels apart.
+
+    Args:
+        *images: PIL images, left to right.
+        gap: Pixels between two images.
+        background: The gap's RGB colour.
+    """
     height = max(im.height for im in images)
     width = sum(im.width for im in images) + gap * (len(images) - 1)
     canvas = Image.new("RGB", (width, height), background)

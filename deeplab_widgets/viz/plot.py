@@ -16,6 +16,7 @@ except ModuleNotFoundError as exc:  # the widgets extra installs matplotlib
 from PIL import Image
 
 from ..core.images import ImageInput, load_image
+from ..core.imaging import image_first
 from ..core.segmenter import SegmentationResult
 from .legend import legend_entries
 from .masks import overlay_image
@@ -23,8 +24,8 @@ from .render import DisplayMode
 
 
 def plot_segmentation(
-    result: SegmentationResult,
     image: ImageInput,
+    result: SegmentationResult,
     *,
     alpha: float = 0.6,
     hidden: Iterable[int] = (),
@@ -38,9 +39,9 @@ def plot_segmentation(
     pyplot), so it holds no global state and is never shown twice.
 
     Args:
+        image: The photo the result was made from (a path, bytes, a PIL image or an array), at the result's
+            size.
         result: The segmentation to draw.
-        image: The photo it was made from (a path, bytes, a PIL image or an array), at any size the result
-            matches.
         alpha: Opacity of the class colours in the overlay panel, 0 to 1.
         hidden: Class ids drawn without colour and left out of the legend.
         title: The figure title; default, the model, its runtime options and the time taken.
@@ -52,7 +53,9 @@ def plot_segmentation(
     Raises:
         ImageNotFoundError: `image` is a path that does not exist.
         ImageDecodeError: `image` is not a readable image.
+        SizeMismatchError: The photo and the class map differ in size.
     """
+    image, result = image_first(image, result, "plot_segmentation")
     photo = image if isinstance(image, Image.Image) else load_image(image)
     hidden = tuple(hidden)
     entries = [e for e in legend_entries(result, hidden) if e.visible]
@@ -99,15 +102,30 @@ MODE_TITLES = {
 
 
 def plot_display_modes(
-    result: SegmentationResult,
     image: ImageInput,
+    result: SegmentationResult,
     modes: Sequence[DisplayMode] = ("overlay", "mask", "boundaries", "confidence", "entropy"),
     *,
     alpha: float = 0.6,
     title: str | None = None,
 ) -> Figure:
     """One result drawn in several display modes, each panel titled, with a class legend and, for the
-    heat-map modes, a colour bar (0-1). Nothing runs the model again: every panel comes from `result`."""
+    heat-map modes, a colour bar (0-1). Nothing runs the model again: every panel comes from `result`.
+
+    Args:
+        image: The photo the result was made from (a path, bytes, a PIL image or an array).
+        result: The segmentation to draw (with scores for the confidence and entropy panels).
+        modes: The display modes, one panel each, in order.
+        alpha: Opacity of the class colours and heat maps, 0 to 1.
+        title: The figure title (default: the model and the number of modes).
+
+    Returns:
+        The figure.
+
+    Raises:
+        ImageNotFoundError, ImageDecodeError: `image` cannot be read.
+        SizeMismatchError: The photo and the class map differ in size.
+    """
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
@@ -115,6 +133,7 @@ def plot_display_modes(
 
     from .render import DisplayOptions, Renderer
 
+    image, result = image_first(image, result, "plot_display_modes")
     photo = image if isinstance(image, Image.Image) else load_image(image)
     renderer = Renderer()
     aspect = photo.height / photo.width

@@ -32,6 +32,12 @@ def plot_precision_vs_stride(
     each network rebuilt at each stride (`costs`, by network name). Right: measured milliseconds of real
     models (`timing`) placed at their output stride (`strides_of`, task name -> stride), median with the
     5th-95th percentile range.
+
+    Args:
+        bounds: The oracle bound per stride (`oracle_bound`).
+        costs: Network name -> its `StrideCost` per stride.
+        timing: Measured runs of real models (`time_interleaved`), or None.
+        strides_of: Task name -> the output stride that model runs at.
     """
     panels = 3 if timing is not None else 2
     fig = Figure(figsize=(4.6 * panels, 3.9), layout="constrained")
@@ -105,7 +111,12 @@ def plot_precision_vs_stride(
 
 
 def plot_interleaved(timing: InterleavedTiming, title: str = "") -> Figure:
-    """Every run of each task as a dot, with the median and the 5th-95th percentile range (ms)."""
+    """Every run of each task as a dot, with the median and the 5th-95th percentile range (ms).
+
+    Args:
+        timing: The runs (`time_interleaved`).
+        title: The figure title.
+    """
     fig = Figure(figsize=(7.5, 0.7 * len(timing.names) + 1.6), layout="constrained")
     ax = fig.add_subplot()
     rng = np.random.default_rng(0)
@@ -127,7 +138,13 @@ def plot_interleaved(timing: InterleavedTiming, title: str = "") -> Figure:
 
 def plot_band_errors(bands: Mapping[str, Sequence[BandError]], title: str = "") -> Figure:
     """Two panels per distance band: the error rate (how often pixels there are wrong) and the share of
-    all errors (where the errors are), for each prediction in `bands`."""
+
+    all errors (where the errors are), for each prediction in `bands`.
+
+    Args:
+        bands: Prediction name -> its `BandError`s by distance band (`boundary_errors`).
+        title: The figure title.
+    """
     fig = Figure(figsize=(10, 3.6), layout="constrained")
     rate_ax, share_ax = fig.subplots(1, 2, sharex=True)
     width = 0.8 / max(1, len(bands))

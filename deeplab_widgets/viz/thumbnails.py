@@ -6,6 +6,7 @@ import numpy as np
 from PIL import Image
 
 from ..core.segmenter import SegmentationResult
+from ..core.size import Size
 from ..errors import SizeMismatchError
 from .masks import colorize_image, size_mismatch
 
@@ -16,9 +17,16 @@ THUMBNAIL_SIZE = 160
 def thumbnail(
     image: Image.Image, result: SegmentationResult, size: int = THUMBNAIL_SIZE, alpha: float = 0.6
 ) -> Image.Image:
-    """An overlay at most `size` pixels on its longer side (class ids shrink by nearest neighbour: no new ids)."""
-    if (image.height, image.width) != result.labels.shape:
-        raise SizeMismatchError(size_mismatch(image.size, result.labels))
+    """An overlay at most `size` pixels on its longer side (class ids shrink by nearest neighbour: no new ids).
+
+    Args:
+        image: The photo, of the result's size.
+        result: Its segmentation.
+        size: The longer side in pixels.
+        alpha: Opacity of the class colours, 0 to 1.
+    """
+    if Size.of(image) != result.labels.shape:
+        raise SizeMismatchError(size_mismatch(Size.of(image), result.labels))
     scale = min(1.0, size / max(image.size))
     box = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     photo = image.convert("RGB").resize(box, Image.Resampling.BILINEAR, reducing_gap=2.0)

@@ -74,6 +74,11 @@ def latency_vs_threads(
     """Latency against thread count, one series per model/backend/XNNPACK/delegate.
 
     "errorbar": the median with a p5..p95 bar; "box": a box plot of every timed run.
+
+    Args:
+        results: A `Sweep` or benchmark results (pipeline results are left out).
+        kind: `"errorbar"` or `"box"`.
+        ax: Axes to draw on (default: a new figure).
     """
     if kind not in PLOT_KINDS:
         raise OptionsError(f"unknown plot kind {kind!r}; choose one of: {', '.join(PLOT_KINDS)}")
@@ -164,7 +169,12 @@ def published_comparison(
 def stage_breakdown(
     results: PipelineResult | Sequence[BenchmarkResult | PipelineResult], *, ax: Axes | None = None
 ) -> Figure:
-    """A stacked horizontal bar per pipeline result: mean milliseconds per stage, so you see where time goes."""
+    """A stacked horizontal bar per pipeline result: mean milliseconds per stage, so you see where time goes.
+
+    Args:
+        results: Pipeline results (invoke-only results are left out).
+        ax: Axes to draw on (default: a new figure).
+    """
     items = [results] if isinstance(results, PipelineResult) else [r for r in results if isinstance(r, PipelineResult)]
     if not items:
         raise OptionsError("no pipeline results to plot (run benchmark_pipeline or sweep(pipeline=True))")
@@ -180,14 +190,18 @@ def stage_breakdown(
     ax.invert_yaxis()
     ax.set_xlabel("mean time per image (ms)")
     ax.set_ylabel("pipeline")
-    w, h = items[0].image_size
-    ax.set_title(f"where pipeline time goes ({items[0].input}, {w}x{h})")
+    ax.set_title(f"where pipeline time goes ({items[0].input}, {items[0].image_size})")
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _figure(ax)
 
 
 def op_costs(cost: ComputeCost, *, ax: Axes | None = None) -> Figure:
-    """Horizontal bars of millions of MACs per op type (op types without MACs are left out)."""
+    """Horizontal bars of millions of MACs per op type (op types without MACs are left out).
+
+    Args:
+        cost: The model's compute cost (`compute_cost`).
+        ax: Axes to draw on (default: a new figure).
+    """
     ops = [o for o in cost.ops if o.macs > 0]
     if not ops:
         raise OptionsError(f"{cost.model} has no multiply-accumulate layers to plot")

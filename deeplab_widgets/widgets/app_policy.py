@@ -45,6 +45,9 @@ class AppPolicy:
         """The path to open for `text` typed by a visitor; raises `AccessDeniedError` outside the folder.
 
         The message is the same whether or not the path exists, so it reveals nothing outside the folder.
+
+        Args:
+            text: The path a visitor typed.
         """
         if not self.app_mode:
             return text
@@ -65,6 +68,10 @@ class AppPolicy:
         """Raise `UploadTooLargeError` for an upload over the size limit in app mode (call it before parsing).
 
         The message gives the size, the limit, and the variable that raises it (whoever runs the app sets it).
+
+        Args:
+            name: The uploaded file's name, for the message.
+            size: Its size in bytes (as the browser reports it, or as received).
         """
         limit = self.upload_limit_bytes
         if limit and size > limit:

@@ -16,6 +16,7 @@ from ..analysis.intermediates import Activations, Probe
 from ..core.images import ImageInput, load_image
 from ..core.model import ModelInput
 from ..core.runtime import RuntimeOptions
+from ..core.segmenter import SegmenterInput
 from ..errors import DeeplabWidgetsError
 from ..viz import architecture as viz
 from ..workflows.samples import resolve_image
@@ -38,7 +39,15 @@ def _png_image() -> widgets.Image:
 
 
 class AtrousExplorer(widgets.VBox):
-    """Kernel size, rate and depth sliders; draws where the filter samples and its receptive field."""
+    """Kernel size, rate and depth sliders; draws where the filter samples and its receptive field.
+
+    Args:
+        image: A photo to draw the taps over (a sample name or anything `load_image` reads), or None for a
+            plain pixel grid.
+        kernel: The filter size shown first.
+        rate: The atrous rate shown first.
+        layers: How many stacked filters the receptive field shows first.
+    """
 
     def __init__(self, image: ImageInput | None = "bird", *, kernel: int = 3, rate: int = 2, layers: int = 1) -> None:
         self.photo = _photo(image)
@@ -77,11 +86,19 @@ class AtrousExplorer(widgets.VBox):
 
 class LayerBrowser(widgets.VBox):
     """Pick a layer of a real model: its shape, kernel, rate, MACs and receptive field, and its
-    feature maps on the current photo. The model runs once per photo; changing layer is display-only."""
+
+    feature maps on the current photo. The model runs once per photo; changing layer is display-only.
+
+    Args:
+        model: A zoo id, a `.tflite` path or bytes, or a `Segmenter` (see `as_segmenter`).
+        image: The photo (a sample name or anything `load_image` reads).
+        options: Runtime options for the probe's interpreter.
+        channels: Feature-map channels shown per layer.
+    """
 
     def __init__(
         self,
-        model: ModelInput = "deeplabv3-starter",
+        model: SegmenterInput = "deeplabv3-starter",
         image: ImageInput = "bird",
         *,
         options: RuntimeOptions | None = None,
@@ -110,7 +127,11 @@ class LayerBrowser(widgets.VBox):
         self.set_image(image)
 
     def set_image(self, image: ImageInput) -> bool:
-        """Run the model on a new photo (keeps the last good activations if this fails)."""
+        """Run the model on a new photo (keeps the last good activations if this fails).
+
+        Args:
+            image: A sample name or anything `load_image` reads.
+        """
         try:
             acts = self.probe.run(resolve_image(image))
         except (DeeplabWidgetsError, OSError) as exc:
@@ -152,7 +173,13 @@ class LayerBrowser(widgets.VBox):
 
 class AsppExplorer(widgets.VBox):
     """Atrous spatial pyramid pooling: choose rates and the feature-map size, see the branches' taps
-    and how large rates lose their outer taps (why DeepLab v3 adds the image-level feature)."""
+
+    and how large rates lose their outer taps (why DeepLab v3 adds the image-level feature).
+
+    Args:
+        model: A zoo id or `.tflite` path whose graph gives the feature-map size, a `ModelGraph`, or None.
+        rates: The branches' atrous rates shown first.
+    """
 
     def __init__(
         self, model: ModelInput | ModelGraph | None = "deeplabv3-mnv2-voc", rates: Sequence[int] = (6, 12, 18)

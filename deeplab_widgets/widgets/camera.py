@@ -19,8 +19,9 @@ import numpy as np
 import traitlets
 from PIL import Image
 
-from ..core.model import ModelInput
-from ..core.segmenter import Segmenter
+from ..core.preprocess import ResizeMode
+from ..core.runtime import RuntimeOptions
+from ..core.segmenter import SegmenterInput, as_segmenter
 from ..errors import DeeplabWidgetsError
 
 STATIC = Path(__file__).parent / "static"
@@ -33,6 +34,12 @@ class CameraSegmenter(anywidget.AnyWidget):
     `classes` (names in the last frame, largest first), `frames` (frames segmented), `invoke_ms`;
     reported by the browser: `fps` (replies per second), `rtt_ms` (round trip of the last frame) and
     `status` (e.g. why the camera could not start).
+
+    Args:
+        model: A zoo id, a `.tflite` path or bytes, or a `Segmenter` (see `as_segmenter`).
+        options: Runtime options (a given `Segmenter` is re-targeted with them, without reloading).
+        resize: `"stretch"` or `"pad"` (default: the segmenter's, or the model's measured best mode).
+        **kwargs: Trait values (`width`, `alpha`, `hidden`, `autostart`) and widget keywords.
     """
 
     _esm = STATIC / "camera.js"
@@ -48,15 +55,26 @@ class CameraSegmenter(anywidget.AnyWidget):
     frames = traitlets.Int(0)
     invoke_ms = traitlets.Float(0.0)
 
-    def __init__(self, model: ModelInput | Segmenter = "deeplabv3-starter", **kwargs: Any) -> None:
-        self.segmenter = model if isinstance(model, Segmenter) else Segmenter(model)
+    def __init__(
+        self,
+        model: SegmenterInput = "deeplabv3-starter",
+        *,
+        options: RuntimeOptions | None = None,
+        resize: ResizeMode | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.segmenter = as_segmenter(model, options, resize=resize)
         super().__init__(**kwargs)
         self.palette = np.asarray(self.segmenter.spec.labels.colormap, np.uint8)[:256].tolist()
         self._busy = threading.Lock()
         self.on_msg(self._on_frame)
 
     def segment_jpeg(self, data: bytes) -> tuple[dict[str, Any], bytes]:
-        """Segment one encoded frame; returns the reply message and the class map bytes (H x W uint8)."""
+        """Segment one encoded frame; returns the reply message and the class map bytes (H x W uint8).
+
+        Args:
+            data: One encoded frame (JPEG bytes) from the browser.
+        """
         image = Image.open(io.BytesIO(data)).convert("RGB")
         result = self.segmenter.segment(image)
         classes = [{"id": c.id, "name": c.name, "fraction": round(c.fraction, 4)} for c in result.present_classes()]

@@ -9,15 +9,17 @@ from __future__ import annotations
 import html
 import itertools
 from dataclasses import replace
+from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
 import traitlets
 from PIL import Image
 
+from ..core.imaging import image_first
 from ..core.model import ModelSpec, load_model
 from ..core.preprocess import check_resize
-from ..core.segmenter import SegmentationResult, Segmenter
+from ..core.segmenter import SegmentationResult, Segmenter, SegmenterInput, as_segmenter
 from ..errors import DeeplabWidgetsError
 from ..workflows.compare import Disagreement, disagreement
 from .mask_viewer import MaskViewer
@@ -31,7 +33,13 @@ _groups = itertools.count(1)
 
 
 def disagreement_result(a: SegmentationResult, b: SegmentationResult, found: Disagreement) -> SegmentationResult:
-    """The disagreement mask as a two-class result (0 = same class, 1 = different class) for a MaskViewer."""
+    """The disagreement mask as a two-class result (0 = same class, 1 = different class) for a MaskViewer.
+
+    Args:
+        a: Model A's result.
+        b: Model B's result.
+        found: Their `disagreement(a, b)`.
+    """
     colormap = np.zeros((256, 3), np.uint8)
     colormap[1] = DIFFERENT
     colormap[0] = (128, 128, 128)
@@ -48,7 +56,13 @@ def disagreement_result(a: SegmentationResult, b: SegmentationResult, found: Dis
 
 
 def class_table_html(a: SegmentationResult, b: SegmentationResult, found: Disagreement) -> str:
-    """Per class: its share of the pixels by each model and the difference; then the commonest confusions."""
+    """Per class: its share of the pixels by each model and the difference; then the commonest confusions.
+
+    Args:
+        a: Model A's result.
+        b: Model B's result.
+        found: Their `disagreement(a, b)`.
+    """
     total = a.labels.size
     ids = sorted(
         set(np.flatnonzero(a.counts)) | set(np.flatnonzero(b.counts)), key=lambda i: -(a.counts[i] + b.counts[i])
@@ -75,18 +89,23 @@ def class_table_html(a: SegmentationResult, b: SegmentationResult, found: Disagr
 class CompareView(widgets.VBox):
     """Model A's result (given) beside model B's (run here with its own controls) on the same photo.
 
-    Call `compare(result_a, image)` with the first model's result; it runs model B, shows both and the
+    Call `compare(image, result_a)` with the first model's result; it runs model B, shows both and the
     disagreement map, and keeps `result_b` and `disagreement`. Errors go to the status line; the last good
     comparison stays on screen.
+
+    Args:
+        model: Model B, chosen first: a zoo id, or a `.tflite` path, its bytes or a `Segmenter` (see
+            `RuntimeControls`).
+        **kwargs: Widget keywords (e.g. `layout`).
     """
 
     result_b = traitlets.Instance(SegmentationResult, allow_none=True)
     disagreement = traitlets.Instance(Disagreement, allow_none=True)
 
-    def __init__(self, model: str = DEFAULT_MODEL_B, **kwargs) -> None:
+    def __init__(self, model: SegmenterInput = DEFAULT_MODEL_B, **kwargs: Any) -> None:
         self.segmenters: dict[tuple, Segmenter] = {}
         self._specs: dict[str, ModelSpec] = {}
-        self._last: tuple[SegmentationResult, Image.Image, str] | None = None
+        self._last: tuple[Image.Image, SegmentationResult, str] | None = None
         group = f"dlw-compare-{next(_groups)}"
         size = {"flex": "1 1 420px", "min_width": "300px"}
         self.viewer_a = MaskViewer(sync_group=group, layout=size)
@@ -131,12 +150,19 @@ class CompareView(widgets.VBox):
             spec = source if isinstance(source, ModelSpec) else self._specs.get(source)
             if spec is None:
                 spec = self._specs[str(source)] = load_model(str(source), options=c.options)
-            segmenter = self.segmenters[key] = Segmenter(spec, c.options, resize=check_resize(c.resize))
+            segmenter = self.segmenters[key] = as_segmenter(spec, c.options, resize=check_resize(c.resize))
         return segmenter
 
-    def compare(self, result_a: SegmentationResult, image: Image.Image, source: str = "") -> SegmentationResult | None:
-        """Run model B on `image` and show it beside `result_a`; returns B's result, None on error."""
-        self._last = (result_a, image, source)
+    def compare(self, image: Image.Image, result_a: SegmentationResult, source: str = "") -> SegmentationResult | None:
+        """Run model B on `image` and show it beside `result_a`; returns B's result, None on error.
+
+        Args:
+            image: The photo.
+            result_a: Model A's result on it.
+            source: Where the photo came from, for the status line and the downloads' names.
+        """
+        image, result_a = image_first(image, result_a, "CompareView.compare")
+        self._last = (image, result_a, source)
         try:
             segmenter = self.segmenter
             result_b = segmenter.segment(image, scores=segmenter.spec.has_scores)
@@ -144,8 +170,8 @@ class CompareView(widgets.VBox):
             self._fail(error_text(exc))
             return None
         stem = source or "photo"
-        self.viewer_a.show(result_a, image, name=f"{stem}_{result_a.model}")
-        self.viewer_b.show(result_b, image, name=f"{stem}_{result_b.model}")
+        self.viewer_a.show(image, result_a, name=f"{stem}_{result_a.model}")
+        self.viewer_b.show(image, result_b, name=f"{stem}_{result_b.model}")
         self.title_a.value = f"<b>A</b>: {html.escape(result_a.model)} · {result_a.timings.total_ms:.0f} ms"
         self.title_b.value = f"<b>B</b>: {html.escape(result_b.model)} · {result_b.timings.total_ms:.0f} ms"
         try:
@@ -155,7 +181,7 @@ class CompareView(widgets.VBox):
             self.table.value = ""
             self.disagreement = None
         else:
-            self.viewer_diff.show(disagreement_result(result_a, result_b, found), image, name=f"{stem}_disagreement")
+            self.viewer_diff.show(image, disagreement_result(result_a, result_b, found), name=f"{stem}_disagreement")
             self.share.value = (
                 f"<b>The models disagree on {found.fraction:.1%} of the pixels</b> (red below; "
                 "hover any picture to see the same pixel in all three)"

@@ -21,6 +21,13 @@ class BatchGallery(widgets.VBox):
 
     Feed it a finished `BatchReport`, a list of records, or records one by one with `add()` while a run goes.
     Failed images get a tile with their error; problems opening one go to the status line.
+
+    Args:
+        records: A finished `BatchReport` or records (more can be added with `add`).
+        class_names: Class names for the viewer (default: those each record lists).
+        size: The thumbnails' longer side in pixels.
+        columns: Thumbnails per row.
+        viewer: The viewer "open" shows results in (default: a new `MaskViewer`).
     """
 
     def __init__(
@@ -49,7 +56,11 @@ class BatchGallery(widgets.VBox):
             self.add(record)
 
     def add(self, record: ImageRecord) -> None:
-        """Append one record's tile (a thumbnail and an open button, or its error)."""
+        """Append one record's tile (a thumbnail and an open button, or its error).
+
+        Args:
+            record: A record of a run (failed records show their error).
+        """
         self.records.append(record)
         tile = self._tile(len(self.records) - 1, record)
         self.tiles.append(tile)
@@ -57,7 +68,11 @@ class BatchGallery(widgets.VBox):
         self._count()
 
     def show_record(self, index: int) -> None:
-        """Show record `index` in the viewer; on failure keep what is shown and say why in the status line."""
+        """Show record `index` in the viewer; on failure keep what is shown and say why in the status line.
+
+        Args:
+            index: The record's position in the gallery.
+        """
         record = self.records[index]
         if not record.ok:
             self.status.value = (
@@ -73,7 +88,7 @@ class BatchGallery(widgets.VBox):
                 f"<span style='color:#b00'>cannot open {html.escape(_name(record))}: {html.escape(str(exc))}</span>"
             )
             return
-        self.viewer.show(result, image)
+        self.viewer.show(image, result)
         self.selected = index
         self.status.value = f"showing <b>{html.escape(_name(record))}</b>; {self._summary()}"
 

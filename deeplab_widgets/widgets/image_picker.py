@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Sequence
 from functools import cache
+from typing import Any
 
 import ipywidgets as widgets
 import traitlets
@@ -23,7 +24,12 @@ THUMBNAIL_SIZE = 72
 
 @cache
 def thumbnail(name: str, size: int = THUMBNAIL_SIZE) -> bytes:
-    """A small JPEG of sample `name` for the gallery (made once per process)."""
+    """A small JPEG of sample `name` for the gallery (made once per process).
+
+    Args:
+        name: A sample photo's name.
+        size: The longer side in pixels.
+    """
     image = load_sample(name)
     image.thumbnail((size, size))
     buffer = io.BytesIO()
@@ -48,9 +54,16 @@ class ImagePicker(widgets.VBox):
         samples: Sequence[str] | None = None,
         *,
         policy: AppPolicy | None = None,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
-        """`policy` says whether the path field is offered (default: `current_policy()`, see `app_policy`)."""
+        """`policy` says whether the path field is offered (default: `current_policy()`, see `app_policy`).
+
+        Args:
+            value: The sample chosen first, or None.
+            samples: The sample names offered (default: every sample photo).
+            policy: Whether the path field is offered (default: `current_policy()`, see `app_policy`).
+            **kwargs: Widget keywords (e.g. `layout`).
+        """
         self.policy = policy or current_policy()
         names = list(samples) if samples is not None else [s.name for s in list_samples("photo")]
         self.buttons: dict[str, widgets.Button] = {}
@@ -102,11 +115,19 @@ class ImagePicker(widgets.VBox):
             self.select(value)
 
     def select(self, name: str) -> None:
-        """Choose the sample photo `name`."""
+        """Choose the sample photo `name`.
+
+        Args:
+            name: A sample photo's name.
+        """
         self._choose(lambda: load_sample(name), f"sample {name}")
 
     def open_path(self, path: str) -> None:
-        """Choose the image at `path` (a blank path does nothing)."""
+        """Choose the image at `path` (a blank path does nothing).
+
+        Args:
+            path: A file path (checked against the app policy).
+        """
         text = path.strip()
         if not text:
             return
@@ -118,7 +139,12 @@ class ImagePicker(widgets.VBox):
         self.load(target, text)
 
     def load(self, source: ImageInput, label: str = "image") -> bool:
-        """Decode `source` (path, bytes, PIL image or array) and choose it; on error show it and return False."""
+        """Decode `source` (path, bytes, PIL image or array) and choose it; on error show it and return False.
+
+        Args:
+            source: A path, bytes, a PIL image or an array.
+            label: What the status line and `source` call it.
+        """
         return self._choose(lambda: load_image(source), label)
 
     def _choose(self, loader: Callable[[], Image.Image], label: str) -> bool:

@@ -4,11 +4,13 @@ are display-only traits that the browser applies without a kernel round trip."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import anywidget
 import traitlets
 from PIL import Image
 
+from ..core.imaging import image_first
 from ..core.segmenter import SegmentationResult
 from ..viz.confidence import no_scores_message
 from ..viz.render import MODES, DisplayOptions
@@ -25,6 +27,14 @@ class MaskViewer(anywidget.AnyWidget):
     Traits: `result`, `image`, `mode` (one of `viz.MODES`), `alpha`, `hidden` (class ids not coloured),
     `sync_group` (views with the same non-empty group share zoom, pan and hover) and `revision`
     (counts the results sent to the browser).
+
+    Args:
+        image: The photo to show (with `result`), or None to show one later with `show`.
+        result: Its segmentation.
+        mode: The display mode (one of `viz.MODES`).
+        alpha: Opacity of the class colours, 0 to 1.
+        hidden: Class ids drawn without colour.
+        **kwargs: Other trait values (`sync_group`, ...) and widget keywords (`layout`, ...).
     """
 
     _esm = STATIC / "viewer.js"
@@ -49,19 +59,19 @@ class MaskViewer(anywidget.AnyWidget):
 
     def __init__(
         self,
-        result: SegmentationResult | None = None,
         image: Image.Image | None = None,
+        result: SegmentationResult | None = None,
         *,
         mode: str = "overlay",
         alpha: float = 0.6,
         hidden: tuple[int, ...] = (),
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         self._batch = False
         super().__init__(mode=mode, alpha=alpha, hidden=tuple(hidden), **kwargs)
         self.observe(self._on_source, names=["result", "image"])
         if result is not None and image is not None:
-            self.show(result, image)
+            self.show(*image_first(image, result, "MaskViewer"))
 
     @traitlets.validate("hidden")
     def _sorted_ids(self, proposal: dict) -> tuple[int, ...]:
@@ -72,8 +82,15 @@ class MaskViewer(anywidget.AnyWidget):
         """The current display options."""
         return DisplayOptions(self.mode, self.alpha, frozenset(self.hidden))
 
-    def show(self, result: SegmentationResult, image: Image.Image, name: str | None = None) -> None:
-        """Show a new result and its image: one message to the browser. `name` names the downloads."""
+    def show(self, image: Image.Image, result: SegmentationResult, name: str | None = None) -> None:
+        """Show a photo and its result: one message to the browser.
+
+        Args:
+            image: The photo the result was made from.
+            result: Its segmentation.
+            name: The stem of the downloaded files' names (default: the model's name).
+        """
+        image, result = image_first(image, result, "MaskViewer.show")
         self._batch = True
         try:
             self.image = image
@@ -83,7 +100,12 @@ class MaskViewer(anywidget.AnyWidget):
         self._send_result(name)
 
     def set_visible(self, class_id: int, visible: bool) -> None:
-        """Show or hide one class."""
+        """Show or hide one class.
+
+        Args:
+            class_id: The class.
+            visible: Show it (True) or hide it.
+        """
         hidden = set(self.hidden)
         (hidden.discard if visible else hidden.add)(int(class_id))
         self.hidden = tuple(sorted(hidden))
@@ -104,7 +126,7 @@ class MaskViewer(anywidget.AnyWidget):
             return
         result = self.result
         assert result is not None and self.image is not None
-        payload = viewer_payload(result, self.image)
+        payload = viewer_payload(self.image, result)
         present = {s.id for s in result.present_classes()}
         with self.hold_sync():
             self.photo = payload.photo
@@ -121,6 +143,10 @@ class MaskViewer(anywidget.AnyWidget):
 
 
 def download_stem(text: str) -> str:
-    """A file-name stem from free text (letters, digits, `-`, `_`, `.`)."""
+    """A file-name stem from free text (letters, digits, `-`, `_`, `.`).
+
+    Args:
+        text: Any text, e.g. a model's name.
+    """
     stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in text).strip("._")
     return stem[:80] or "segmentation"

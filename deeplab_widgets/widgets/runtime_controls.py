@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import ipywidgets as widgets
 import traitlets
 
 from ..assets.zoo import list_models, model_info
 from ..core.model import ModelInput, ModelSpec, label_names, load_model
-from ..core.preprocess import RESIZE_MODES
+from ..core.preprocess import RESIZE_MODES, check_resize
 from ..core.runtime import RuntimeOptions, available_backends, cpu_count
-from ..core.segmenter import default_resize
+from ..core.segmenter import SegmenterInput, as_segmenter, default_resize
 from ..errors import DeeplabWidgetsError
 from .app_policy import AppPolicy, current_policy
 from .status import error_html, info_html
@@ -27,6 +28,18 @@ class RuntimeControls(widgets.VBox):
 
     A user .tflite (uploaded or from a path) joins the model dropdown; `model_source(name)` gives what
     to build a `Segmenter` from. Bad input shows in the status line and `error`, the old choice stays.
+
+    Args:
+        model: The model chosen first: a zoo id, or a `.tflite` path, its bytes or a `Segmenter` (which joins
+            the dropdown as a loaded file; a Segmenter also brings its options and resize mode).
+        options: The runtime options shown first (default: the segmenter's, or `RuntimeOptions()`).
+        resize: The resize mode shown first; None follows each model's measured best mode (`Segmenter`'s
+            default) as models change.
+        policy: Whether the model path and delegate fields are offered (default: `current_policy()`).
+        **kwargs: Widget keywords (e.g. `layout`).
+
+    Raises:
+        ModelNotFoundError, ModelFormatError: `model` is not a zoo id and cannot be loaded.
     """
 
     model = traitlets.Unicode("deeplabv3-starter")
@@ -37,26 +50,32 @@ class RuntimeControls(widgets.VBox):
 
     def __init__(
         self,
-        model: str = "deeplabv3-starter",
+        model: SegmenterInput = "deeplabv3-starter",
         options: RuntimeOptions | None = None,
         resize: str | None = None,
         *,
         policy: AppPolicy | None = None,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
-        """`resize=None` follows each model's measured best mode (`Segmenter`'s default) as models change.
-
-        `policy` says whether the model path and delegate fields are offered (default: `current_policy()`).
-        """
         self.policy = policy or current_policy()
-        options = options or RuntimeOptions()
-        resize = resize or model_info(model).resize
         self.custom_models: dict[str, ModelSpec] = {}
+        self._sources: dict[str, ModelInput] = {}  # a loaded model's name -> what it was loaded from
         self._syncing = False
         zoo = [(f"{m.name} ({m.dataset}, {m.input_dtype} {m.input_size})", m.name) for m in list_models()]
+        if isinstance(model, str) and model in dict(zoo).values():
+            name, loaded = model, None
+        else:  # a file, bytes or a Segmenter: loaded once here, then offered like an uploaded file
+            loaded = as_segmenter(model, options, resize=check_resize(resize) if resize else None)
+            name, options, resize = loaded.spec.name, loaded.options, resize or loaded.resize
+            if loaded.spec.zoo is None or loaded.spec.zoo.name != name:
+                self.custom_models[name] = loaded.spec
+                self._sources[name] = loaded.spec.content
+                zoo.append((f"{name} (file)", name))
+        options = options or RuntimeOptions()
+        resize = resize or model_info(name).resize
         self.model_dropdown = widgets.Dropdown(
             options=[*zoo, (LOAD_FILE, LOAD_FILE)],
-            value=model,
+            value=name,
             description="Model",
             layout={"width": "max-content", "max_width": "100%"},  # the whole name, never cut off
         )
@@ -74,7 +93,6 @@ class RuntimeControls(widgets.VBox):
         self.labels_upload.add_class("dlw-labels-upload")
         self.labels_path = widgets.Text(placeholder="path/to/labels.txt (one class per line)", continuous_update=False)
         self.labels_path.add_class("dlw-labels-path")
-        self._sources: dict[str, ModelInput] = {}  # a loaded model's name -> what it was loaded from
         self.load_box = widgets.VBox(
             [
                 widgets.HBox([self.model_upload, self.model_path], layout={"flex_flow": "row wrap"}),
@@ -121,7 +139,7 @@ class RuntimeControls(widgets.VBox):
         )
         self.add_class("dlw-runtime-controls")
         self.set_trait("options", options)
-        self.model, self.resize = model, resize
+        self.model, self.resize = name, resize
         self.model_dropdown.observe(self._on_model, names="value")
         self.model_upload.observe(self._on_upload, names="value")
         self.labels_upload.observe(self._on_labels_upload, names="value")
@@ -133,12 +151,21 @@ class RuntimeControls(widgets.VBox):
         self.observe(self._sync_widgets, names=["model", "options", "resize"])
 
     def model_source(self, name: str | None = None) -> str | ModelSpec:
-        """What to build a `Segmenter` from for model `name` (default: the chosen one)."""
+        """What to build a `Segmenter` from for model `name` (default: the chosen one).
+
+        Args:
+            name: A model in the dropdown (default: the chosen one).
+        """
         name = name or self.model
         return self.custom_models.get(name, name)
 
     def load_file(self, source: ModelInput, name: str | None = None) -> bool:
-        """Load a user .tflite (path or bytes), add it to the dropdown and choose it; False on error."""
+        """Load a user .tflite (path or bytes), add it to the dropdown and choose it; False on error.
+
+        Args:
+            source: A `.tflite` path (checked against the app policy) or its bytes.
+            name: The dropdown's name for it (default: the file's name).
+        """
         if isinstance(source, str) and not source.strip():
             return False
         try:
@@ -166,6 +193,10 @@ class RuntimeControls(widgets.VBox):
         """Give the chosen loaded .tflite these class names (one per class); False (and a message) on error.
 
         A wrong count is refused with both numbers (`ModelFormatError`); zoo models keep their own labels.
+
+        Args:
+            names: One class name per class of the model.
+            label: Where the names came from, for the messages.
         """
         model = self.model
         if model not in self.custom_models:

@@ -63,7 +63,11 @@ def _table_html(sweep_result: Sweep) -> str:
 
 
 def csv_bytes(sweep_result: Sweep) -> bytes:
-    """The tidy table as CSV (the same columns `deeplab-widgets bench --out x.csv` writes)."""
+    """The tidy table as CSV (the same columns `deeplab-widgets bench --out x.csv` writes).
+
+    Args:
+        sweep_result: The sweep.
+    """
     buffer = io.StringIO()
     write_csv(sweep_result.rows(), buffer)
     return buffer.getvalue().encode("utf-8")
@@ -96,6 +100,13 @@ class TimingPanel(widgets.VBox):
 
     Drive it from Python too: set the controls, call `run()`, read `sweep` (the last good `bench.Sweep`).
     Errors go to the status line and the last good result stays on screen; changing the plot never re-runs.
+
+    Args:
+        models: The zoo ids offered (default: every zoo model).
+        selected: The ones ticked first.
+        runs: Timed runs per configuration.
+        warmup: Untimed runs per configuration.
+        max_seconds: Cap per configuration, in seconds (None: no cap).
     """
 
     def __init__(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from collections import deque
 from statistics import median
+from typing import Any
 
 import ipywidgets as widgets
 import traitlets
@@ -15,22 +16,31 @@ STAGES = ("preprocess_ms", "invoke_ms", "postprocess_ms", "total_ms")
 
 
 def configuration(result: SegmentationResult) -> str:
-    """The label runs are grouped by: model, runtime options (backend included) and resize mode."""
+    """The label runs are grouped by: model, runtime options (backend included) and resize mode.
+
+    Args:
+        result: A segmentation result.
+    """
     return f"{result.model} · {result.options.describe()} · {result.options.backend} · {result.resize}"
 
 
 class TimingReadout(widgets.VBox):
     """Shows preprocess / invoke / postprocess ms of the last run and the median of the recent runs
+
     with the same configuration, so toggling threads or XNNPACK shows its effect at once.
 
     Call `record(result)`; observe `timings` (the last `Timings`) and `config`.
+
+    Args:
+        window: How many recent runs per configuration the medians cover.
+        **kwargs: Widget keywords (e.g. `layout`).
     """
 
     timings = traitlets.Instance(Timings, allow_none=True)
     config = traitlets.Unicode("")
     window = traitlets.Int(20, min=1)
 
-    def __init__(self, window: int = 20, **kwargs) -> None:
+    def __init__(self, window: int = 20, **kwargs: Any) -> None:
         self.history: dict[str, deque[Timings]] = {}
         self.table = widgets.HTML("<i>no runs yet</i>")
         self.table.add_class("dlw-timings")
@@ -39,7 +49,11 @@ class TimingReadout(widgets.VBox):
         self.window = window
 
     def record(self, result: SegmentationResult) -> None:
-        """Add one run's timings."""
+        """Add one run's timings.
+
+        Args:
+            result: The run's result (its model, options and timings).
+        """
         config = configuration(result)
         runs = self.history.setdefault(config, deque(maxlen=self.window))
         runs.append(result.timings)
@@ -49,7 +63,11 @@ class TimingReadout(widgets.VBox):
         self.table.value = self._html(config)
 
     def medians(self, config: str | None = None) -> dict[str, float]:
-        """Median ms per stage over the recent runs of `config` (default: the current one)."""
+        """Median ms per stage over the recent runs of `config` (default: the current one).
+
+        Args:
+            config: A configuration key (`configuration(result)`).
+        """
         runs = self.history.get(config or self.config, ())
         return {stage: median(getattr(t, stage) for t in runs) for stage in STAGES} if runs else {}
 

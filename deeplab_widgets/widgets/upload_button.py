@@ -23,6 +23,10 @@ class UploadButton(anywidget.AnyWidget):
     stops a larger file in the browser before it is sent: `value` then holds its name and size with empty
     `content`, for the kernel to refuse (see `AppPolicy.check_upload`). A file that arrives larger than
     `max_bytes` anyway is cut off the same way. Set `value = ()` after reading it to see the same file again.
+
+    Args:
+        label: The button's text.
+        **kwargs: Trait values (`accept`, `tooltip`, `max_bytes`) and widget keywords.
     """
 
     _esm = STATIC / "upload.js"

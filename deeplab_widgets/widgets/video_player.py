@@ -21,8 +21,10 @@ import traitlets
 from PIL import Image
 
 from ..core.export import mask_image
-from ..core.model import ModelInput
-from ..core.segmenter import SegmentationResult, Segmenter
+from ..core.preprocess import ResizeMode
+from ..core.runtime import RuntimeOptions
+from ..core.segmenter import SegmentationResult, SegmenterInput, as_segmenter
+from ..core.size import Size
 from ..errors import DeeplabWidgetsError
 from ..viz.confidence import heat_palette, no_scores_message
 from ..viz.render import MODES
@@ -54,11 +56,16 @@ class FrameViewer(MaskViewer):
     """
 
     def show_frame(
-        self, result: SegmentationResult, frame: np.ndarray, *, name: str, scores: bool = False, note: str = ""
+        self, frame: np.ndarray, result: SegmentationResult, *, name: str, scores: bool = False, note: str = ""
     ) -> None:
-        """Show one frame (H x W x 3 uint8 RGB) and its result; `scores` also sends the top-3 probabilities.
+        """Show one frame and its result.
 
-        `note` is shown in the confidence and entropy modes when the frame comes without probabilities.
+        Args:
+            frame: H x W x 3 uint8 RGB, at display size.
+            result: The frame's segmentation (class map at the model's resolution).
+            name: The stem of the downloaded files' names.
+            scores: Also send the top-3 probabilities (the result must have scores).
+            note: Shown in the confidence and entropy modes when the frame comes without probabilities.
         """
         probs = result.scores if scores else None
         self._batch = True
@@ -82,7 +89,11 @@ class FrameViewer(MaskViewer):
 
 def frame_mask_png(result: SegmentationResult) -> bytes:
     """The class map as a palette PNG (pixel value = class id) at zlib level 1, which encodes much faster than
-    Pillow's default level for somewhat more bytes (benchmarks/RESULTS.md, "Batch")."""
+    Pillow's default level for somewhat more bytes (benchmarks/RESULTS.md, "Batch").
+
+    Args:
+        result: The frame's segmentation.
+    """
     buffer = io.BytesIO()
     mask_image(result.labels, result.colormap).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
@@ -99,6 +110,15 @@ class VideoPlayer(widgets.VBox):
     show in the status line.
 
     Traits: `frame` (index on screen), `playing`, `fps`, `mode`, `alpha`, `hidden` (class ids not coloured).
+
+    Args:
+        source: A video file's path, or a sample video's name.
+        model: A zoo id, a `.tflite` path or bytes, or a `Segmenter` (see `as_segmenter`).
+        options: Runtime options (a given `Segmenter` is re-targeted with them, without reloading).
+        resize: `"stretch"` or `"pad"` (default: the segmenter's, or the model's measured best mode).
+        smooth: Temporal smoothing weight while playing, as `segment_video`'s.
+        display_width: Width in pixels of the frames sent to the browser (never more than the video's).
+        **kwargs: Widget keywords (e.g. `layout`).
     """
 
     frame = traitlets.Int(0)
@@ -111,13 +131,15 @@ class VideoPlayer(widgets.VBox):
     def __init__(
         self,
         source: VideoSource = "cockatoo",
-        model: ModelInput | Segmenter = "deeplabv3-starter",
+        model: SegmenterInput = "deeplabv3-starter",
         *,
+        options: RuntimeOptions | None = None,
+        resize: ResizeMode | None = None,
         smooth: float = 0.0,
         display_width: int = 640,
         **kwargs: Any,
     ) -> None:
-        self.segmenter = model if isinstance(model, Segmenter) else Segmenter(model)
+        self.segmenter = as_segmenter(model, options, resize=resize)
         self.source, self.smooth = source, smooth
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -160,14 +182,18 @@ class VideoPlayer(widgets.VBox):
             return
         self.info = info
         scale = min(1.0, display_width / info.width)
-        self.display_size = (max(2, round(info.width * scale)), max(2, round(info.height * scale)))
+        self.display_size = Size(max(2, round(info.height * scale)), max(2, round(info.width * scale)))
         self.slider.max = max(0, info.frames - 1)
         self.show_frame(0)
 
     # -- public API ---------------------------------------------------------------------------------
 
     def show_frame(self, index: int) -> None:
-        """Decode, segment and show one frame with its probabilities (pauses playback first)."""
+        """Decode, segment and show one frame with its probabilities (pauses playback first).
+
+        Args:
+            index: The frame's index.
+        """
         self._seeking = True
         try:
             self.playing = False
@@ -176,11 +202,11 @@ class VideoPlayer(widgets.VBox):
             self._seeking = False
         want_scores = self.segmenter.spec.has_scores
         try:
-            frames = segment_video(
+            with segment_video(
                 self.source, self.segmenter, frames=True, frame_size=self.display_size, start=index, limit=1,
                 scores=want_scores, progress=False,
-            )  # fmt: skip
-            shown = next(iter(frames), None)
+            ) as frames:  # fmt: skip
+                shown = next(frames, None)
         except DeeplabWidgetsError as exc:
             self._error(exc)
             return
@@ -231,19 +257,17 @@ class VideoPlayer(widgets.VBox):
 
     def _run(self, start: int) -> None:
         scores = self.segmenter.spec.has_scores and (self.smooth > 0 or self.mode in HEAT_MODES)
-        frames = segment_video(
-            self.source, self.segmenter, frames=True, frame_size=self.display_size, start=start,
-            smooth=self.smooth, scores=scores, progress=False,
-        )  # fmt: skip
-        try:
-            for shown in frames:
-                if self._stop.is_set():
-                    return
-                self._show(shown, scores=self.mode in HEAT_MODES)
+        try:  # segment_video checks the file when called: a file gone bad since the last frame fails here
+            with segment_video(
+                self.source, self.segmenter, frames=True, frame_size=self.display_size, start=start,
+                smooth=self.smooth, scores=scores, progress=False,
+            ) as frames:  # fmt: skip
+                for shown in frames:
+                    if self._stop.is_set():
+                        return
+                    self._show(shown, scores=self.mode in HEAT_MODES)
         except DeeplabWidgetsError as exc:
             self._error(exc)
-        finally:
-            frames.close()
         if not self._stop.is_set():
             self._thread = None
             self.playing = False
@@ -267,12 +291,11 @@ class VideoPlayer(widgets.VBox):
 
     def _show(self, shown: VideoFrameResult, *, scores: bool) -> None:
         """Send a segmented frame to the viewer and update the slider and the frame-rate readout."""
-        w, h = self.display_size
-        image = shown.image if shown.image is not None else np.zeros((h, w, 3), np.uint8)
+        image = shown.image if shown.image is not None else np.zeros((*self.display_size, 3), np.uint8)
         with self._lock:
             sent = scores and shown.segmentation.scores is not None
             self.viewer.show_frame(
-                shown.segmentation, image, name=f"{Path(self.info.path).stem}_frame{shown.index:06d}", scores=sent,
+                image, shown.segmentation, name=f"{Path(self.info.path).stem}_frame{shown.index:06d}", scores=sent,
                 note=PLAYED_NOTE if self.segmenter.spec.has_scores else "",
             )  # fmt: skip
             self._scored = sent

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from ..core.export import mask_image
+from ..core.imaging import image_first
 from ..core.segmenter import SegmentationResult
 from ..viz.confidence import heat_palette
 from ..viz.masks import as_photo
@@ -43,21 +44,35 @@ class ViewerPayload:
 
 
 def photo_jpeg(photo: Image.Image, quality: int = PHOTO_QUALITY) -> bytes:
-    """The photo as JPEG bytes."""
+    """The photo as JPEG bytes.
+
+    Args:
+        photo: The RGB photo.
+        quality: JPEG quality.
+    """
     buffer = io.BytesIO()
     photo.save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()
 
 
 def mask_png(result: SegmentationResult) -> bytes:
-    """The class map as the palette PNG `save_mask` (and `segment --out`) writes: the same bytes."""
+    """The class map as the palette PNG `save_mask` (and `segment --out`) writes: the same bytes.
+
+    Args:
+        result: The segmentation.
+    """
     buffer = io.BytesIO()
     mask_image(result.labels, result.colormap).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
 def quantized_scores(scores: np.ndarray, k: int = TOP_K) -> bytes:
-    """h x w x C probabilities -> deflated uint8 top-k ids, top-k probabilities and normalised entropy."""
+    """h x w x C probabilities -> deflated uint8 top-k ids, top-k probabilities and normalised entropy.
+
+    Args:
+        scores: h x w x C class probabilities.
+        k: How many top classes per pixel.
+    """
     h, w, c = scores.shape
     k = min(k, c)
     top = np.argpartition(-scores, k - 1, axis=-1)[..., :k] if k < c else np.broadcast_to(np.arange(c), (h, w, c))
@@ -77,11 +92,17 @@ def quantized_scores(scores: np.ndarray, k: int = TOP_K) -> bytes:
     return zlib.compress(b"".join(np.ascontiguousarray(p).tobytes() for p in parts), 1)
 
 
-def viewer_payload(result: SegmentationResult, image: Image.Image) -> ViewerPayload:
+def viewer_payload(image: Image.Image | np.ndarray, result: SegmentationResult) -> ViewerPayload:
     """Encode `result` over `image` for the browser viewer.
 
-    Raises `ValueError` when the image and the class map differ in size.
+    Args:
+        image: The photo the result was made from.
+        result: The segmentation (its scores, if any, become the top-3 readout and the heat maps).
+
+    Raises:
+        SizeMismatchError: The image and the class map differ in size.
     """
+    image, result = image_first(image, result, "viewer_payload")
     photo = as_photo(image, result.labels)
     scores = result.scores
     return ViewerPayload(

@@ -8,6 +8,7 @@ good result stays on screen.
 from __future__ import annotations
 
 import html
+from typing import Any
 
 import ipywidgets as widgets
 import traitlets
@@ -18,7 +19,7 @@ from ..assets.zoo import model_info
 from ..core.images import ImageInput
 from ..core.model import ModelSpec, load_model
 from ..core.runtime import RuntimeOptions
-from ..core.segmenter import SegmentationResult, Segmenter
+from ..core.segmenter import SegmentationResult, Segmenter, SegmenterInput, as_segmenter
 from ..errors import DeeplabWidgetsError
 from .app_policy import AppPolicy, current_policy
 from .compare_view import CompareView
@@ -43,6 +44,9 @@ def fill_tooltips(root: widgets.Widget) -> None:
     """Give every described control without a tooltip its description as tooltip (or an empty one).
 
     ipywidgets 8 otherwise renders `title="null"` on those controls and their labels.
+
+    Args:
+        root: The widget tree's root.
     """
     stack = [root]
     while stack:
@@ -55,9 +59,18 @@ def fill_tooltips(root: widgets.Widget) -> None:
 class Workbench(widgets.VBox):
     """The whole app: `Workbench()` opens with the starter model and a sample photo already segmented.
 
-    `image` is a sample name or anything `load_image` reads; `options` the initial `RuntimeOptions`.
-
     Observe `result` (the last good `SegmentationResult`) and `image` (its photo).
+
+    Args:
+        model: The model chosen first: a zoo id, or a `.tflite` path, its bytes or a `Segmenter` (see
+            `RuntimeControls`).
+        image: A sample name or anything `load_image` reads (None: no photo yet).
+        options: The initial runtime options (default: the segmenter's, or `RuntimeOptions()`).
+        resize: The initial resize mode (default: each model's measured best mode).
+        mode: The viewer's display mode (one of `viz.MODES`).
+        alpha: The viewer's opacity of the class colours, 0 to 1.
+        policy: What visitors may do in app mode (default: `current_policy()`).
+        **kwargs: Widget keywords (e.g. `layout`).
     """
 
     result = traitlets.Instance(SegmentationResult, allow_none=True)
@@ -65,7 +78,7 @@ class Workbench(widgets.VBox):
 
     def __init__(
         self,
-        model: str = "deeplabv3-starter",
+        model: SegmenterInput = "deeplabv3-starter",
         image: ImageInput | None = "cat",
         options: RuntimeOptions | None = None,
         *,
@@ -73,7 +86,7 @@ class Workbench(widgets.VBox):
         mode: str = "overlay",
         alpha: float = 0.6,
         policy: AppPolicy | None = None,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         self.policy = policy or current_policy()
         self.source = ""  # where the photo on screen came from (the status line names it)
@@ -84,6 +97,8 @@ class Workbench(widgets.VBox):
         self.status.add_class("dlw-status")
         self.picker = ImagePicker(value=None, policy=self.policy)
         self.controls = RuntimeControls(model, options, resize, policy=self.policy)
+        if isinstance(model, Segmenter):  # its loaded model, so that choosing it costs no second load
+            self._specs[model.spec.name] = model.spec
         self.viewer = MaskViewer(mode=mode, alpha=alpha, layout={"flex": "3 1 600px", "min_width": "300px"})
         self.viewer.add_class("dlw-main-viewer")
         self.timing = TimingReadout()
@@ -130,7 +145,7 @@ class Workbench(widgets.VBox):
                 source = self.controls.model_source()
                 spec = source if isinstance(source, ModelSpec) else load_model(source, options=options)
                 self._specs[model] = spec
-            segmenter = self.segmenters[key] = Segmenter(spec, options, resize=resize)
+            segmenter = self.segmenters[key] = as_segmenter(spec, options, resize=resize)
         return segmenter
 
     @property
@@ -139,11 +154,19 @@ class Workbench(widgets.VBox):
         return sum(s.invocations for s in self.segmenters.values())
 
     def run(self, image: Image.Image | None = None) -> SegmentationResult | None:
-        """Segment `image` (default: the picker's) with the current controls and show it; None on error."""
+        """Segment `image` (default: the picker's) with the current controls and show it; None on error.
+
+        Args:
+            image: The photo (default: the picker's).
+        """
         return self._run(image if image is not None else self.picker.image, 1)
 
     def repeat(self, n: int = 10) -> None:
-        """Run the model `n` more times on the current image to fill the timing medians (drawn once)."""
+        """Run the model `n` more times on the current image to fill the timing medians (drawn once).
+
+        Args:
+            n: How many runs.
+        """
         self._run(self.image, n)
 
     def _run(self, image: Image.Image | None, times: int) -> SegmentationResult | None:
@@ -157,14 +180,14 @@ class Workbench(widgets.VBox):
             source = self.picker.source if image is self.picker.image else self.source
             with self.hold_trait_notifications():
                 self.image, self.result, self.source = image, result, source
-            self.viewer.show(result, image, name=f"{source}_{result.model}")
+            self.viewer.show(image, result, name=f"{source}_{result.model}")
         except Exception as exc:  # a traceback must never reach the output area
             self._show_error(error_text(exc))
             return None
         self._shown = self._controls_key()
         self._show_status(result)
         if self.comparing and times == 1:
-            self.compare.compare(result, image, self.source)
+            self.compare.compare(image, result, self.source)
         return result
 
     def _on_tab(self, change: dict) -> None:
@@ -178,7 +201,7 @@ class Workbench(widgets.VBox):
         if change["new"] == 1 and not self.comparing:
             self.comparing = True
             if self.result is not None and self.image is not None:
-                self.compare.compare(self.result, self.image, self.source)
+                self.compare.compare(self.image, self.result, self.source)
 
     def _show_status(self, result: SegmentationResult) -> None:
         top = ", ".join(f"{s.name} {s.fraction:.0%}" for s in result.present_classes()[:3] if s.fraction >= 0.005)

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.segmenter import SegmentationResult, Segmenter
+from ..core.runtime import RuntimeOptions
+from ..core.segmenter import SegmentationResult, SegmenterInput, as_segmenter
 from ..core.tables import markdown_table
 from ..errors import OptionsError
 from .datasets import LabelledDataset
@@ -73,9 +74,10 @@ class ComparisonRow:
 
 
 def compare_models(
-    models: Sequence[str | Segmenter],
+    models: Sequence[SegmenterInput],
     dataset: LabelledDataset,
     *,
+    options: RuntimeOptions | None = None,
     tta: Tta | None = None,
     progress: bool = True,
     keep_predictions: bool = False,
@@ -83,9 +85,11 @@ def compare_models(
     """Evaluate several models on one dataset with the same settings.
 
     Args:
-        models: Zoo ids or `Segmenter`s (a zoo id gets a `Segmenter` with default options).
+        models: Zoo ids, `.tflite` paths or bytes, or `Segmenter`s (each through `as_segmenter`).
         dataset: The labelled images.
-        tta: `"flip"` or `None`, for every model.
+        options: Runtime options for every model (given `Segmenter`s are re-targeted with them); default: each
+            segmenter's own, `RuntimeOptions()` for the others.
+        tta: Test-time augmentation for every model (see `evaluate`).
         progress: Show a progress bar per model.
         keep_predictions: Keep each image's class map in each evaluation.
 
@@ -97,14 +101,18 @@ def compare_models(
         NoScoresError: `tta` with a user's model whose logits could not be found.
         DatasetError: The dataset is empty or unusable, or a model's classes cannot be mapped onto it.
     """
-    segmenters = [m if isinstance(m, Segmenter) else Segmenter(m) for m in models]
+    segmenters = [as_segmenter(m, options) for m in models]  # every model loads before the first evaluation
     return tuple(
         evaluate(s, dataset, tta=tta, progress=progress, keep_predictions=keep_predictions) for s in segmenters
     )
 
 
 def comparison_table(evaluations: Sequence[Evaluation]) -> tuple[ComparisonRow, ...]:
-    """One row per evaluation, in the given order; cross-dataset scores (mapped labels) are noted."""
+    """One row per evaluation, in the given order; cross-dataset scores (mapped labels) are noted.
+
+    Args:
+        evaluations: The evaluations, one row each, in order.
+    """
     rows = []
     for e in evaluations:
         note = "cross-dataset: model classes mapped onto the dataset's" if e.mapped else ""
@@ -119,7 +127,11 @@ COMPARISON_COLUMNS = ("model", "mIoU (GT classes)", "mIoU (all)", "pixel acc.", 
 
 
 def comparison_markdown(rows: Sequence[ComparisonRow]) -> str:
-    """A Markdown table of comparison rows (for notebooks and the documentation)."""
+    """A Markdown table of comparison rows (for notebooks and the documentation).
+
+    Args:
+        rows: Rows from `comparison_table`.
+    """
     cells = [
         (
             r.model,

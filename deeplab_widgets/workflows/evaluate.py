@@ -22,7 +22,10 @@ import numpy as np
 from PIL import Image
 
 from ..core.preprocess import Placement, ResizeMode, argmax_labels, dequantized_softmax, fit, restore
-from ..core.segmenter import Segmenter
+from ..core.runtime import RuntimeOptions
+from ..core.segmenter import Segmenter, SegmenterInput, as_segmenter
+from ..core.size import Size
+from ..deprecation import renamed_keywords
 from ..errors import DatasetError, NoScoresError, OptionsError
 from .datasets import CITYSCAPES_TO_VOC, LabelledDataset
 from .metrics import ConfusionMatrix, Metrics
@@ -89,7 +92,11 @@ class Evaluation:
         return f"{self.model} ({', '.join(extras)})" if extras else self.model
 
     def worst(self, n: int = 5) -> list[ImageScore]:
-        """The `n` images with the lowest mIoU, worst first (images with no labelled pixel last)."""
+        """The `n` images with the lowest mIoU, worst first (images with no labelled pixel last).
+
+        Args:
+            n: How many images.
+        """
         return sorted(self.images, key=lambda s: (math.isnan(s.miou), s.miou, s.name))[:n]
 
     def to_dict(self) -> dict:
@@ -116,6 +123,11 @@ class Evaluation:
 def check_tta(segmenter: Segmenter, tta: Tta | None, upsample: Upsample = "nearest") -> None:
     """Validate the TTA and upsampling names; refuse TTA for a user's model without class scores.
 
+    Args:
+        segmenter: The model the augmentation would run.
+        tta: `None`, `"flip"`, `"multiscale"` or `"multiscale+flip"`.
+        upsample: `"nearest"` or `"bilinear"`.
+
     Raises:
         OptionsError: `tta` is not one of `TTA_MODES`, or `upsample` is not a known mode.
         NoScoresError: TTA or bilinear upsampling is asked of a model whose logits could not be found.
@@ -138,9 +150,14 @@ def probabilities(segmenter: Segmenter, pixels: np.ndarray, *, flip: bool = Fals
 
     The rest of the input is padded with the mean pixel; the probabilities cover `pixels` only. With
     `flip`, the mirror is run too and the two are averaged.
+
+    Args:
+        segmenter: The model; its scores interpreter runs.
+        pixels: h x w x 3 uint8 RGB, at most the model's input size.
+        flip: Also run the mirror image and average the two.
     """
     spec = segmenter.spec
-    runner = spec.scores_runner(segmenter.options)
+    runner = spec.scores_runner(segmenter.options, holder=segmenter)
     views = [pixels, np.ascontiguousarray(pixels[:, ::-1])] if flip else [pixels]
     total: np.ndarray | None = None
     for k, view in enumerate(views):
@@ -157,14 +174,19 @@ def probabilities(segmenter: Segmenter, pixels: np.ndarray, *, flip: bool = Fals
     return total / np.float32(len(views))
 
 
-def resize_probabilities(probs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Probabilities bilinearly resized to `size` (height, width), channel by channel."""
+def resize_probabilities(probs: np.ndarray, size: Size) -> np.ndarray:
+    """H x W x C probabilities bilinearly resized to `size`, channel by channel.
+
+    Args:
+        probs: H x W x C float32 class probabilities.
+        size: The size to resize them to.
+    """
     if probs.shape[:2] == size:
         return probs
     out = np.empty((*size, probs.shape[-1]), np.float32)
     for c in range(probs.shape[-1]):
         channel = Image.fromarray(np.ascontiguousarray(probs[..., c], np.float32))
-        out[..., c] = np.asarray(channel.resize((size[1], size[0]), Image.Resampling.BILINEAR))
+        out[..., c] = np.asarray(channel.resize(size.pil, Image.Resampling.BILINEAR))
     return out
 
 
@@ -187,14 +209,20 @@ def multiscale_probabilities(
 
     A scale <= 1 is run padded into the fixed input; a scale > 1 as overlapping input-sized tiles whose
     probabilities are averaged where they overlap. Each scale's result is resized back bilinearly.
+
+    Args:
+        segmenter: The model (its resize mode sets the size at scale 1).
+        image: The RGB photo.
+        scales: Scales relative to the model's input (default `MULTISCALE_SCALES`).
+        flip: Also average the mirror image at every scale.
     """
     h, w = segmenter.spec.input_size
-    _, placement = fit(image, (h, w), segmenter.resize)
+    _, placement = fit(image, segmenter.spec.input_size, segmenter.resize)
     ch, cw = placement.content
     total = np.zeros((ch, cw, segmenter.spec.num_classes), np.float32)
     for s in scales:
         sh, sw = max(1, round(ch * s)), max(1, round(cw * s))
-        pixels, _ = fit(image, (sh, sw), "stretch")
+        pixels, _ = fit(image, Size(sh, sw), "stretch")
         if sh <= h and sw <= w:
             probs = probabilities(segmenter, pixels, flip=flip)
         else:
@@ -203,21 +231,26 @@ def multiscale_probabilities(
             for y in _tile_starts(sh, h):
                 for x in _tile_starts(sw, w):
                     tile = np.ascontiguousarray(pixels[y : y + h, x : x + w])
-                    part = resize_probabilities(probabilities(segmenter, tile, flip=flip), tile.shape[:2])
+                    part = resize_probabilities(probabilities(segmenter, tile, flip=flip), Size.of(tile))
                     probs[y : y + tile.shape[0], x : x + tile.shape[1]] += part
                     counts[y : y + tile.shape[0], x : x + tile.shape[1]] += 1
             probs /= counts
-        total += resize_probabilities(probs, (ch, cw))
+        total += resize_probabilities(probs, placement.content)
     return total / np.float32(len(scales))
 
 
-def upsample_argmax(probs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Argmax of the probabilities bilinearly resized to `size` (width, height), one channel at a time."""
-    best = np.full((size[1], size[0]), -np.inf, np.float32)
-    labels = np.zeros((size[1], size[0]), np.uint8)
+def upsample_argmax(probs: np.ndarray, size: Size) -> np.ndarray:
+    """The class map of `size`: argmax of the probabilities bilinearly resized to it, one channel at a time.
+
+    Args:
+        probs: H x W x C class probabilities at the model's resolution.
+        size: The size of the class map (the photo's).
+    """
+    best = np.full(size, -np.inf, np.float32)
+    labels = np.zeros(size, np.uint8)
     for c in range(probs.shape[-1]):
         channel = np.asarray(
-            Image.fromarray(np.ascontiguousarray(probs[..., c])).resize(size, Image.Resampling.BILINEAR)
+            Image.fromarray(np.ascontiguousarray(probs[..., c])).resize(size.pil, Image.Resampling.BILINEAR)
         )
         better = channel > best
         best[better] = channel[better]
@@ -261,12 +294,16 @@ def predict(
         mirrored = _scores(segmenter, image.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
         probs = (probs + mirrored[:, ::-1]) * np.float32(0.5)
     if upsample == "bilinear":
-        return upsample_argmax(probs, image.size)
-    return restore(argmax_labels(probs), Placement(image.size, probs.shape[:2]))
+        return upsample_argmax(probs, Size.of(image))
+    return restore(argmax_labels(probs), Placement(Size.of(image), Size.of(probs)))
 
 
 def label_map_for(segmenter: Segmenter, dataset: LabelledDataset) -> np.ndarray | None:
     """None when the model predicts the dataset's classes; Cityscapes -> VOC ids for the Cityscapes model on VOC.
+
+    Args:
+        segmenter: The model whose class ids are to be scored.
+        dataset: The labelled images (their label set names the classes of the masks).
 
     Raises:
         DatasetError: The model's classes are not the dataset's and no mapping is known; pass a `label_map`.
@@ -283,10 +320,13 @@ def label_map_for(segmenter: Segmenter, dataset: LabelledDataset) -> np.ndarray 
     )
 
 
+@renamed_keywords(segmenter="model")
 def evaluate(
-    segmenter: Segmenter,
+    model: SegmenterInput,
     dataset: LabelledDataset,
     *,
+    options: RuntimeOptions | None = None,
+    resize: ResizeMode | None = None,
     tta: Tta | None = None,
     upsample: Upsample = "nearest",
     label_map: np.ndarray | str | None = "auto",
@@ -300,9 +340,11 @@ def evaluate(
     own metrics and its prediction time. One untimed warm-up run keeps interpreter set-up out of the latency.
 
     Args:
-        segmenter: The model, with its runtime options and resize mode.
+        model: A zoo id, a `.tflite` path or bytes, or a `Segmenter` (see `as_segmenter`).
         dataset: The labelled images (`voc_folder`, `ade20k_folder`).
-        tta: `"flip"` for flip test-time augmentation (models that output logits only), or `None`.
+        options: Runtime options (a given `Segmenter` is re-targeted with them, without reloading).
+        resize: `"stretch"` or `"pad"` (default: the segmenter's, or the model's measured best mode).
+        tta: `"flip"`, `"multiscale"` or `"multiscale+flip"` test-time augmentation (see `predict`), or `None`.
         upsample: `"nearest"` (scale the class map) or `"bilinear"` (scale the probabilities first).
         label_map: A 256-entry lookup table from the model's class ids to the dataset's; `"auto"` uses
             `label_map_for` (Cityscapes ids onto VOC's for the Cityscapes model on VOC), `None` uses the ids as
@@ -319,9 +361,11 @@ def evaluate(
         NoScoresError: `tta` or bilinear upsampling with a user's model whose logits could not be found.
         DatasetError: The dataset is empty, a pair is unusable, or the model's classes cannot be mapped onto the
             dataset's.
+        ModelNotFoundError, ModelFormatError: As `as_segmenter`.
     """
     from tqdm.auto import tqdm  # imported here: it pulls in ipywidgets inside Jupyter
 
+    segmenter = as_segmenter(model, options, resize=resize)
     check_tta(segmenter, tta, upsample)
     if len(dataset) == 0:
         raise DatasetError(f"{dataset.name}: no images to evaluate")

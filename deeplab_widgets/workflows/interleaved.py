@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.images import ImageInput, load_image
-from ..core.model import ModelInput, ModelSpec, load_model
 from ..core.preprocess import fit
 from ..core.runtime import RuntimeOptions, make_interpreter
+from ..core.segmenter import SegmenterInput, as_segmenter
 from ..errors import OptionsError
 from .bench import LatencyStats
 
@@ -37,22 +37,41 @@ class InterleavedTiming:
     cores: int
 
     def stat(self, name: str) -> LatencyStats:
-        """One task's statistics; raises `OptionsError` for an unknown name."""
+        """One task's statistics; raises `OptionsError` for an unknown name.
+
+        Args:
+            name: A task's name.
+        """
         if name not in self.names:
             raise OptionsError(f"no task named {name!r}; measured: {', '.join(self.names)}")
         return self.stats[self.names.index(name)]
 
     def ratio(self, slow: str, fast: str) -> float:
-        """Median of `slow` over median of `fast` (2.0 = `fast` takes half the time)."""
+        """Median of `slow` over median of `fast` (2.0 = `fast` takes half the time).
+
+        Args:
+            slow: The task expected to be slower.
+            fast: The task expected to be faster.
+        """
         return self.stat(slow).median_ms / self.stat(fast).median_ms
 
     def distinct(self, a: str, b: str) -> bool:
-        """True when the two tasks' 5th-95th percentile ranges do not overlap (a difference, not noise)."""
+        """True when the two tasks' 5th-95th percentile ranges do not overlap (a difference, not noise).
+
+        Args:
+            a: One task's name.
+            b: Another task's name.
+        """
         x, y = self.stat(a), self.stat(b)
         return x.p95_ms < y.p5_ms or y.p95_ms < x.p5_ms
 
     def verdict(self, a: str, b: str) -> str:
-        """One sentence comparing two tasks, saying plainly when their spreads overlap."""
+        """One sentence comparing two tasks, saying plainly when their spreads overlap.
+
+        Args:
+            a: One task's name.
+            b: Another task's name.
+        """
         x, y = self.stat(a), self.stat(b)
         fast, slow = (a, b) if x.median_ms <= y.median_ms else (b, a)
         ratio = self.ratio(slow, fast)
@@ -88,6 +107,11 @@ def time_interleaved(tasks: Mapping[str, Task], *, rounds: int = 20, warmup: int
 
     `warmup` untimed rounds come first (weight packing, caches). Raises `OptionsError` for no tasks or
     fewer than 3 rounds (too few to show a spread).
+
+    Args:
+        tasks: Name -> a function of no arguments to time.
+        rounds: Timed rounds (at least 3).
+        warmup: Untimed rounds first.
     """
     names = tuple(tasks)
     if not names:
@@ -118,14 +142,20 @@ def time_interleaved(tasks: Mapping[str, Task], *, rounds: int = 20, warmup: int
 
 
 def invoke_task(
-    model: ModelInput | ModelSpec, options: RuntimeOptions | None = None, *, image: ImageInput | None = None
+    model: SegmenterInput, options: RuntimeOptions | None = None, *, image: ImageInput | None = None
 ) -> Task:
     """A task that runs `invoke()` of a fresh interpreter for `model`, fed with `image` (stretched) or zeros.
 
     Only the model's own graph runs (no pre- or post-processing), as `benchmark_model` times it.
+
+    Args:
+        model: A zoo id, a `.tflite` path or bytes, a `ModelSpec` or a `Segmenter` (see `as_segmenter`).
+        options: The fresh interpreter's runtime options (default: the segmenter's, or `RuntimeOptions()`).
+        image: The input, fitted by stretching (default: zeros).
     """
-    spec = model if isinstance(model, ModelSpec) else load_model(model)
-    interpreter = make_interpreter(spec.content, options or RuntimeOptions())
+    segmenter = as_segmenter(model, options)
+    spec = segmenter.spec
+    interpreter = make_interpreter(spec.content, segmenter.options)
     if image is not None:
         pixels, _ = fit(load_image(image), spec.input_size, "stretch")
         spec.feed(interpreter, pixels)

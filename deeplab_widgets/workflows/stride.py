@@ -26,7 +26,12 @@ BOUNDARY_WIDTH = 3
 
 
 def grid_size(size: int, stride: int) -> int:
-    """Cells along a side of `size` pixels on DeepLab's aligned-corner grid: (size - 1) / stride + 1, rounded up."""
+    """Cells along a side of `size` pixels on DeepLab's aligned-corner grid: (size - 1) / stride + 1, rounded up.
+
+    Args:
+        size: Pixels along the side.
+        stride: The output stride.
+    """
     if stride < 1 or int(stride) != stride:
         raise OptionsError(f"the output stride must be a whole number >= 1, not {stride!r}")
     return -(-(size - 1) // int(stride)) + 1
@@ -38,6 +43,12 @@ def oracle_labels(truth: np.ndarray, stride: int, *, ignore: int | None = 255, n
     Grid points sit at pixels 0, s, 2s, ... (aligned corners); every pixel belongs to its nearest grid
     point, each grid point takes the commonest non-`ignore` class among its pixels, and every pixel
     gets its grid point's class back. Cells with no labelled pixel get class 0 (they only hold void).
+
+    Args:
+        truth: The H x W ground-truth class map.
+        stride: The output stride (grid spacing in pixels).
+        ignore: The void label, not voted for (None: every label counts).
+        num_classes: Label values to count (256 for uint8 masks).
     """
     truth = np.asarray(truth)
     if truth.ndim != 2:
@@ -55,7 +66,12 @@ def oracle_labels(truth: np.ndarray, stride: int, *, ignore: int | None = 255, n
 
 
 def boundary_band(truth: np.ndarray, width: int = BOUNDARY_WIDTH) -> np.ndarray:
-    """Pixels at most `width` pixels (chessboard distance) from a change of label in `truth`."""
+    """Pixels at most `width` pixels (chessboard distance) from a change of label in `truth`.
+
+    Args:
+        truth: The H x W ground-truth class map.
+        width: The band's half-width in pixels.
+    """
     truth = np.asarray(truth)
     edge = np.zeros(truth.shape, bool)
     edge[:-1] |= truth[:-1] != truth[1:]
@@ -85,6 +101,11 @@ def oracle_bound(
 
     Every mask is put on the stride grid at its own size (no model runs). Void pixels are not scored.
     Raises `DatasetError` for an empty dataset.
+
+    Args:
+        dataset: The labelled images.
+        strides: The output strides to evaluate.
+        boundary_width: The half-width of the boundary band whose accuracy is reported.
     """
     if len(dataset) == 0:
         raise DatasetError(f"{dataset.name}: no images to score")

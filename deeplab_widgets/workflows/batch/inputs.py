@@ -29,6 +29,10 @@ def expand_inputs(inputs: Any, exclude: Path | None = None) -> list[Item]:
     A file is named by its stem; a folder's images keep their path relative to that folder, so same-named files
     in different subfolders never collide. Same stem, different extension: the extension joins the name.
     A file reached twice (listed and inside a listed folder) is segmented once.
+
+    Args:
+        inputs: A path, a folder, or an iterable of paths, folders and in-memory images.
+        exclude: A folder whose files are never inputs (the output folder).
     """
     if isinstance(inputs, (str, os.PathLike, Image.Image, np.ndarray, bytes, bytearray)):
         inputs = [inputs]

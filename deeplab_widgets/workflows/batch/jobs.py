@@ -37,7 +37,12 @@ class Job:
 
 
 def run_job(segmenter: Segmenter, job: Job) -> ImageRecord:
-    """Segment one image and write its outputs; this package's own errors become a failed record."""
+    """Segment one image and write its outputs; this package's own errors become a failed record.
+
+    Args:
+        segmenter: The segmenter to run.
+        job: The image and the files it should produce.
+    """
     try:
         # An overlay needs every pixel of the photo; a class map alone lets a JPEG decode at reduced scale.
         image = load_image(job.source, max_pixels=segmenter.max_pixels) if job.overlay is not None else None
@@ -83,6 +88,11 @@ def resumed(job: Job, segmenter: Segmenter, previous: dict[str, ImageRecord]) ->
 
     The record comes from the earlier summary line when it describes the same outputs (and has the RLE if
     asked for), otherwise it is rebuilt from the mask file itself.
+
+    Args:
+        job: The image and the files it should produce.
+        segmenter: The run's segmenter (its model digest and resize mode must match the mask's).
+        previous: The earlier summary's records by input path.
     """
     if job.mask is None or not job.mask.is_file():
         return None

@@ -19,7 +19,8 @@ from PIL import Image
 from ...core.export import atomic_path
 from ...core.preprocess import ResizeMode, check_resize, class_counts
 from ...core.runtime import RuntimeOptions
-from ...core.segmenter import ClassShare, SegmentationResult, Timings
+from ...core.segmenter import ClassShare, SegmentationResult, Timings, present_classes
+from ...core.size import Size
 from ...errors import DeeplabWidgetsError, ImageDecodeError, OptionsError, OutputError
 
 #: The run's summary file in `out_dir`: one JSON object per input image, in input order.
@@ -33,15 +34,20 @@ FRACTION_DIGITS, TIMING_DIGITS = 6, 3
 
 
 def coco_rle(labels: np.ndarray) -> dict[str, str]:
-    """COCO run-length encoding (pycocotools) of each class present: {class id: counts string}."""
+    """COCO run-length encoding (pycocotools) of each class present: {class id: counts string}.
+
+    Args:
+        labels: An H x W uint8 class map.
+    """
     from pycocotools import mask as coco
 
     ids = np.flatnonzero(class_counts(labels))
     return {str(i): coco.encode(np.asfortranarray(labels == i, dtype=np.uint8))["counts"].decode("ascii") for i in ids}
 
 
-def _classes(result: SegmentationResult) -> tuple[ClassShare, ...]:
-    return tuple(ClassShare(c.id, c.name, round(c.fraction, FRACTION_DIGITS)) for c in result.present_classes())
+def _rounded(shares: Sequence[ClassShare]) -> tuple[ClassShare, ...]:
+    """Class shares rounded as the summary stores them."""
+    return tuple(ClassShare(c.id, c.name, round(c.fraction, FRACTION_DIGITS)) for c in shares)
 
 
 def _rle(labels: np.ndarray, rle: bool) -> tuple[tuple[int, str], ...]:
@@ -60,7 +66,7 @@ class ImageRecord:
     status: BatchStatus
     mask: Path | None = None
     overlay: Path | None = None
-    size: tuple[int, int] | None = None  # (width, height)
+    size: Size | None = None
     model: str | None = None
     resize: ResizeMode | None = None
     classes: tuple[ClassShare, ...] = ()
@@ -85,8 +91,16 @@ class ImageRecord:
         overlay: Path | None = None,
         rle: bool = False,
     ) -> ImageRecord:
-        """The "ok" record of a fresh result (shares and timings rounded as the summary stores them)."""
-        h, w = result.labels.shape
+        """The "ok" record of a fresh result (shares and timings rounded as the summary stores them).
+
+        Args:
+            result: The fresh segmentation.
+            index: The input's position in the run.
+            source: The input's path, or `<image N>`.
+            mask: The mask file written, if any.
+            overlay: The overlay file written, if any.
+            rle: Add COCO RLE per class.
+        """
         t = result.timings
         return cls(
             index=index,
@@ -94,10 +108,10 @@ class ImageRecord:
             status="ok",
             mask=mask,
             overlay=overlay,
-            size=(w, h),
+            size=Size.of(result.labels),
             model=result.model,
             resize=result.resize,
-            classes=_classes(result),
+            classes=_rounded(result.present_classes()),
             timings=Timings(
                 round(t.preprocess_ms, TIMING_DIGITS),
                 round(t.invoke_ms, TIMING_DIGITS),
@@ -120,37 +134,49 @@ class ImageRecord:
         overlay: Path | None = None,
         rle: bool = False,
     ) -> ImageRecord:
-        """The "skipped" record of a mask kept from an earlier run (classes counted from the mask itself)."""
-        result = SegmentationResult(
-            labels=labels,
-            class_names=tuple(class_names),
-            colormap=np.zeros((256, 3), np.uint8),
-            timings=Timings(0.0, 0.0, 0.0),
-            model=model,
-            options=RuntimeOptions(num_threads=1),
-            resize=resize,
-        )
-        h, w = labels.shape
+        """The "skipped" record of a mask kept from an earlier run (classes counted from the mask itself).
+
+        Args:
+            labels: The kept mask's class map.
+            index: The input's position in the run.
+            source: The input's path, or `<image N>`.
+            class_names: The model's class names.
+            model: The model's name.
+            resize: The resize mode the mask was made with.
+            mask: The kept mask file.
+            overlay: The kept overlay file, if any.
+            rle: Add COCO RLE per class.
+        """
         return cls(
             index=index,
             source=source,
             status="skipped",
             mask=mask,
             overlay=overlay,
-            size=(w, h),
+            size=Size.of(labels),
             model=model,
             resize=resize,
-            classes=_classes(result),
+            classes=_rounded(present_classes(labels, class_names, counts=class_counts(labels))),
             rle=_rle(labels, rle),
         )
 
     @classmethod
     def failure(cls, exc: DeeplabWidgetsError, *, index: int, source: str) -> ImageRecord:
-        """The "failed" record of an image this package's own error stopped."""
+        """The "failed" record of an image this package's own error stopped.
+
+        Args:
+            exc: The error that stopped the image.
+            index: The input's position in the run.
+            source: The input's path, or `<image N>`.
+        """
         return cls(index=index, source=source, status="failed", error=str(exc), error_type=type(exc).__name__)
 
     def to_json(self, out_dir: Path | None = None) -> dict[str, Any]:
-        """The summary-file line: path, size, classes with shares, timings (output paths relative to `out_dir`)."""
+        """The summary-file line: path, size, classes with shares, timings (output paths relative to `out_dir`).
+
+        Args:
+            out_dir: Output paths are written relative to it (None: as they are).
+        """
 
         def rel(p: Path | None) -> str | None:
             return None if p is None else (p.relative_to(out_dir).as_posix() if out_dir else str(p))
@@ -160,21 +186,28 @@ class ImageRecord:
             line.update(error=self.error, error_type=self.error_type)
             return line
         line.update(mask=rel(self.mask), overlay=rel(self.overlay), model=self.model)
-        line.update(width=self.size[0] if self.size else None, height=self.size[1] if self.size else None)
+        line.update(width=self.size.width if self.size else None, height=self.size.height if self.size else None)
         line.update(resize=self.resize)
         line["classes"] = [{"id": c.id, "name": c.name, "fraction": c.fraction} for c in self.classes]
         if self.timings is not None:
             t = self.timings
             line["timings_ms"] = {"preprocess": t.preprocess_ms, "invoke": t.invoke_ms, "postprocess": t.postprocess_ms}
         if self.rle and self.size is not None:
-            line["rle"] = {"size": [self.size[1], self.size[0]], "counts": {str(i): c for i, c in self.rle}}
+            line["rle"] = {"size": list(self.size), "counts": {str(i): c for i, c in self.rle}}
         return line
 
     @classmethod
     def from_json(
         cls, line: Mapping[str, Any], *, index: int, status: BatchStatus, out_dir: Path | None = None
     ) -> ImageRecord:
-        """Rebuild a record from a summary line (the inverse of `to_json`); paths are joined to `out_dir`."""
+        """Rebuild a record from a summary line (the inverse of `to_json`); paths are joined to `out_dir`.
+
+        Args:
+            line: One parsed summary line.
+            index: The input's position in the run.
+            status: The record's status (a line of an earlier run read on resume is "skipped").
+            out_dir: Relative output paths are joined to it.
+        """
 
         def path(p: str | None) -> Path | None:
             return None if p is None else (out_dir / p if out_dir else Path(p))
@@ -195,7 +228,7 @@ class ImageRecord:
             status=status,
             mask=path(line.get("mask")),
             overlay=path(line.get("overlay")),
-            size=(line["width"], line["height"]) if line.get("width") is not None else None,
+            size=Size(line["height"], line["width"]) if line.get("width") is not None else None,
             model=line.get("model"),
             resize=check_resize(line["resize"]) if line.get("resize") else None,
             classes=tuple(ClassShare(c["id"], c["name"], c["fraction"]) for c in line.get("classes", ())),
@@ -209,6 +242,10 @@ def read_summary(path: Path, out_dir: Path) -> dict[str, ImageRecord]:
 
     Bytes that are not UTF-8 (a damaged file) spoil only their own lines; those images are checked again
     from their mask files.
+
+    Args:
+        path: The summary file (a missing file gives no records).
+        out_dir: The folder the summary's relative paths start from.
     """
     out: dict[str, ImageRecord] = {}
     if not path.is_file():
@@ -239,7 +276,13 @@ def _read_text(path: Path) -> str:
 
 
 def write_summary(path: Path, records: Sequence[ImageRecord], out_dir: Path) -> None:
-    """Write the JSON-lines summary atomically, and not at all when the content is unchanged (resume)."""
+    """Write the JSON-lines summary atomically, and not at all when the content is unchanged (resume).
+
+    Args:
+        path: The summary file.
+        records: Every record of the run, in input order.
+        out_dir: The folder the written paths are relative to.
+    """
     text = "".join(json.dumps(r.to_json(out_dir)) + "\n" for r in records)
     if path.is_file() and _read_text(path) == text:
         return
@@ -263,7 +306,11 @@ class BatchReport:
         return tuple(r for r in self.records if r.status == "failed")
 
     def count(self, status: BatchStatus) -> int:
-        """How many records have this status ("ok", "skipped", "failed")."""
+        """How many records have this status ("ok", "skipped", "failed").
+
+        Args:
+            status: `"ok"`, `"skipped"` or `"failed"`.
+        """
         return sum(r.status == status for r in self.records)
 
     @property
@@ -283,6 +330,10 @@ def load_result(record: ImageRecord, class_names: Sequence[str] | None = None) -
     """The result a record's mask file holds (class ids and palette), read back without running the model.
 
     Class names default to those the record lists, so ids it does not list are named `class N`.
+
+    Args:
+        record: A record of a run that wrote masks.
+        class_names: The model's class names (default: those the record lists).
 
     Raises:
         OptionsError: the record has no mask file (the run had no `out_dir`).

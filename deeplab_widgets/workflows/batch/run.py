@@ -1,4 +1,4 @@
-"""A batch run: `segment_many` validates the arguments, picks an engine and returns a `BatchRun` to iterate.
+"""A batch run: `segment_many` validates the arguments and returns a `BatchRun` to iterate on an engine.
 
 Records come back in input order; per-image failures are recorded without stopping; `resume=True` skips
 images whose outputs are valid and removes the temporary files a killed run left; every file is written
@@ -17,25 +17,38 @@ from pathlib import Path
 from typing import Any
 
 from ...core.export import claim_folder
-from ...core.images import DEFAULT_MAX_PIXELS
-from ...core.model import ModelInput
+from ...core.images import ImageInput
 from ...core.preprocess import ResizeMode
-from ...core.runtime import RuntimeOptions, cpu_count
-from ...core.segmenter import Segmenter
+from ...core.runtime import RuntimeOptions
+from ...core.segmenter import Segmenter, SegmenterInput, as_segmenter
+from ...deprecation import deprecated, renamed_keywords
 from ...errors import DependencyError, OptionsError
-from .engines import SegmenterRecipe, _Dask, _Processes, _Serial, _Threads
+from .engines import Dask, Engine, Pending, Processes, Serial, Session, Threads
 from .inputs import Item, expand_inputs
 from .jobs import Job, resumed
 from .records import SUMMARY_NAME, BatchReport, ImageRecord, read_summary, write_summary
 
-#: Interpreters the default in-process threads use: None gives each of the cores' threads its own 1-thread
-#: interpreter (1 would share one interpreter with all cores as its threads): the faster of the two in
-#: `benchmarks/batch_throughput.py` (benchmarks/RESULTS.md, "Batch").
-DEFAULT_INTERPRETERS: int | None = None
+#: The engine when none is given: a thread per core, each with its own 1-thread interpreter. It beat one
+#: interpreter shared by the threads, and worker processes, in `benchmarks/batch_throughput.py`
+#: (benchmarks/RESULTS.md, "Batch").
+DEFAULT_ENGINE = Threads()
 
 
 class BatchRun:
-    """An in-progress `segment_many` run: iterate it for records in input order; `report` once it is finished."""
+    """An in-progress `segment_many` run: iterate it for records in input order; `report` once it is finished.
+
+    Args:
+        items: The expanded inputs, in order (`expand_inputs`).
+        segmenter: The segmenter every image runs on.
+        out_dir: Where outputs go, or None for records only.
+        overlay: Also write overlays.
+        alpha: The overlays' mask opacity.
+        resume: Skip images whose outputs are valid.
+        rle: Add COCO RLE to the records and the summary.
+        summary_name: The summary file's name in `out_dir`, or None.
+        engine: Where the images run; started on the first image that needs segmenting.
+        progress: Show a tqdm bar.
+    """
 
     def __init__(
         self,
@@ -48,13 +61,13 @@ class BatchRun:
         resume: bool,
         rle: bool,
         summary_name: str | None,
-        engine: Any,
+        engine: Engine,
         progress: bool,
     ) -> None:
         self.items, self.segmenter, self.out_dir = items, segmenter, out_dir
         self.overlay, self.alpha, self.resume, self.rle = overlay, alpha, resume, rle
         self.summary_name = summary_name
-        self._engine_factory, self.progress = engine, progress
+        self.engine, self.progress = engine, progress
         self.report: BatchReport | None = None
         self._failed = 0
         self._gen = self._run()
@@ -122,38 +135,42 @@ class BatchRun:
         from tqdm.auto import tqdm  # here, not at import: in a notebook it loads ipywidgets
 
         bar = tqdm(total=len(self.items), desc="segment", unit="img", disable=not self.progress)
-        engine: Any = None
+        session: Session | None = None
         try:
-            pending: deque[Any] = deque()
+            pending: deque[ImageRecord | Pending] = deque()
             for index, item in enumerate(self.items):
                 job = self._job(index, item)
                 done = resumed(job, self.segmenter, previous) if self.resume else None
-                if done is None and engine is None:
-                    engine = self._engine_factory()
-                pending.append(done if done is not None else engine.submit(job))
+                if done is None and session is None:
+                    session = self.engine.start(self.segmenter, len(self.items) - index)
+                if done is not None:
+                    pending.append(done)
+                else:
+                    assert session is not None
+                    pending.append(session.submit(job))
                 while pending and (
-                    len(pending) > (engine.window if engine else 0) or isinstance(pending[0], ImageRecord)
+                    len(pending) > (session.window if session else 0) or isinstance(pending[0], ImageRecord)
                 ):
-                    yield self._take(pending.popleft(), engine, records, bar)
+                    yield self._take(pending.popleft(), records, bar)
             while pending:
-                yield self._take(pending.popleft(), engine, records, bar)
+                yield self._take(pending.popleft(), records, bar)
         finally:
             bar.close()
-            if engine is not None:
-                engine.close()
+            if session is not None:
+                session.close()
         if summary_path is not None and out_dir is not None:
             write_summary(summary_path, records, out_dir)
         self.report = BatchReport(
             tuple(records),
             self.out_dir,
             summary_path,
-            engine.name if engine is not None else "nothing to do",
+            session.name if session is not None else "nothing to do",
             time.perf_counter() - start,
         )
 
-    def _take(self, entry: Any, engine: Any, records: list[ImageRecord], bar: Any) -> ImageRecord:
+    def _take(self, entry: ImageRecord | Pending, records: list[ImageRecord], bar: Any) -> ImageRecord:
         """The record of the oldest pending image (waiting for it if need be), counted and shown on the bar."""
-        record = entry if isinstance(entry, ImageRecord) else engine.result(entry)
+        record = entry if isinstance(entry, ImageRecord) else entry.result()
         records.append(record)
         self._failed += record.status == "failed"
         bar.update(1)
@@ -161,56 +178,59 @@ class BatchRun:
         return record
 
 
+@renamed_keywords(segmenter_or_model="model")
 def segment_many(
-    inputs: str | os.PathLike | Iterable[Any],
-    segmenter_or_model: Segmenter | ModelInput = "deeplabv3-starter",
+    inputs: str | os.PathLike | Iterable[str | os.PathLike | ImageInput],
+    model: SegmenterInput = "deeplabv3-starter",
     out_dir: str | os.PathLike | None = None,
     *,
+    engine: Engine | None = None,
     overlay: bool = False,
     alpha: float = 0.5,
     resume: bool = False,
     rle: bool = False,
     summary_name: str | None = SUMMARY_NAME,
-    workers: int | None = None,
-    threads: int | None = None,
-    interpreters: int | None = None,
-    client: Any = None,
-    scheduler: str | None = None,
     progress: bool = True,
     options: RuntimeOptions | None = None,
     resize: ResizeMode | None = None,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int | None = None,
+    **deprecated_engine: Any,
 ) -> BatchRun:
     """Segment images, files and folders; iterate the returned run for `ImageRecord`s in input order.
 
-    Writes `<name>_mask.png` (palette PNG), optionally `<name>_overlay.png`, and `summary_name` (JSON lines, one per
-    input; None: no summary file) to `out_dir`. `rle=True` adds COCO RLE per class to the summary (`[coco]` extra).
-    Where images run: by default in this process, in `cpu_count()` threads that overlap decoding and PNG
-    encoding of some images with `invoke()` of others (`interpreters`: how many interpreters those threads
-    use, default one per core; `threads`: interpreter threads each, default cores / interpreters). This
-    needs no `if __name__ == "__main__":` guard. `workers=1` runs serially in the calling thread; `workers=N`
-    (N > 1) asks for N worker processes ("spawn": the calling script needs the guard); a Dask `client` or
-    `scheduler` address runs on a cluster (`threads` default 1 there). With Dask, the inputs and `out_dir` must
-    be paths the workers can reach (any path works on a LocalCluster).
-    `options`, `resize` and `max_pixels` build the Segmenter when a model (zoo id, path, bytes) is given.
+    The run is lazy: nothing is segmented until it is iterated (`for record in run`) or run (`run.run()`).
+    Writes `<name>_mask.png` (palette PNG), optionally `<name>_overlay.png`, and `summary_name` (JSON lines,
+    one per input) to `out_dir`. Per-image failures become "failed" records; the run goes on.
+
+    Args:
+        inputs: A file or folder path (folders are walked recursively for image files), or an iterable of
+            paths and in-memory images (PIL images, arrays, bytes).
+        model: A zoo id, a `.tflite` path or bytes, or a `Segmenter` (see `as_segmenter`).
+        out_dir: Where masks, overlays and the summary go (None: nothing is written, records only).
+        engine: Where the images run: `Threads()` (the default: a thread per core, each with its own 1-thread
+            interpreter; no `if __name__ == "__main__":` guard needed), `Serial()`, `Processes(n)` (the
+            calling script needs the guard) or `Dask(client_or_scheduler)`.
+        overlay: Also write `<name>_overlay.png`, the mask blended over the photo (needs `out_dir`).
+        alpha: Opacity of the mask in the overlay, 0 to 1.
+        resume: Skip images whose outputs in `out_dir` are complete and come from this model and resize mode.
+        rle: Add COCO run-length encodings per class to the summary (the `[coco]` extra).
+        summary_name: The summary file's name in `out_dir` (None: no summary file).
+        progress: Show a tqdm progress bar.
+        options: Runtime options (a given `Segmenter` is re-targeted with them, without reloading).
+        resize: `"stretch"` or `"pad"` (default: the segmenter's, or the model's measured best mode).
+        max_pixels: Refuse larger images (a failed record; default: the segmenter's, or 64 MP).
+        **deprecated_engine: The keywords `workers`, `threads`, `interpreters`, `client` and `scheduler` of the
+            previous release, translated into an `engine` with a `DeprecationWarning`.
+
+    Returns:
+        The lazy run: iterate it, or call `run()` for the `BatchReport`.
 
     Raises:
-        OptionsError: contradictory or out-of-range arguments (the message names the one to change).
-        DependencyError: `rle=True` without pycocotools, or a Dask engine without Dask installed.
-        OutputConflictError: two inputs would write the same output file.
+        OptionsError: Out-of-range or contradictory arguments (the message names the one to change).
+        DependencyError: `rle=True` without pycocotools; a `Dask` engine without Dask (when the run starts).
+        OutputConflictError: Two inputs would write the same output file.
+        ModelNotFoundError, ModelFormatError: As `as_segmenter`.
     """
-    if client is not None and scheduler is not None:
-        raise OptionsError("give a Dask client or a scheduler address, not both")
-    if workers is not None and workers < 1:
-        raise OptionsError(f"workers must be at least 1, not {workers}")
-    if interpreters is not None and not 1 <= interpreters <= cpu_count():
-        raise OptionsError(
-            f"interpreters must be between 1 and {cpu_count()} (this machine's cores), not {interpreters}"
-        )
-    if interpreters is not None and (workers is not None or client is not None or scheduler is not None):
-        raise OptionsError("interpreters applies to the in-process default; leave out workers, client and scheduler")
-    if threads is not None and not 1 <= threads <= cpu_count():
-        raise OptionsError(f"threads must be between 1 and {cpu_count()} (this machine's cores), not {threads}")
     if not 0.0 <= alpha <= 1.0:
         raise OptionsError(f"alpha must be between 0 and 1, not {alpha}")
     if resume and out_dir is None:
@@ -222,39 +242,18 @@ def segment_many(
             import pycocotools.mask  # noqa: F401
         except ImportError as exc:
             raise DependencyError(f"rle=True needs pycocotools ({exc}); pip install 'deeplab-widgets[coco]'") from None
-    if isinstance(segmenter_or_model, Segmenter):
-        if options is not None or resize is not None:
-            raise OptionsError("options and resize apply to a model; for a Segmenter use segmenter.with_options(...)")
-        segmenter = segmenter_or_model
-    else:
-        segmenter = Segmenter(segmenter_or_model, options, resize=resize, max_pixels=max_pixels)
+    unknown = [k for k in deprecated_engine if k not in DEPRECATED_ENGINE_KEYWORDS]
+    if unknown:
+        raise TypeError(f"segment_many() got an unexpected keyword argument {unknown[0]!r}")
+    segmenter = as_segmenter(model, options, resize=resize, max_pixels=max_pixels)
+    if deprecated_engine:
+        if engine is not None:
+            raise OptionsError(f"give engine= or the deprecated {', '.join(deprecated_engine)}, not both")
+        engine, segmenter = _engine_from_deprecated(segmenter, **deprecated_engine)
+    if engine is not None and not isinstance(engine, Engine):
+        raise OptionsError(f"engine must be Serial(), Threads(), Processes(n) or Dask(client), not {engine!r}")
     out = Path(out_dir) if out_dir is not None else None
     items = expand_inputs(inputs, exclude=out)
-    distributed = client is not None or scheduler is not None
-
-    def engine() -> Any:
-        if distributed:
-            opts = replace(segmenter.options, num_threads=threads or 1)
-            return _Dask(SegmenterRecipe.of(segmenter, opts), client, scheduler)
-        if workers is None and len(items) > 1:
-            cores = cpu_count()
-            shared = interpreters or DEFAULT_INTERPRETERS or cores
-            return _Threads(
-                segmenter,
-                workers=cores if shared == 1 else shared,
-                interpreters=shared,
-                threads=threads or max(1, cores // shared),
-            )
-        if workers is None or workers == 1:
-            seg = (
-                segmenter
-                if threads is None
-                else segmenter.with_options(replace(segmenter.options, num_threads=threads))
-            )
-            return _Serial(seg)
-        opts = replace(segmenter.options, num_threads=threads or max(1, cpu_count() // workers))
-        return _Processes(SegmenterRecipe.of(segmenter, opts), workers)
-
     return BatchRun(
         items,
         segmenter,
@@ -264,6 +263,46 @@ def segment_many(
         resume=resume,
         rle=rle,
         summary_name=summary_name,
-        engine=engine,
+        engine=engine or DEFAULT_ENGINE,
         progress=progress,
     )
+
+
+#: The engine keywords of the previous release.
+DEPRECATED_ENGINE_KEYWORDS = ("workers", "threads", "interpreters", "client", "scheduler")
+
+
+def _engine_from_deprecated(
+    segmenter: Segmenter,
+    *,
+    workers: int | None = None,
+    threads: int | None = None,
+    interpreters: int | None = None,
+    client: Any = None,
+    scheduler: str | None = None,
+) -> tuple[Engine, Segmenter]:
+    """The engine (and segmenter) the previous release's engine keywords asked for, with a warning."""
+    values = (workers, threads, interpreters, client, scheduler)
+    given = [k for k, v in zip(DEPRECATED_ENGINE_KEYWORDS, values, strict=True) if v is not None]
+    deprecated(
+        f"segment_many({', '.join(f'{k}=' for k in given)})",
+        "pass engine=Serial(), Threads(n), Processes(n) or Dask(client_or_scheduler)",
+        stacklevel=5,  # this function, segment_many, its keyword-renaming wrapper, the caller
+    )
+    if client is not None and scheduler is not None:
+        raise OptionsError("give a Dask client or a scheduler address, not both")
+    if client is not None:
+        return Dask(client, interpreter_threads=threads or 1), segmenter
+    if scheduler is not None:
+        return Dask(scheduler, interpreter_threads=threads or 1), segmenter
+    if workers is not None and workers < 1:
+        raise OptionsError(f"workers must be at least 1, not {workers}")
+    if workers == 1:
+        if threads is not None:
+            segmenter = segmenter.with_options(replace(segmenter.options, num_threads=threads))
+        return Serial(), segmenter
+    if workers is not None:
+        return Processes(workers, interpreter_threads=threads), segmenter
+    if interpreters == 1:
+        return Threads(shared=True, interpreter_threads=threads), segmenter
+    return Threads(interpreters, interpreter_threads=threads), segmenter

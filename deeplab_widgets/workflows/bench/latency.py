@@ -19,9 +19,10 @@ import numpy as np
 import psutil
 
 from ...core.images import ImageInput, load_image
-from ...core.model import ModelInput, ModelSpec, load_model
+from ...core.model import ModelSpec, load_model
 from ...core.preprocess import fit
 from ...core.runtime import RuntimeOptions, backend_module, cpu_count, make_interpreter
+from ...core.segmenter import Segmenter, SegmenterInput
 from ...errors import OptionsError
 from ..samples import resolve_image
 from .tables import latency_row
@@ -67,7 +68,11 @@ class LatencyStats:
 
     @classmethod
     def from_samples(cls, samples_ms: Sequence[float]) -> LatencyStats:
-        """Statistics of a non-empty list of timings; an empty one raises `OptionsError`."""
+        """Statistics of a non-empty list of timings; an empty one raises `OptionsError`.
+
+        Args:
+            samples_ms: Timings in milliseconds.
+        """
         if len(samples_ms) == 0:
             raise OptionsError("no timings to summarise")
         a = np.asarray(samples_ms, np.float64)
@@ -103,7 +108,11 @@ def machine_description() -> str:
 
 
 def options_dict(options: RuntimeOptions) -> dict[str, Any]:
-    """Runtime options as a JSON-ready dict (for the results' `to_dict()`)."""
+    """Runtime options as a JSON-ready dict (for the results' `to_dict()`).
+
+    Args:
+        options: The runtime options.
+    """
     return {
         "num_threads": options.num_threads,
         "xnnpack": options.xnnpack,
@@ -178,7 +187,13 @@ class BenchmarkResult:
 
 
 def check_counts(runs: int, warmup: int, max_seconds: float | None) -> None:
-    """Refuse run counts and time limits that cannot be measured (`OptionsError`)."""
+    """Refuse run counts and time limits that cannot be measured (`OptionsError`).
+
+    Args:
+        runs: Timed runs, at least 1.
+        warmup: Untimed runs, 0 or more.
+        max_seconds: A positive time limit in seconds, or None.
+    """
     if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
         raise OptionsError(f"runs must be a positive whole number, not {runs!r}")
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
@@ -187,13 +202,23 @@ def check_counts(runs: int, warmup: int, max_seconds: float | None) -> None:
         raise OptionsError(f"max_seconds must be a positive number of seconds, not {max_seconds!r}")
 
 
-def as_spec(model: ModelInput | ModelSpec) -> ModelSpec:
-    """A loaded model (zoo id, path or bytes are loaded; a `ModelSpec` is used as it is)."""
+def as_spec(model: SegmenterInput) -> ModelSpec:
+    """A loaded model: a zoo id, path or bytes is loaded; a `ModelSpec` is used as it is, a `Segmenter`'s spec too.
+
+    Args:
+        model: A zoo id, a `.tflite` path or bytes, a `ModelSpec` or a `Segmenter`.
+    """
+    if isinstance(model, Segmenter):
+        return model.spec
     return model if isinstance(model, ModelSpec) else load_model(model)
 
 
 def describe_image(image: ImageInput) -> str:
-    """How a benchmark labels its input: a file's name, a sample's name, or the object's type."""
+    """How a benchmark labels its input: a file's name, a sample's name, or the object's type.
+
+    Args:
+        image: A path, a sample name, bytes or an in-memory image.
+    """
     if isinstance(image, (str, os.PathLike)):
         return Path(image).name if Path(image).suffix else str(image)
     return f"<{type(image).__name__}>"
@@ -211,7 +236,7 @@ def _random_input(shape: Sequence[int], dtype: np.dtype, rng: np.random.Generato
 
 
 def benchmark(
-    model: ModelInput | ModelSpec = "deeplabv3-starter",
+    model: SegmenterInput = "deeplabv3-starter",
     options: RuntimeOptions | None = None,
     *,
     runs: int = DEFAULT_RUNS,
@@ -223,16 +248,28 @@ def benchmark(
 ) -> BenchmarkResult:
     """Time `invoke()` like `benchmark_model`: init, first run, warm-up, then `runs` runs or `max_seconds`.
 
-    The input is random (as `benchmark_model`) unless `image` (a path, sample name, bytes or PIL image) is given.
     A fresh interpreter is built so initialisation is really measured; the Segmenter's cache is not touched.
-    `on_run()` is called after each timed run (not after the first run or the warm-up), e.g. for a progress bar.
 
-    Raises `OptionsError` for bad counts, the model's and the backend's errors (`ModelNotFoundError`,
-    `BackendError`, `DelegateError`) and the image's (`ImageNotFoundError`, `ImageDecodeError`).
+    Args:
+        model: A zoo id, a `.tflite` path or bytes, a `ModelSpec` or a `Segmenter` (whose options are the
+            default for `options`).
+        options: Threads, XNNPACK, delegate and backend (default: the segmenter's, or `RuntimeOptions()`).
+        runs: Timed runs (`benchmark_model`'s default: 50).
+        warmup: Untimed runs after the first one.
+        max_seconds: Stop timing after this many seconds, even before `runs` runs.
+        image: The input, as a path, sample name, bytes or PIL image, fitted by stretching (default: random
+            values, as `benchmark_model`).
+        seed: The random input's seed.
+        on_run: Called after each timed run (not after the first run or the warm-up), e.g. for a progress bar.
+
+    Raises:
+        OptionsError: Bad counts.
+        ModelNotFoundError, BackendError, DelegateError: The model's and the backend's errors.
+        ImageNotFoundError, ImageDecodeError: The image's errors.
     """
     check_counts(runs, warmup, max_seconds)
-    options = options or RuntimeOptions()
     spec = as_spec(model)
+    options = options or (model.options if isinstance(model, Segmenter) else RuntimeOptions())
     backend, _ = backend_module(options.backend)
     rss0 = _rss_mb()
     t0 = time.perf_counter()

@@ -15,13 +15,13 @@ from PIL import Image
 
 from ...core.export import mask_image
 from ...core.images import ImageInput, load_image
-from ...core.model import ModelInput, ModelSpec
-from ...core.preprocess import ResizeMode, check_resize
+from ...core.preprocess import ResizeMode
 from ...core.runtime import RuntimeOptions, backend_module
-from ...core.segmenter import SegmentationResult, Segmenter
+from ...core.segmenter import SegmentationResult, SegmenterInput, as_segmenter
+from ...core.size import Size
 from ...errors import StageNotFoundError
 from ..samples import resolve_image
-from .latency import DEFAULT_WARMUP, LatencyStats, as_spec, check_counts, describe_image, options_dict
+from .latency import DEFAULT_WARMUP, LatencyStats, check_counts, describe_image, options_dict
 from .tables import latency_row
 
 #: The photo the pipeline mode decodes when none is given.
@@ -50,14 +50,18 @@ class PipelineResult:
     options: RuntimeOptions
     backend: str
     input: str
-    image_size: tuple[int, int]  # (width, height) of the decoded photo
+    image_size: Size  # of the decoded photo
     render: str  # what the render stage did
     stages: tuple[StageStats, ...]
     requested_runs: int
     stopped_early: bool
 
     def stage(self, name: str) -> StageStats:
-        """One stage by name (see `STAGES`); another name raises `StageNotFoundError`."""
+        """One stage by name (see `STAGES`); another name raises `StageNotFoundError`.
+
+        Args:
+            name: One of `STAGES`.
+        """
         for s in self.stages:
             if s.name == name:
                 return s
@@ -75,7 +79,7 @@ class PipelineResult:
             "options": options_dict(self.options),
             "backend": self.backend,
             "input": self.input,
-            "image_size": list(self.image_size),
+            "image_size": {"height": self.image_size.height, "width": self.image_size.width},
             "render": self.render,
             "stages": {s.name: {"stats": s.stats.to_dict(), "samples_ms": list(s.samples_ms)} for s in self.stages},
             "requested_runs": self.requested_runs,
@@ -90,7 +94,12 @@ class PipelineResult:
 
 
 def encode_mask_png(image: Image.Image, result: SegmentationResult) -> bytes:
-    """The default render stage: the class map as a palette PNG (what `save_mask` writes), in memory."""
+    """The default render stage: the class map as a palette PNG (what `save_mask` writes), in memory.
+
+    Args:
+        image: The photo (unused: the mask alone is encoded).
+        result: The segmentation.
+    """
     buf = io.BytesIO()
     mask_image(result.labels, result.colormap).save(buf, format="PNG")
     return buf.getvalue()
@@ -103,7 +112,7 @@ def _describe_render(render: Render) -> str:
 
 
 def benchmark_pipeline(
-    model: ModelInput | ModelSpec = "deeplabv3-starter",
+    model: SegmenterInput = "deeplabv3-starter",
     options: RuntimeOptions | None = None,
     *,
     image: ImageInput = DEFAULT_PHOTO,
@@ -117,17 +126,28 @@ def benchmark_pipeline(
     """Time the whole path from encoded photo bytes to a displayable picture, stage by stage.
 
     Stages: decode (bytes in memory -> RGB), preprocess / invoke / postprocess (from `SegmentationResult.timings`),
-    render (`render(photo, result) -> bytes`; default `encode_mask_png`; the viz layer's `render_overlay` colourises
-    and blends), other (`segment()` bookkeeping) and total. Uses the Segmenter's cached interpreter.
-    `on_run()` is called after each timed run (not after the warm-up), e.g. for a progress bar.
+    render, other (`segment()` bookkeeping) and total. Uses the Segmenter's cached interpreter.
 
-    Raises `OptionsError` for bad counts or resize mode, and the model's and the image's errors.
+    Args:
+        model: A zoo id, a `.tflite` path or bytes, a `ModelSpec` or a `Segmenter` (see `as_segmenter`).
+        options: Runtime options (a given `Segmenter` is re-targeted with them, without reloading).
+        image: The photo: a path, a sample name, bytes or an in-memory image (default: the cat sample).
+        runs: Timed runs.
+        warmup: Untimed runs first.
+        max_seconds: Stop timing after this many seconds, even before `runs` runs.
+        resize: `"stretch"` or `"pad"` (default: the segmenter's, or the model's measured best mode).
+        render: `render(photo, result) -> bytes`, the render stage (default `encode_mask_png`; the viz layer's
+            `render_overlay` colourises and blends).
+        on_run: Called after each timed run (not after the warm-up), e.g. for a progress bar.
+
+    Raises:
+        OptionsError: Bad counts or resize mode.
+        ModelNotFoundError, ModelFormatError, BackendError, DelegateError: The model's and the backend's errors.
+        ImageNotFoundError, ImageDecodeError: The image's errors.
     """
     check_counts(runs, warmup, max_seconds)
-    if resize is not None:
-        check_resize(resize)
-    options = options or RuntimeOptions()
-    spec = as_spec(model)
+    segmenter = as_segmenter(model, options, resize=resize)
+    options, spec = segmenter.options, segmenter.spec
     backend, _ = backend_module(options.backend)
     source = resolve_image(image)
     if isinstance(source, (str, os.PathLike)):
@@ -140,7 +160,6 @@ def benchmark_pipeline(
         load_image(source).save(buf, format="PNG")
         data = buf.getvalue()
     render = render or encode_mask_png
-    segmenter = Segmenter(spec, options, resize=resize)
     times: dict[str, list[float]] = {name: [] for name in STAGES}
 
     def once() -> tuple[float, ...]:
@@ -175,7 +194,7 @@ def benchmark_pipeline(
             on_run()
         if time.perf_counter() >= deadline:
             break
-    size = load_image(data).size
+    size = Size.of(load_image(data))
     return PipelineResult(
         model=spec.name,
         options=options,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ...core.images import ImageInput
-from ...core.model import ModelInput, ModelSpec
+from ...core.model import ModelSpec
 from ...core.runtime import (
     RuntimeOptions,
     available_backends,
@@ -18,6 +18,8 @@ from ...core.runtime import (
     cpu_count,
     load_delegate,
 )
+from ...core.segmenter import Segmenter, SegmenterInput
+from ...deprecation import deprecated
 from ...errors import OptionsError
 from .latency import DEFAULT_RUNS, DEFAULT_WARMUP, BenchmarkResult, as_spec, benchmark, check_counts
 from .pipeline import DEFAULT_PHOTO, PipelineResult, Render, benchmark_pipeline
@@ -45,7 +47,11 @@ class Sweep:
         return latency_text_table(self.rows())
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the tidy table as CSV or JSON, chosen by the file extension."""
+        """Write the tidy table as CSV or JSON, chosen by the file extension.
+
+        Args:
+            path: A `.csv` or `.json` file (written atomically).
+        """
         return write_table(self.rows(), path)
 
 
@@ -66,7 +72,7 @@ class SweepProgress:
 
 
 def _as_tuple(value: Any) -> tuple:
-    if value is None or isinstance(value, (str, bool, int, os.PathLike, ModelSpec, bytes)):
+    if value is None or isinstance(value, (str, bool, int, os.PathLike, ModelSpec, Segmenter, bytes)):
         return (value,)
     return tuple(value)
 
@@ -79,7 +85,7 @@ def _backend_names(backends: str | Sequence[str]) -> list[str]:
 
 
 def sweep(
-    models: ModelInput | ModelSpec | Sequence[ModelInput | ModelSpec] = "deeplabv3-starter",
+    models: SegmenterInput | Sequence[SegmenterInput] = "deeplabv3-starter",
     *,
     threads: int | Sequence[int] | None = None,
     xnnpack: bool | Sequence[bool] = True,
@@ -92,21 +98,49 @@ def sweep(
     image: ImageInput | None = None,
     render: Render | None = None,
     progress: bool = True,
-    on_step: Callable[[int, int, str], None] | None = None,
     on_progress: Callable[[SweepProgress], None] | None = None,
+    on_step: Callable[[int, int, str], None] | None = None,
 ) -> Sweep:
     """Benchmark every combination of models x backends x delegates x XNNPACK x threads (default 1..cores).
 
     Every option is validated and every model loaded before the first run, so bad input fails fast. Thread
     counts above this machine's cores are refused (`OptionsError` from `RuntimeOptions`), not clamped:
     oversubscribed threads would measure contention, and a silently changed setting would mislabel the row.
-    `backends="installed"` means every backend importable here. `pipeline=True` times the whole pipeline
-    on `image` (default the cat photo) instead of `invoke()` alone. `on_step(done, total, label)` is called
-    after each measurement (e.g. by a widget's progress bar); `progress` shows a `tqdm` bar. `on_progress`
-    gets a `SweepProgress` after every timed run and, with its `result`, after every configuration, so a caller
-    can show progress in runs and keep the finished results if the sweep is stopped.
+
+    Args:
+        models: One model or several: zoo ids, `.tflite` paths or bytes, `ModelSpec`s or `Segmenter`s (their
+            models are timed; the options come from the other arguments).
+        threads: Interpreter thread counts (default: 1 to this machine's cores).
+        xnnpack: `True`, `False` or both.
+        delegates: External delegate libraries to load (None: no delegate).
+        backends: `"auto"`, `"litert"`, `"tflite-runtime"`, several of them, or `"installed"` (every backend
+            importable here).
+        pipeline: Time the whole pipeline on `image` (default: the cat photo) instead of `invoke()` alone.
+        runs: Timed runs per configuration.
+        warmup: Untimed runs per configuration after the first one.
+        max_seconds: Stop timing a configuration after this many seconds.
+        image: The input (default: random values, or the cat photo with `pipeline=True`).
+        render: The pipeline's render stage (see `benchmark_pipeline`).
+        progress: Show a tqdm progress bar, one step per configuration.
+        on_progress: Called with a `SweepProgress` after every timed run and, with its `result`, after every
+            configuration, so a caller can show progress in runs and keep the finished results if the sweep
+            is stopped (the Benchmark tab does).
+        on_step: Deprecated: use `on_progress` (its `configs_done`, `configs_total` and `label` after each
+            configuration are what `on_step(done, total, label)` received).
+
+    Returns:
+        Every configuration's result, in order.
+
+    Raises:
+        OptionsError: Bad counts, no models, an empty list, or a thread count outside 1..cores.
+        BackendError, DelegateError: A backend that is not installed, a delegate that does not load.
+        ModelNotFoundError, ModelFormatError: A model that cannot be loaded.
     """
     from tqdm.auto import tqdm  # here, not at import: in a notebook it loads ipywidgets
+
+    if on_step is not None:
+        deprecated("sweep(on_step=...)", "pass on_progress=, whose SweepProgress has the same counts and label")
+        on_progress = _with_steps(on_progress, on_step)
 
     check_counts(runs, warmup, max_seconds)
     specs = [as_spec(m) for m in _as_tuple(models)]
@@ -163,13 +197,30 @@ def sweep(
             bar.update()
             if on_progress:
                 on_progress(SweepProgress(i * runs, total * runs, i, total, label, result))
-            if on_step:
-                on_step(i, total, label)
     return Sweep(tuple(results))
 
 
+def _with_steps(
+    on_progress: Callable[[SweepProgress], None] | None, on_step: Callable[[int, int, str], None]
+) -> Callable[[SweepProgress], None]:
+    """An `on_progress` that also calls a deprecated `on_step(done, total, label)` after each configuration."""
+
+    def report(progress: SweepProgress) -> None:
+        if on_progress is not None:
+            on_progress(progress)
+        if progress.result is not None:
+            on_step(progress.configs_done, progress.configs_total, progress.label)
+
+    return report
+
+
 def parse_list(text: str, kind: type = int) -> tuple:
-    """Parse a comma-separated option such as "1,2" or "on,off" (for the CLI and widgets); `OptionsError` if bad."""
+    """Parse a comma-separated option such as "1,2" or "on,off" (for the CLI and widgets); `OptionsError` if bad.
+
+    Args:
+        text: Comma-separated words, e.g. `"1,2"` or `"on,off"`.
+        kind: `int`, `float`, `str`, or `bool` (on/off, true/false, 1/0, yes/no).
+    """
     words = [w.strip().lower() for w in str(text).split(",") if w.strip()]
     if not words:
         raise OptionsError(f"empty list: {text!r}")

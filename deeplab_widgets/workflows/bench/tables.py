@@ -45,7 +45,17 @@ ROW_FIELDS: dict[str, type] = {
 def latency_row(
     model: str, options: RuntimeOptions, backend: str, inp: str, stage: str, s: LatencyStats, extra: dict[str, Any]
 ) -> dict[str, Any]:
-    """One row of the tidy table (every `ROW_FIELDS` key; `None` where a column does not apply)."""
+    """One row of the tidy table (every `ROW_FIELDS` key; `None` where a column does not apply).
+
+    Args:
+        model: The model's name.
+        options: The runtime options timed.
+        backend: The backend actually used.
+        inp: What the model was fed (`"random"` or the photo's name).
+        stage: The stage (`"invoke"`, or a pipeline stage).
+        s: The stage's statistics.
+        extra: More columns (init_ms, first_ms, memory), as `ROW_FIELDS` names them.
+    """
     row: dict[str, Any] = dict.fromkeys(ROW_FIELDS)
     row.update(
         model=model,
@@ -69,7 +79,12 @@ def latency_row(
 
 
 def write_table(rows: Iterable[dict[str, Any]], path: str | os.PathLike) -> Path:
-    """Write tidy rows atomically as CSV (`.csv`) or JSON (`.json`); another extension raises `OptionsError`."""
+    """Write tidy rows atomically as CSV (`.csv`) or JSON (`.json`); another extension raises `OptionsError`.
+
+    Args:
+        rows: Tidy rows (`Sweep.rows()`).
+        path: The file; its extension chooses the format.
+    """
     target = Path(path)
     rows = list(rows)
     suffix = target.suffix.lower()
@@ -85,7 +100,12 @@ def write_table(rows: Iterable[dict[str, Any]], path: str | os.PathLike) -> Path
 
 
 def write_csv(rows: Iterable[dict[str, Any]], stream: TextIO) -> None:
-    """Write tidy rows as CSV to an open text stream (empty cells for missing values)."""
+    """Write tidy rows as CSV to an open text stream (empty cells for missing values).
+
+    Args:
+        rows: Tidy rows (`Sweep.rows()`).
+        stream: An open text stream (e.g. `sys.stdout`).
+    """
     writer = csv.DictWriter(stream, fieldnames=list(ROW_FIELDS))
     writer.writeheader()
     writer.writerows({k: ("" if row.get(k) is None else row.get(k)) for k in ROW_FIELDS} for row in rows)
@@ -100,7 +120,11 @@ def _parse_cell(value: str, kind: type) -> Any:
 
 
 def read_table(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Read rows written by `write_table` back, with their types (CSV) or as stored (JSON)."""
+    """Read rows written by `write_table` back, with their types (CSV) or as stored (JSON).
+
+    Args:
+        path: A `.csv` or `.json` file `write_table` wrote.
+    """
     target = Path(path)
     if target.suffix.lower() == ".json":
         rows: list[dict[str, Any]] = json.loads(target.read_text("utf-8"))
@@ -110,7 +134,12 @@ def read_table(path: str | os.PathLike) -> list[dict[str, Any]]:
 
 
 def format_cell(value: Any, missing: str = "-") -> str:
-    """One table cell as text: booleans as on/off, floats to 0.1 (whole numbers from 1000), None as `missing`."""
+    """One table cell as text: booleans as on/off, floats to 0.1 (whole numbers from 1000), None as `missing`.
+
+    Args:
+        value: The cell's value.
+        missing: The text for None.
+    """
     if value is None:
         return missing
     if isinstance(value, bool):
@@ -145,7 +174,11 @@ TEXT_COLUMNS = {"model", "input", "backend", "delegate", "stage"}
 
 
 def latency_text_table(rows: Sequence[dict[str, Any]]) -> str:
-    """Tidy rows as an aligned text table (times in ms); columns that are empty in every row are dropped."""
+    """Tidy rows as an aligned text table (times in ms); columns that are empty in every row are dropped.
+
+    Args:
+        rows: Tidy rows (`Sweep.rows()`).
+    """
     cols = [(h, k) for h, k in TABLE_COLUMNS if any(r.get(k) is not None for r in rows)]
     left = {i for i, (h, _) in enumerate(cols) if h in TEXT_COLUMNS}
     body = [[format_cell(r.get(k)) for _, k in cols] for r in rows]

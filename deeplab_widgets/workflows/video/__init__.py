@@ -1,7 +1,7 @@
 """Video: segment every frame of a clip (`segment_video`), smooth over time, measure flicker, write videos."""
 
 from .reader import DecodedFrame, VideoInfo, VideoReader, video_info
-from .segment import VideoFrameResult, model_size, segment_video
+from .segment import VideoFrameResult, VideoFrames, model_size, segment_video
 from .temporal import Flicker, FlickerMeter, ProbabilitySmoother, flicker, top_class
 from .writer import VideoWriter
 
@@ -11,6 +11,7 @@ __all__ = [
     "FlickerMeter",
     "ProbabilitySmoother",
     "VideoFrameResult",
+    "VideoFrames",
     "VideoInfo",
     "VideoReader",
     "VideoWriter",

@@ -24,7 +24,7 @@ from ...core.export import (
     mask_image,
     output_error,
 )
-from ...core.segmenter import Segmenter
+from ...core.segmenter import SegmenterInput, as_segmenter
 from ...errors import DeeplabWidgetsError
 from .reader import VideoSource, resolve_video, video_info
 from .segment import VideoFrameResult, segment_video
@@ -38,6 +38,9 @@ Render = Callable[[VideoFrameResult], np.ndarray]
 @contextmanager
 def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     """A hidden temporary folder beside `path`; on success its files move into `path`, on failure it vanishes.
+
+    Args:
+        path: The final folder.
 
     Raises:
         OutputError: A folder cannot be created or a file cannot be written or moved (the OS error is its cause).
@@ -76,7 +79,11 @@ def claim_outputs(*paths: Path) -> Iterator[None]:
 
 
 def mask_frame(frame: VideoFrameResult) -> np.ndarray:
-    """The colour mask of a frame (Pillow's palette lookup): the default output video frame."""
+    """The colour mask of a frame (Pillow's palette lookup): the default output video frame.
+
+    Args:
+        frame: A segmented frame.
+    """
     return np.asarray(mask_image(frame.labels, frame.segmentation.colormap).convert("RGB"))
 
 
@@ -99,7 +106,7 @@ class VideoRun:
 
 def write_video_outputs(
     source: VideoSource,
-    segmenter: Segmenter,
+    model: SegmenterInput = "deeplabv3-starter",
     *,
     out: str | os.PathLike | None = None,
     masks: str | os.PathLike | None = None,
@@ -113,14 +120,32 @@ def write_video_outputs(
     """Segment a clip and write its outputs: `out` video (H.264, same size and rate, no audio),
     one palette PNG per frame in `masks`, one JSON line per frame to `json_lines`.
 
-    `overlay=True` decodes the full RGB frames `render` needs to blend over. The video and the mask
-    folder appear under their names only when the whole clip succeeded. Raises the `VideoError`s
-    of `segment_video` before anything is written for unusable input.
+    The video and the mask folder appear under their names only when the whole clip succeeded.
+
+    Args:
+        source: A video file's path, or a sample video's name.
+        model: A zoo id, a `.tflite` path or bytes, or a `Segmenter` (see `as_segmenter`).
+        out: The output video (`.mp4`, `.m4v`, `.mov` or `.mkv`), or None.
+        masks: A folder for one palette PNG per frame (`frame_000000.png`, ...), or None.
+        json_lines: A text stream for one JSON line per frame (`VideoFrameResult.to_json`), or None.
+        render: Makes each output video frame from a frame's result (default: the colour mask).
+        overlay: Decode the full RGB frames that a `render` blending over the video needs.
+        smooth: Temporal smoothing weight, as `segment_video`.
+        limit: Stop after this many frames.
+        progress: Show a progress bar.
+
+    Returns:
+        What the run did: frames, time, top classes and flicker.
+
+    Raises:
+        VideoError: The `VideoError`s of `segment_video`, before anything is written for unusable input.
+        OptionsError: An output video with an unknown extension.
     """
     path = resolve_video(source)
     info = video_info(path)  # bad input fails here, before any output exists
     out_path = check_output_file(out) if out else None
     masks_path = check_output_folder(masks) if masks else None
+    segmenter = as_segmenter(model)
     frames = segment_video(
         path,
         segmenter,
@@ -135,7 +160,7 @@ def write_video_outputs(
     folder: AbstractContextManager[Any] = atomic_folder(masks_path) if masks_path else nullcontext()
     claim = claim_outputs(*(p for p in (out_path, masks_path) if p is not None))
     t0 = time.perf_counter()
-    with claim, writer as video, folder as mask_dir:
+    with frames, claim, writer as video, folder as mask_dir:  # stopping early closes the decoder and the file
         for frame in frames:
             meter.add(frame.labels)
             classes = [c for c in frame.present_classes() if c.id != 0]

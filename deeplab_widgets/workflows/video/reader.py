@@ -23,6 +23,7 @@ import av
 import av.error
 import numpy as np
 
+from ...core.size import Size
 from ...errors import (
     NoVideoStreamError,
     VideoCodecError,
@@ -66,9 +67,9 @@ class VideoInfo:
     rotation: int = 0  # degrees counter-clockwise that turn the stored frames upright: 0, 90, 180 or 270
 
     @property
-    def size(self) -> tuple[int, int]:
-        """(width, height) in pixels."""
-        return self.width, self.height
+    def size(self) -> Size:
+        """The frame size."""
+        return Size(self.height, self.width)
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,11 @@ class DecodedFrame:
 
 
 def resolve_video(source: VideoSource) -> Path:
-    """A video path: a file path, or the name of a registered sample video (e.g. "cockatoo")."""
+    """A video path: a file path, or the name of a registered sample video (e.g. "cockatoo").
+
+    Args:
+        source: A video file's path, or a sample video's name.
+    """
     path = Path(source)
     if path.is_file():
         return path
@@ -168,7 +173,11 @@ def _video_stream(container: Any, path: Path) -> Any:
 
 
 def video_info(source: VideoSource) -> VideoInfo:
-    """Size, frame rate, frame count and codec of a video, without decoding it."""
+    """Size, frame rate, frame count and codec of a video, without decoding it.
+
+    Args:
+        source: A video file's path, or a sample video's name.
+    """
     path = resolve_video(source)
     container = _open(path)
     try:
@@ -213,20 +222,28 @@ def upright(pixels: np.ndarray, rotation: int) -> np.ndarray:
 class VideoReader:
     """Decodes a video on a background thread; iterate for `DecodedFrame`s, close (or `with`) to stop.
 
-    `size` is the (width, height) the pixels are scaled to (None: the video's size); `full=True` also
+    `size` is the size the pixels are scaled to (None: the video's size); `full=True` also
     converts each frame to RGB at `image_size` (default: the video's size). `start` seeks to that frame
     index: to the last keyframe at or before it, then decodes forward, dropping frames until the target
     timestamp (see `_frames_from`), so a seek costs the distance from a keyframe, not from the start of the
     file; `limit` stops after that many frames.
+
+    Args:
+        source: A video file's path, or a sample video's name.
+        size: The size of the model-sized pixels (default: the video's); may be set before iterating.
+        full: Also convert each frame to RGB at `image_size` (`DecodedFrame.image`).
+        image_size: The size of those frames (default: the video's).
+        start: The first frame's index.
+        limit: Stop after this many frames.
     """
 
     def __init__(
         self,
         source: VideoSource,
-        size: tuple[int, int] | None = None,
+        size: Size | None = None,
         *,
         full: bool = False,
-        image_size: tuple[int, int] | None = None,
+        image_size: Size | None = None,
         start: int = 0,
         limit: int | None = None,
     ) -> None:
@@ -302,7 +319,7 @@ class VideoReader:
 
     def _decode(self) -> None:
         rotation = self.info.rotation
-        width, height = self.size if rotation in (0, 180) else self.size[::-1]  # scaled before turning
+        height, width = self.size if rotation in (0, 180) else self.size[::-1]  # scaled before turning
         index, count = self.start, 0
         try:
             frames, skip = self._frames_from(self.start)
@@ -324,7 +341,7 @@ class VideoReader:
                 pixels = upright(small.to_ndarray(), rotation)
                 image = None
                 if self.full:
-                    iw, ih = self.image_size if rotation in (0, 180) else self.image_size[::-1]
+                    ih, iw = self.image_size if rotation in (0, 180) else self.image_size[::-1]
                     image = frame.to_ndarray(width=iw, height=ih, format="rgb24", interpolation=SCALER)
                     image = upright(image, rotation)
                 item = DecodedFrame(index, seconds, pixels, image, (time.perf_counter() - t0) * 1e3)

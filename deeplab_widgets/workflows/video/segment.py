@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ...core.model import ModelInput
 from ...core.pool import SegmenterPool
-from ...core.preprocess import Placement, argmax_labels, restore
+from ...core.preprocess import Placement, ResizeMode, argmax_labels, content_size, restore
 from ...core.runtime import RuntimeOptions
-from ...core.segmenter import ClassShare, SegmentationResult, Segmenter, Timings
+from ...core.segmenter import ClassShare, SegmentationResult, Segmenter, SegmenterInput, Timings, as_segmenter
+from ...core.size import Size, as_size
 from ...errors import NoScoresError, OptionsError, VideoError
 from .reader import DecodedFrame, VideoReader, VideoSource
 from .temporal import ProbabilitySmoother, check_weight
@@ -62,85 +62,172 @@ class VideoFrameResult:
         }
 
 
-def model_size(segmenter: Segmenter, video_size: tuple[int, int]) -> tuple[int, int]:
-    """The (width, height) the decoder should scale frames to for this model and resize mode."""
-    h, w = segmenter.spec.input_size
-    if segmenter.resize == "stretch":
-        return w, h
-    vw, vh = video_size
-    scale = min(h / vh, w / vw)
-    return max(1, round(vw * scale)), max(1, round(vh * scale))
+def model_size(segmenter: Segmenter, video_size: Size) -> Size:
+    """The size the decoder should scale frames of `video_size` to for this model and resize mode.
+
+    Args:
+        segmenter: The model (its input size and resize mode).
+        video_size: The video's frame size.
+    """
+    return content_size(video_size, segmenter.spec.input_size, segmenter.resize)
 
 
-def as_segmenter(model: ModelInput | Segmenter, options: RuntimeOptions | None = None) -> Segmenter:
-    """A Segmenter from a zoo id, a path, bytes or an existing Segmenter (then `options` re-targets it)."""
-    if isinstance(model, Segmenter):
-        return model.with_options(options) if options is not None else model
-    return Segmenter(model, options)
+class VideoFrames:
+    """A `segment_video` run: iterate it for one `VideoFrameResult` per frame, in frame order.
+
+    `segment_video` has opened the video and checked every argument before it returns this; decoding starts
+    with the first `next()`. `close()` (or leaving a `with` block) stops early: frames in flight are finished
+    or cancelled, the decode thread stops and the file is closed. Iterate it once.
+
+    Args:
+        reader: The opened video, with its model-sized scaling set.
+        segmenter: The segmenter that runs on each frame.
+        smoother: The temporal smoother, or None.
+        full_size: Scale class maps up to the video's size.
+        scores: Keep each frame's probabilities.
+        interpreters: Frames segmented at once.
+        progress: Show a tqdm bar while iterating.
+
+    Attributes:
+        info: The video's size, frame rate, frame count and codec.
+        segmenter: The segmenter that runs on each frame.
+        total: How many frames the run will yield, when the container says (else None).
+    """
+
+    def __init__(
+        self,
+        reader: VideoReader,
+        segmenter: Segmenter,
+        *,
+        smoother: ProbabilitySmoother | None,
+        full_size: bool,
+        scores: bool,
+        interpreters: int,
+        progress: bool,
+    ) -> None:
+        self.segmenter, self.info = segmenter, reader.info
+        remaining = max(0, reader.info.frames - reader.start) if reader.info.frames else 0
+        self.total = min(remaining, reader.limit if reader.limit is not None else remaining) or None
+        self._reader, self._smoother, self._full_size = reader, smoother, full_size
+        self._scores, self._interpreters, self._progress = scores, interpreters, progress
+        self._gen = self._run()
+
+    def __iter__(self) -> Iterator[VideoFrameResult]:
+        return self
+
+    def __next__(self) -> VideoFrameResult:
+        return next(self._gen)
+
+    def __enter__(self) -> VideoFrames:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop: frames in flight are cancelled or finished first, then the decoder and the file are closed."""
+        self._gen.close()
+        self._reader.close()  # also when iteration never started
+
+    def _run(self) -> Generator[VideoFrameResult, None, None]:
+        reader, segmenter = self._reader, self.segmenter
+        small = Placement(reader.size, reader.size)
+        full = Placement(reader.info.size, reader.size)
+        bar = tqdm(total=self.total, unit="frame", desc=reader.path.name, disable=not self._progress, leave=False)
+        segmented = _segmented(reader, segmenter, small, scores=self._scores, interpreters=self._interpreters)
+        try:
+            for frame, result in segmented:
+                if self._smoother is not None or self._full_size:
+                    result = _finish(
+                        result, self._smoother, full if self._full_size else None, keep_scores=self._scores
+                    )
+                bar.update()
+                yield VideoFrameResult(frame.index, frame.time, result, frame.decode_ms, frame.image)
+        finally:
+            segmented.close()  # a consumer that stops early: frames in flight are cancelled or finished first
+            bar.close()
+            reader.close()
 
 
 def segment_video(
     source: VideoSource,
-    model: ModelInput | Segmenter = "deeplabv3-starter",
+    model: SegmenterInput = "deeplabv3-starter",
     *,
     options: RuntimeOptions | None = None,
+    resize: ResizeMode | None = None,
     smooth: float = 0.0,
     full_size: bool = False,
     frames: bool = False,
-    frame_size: tuple[int, int] | None = None,
+    frame_size: Size | None = None,
     scores: bool = False,
     start: int = 0,
     limit: int | None = None,
     interpreters: int | None = None,
     progress: bool = True,
-) -> Generator[VideoFrameResult, None, None]:
-    """Segment every frame of a video file; yields one `VideoFrameResult` per frame, in order.
+) -> VideoFrames:
+    """Segment every frame of a video file; iterate the returned run for one `VideoFrameResult` per frame.
 
-    Frames are decoded on a background thread and scaled to the model input by FFmpeg, so the
-    loop costs little more than one `invoke()` per frame. Class maps are at the model's resolution
-    unless `full_size=True` (the video's resolution). `frames=True` also returns each RGB frame
-    (for overlays), at `frame_size` (width, height; default the video's). `smooth` in [0, 1) is the weight of the past in an exponential moving average
-    of the class probabilities (0 = off); it needs a model with scores. `start` seeks to a frame
-    index; `limit` stops after that many frames.
+    Everything is checked, the model loaded and the video opened before this returns, so bad input raises
+    here, not on the first frame. Frames are decoded on a background thread and scaled to the model input by
+    FFmpeg, so the loop costs little more than one `invoke()` per frame.
 
-    `interpreters` > 1 segments that many frames at once, each on an interpreter of its own with the
-    options' threads shared out among them; results still come in frame order. The default, when only
-    class maps are wanted (no `scores`, no `smooth`) and no external delegate is set, is one 1-thread
-    interpreter per thread of `options` (on 2 cores: two frames at once, which uses the cores better than
-    one 2-thread `invoke()` per frame; `benchmarks/video_throughput.py` measures both); otherwise 1.
+    Args:
+        source: A video file's path, or the name of a sample video (`"cockatoo"`).
+        model: A zoo id, a `.tflite` path or bytes, or a `Segmenter` (see `as_segmenter`).
+        options: Runtime options (a given `Segmenter` is re-targeted with them, without reloading).
+        resize: `"stretch"` or `"pad"` (default: the segmenter's, or the model's measured best mode).
+        smooth: The weight of the past, in [0, 1), of an exponential moving average of the class
+            probabilities (0: off); needs a model with scores.
+        full_size: Class maps at the video's resolution (default: the model's, all a class count needs).
+        frames: Also return each RGB frame (`VideoFrameResult.image`), e.g. for overlays.
+        frame_size: The size of those frames (default: the video's).
+        scores: Keep each frame's class probabilities (`segmentation.scores`).
+        start: The first frame's index (a seek to the keyframe before it, then decoding forward).
+        limit: Stop after this many frames (default: the whole video).
+        interpreters: Frames segmented at once, each on an interpreter of its own with the options' threads
+            shared out among them; results still come in frame order. Default: when only class maps are wanted
+            (no `scores`, no `smooth`) and no external delegate is set, one 1-thread interpreter per thread of
+            the options (on 2 cores: two frames at once, which uses the cores better than one 2-thread
+            `invoke()` per frame; `benchmarks/video_throughput.py` measures both); otherwise 1.
+        progress: Show a tqdm progress bar while iterating.
 
-    Raises `VideoNotFoundError`, `VideoFormatError`, `NoVideoStreamError`, `VideoCodecError`,
-    `VideoTruncatedError` for unusable input, `NoScoresError` when smoothing a model without scores.
+    Returns:
+        The run: an iterator of `VideoFrameResult`s with `close()` and `with` support.
+
+    Raises:
+        VideoNotFoundError, VideoFormatError, NoVideoStreamError, VideoCodecError: Unusable input (at call time).
+        VideoTruncatedError: A file that starts like a video but cannot be read (at call time), or that breaks
+            off partway (while iterating).
+        NoScoresError: Smoothing with a model without scores.
+        OptionsError: `smooth`, `start`, `limit` or `interpreters` out of range, or `interpreters` > 1 with
+            scores or smoothing.
+        ModelNotFoundError, ModelFormatError: As `as_segmenter`.
     """
-    segmenter = as_segmenter(model, options)
     weight = check_weight(smooth)
+    if start < 0:
+        raise OptionsError(f"start must be a frame index (0 or more), not {start}")
+    if limit is not None and limit < 0:
+        raise OptionsError(f"limit must be a number of frames (0 or more), not {limit}")
+    segmenter = as_segmenter(model, options, resize=resize)
     if weight and not segmenter.spec.has_scores:
         raise NoScoresError(
             f"{segmenter.spec.name} outputs class ids and its logits could not be found: it has no scores to "
             "smooth; use a zoo model (every one has scores), or smooth=0"
         )
-    smoother = ProbabilitySmoother(weight) if weight else None
-    want_scores = scores or smoother is not None
+    want_scores = scores or bool(weight)
     count = _interpreters(segmenter, interpreters, want_scores)
-    reader = VideoReader(source, None, full=frames, image_size=frame_size, start=start, limit=limit)
-    size = model_size(segmenter, reader.info.size)
-    reader.size = size
-    small = Placement(size, (size[1], size[0]))
-    full = Placement(reader.info.size, (size[1], size[0]))
-    remaining = max(0, reader.info.frames - start) if reader.info.frames else 0
-    total = min(remaining, limit or remaining) or None
-    bar = tqdm(total=total, unit="frame", desc=reader.path.name, disable=not progress, leave=False)
-    segmented = _segmented(reader, segmenter, small, scores=want_scores, interpreters=count)
-    try:
-        for frame, result in segmented:
-            if smoother is not None or full_size:
-                result = _finish(result, smoother, full if full_size else None, keep_scores=want_scores)
-            bar.update()
-            yield VideoFrameResult(frame.index, frame.time, result, frame.decode_ms, frame.image)
-    finally:
-        segmented.close()  # a consumer that stops early: frames in flight are cancelled or finished first
-        bar.close()
-        reader.close()
+    image_size = as_size(frame_size, "frame_size") if frame_size is not None else None
+    reader = VideoReader(source, None, full=frames, image_size=image_size, start=start, limit=limit)
+    reader.size = model_size(segmenter, reader.info.size)
+    return VideoFrames(
+        reader,
+        segmenter,
+        smoother=ProbabilitySmoother(weight) if weight else None,
+        full_size=full_size,
+        scores=want_scores,
+        interpreters=count,
+        progress=progress,
+    )
 
 
 def _interpreters(segmenter: Segmenter, asked: int | None, scores: bool) -> int:

@@ -17,21 +17,33 @@ from ...errors import OptionsError
 
 
 def check_weight(weight: float) -> float:
-    """Validate a smoothing weight: 0 (off) up to, not including, 1."""
+    """Validate a smoothing weight: 0 (off) up to, not including, 1.
+
+    Args:
+        weight: The weight of the past, in [0, 1).
+    """
     if not 0.0 <= weight < 1.0:
         raise OptionsError(f"the smoothing weight must be in [0, 1) (0 = off, 0.6 = a typical value), not {weight}")
     return float(weight)
 
 
 class ProbabilitySmoother:
-    """Exponential moving average of per-pixel class probabilities: `s = w * s_prev + (1 - w) * p`."""
+    """Exponential moving average of per-pixel class probabilities: `s = w * s_prev + (1 - w) * p`.
+
+    Args:
+        weight: The weight of the past, in [0, 1).
+    """
 
     def __init__(self, weight: float) -> None:
         self.weight = check_weight(weight)
         self._state: np.ndarray | None = None
 
     def update(self, probs: np.ndarray) -> np.ndarray:
-        """Fold in one frame's H x W x C probabilities; returns the smoothed probabilities (read-only)."""
+        """Fold in one frame's H x W x C probabilities; returns the smoothed probabilities (read-only).
+
+        Args:
+            probs: This frame's h x w x C probabilities.
+        """
         if self._state is None or self._state.shape != probs.shape:
             self._state = np.array(probs, np.float32)
         else:
@@ -47,7 +59,12 @@ class ProbabilitySmoother:
 
 
 def top_class(labels: np.ndarray, ignore: tuple[int, ...] = (0,)) -> int:
-    """The class covering most pixels, not counting `ignore` (background); the background if nothing else."""
+    """The class covering most pixels, not counting `ignore` (background); the background if nothing else.
+
+    Args:
+        labels: An H x W uint8 class map.
+        ignore: Class ids not counted (default: the background, 0).
+    """
     counts = np.bincount(labels.ravel(), minlength=256)
     rest = counts.copy()
     rest[list(ignore)] = 0
@@ -85,7 +102,11 @@ class Flicker:
         return sum(a != b for a, b in zip(self.top, self.top[1:], strict=False))
 
     def to_dict(self, class_names: tuple[str, ...] = ()) -> dict[str, object]:
-        """A JSON-ready summary."""
+        """A JSON-ready summary.
+
+        Args:
+            class_names: Names for the class ids (default: ids only).
+        """
 
         def name(i: int) -> str:
             return class_names[i] if i < len(class_names) else f"class {i}"
@@ -101,7 +122,11 @@ class Flicker:
 
 
 class FlickerMeter:
-    """Measures flicker on a stream of class maps without keeping them: `add()` each, then `result()`."""
+    """Measures flicker on a stream of class maps without keeping them: `add()` each, then `result()`.
+
+    Args:
+        ignore: Class ids not counted for the top class (default: the background, 0).
+    """
 
     def __init__(self, ignore: tuple[int, ...] = (0,)) -> None:
         self.ignore = ignore
@@ -110,7 +135,11 @@ class FlickerMeter:
         self._top: list[int] = []
 
     def add(self, labels: np.ndarray) -> None:
-        """Count one frame's class map (all frames the same size)."""
+        """Count one frame's class map (all frames the same size).
+
+        Args:
+            labels: The next frame's class map (all of one size).
+        """
         if self._previous is not None:
             if self._previous.shape != labels.shape:
                 raise OptionsError(f"class maps differ in size: {self._previous.shape} then {labels.shape}")
@@ -132,7 +161,12 @@ class FlickerMeter:
 
 
 def flicker(label_maps: list[np.ndarray] | tuple[np.ndarray, ...], ignore: tuple[int, ...] = (0,)) -> Flicker:
-    """The flicker of a sequence of same-sized class maps."""
+    """The flicker of a sequence of same-sized class maps.
+
+    Args:
+        label_maps: The clip's class maps, in frame order, all of one size.
+        ignore: Class ids not counted for the top class (default: the background, 0).
+    """
     meter = FlickerMeter(ignore)
     for labels in label_maps:
         meter.add(labels)

@@ -13,6 +13,7 @@ import av
 import numpy as np
 
 from ...core.export import atomic_path
+from ...core.size import Size
 from ...errors import OptionsError
 
 #: Container format per file extension.
@@ -28,9 +29,14 @@ class VideoWriter:
     Used as a context manager: frames go to a hidden temporary file beside `path`, which replaces
     `path` only when the block ends without an exception; an interrupted or failed run leaves nothing
     under the final name. Frames of odd width/height are scaled to even ones (H.264 4:2:0 needs them).
+
+    Args:
+        path: The output file (`.mp4`, `.m4v`, `.mov` or `.mkv`).
+        size: The frame size (odd sides are rounded up to even ones for H.264).
+        rate: Frames per second (an exact `Fraction` keeps the source's rate).
     """
 
-    def __init__(self, path: str | os.PathLike, size: tuple[int, int], rate: float | Fraction) -> None:
+    def __init__(self, path: str | os.PathLike, size: Size, rate: float | Fraction) -> None:
         self.path = Path(path)
         fmt = CONTAINERS.get(self.path.suffix.lower())
         if fmt is None:
@@ -46,7 +52,7 @@ class VideoWriter:
     def __enter__(self) -> VideoWriter:
         self._atomic = atomic_path(self.path)
         tmp = self._atomic.__enter__()
-        width, height = self.size
+        height, width = self.size
         try:
             self._container = av.open(str(tmp), "w", format=self.format)
             stream = self._container.add_stream("libx264", rate=self.rate, options=dict(X264_OPTIONS))
@@ -59,7 +65,11 @@ class VideoWriter:
         return self
 
     def write(self, rgb: np.ndarray) -> None:
-        """Append one H x W x 3 uint8 RGB frame."""
+        """Append one H x W x 3 uint8 RGB frame.
+
+        Args:
+            rgb: One H x W x 3 uint8 RGB frame.
+        """
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         frame = frame.reformat(width=self._stream.width, height=self._stream.height, format="yuv420p")
         frame.pts = self.frames
