@@ -4,6 +4,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .analysis.cost import compute_cost
 from .analysis.deeplab import ModelGraph, describe_decoder, read_graph
+from .analysis.derive import DerivedModel, derive
 from .analysis.intermediates import Activations, Probe
 from .assets.datasets import ade20k_32_folder, ade20k_folder, voc_folder
 from .assets.samples import list_samples, load_sample, sample_path
@@ -21,6 +22,7 @@ from .errors import (
     DeeplabWidgetsError,
     DelegateError,
     DependencyError,
+    DeriveError,
     DownloadError,
     ImageDecodeError,
     ImageNotFoundError,
@@ -112,6 +114,8 @@ __all__ = [
     "DeeplabWidgetsError",
     "DelegateError",
     "DependencyError",
+    "DeriveError",
+    "DerivedModel",
     "DownloadButton",
     "DownloadError",
     "Evaluation",
@@ -167,6 +171,7 @@ __all__ = [
     "compare_models",
     "comparison_table",
     "compute_cost",
+    "derive",
     "describe_decoder",
     "disagreement",
     "evaluate",

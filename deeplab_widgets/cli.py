@@ -156,6 +156,28 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _derive(args: argparse.Namespace) -> int:
+    from .analysis.cost import compute_cost
+    from .analysis.derive import derive, save
+
+    derived = derive(
+        args.model,
+        output_stride=args.output_stride,
+        input_size=args.input_size,
+        image_pooling=not args.no_image_pooling,
+    )
+    path = save(derived, args.out)
+    before, after = compute_cost(args.model).total_macs, compute_cost(derived.content).total_macs
+    h, w = derived.feature_size
+    print(
+        f"{path}: {derived.name}, encoder map {h}x{w}, {after / 1e9:.2f} GMACs "
+        f"({after / before:.2f}x the source's {before / 1e9:.2f})"
+    )
+    for edit in derived.edits:
+        print(f"  {edit}")
+    return 0
+
+
 def _video(args: argparse.Namespace) -> int:
     from .workflows.video.outputs import mask_frame, write_video_outputs
 
@@ -265,6 +287,16 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--csv", metavar="FILE", help="also save the table as CSV (- prints it instead)")
     bch.add_argument("--quiet", action="store_true", help="no progress bar")
     bch.set_defaults(func=_bench)
+
+    der = sub.add_parser(
+        "derive", help="the same weights at another output stride or input size, or without image pooling"
+    )
+    der.add_argument("model", metavar="MODEL", help="zoo model id or .tflite path")
+    der.add_argument("--output-stride", type=int, choices=(8, 16, 32), help="default: the model's own")
+    der.add_argument("--input-size", type=int, metavar="PX", help="square input side, e.g. 321 or 513")
+    der.add_argument("--no-image-pooling", action="store_true", help="drop DeepLab v3's image-level branch")
+    der.add_argument("--out", required=True, metavar="FILE.tflite", help="where to write the derived model")
+    der.set_defaults(func=_derive)
 
     vid = sub.add_parser("video", help="segment every frame of a video: overlay video, palette-PNG masks, JSON lines")
     vid.add_argument("input", metavar="VIDEO", help="a video file, or a sample video name (cockatoo)")
