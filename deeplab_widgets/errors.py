@@ -129,3 +129,8 @@ class UploadTooLargeError(AccessDeniedError):
 class DeriveError(DeeplabWidgetsError, ValueError):
     """A model's graph cannot be derived as asked: an op or layout the graph edit does not handle, an output
     stride its backbone cannot reach, or a derived graph the interpreter refuses (the message names the op)."""
+
+
+class ReferenceForwardError(DeeplabWidgetsError, ValueError):
+    """The NumPy reference forward pass cannot run a model: it is quantized, an op is not implemented (named),
+    or the input tensor has the wrong shape."""

@@ -55,7 +55,10 @@ def test_os16_edits_the_blocks_the_graph_roles_name() -> None:
     strided = graph.layer(22)
     assert strided.block == "MobilenetV2/expanded_conv_6/depthwise" and strided.stride == (1, 1)
     first = derived.edits[0]
-    assert first.startswith("layer 22 DEPTHWISE_CONV_2D (MobilenetV2/expanded_conv_6/depthwise") and "stride 1 -> 2" in first
+    assert (
+        first.startswith("layer 22 DEPTHWISE_CONV_2D (MobilenetV2/expanded_conv_6/depthwise")
+        and "stride 1 -> 2" in first
+    )
     assert any("rate 4 -> 2" in e for e in derived.edits)
     assert "op AVERAGE_POOL_2D (AvgPool2D/AvgPool): image-pooling window 33x33 -> 17x17" in derived.edits
     after = read_graph(derived.content)
