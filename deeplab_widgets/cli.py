@@ -138,7 +138,13 @@ def _eval(args: argparse.Namespace) -> int:
         dataset = ade20k_32_folder(args.images, args.masks)
     else:
         dataset = voc_folder(args.images, args.masks, labels=kind, ignore_index=args.ignore)
-    result = evaluate(segmenter, dataset, tta=args.tta, progress=not (args.json or args.quiet))
+    result = evaluate(
+        segmenter,
+        dataset,
+        tta=args.tta,
+        refine="crf" if args.crf else None,
+        progress=not (args.json or args.quiet),
+    )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return 0
@@ -265,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--ignore", type=int, default=255, help="mask value to ignore (default 255, VOC's void)")
     ev.add_argument("--tta", choices=["flip", "multiscale", "multiscale+flip"], help="test-time augmentation")
+    ev.add_argument("--crf", action="store_true", help="refine with DeepLab v1/v2's fully connected CRF (slow)")
     ev.add_argument("--resize", choices=RESIZE_MODES, help="default: the mode measured best for the model")
     ev.add_argument("--threads", type=int, help="interpreter threads (default: all cores)")
     ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
