@@ -158,3 +158,15 @@ def test_cli_derive_writes_a_model_and_reports_one_line_errors(tmp_path, capsys)
     err = capsys.readouterr().err
     assert err == "deeplab-widgets: error: input size must be a whole number of pixels from 65 to 1025, not 20\n"
     assert not bad.exists()
+
+
+def test_a_derived_file_runs_in_batch_and_video(tmp_path) -> None:
+    from deeplab_widgets import sample_path, segment_many, segment_video
+
+    path = save(derive("deeplabv3-starter", output_stride=16, cache=False), tmp_path / "os16.tflite")
+    records = list(segment_many([sample_path("cat"), sample_path("bird")], str(path), tmp_path / "out", progress=False))
+    assert [r.ok for r in records] == [True, True]
+    assert [r.classes[1].name for r in records] == ["cat", "bird"]
+    frames = list(segment_video("cockatoo", str(path), limit=3, progress=False))
+    assert [f.index for f in frames] == [0, 1, 2] and frames[0].labels.shape == (257, 257)
+    assert frames[0].segmentation.class_names[3] == "bird"
