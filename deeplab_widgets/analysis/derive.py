@@ -24,6 +24,7 @@ import math
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -450,9 +451,20 @@ def _remove_image_pooling(fb: Any, graph: ModelGraph) -> list[str]:
 
 
 def _constant(fb: Any, tensor: Any) -> np.ndarray:
-    dtype = _NUMPY_TYPES[tensor.type]
-    data = fb.buffers[tensor.buffer].data
-    return np.frombuffer(np.asarray(data, np.uint8).tobytes(), dtype).reshape(schema.tensor_shape(tensor))
+    """A constant tensor's data as an array of its type and shape."""
+    dtype = _numpy_types().get(tensor.type)
+    if dtype is None:
+        raise DeriveError(
+            f"tensor {schema.tensor_name(tensor)!r}: a constant of TFLite type {tensor.type} cannot be edited"
+        )
+    data = np.asarray(fb.buffers[tensor.buffer].data, np.uint8).tobytes()
+    return np.frombuffer(data, dtype).reshape(schema.tensor_shape(tensor))
+
+
+@cache
+def _numpy_types() -> dict[int, type]:
+    t = schema.schema_module().TensorType
+    return {t.FLOAT32: np.float32, t.INT32: np.int32, t.UINT8: np.uint8, t.INT8: np.int8, t.INT64: np.int64}
 
 
 def _set_constant(fb: Any, tensor: Any, value: np.ndarray) -> None:
@@ -468,22 +480,6 @@ def _set_shape(tensor: Any, shape: Sequence[int]) -> None:
     tensor.shape = np.array(shape, np.int32)
     if tensor.shapeSignature is not None and len(tensor.shapeSignature):
         tensor.shapeSignature = np.array(shape, np.int32)
-
-
-def _tensor_types() -> dict[int, Any]:
-    t = schema.schema_module().TensorType
-    return {t.FLOAT32: np.float32, t.INT32: np.int32, t.UINT8: np.uint8, t.INT8: np.int8, t.INT64: np.int64}
-
-
-class _Types(dict):
-    def __missing__(self, key: int) -> Any:
-        self.update(_tensor_types())
-        if key not in self:
-            raise DeriveError(f"a constant of tensor type {key} cannot be edited")
-        return self[key]
-
-
-_NUMPY_TYPES = _Types()
 
 
 # ---------------------------------------------------------------- shapes
