@@ -65,3 +65,29 @@ def test_bad_crf_settings_are_refused(voc) -> None:
     with pytest.raises(OptionsError, match="use it without TTA"):
         predict(seg, photo, tta="flip", refine="crf")
     assert crf_size((1352, 900), 513) == (513, 341) and crf_size((400, 300), 513) == (400, 300)
+
+
+@pytest.mark.slow
+def test_cli_eval_with_crf_reports_the_refinement(voc, tmp_path, capsys) -> None:
+    import json
+    import shutil
+
+    from deeplab_widgets.cli import main
+
+    item = voc.items[2]
+    for kind, path in (("images", item.image_path), ("masks", item.mask_path)):
+        (tmp_path / kind).mkdir()
+        shutil.copy(path, tmp_path / kind / path.name)
+    argv = [
+        "eval",
+        "--images",
+        str(tmp_path / "images"),
+        "--masks",
+        str(tmp_path / "masks"),
+        "--json",
+        "--threads",
+        "1",
+    ]
+    assert main([*argv, "--crf"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["refine"] == "crf" and report["images"] == 1 and report["pixel_accuracy"] > 0.9
