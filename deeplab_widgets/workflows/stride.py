@@ -41,6 +41,16 @@ def oracle_labels(truth: np.ndarray, stride: int, *, ignore: int | None = 255, n
     gets its grid point's class back. Cells with no labelled pixel get class 0 (they only hold void).
     """
     truth = np.asarray(truth)
+    (gh, gw), cell, labels, keep = _cells(truth, stride, ignore)
+    counts = np.bincount(cell[keep] * num_classes + labels[keep], minlength=gh * gw * num_classes)
+    grid = counts.reshape(gh * gw, num_classes).argmax(axis=1).astype(truth.dtype)
+    return grid[cell].reshape(truth.shape)
+
+
+def _cells(
+    truth: np.ndarray, stride: int, ignore: int | None
+) -> tuple[tuple[int, int], np.ndarray, np.ndarray, np.ndarray]:
+    """The grid's size, each pixel's nearest grid point (flat index), the flat labels and which are not `ignore`."""
     if truth.ndim != 2:
         raise OptionsError(f"a ground-truth mask is H x W, not {truth.shape}")
     h, w = truth.shape
@@ -50,14 +60,10 @@ def oracle_labels(truth: np.ndarray, stride: int, *, ignore: int | None = 255, n
     cell = (rows[:, None] * gw + cols[None, :]).ravel()
     labels = truth.ravel().astype(np.int64)
     keep = labels != ignore if ignore is not None else np.ones(labels.shape, bool)
-    counts = np.bincount(cell[keep] * num_classes + labels[keep], minlength=gh * gw * num_classes)
-    grid = counts.reshape(gh * gw, num_classes).argmax(axis=1).astype(truth.dtype)
-    return grid[cell].reshape(h, w)
+    return (gh, gw), cell, labels, keep
 
 
-def bilinear_oracle_labels(
-    truth: np.ndarray, stride: int, *, ignore: int | None = 255, num_classes: int = 256
-) -> np.ndarray:
+def bilinear_oracle_labels(truth: np.ndarray, stride: int, *, ignore: int | None = 255) -> np.ndarray:
     """The ground truth through a grid `stride` pixels apart the way DeepLab's logits reach full size: bilinearly.
 
     Each grid point holds its cell's class *fractions* (labelled pixels only); the fraction maps are
@@ -66,13 +72,8 @@ def bilinear_oracle_labels(
     oracle is a bound only for models whose class map is constant per cell.
     """
     truth = np.asarray(truth)
+    (gh, gw), cell, labels, keep = _cells(truth, stride, ignore)
     h, w = truth.shape
-    gh, gw = grid_size(h, stride), grid_size(w, stride)
-    rows = np.minimum((np.arange(h) + stride // 2) // stride, gh - 1)
-    cols = np.minimum((np.arange(w) + stride // 2) // stride, gw - 1)
-    cell = (rows[:, None] * gw + cols[None, :]).ravel()
-    labels = truth.ravel().astype(np.int64)
-    keep = labels != ignore if ignore is not None else np.ones(labels.shape, bool)
     present = np.unique(labels[keep])
     index = np.searchsorted(present, labels[keep])
     counts = np.bincount(cell[keep] * len(present) + index, minlength=gh * gw * len(present))
