@@ -28,9 +28,9 @@ def interpreter_run(model, photo):
 @pytest.mark.parametrize(
     "model",
     [
-        "deeplabv3-starter",
-        pytest.param({"output_stride": 16}, id="starter-os16"),
-        pytest.param({"output_stride": 16, "input_size": 321}, id="starter-os16-321px"),
+        pytest.param("deeplabv3-starter", id="starter", marks=pytest.mark.slow),
+        pytest.param({"output_stride": 16}, id="starter-os16", marks=pytest.mark.slow),
+        pytest.param({"output_stride": 16, "input_size": 321}, id="starter-os16-321px", marks=pytest.mark.slow),
         pytest.param({"output_stride": 32, "image_pooling": False}, id="starter-os32-no-pooling"),
     ],
 )
