@@ -9,6 +9,7 @@ from .analysis.intermediates import Activations, Probe
 from .assets.datasets import ade20k_32_folder, ade20k_folder, voc_folder
 from .assets.samples import list_samples, load_sample, sample_path
 from .assets.zoo import list_models, model_info
+from .core.crf import CrfOptions
 from .core.images import load_image
 from .core.labels import LabelSet, label_set
 from .core.model import ModelSpec, load_model
@@ -112,6 +113,7 @@ __all__ = [
     "ClassShare",
     "CompareView",
     "ConfusionMatrix",
+    "CrfOptions",
     "DatasetError",
     "DeeplabWidgetsError",
     "DelegateError",
