@@ -18,7 +18,7 @@ def private_cache(tmp_path, monkeypatch):
 def test_changing_the_stride_derives_segments_and_reports_the_cost() -> None:
     explorer = OutputStrideExplorer("deeplabv3-starter", "cat", options=OPTIONS)
     assert explorer.stride.value == 8 and explorer.size.value == 257 and list(explorer.stride.options) == [8, 16, 32]
-    assert "100.0%" in explorer.table.value and "cat" in explorer.table.value
+    assert "100.0%" in explorer.table.value and "cat" in explorer.table.value and "33x33" in explorer.table.value
     explorer.stride.value = 16
     assert explorer.derived is not None and explorer.derived.feature_size == (17, 17)
     assert "17x17" in explorer.table.value and "<td style='padding:2px 8px'>0.23</td>" in explorer.table.value
