@@ -170,3 +170,17 @@ def test_a_derived_file_runs_in_batch_and_video(tmp_path) -> None:
     frames = list(segment_video("cockatoo", str(path), limit=3, progress=False))
     assert [f.index for f in frames] == [0, 1, 2] and frames[0].labels.shape == (257, 257)
     assert frames[0].segmentation.class_names[3] == "bird"
+
+
+def test_a_derived_file_is_evaluated_on_voc_like_its_source(tmp_path, shared) -> None:
+    from dataclasses import replace
+
+    from deeplab_widgets import evaluate, voc_folder
+
+    voc = voc_folder(shared / "eval" / "voc" / "images", shared / "eval" / "voc" / "masks")
+    pairs = replace(voc, items=voc.items[:3])
+    path = save(derive("deeplabv3-starter", output_stride=16, cache=False), tmp_path / "os16.tflite")
+    derived = evaluate(Segmenter.from_file(path), pairs, progress=False)
+    source = evaluate(Segmenter("deeplabv3-starter"), pairs, progress=False)
+    assert derived.model == "os16.tflite" and not derived.mapped
+    assert abs(derived.miou - source.miou) < 0.05
