@@ -39,7 +39,8 @@ def plot_same_weights(
         color = COLORS[i % len(COLORS)]
         miou = [sc.miou for sc in group]
         err = [[sc.miou - sc.miou_interval[0] for sc in group], [sc.miou_interval[1] - sc.miou for sc in group]]
-        axes[0].errorbar(x, miou, yerr=err, fmt="o-", capsize=4, color=color, label=f"{size} px input")
+        nudged = [xi * (1 + 0.04 * (i - (len(by_size) - 1) / 2)) for xi in x]  # error bars side by side
+        axes[0].errorbar(nudged, miou, yerr=err, fmt="o-", capsize=4, color=color, label=f"{size} px input")
         axes[1].plot(x, [sc.band_accuracy[0] for sc in group], "o-", color=color, label=f"{size} px, 0-1 px")
         axes[1].plot(x, [sc.band_accuracy[-1] for sc in group], "s--", color=color, label=f"{size} px, 4-8 px")
         if timing is not None:
