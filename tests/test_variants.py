@@ -48,6 +48,13 @@ def test_os16_scores_close_to_os8_with_intervals(voc, tmp_path, monkeypatch) -> 
         assert s.band_accuracy[0] < s.band_accuracy[2] < s.pixel_accuracy + 0.05  # errors sit at boundaries
     diff, lo, hi = bootstrap_difference(os16, os8, rounds=200)
     assert lo <= diff <= hi and abs(diff) < 0.1
+    from deeplab_widgets.viz.stride import plot_same_weights
+
+    fig = plot_same_weights(
+        [os8, os16], {"OS 8": 8, "OS 16": 16}, {"OS 8": 257, "OS 16": 257}, {"OS 8": 7.3e8, "OS 16": 2.3e8}
+    )
+    _, middle, right = fig.axes
+    assert len(middle.lines) == 2 and [t.get_text() for t in right.texts] == ["0.73 GMACs", "0.23 GMACs"]
     table = markdown_table([os8, os16], {"GMACs": {"OS 8": "0.73"}})
     assert table.splitlines()[0].startswith("| variant | mIoU | 95% interval | pixel acc. | acc. 0-1 px |")
     assert table.splitlines()[2].endswith("| 0.73 |")
