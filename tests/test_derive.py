@@ -119,6 +119,7 @@ def test_derivations_are_cached_by_source_and_parameters(tmp_path) -> None:
     again = derive("deeplabv3-starter", output_stride=16)
     assert again.path == first.path and again.path.stat().st_mtime_ns == stamp
     assert again.content == first.content and again.edits == first.edits
+    assert derive("deeplabv3-starter", output_stride=16, cache=False).content == first.content  # deterministic
     other = derive("deeplabv3-starter", output_stride=32)
     assert other.path != first.path
     first.path.write_bytes(b"damaged")

@@ -48,9 +48,11 @@ OUTPUT_STRIDES = (8, 16, 32)
 #: Input sides `derive` accepts: from a few feature cells up to a size that still fits in memory comfortably.
 INPUT_SIZE_RANGE = (65, 1025)
 #: Changes whenever the edits change, so cached derivations of an older version are not reused.
-DERIVE_VERSION = 2
+DERIVE_VERSION = 3
 #: Subfolder of the registry's cache folder that holds derived models.
 CACHE_FOLDER = "derived"
+#: The timestamp of the files in a derived model's appended zip (the zip format's earliest).
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 _ELEMENTWISE = ("ADD", "MUL", "SUB", "MAXIMUM", "MINIMUM")
 _SAME_SHAPE = (*PASS_THROUGH_OPS, "LOGISTIC", "HARD_SWISH", "TANH", "LEAKY_RELU", "PRELU", "RELU_N1_TO_1")
@@ -212,9 +214,10 @@ def _with_labels(content: bytes, names: Sequence[str], dataset: str | None) -> b
         return content
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        archive.writestr("labelmap.txt", "\n".join(names) + "\n")
+        # A fixed timestamp: the same derivation gives the same bytes, whenever it runs.
+        archive.writestr(zipfile.ZipInfo("labelmap.txt", ZIP_TIME), "\n".join(names) + "\n")
         if dataset:
-            archive.writestr(DATASET_FILE, dataset + "\n")
+            archive.writestr(zipfile.ZipInfo(DATASET_FILE, ZIP_TIME), dataset + "\n")
     return content + buffer.getvalue()
 
 
