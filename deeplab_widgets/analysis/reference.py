@@ -292,7 +292,8 @@ def load(model: ModelInput | ModelSpec) -> ReferenceModel:
     for k, op in enumerate(g.operators):
         kind = schema.op_name(fb, op)
         outputs = tuple(int(t) for t in op.outputs)
-        label = f"op {k} {kind} ({schema.tensor_name(g.tensors[outputs[0]]) if outputs else ''})"
+        tensor = schema.tensor_name(g.tensors[outputs[0]]) if outputs else ""
+        label = f"op {k} {kind} ({tensor})"
         if kind not in KERNELS:
             raise ReferenceForwardError(
                 f"{name}: {label} is not implemented in the NumPy reference (it implements {', '.join(KERNELS)})"
@@ -304,7 +305,7 @@ def load(model: ModelInput | ModelSpec) -> ReferenceModel:
         if options.get("depthMultiplier", 1) not in (0, 1):
             raise ReferenceForwardError(f"{name}: {label} has depth multiplier {options['depthMultiplier']}, not 1")
         frozen = MappingProxyType({t: constants[t] for t in inputs if t in constants})
-        ops.append(RefOp(k, kind, label, inputs, outputs, MappingProxyType(options), frozen))
+        ops.append(RefOp(k, kind, tensor, inputs, outputs, MappingProxyType(options), frozen))
     return ReferenceModel(
         name=name,
         ops=tuple(ops),
