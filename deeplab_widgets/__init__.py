@@ -4,10 +4,12 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .analysis.cost import compute_cost
 from .analysis.deeplab import ModelGraph, describe_decoder, read_graph
+from .analysis.derive import DerivedModel, derive
 from .analysis.intermediates import Activations, Probe
 from .assets import zoo as _zoo
 from .assets.samples import list_samples, sample_path
 from .assets.zoo import list_models, model_info
+from .core.crf import CrfOptions
 from .core.images import load_image
 from .core.labels import LabelSet, label_set
 from .core.model import ModelSpec, load_model, use_catalog
@@ -22,6 +24,7 @@ from .errors import (
     DeeplabWidgetsError,
     DelegateError,
     DependencyError,
+    DeriveError,
     DownloadError,
     ImageDecodeError,
     ImageNotFoundError,
@@ -38,6 +41,7 @@ from .errors import (
     OptionsError,
     OutputConflictError,
     OutputError,
+    ReferenceForwardError,
     SampleNotFoundError,
     SizeMismatchError,
     StageNotFoundError,
@@ -75,6 +79,7 @@ _LAZY = {
     "LayerBrowser": ".widgets",
     "ImagePicker": ".widgets",
     "MaskViewer": ".widgets",
+    "OutputStrideExplorer": ".widgets",
     "RuntimeControls": ".widgets",
     "TimingPanel": ".widgets",
     "TimingReadout": ".widgets",
@@ -125,11 +130,14 @@ __all__ = [
     "ClassShare",
     "CompareView",
     "ConfusionMatrix",
+    "CrfOptions",
     "Dask",
     "DatasetError",
     "DeeplabWidgetsError",
     "DelegateError",
     "DependencyError",
+    "DeriveError",
+    "DerivedModel",
     "DownloadButton",
     "DownloadError",
     "Engine",
@@ -158,9 +166,11 @@ __all__ = [
     "OptionsError",
     "OutputConflictError",
     "OutputError",
+    "OutputStrideExplorer",
     "PipelineResult",
     "Probe",
     "Processes",
+    "ReferenceForwardError",
     "RuntimeControls",
     "RuntimeOptions",
     "SampleNotFoundError",
@@ -195,6 +205,7 @@ __all__ = [
     "compare_models",
     "comparison_table",
     "compute_cost",
+    "derive",
     "describe_decoder",
     "disagreement",
     "evaluate",

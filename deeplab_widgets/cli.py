@@ -163,7 +163,13 @@ def _eval(args: argparse.Namespace) -> int:
         dataset = ade20k_32_folder(args.images, args.masks)
     else:
         dataset = voc_folder(args.images, args.masks, labels=kind, ignore_index=args.ignore)
-    result = evaluate(segmenter, dataset, tta=args.tta, progress=not (args.json or args.quiet))
+    result = evaluate(
+        segmenter,
+        dataset,
+        tta=args.tta,
+        refine="crf" if args.crf else None,
+        progress=not (args.json or args.quiet),
+    )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return 0
@@ -178,6 +184,28 @@ def _eval(args: argparse.Namespace) -> int:
     print(f"  frequency-weighted IoU {m.fw_iou:.4f}, median {result.median_ms:.1f} ms per image")
     if len(dataset) < SANITY_CHECK_IMAGES:
         print(f"{len(dataset)} images are a sanity check, not a benchmark.")
+    return 0
+
+
+def _derive(args: argparse.Namespace) -> int:
+    from .analysis.cost import compute_cost
+    from .analysis.derive import derive, save
+
+    derived = derive(
+        args.model,
+        output_stride=args.output_stride,
+        input_size=args.input_size,
+        image_pooling=not args.no_image_pooling,
+    )
+    path = save(derived, args.out)
+    before, after = compute_cost(args.model).total_macs, compute_cost(derived.content).total_macs
+    h, w = derived.feature_size
+    print(
+        f"{path}: {derived.name}, encoder map {h}x{w}, {after / 1e9:.2f} GMACs "
+        f"({after / before:.2f}x the source's {before / 1e9:.2f})"
+    )
+    for edit in derived.edits:
+        print(f"  {edit}")
     return 0
 
 
@@ -268,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--ignore", type=int, default=255, help="mask value to ignore (default 255, VOC's void)")
     ev.add_argument("--tta", choices=["flip", "multiscale", "multiscale+flip"], help="test-time augmentation")
+    ev.add_argument("--crf", action="store_true", help="refine with DeepLab v1/v2's fully connected CRF (slow)")
     ev.add_argument("--resize", choices=RESIZE_MODES, help="default: the mode measured best for the model")
     ev.add_argument("--threads", type=int, help="interpreter threads (default: all cores)")
     ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
@@ -290,6 +319,16 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--csv", metavar="FILE", help="also save the table as CSV (- prints it instead)")
     bch.add_argument("--quiet", action="store_true", help="no progress bar")
     bch.set_defaults(func=_bench)
+
+    der = sub.add_parser(
+        "derive", help="the same weights at another output stride or input size, or without image pooling"
+    )
+    der.add_argument("model", metavar="MODEL", help="zoo model id or .tflite path")
+    der.add_argument("--output-stride", type=int, choices=(8, 16, 32), help="default: the model's own")
+    der.add_argument("--input-size", type=int, metavar="PX", help="square input side, e.g. 321 or 513")
+    der.add_argument("--no-image-pooling", action="store_true", help="drop DeepLab v3's image-level branch")
+    der.add_argument("--out", required=True, metavar="FILE.tflite", help="where to write the derived model")
+    der.set_defaults(func=_derive)
 
     vid = sub.add_parser("video", help="segment every frame of a video: overlay video, palette-PNG masks, JSON lines")
     vid.add_argument("input", metavar="VIDEO", help="a video file, or a sample video name (cockatoo)")

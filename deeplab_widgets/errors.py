@@ -136,3 +136,13 @@ class AccessDeniedError(DeeplabWidgetsError, PermissionError):
 
 class UploadTooLargeError(AccessDeniedError):
     """In app mode, an upload (photo, .tflite model or labels file) over the size limit, refused before parsing."""
+
+
+class DeriveError(DeeplabWidgetsError, ValueError):
+    """A model's graph cannot be derived as asked: an op or layout the graph edit does not handle, an output
+    stride its backbone cannot reach, or a derived graph the interpreter refuses (the message names the op)."""
+
+
+class ReferenceForwardError(DeeplabWidgetsError, ValueError):
+    """The NumPy reference forward pass cannot run a model: it is quantized, an op is not implemented (named),
+    or the input tensor has the wrong shape."""

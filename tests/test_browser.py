@@ -434,3 +434,25 @@ def test_app_pages_do_not_leak_kernels_and_five_at_once_render(browser, voila) -
     finally:
         for context in contexts:
             context.close()
+
+
+def test_output_stride_tab_derives_the_model_in_the_app(browser, voila, tmp_path) -> None:
+    voila_url, _ = voila
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(voila_url, timeout=TIMEOUT_MS)
+        wait_for_result(page)
+        page.click(".dlw-workbench .lm-TabBar-tab >> text=Output stride")
+        explorer = ".dlw-stride-explorer"
+        page.wait_for_selector(
+            f"{explorer} .dlw-stride-table >> text=agreement with the model as it is", timeout=TIMEOUT_MS
+        )
+        drawn = revision(page, f"{explorer} .dlw-viewer")
+        page.click(f"{explorer} button:has-text('16')")
+        page.wait_for_selector(f"{explorer} .dlw-stride-table >> text=17x17", timeout=TIMEOUT_MS)
+        wait_for_result(page, drawn, f"{explorer} .dlw-viewer")
+        assert "deeplabv3-starter OS 16 257px" in page.inner_text(f"{explorer} .dlw-stride-status")
+        assert page.eval_on_selector(explorer, TRUNCATED) == []
+        page.screenshot(path=str(tmp_path / "output-stride.png"))
+    finally:
+        page.close(run_before_unload=True)

@@ -16,10 +16,10 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from ..errors import LabelCountError, LabelFileError, ModelFormatError, ModelNotFoundError, NoScoresError
-from ..tflite.metadata import Normalization, read_labels, read_normalization
+from ..tflite.metadata import Normalization, read_dataset, read_labels, read_normalization
 from ..tflite.outputs import add_argmax_head, add_scores_output, find_logits
 from ..tflite.schema import check_tflite
-from .labels import LabelSet, generic_label_set, label_set
+from .labels import LABEL_SETS, LabelSet, generic_label_set, label_set
 from .preprocess import ResizeMode, write_input
 from .runtime import RUNNERS, Runner, RuntimeOptions
 from .size import Size
@@ -301,7 +301,8 @@ def _resolve_labels(labels: LabelsInput, content: bytes, info: CatalogModel | No
         names = read_label_file(labels)
     else:
         names = tuple(str(x) for x in labels)
-    base = label_set(info.dataset) if info else None
+    dataset = info.dataset if info else read_dataset(content)  # a derived model records its source's set
+    base = label_set(dataset) if dataset in LABEL_SETS else None
     if names is None:
         names = base.names if base else tuple(f"class {i}" for i in range(n))
     if len(names) == n + 1 and names[0].lower() == "background":

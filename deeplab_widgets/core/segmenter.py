@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 from ..errors import OptionsError
+from .crf import CrfOptions
+from .crf import refine as crf_refine
 from .images import DEFAULT_MAX_PIXELS, ImageInput, load_image_at_least
 from .model import LabelsInput, ModelInput, ModelSpec, OutputKind, forget_scores_graph, load_model
 from .preprocess import (
@@ -26,6 +28,10 @@ from .preprocess import (
 )
 from .runtime import RUNNERS, Runner, RuntimeOptions
 from .size import Size
+
+#: Refinement of the class map after the model: DeepLab v1/v2's fully connected CRF.
+Refine = Literal["crf"]
+REFINE_MODES: tuple[Refine | None, ...] = (None, *get_args(Refine))
 
 
 @dataclass(frozen=True)
@@ -228,7 +234,9 @@ class Segmenter:
         """The model's class names."""
         return self.spec.class_names
 
-    def segment(self, image: ImageInput, *, scores: bool = False) -> SegmentationResult:
+    def segment(
+        self, image: ImageInput, *, scores: bool = False, refine: Refine | None = None, crf: CrfOptions | None = None
+    ) -> SegmentationResult:
         """Segment one image; `scores=True` also returns per-class probabilities at the model's resolution.
 
         Every zoo model has scores: logits models output them, and for models ending in an ArgMax the
@@ -239,20 +247,39 @@ class Segmenter:
         input (the class map still comes back at the photo's full size); pass a decoded image to use
         every pixel of the photo.
 
+        `refine="crf"` refines the class map with DeepLab v1/v2's fully connected CRF over the probabilities and
+        the photo (`core.crf`, parameters in `crf`, the papers' defaults otherwise); it needs class scores (every
+        zoo model has them), runs in NumPy and costs about a second per photo; its time counts as postprocessing.
+        `scores` are still the model's own probabilities.
+
         Args:
             image: A path, bytes, a PIL image or an H x W (x 3|4) array (`load_image` reads it).
             scores: Also return the per-class probabilities (`SegmentationResult.scores`).
+            refine: `"crf"` to refine the class map with the fully connected CRF, or None.
+            crf: The CRF's parameters (default: the papers').
 
         Raises:
             ImageNotFoundError, ImageDecodeError, ImageTooLargeError, ImageTooSmallError: An unusable image.
-            NoScoresError: `scores=True` for a user's model whose logits could not be found.
+            OptionsError: An unknown `refine`.
+            NoScoresError: `scores=True` or `refine="crf"` for a user's model whose logits could not be found.
         """
+        if refine not in REFINE_MODES:
+            raise OptionsError(f"unknown refine {refine!r}; choose one of: {', '.join(map(str, REFINE_MODES))}")
         decoded = load_image_at_least(image, self.decode_size, max_pixels=self.max_pixels)
         t0 = time.perf_counter()
         pixels, placement = fit(
             decoded.image, self.spec.input_size, self.resize, full_size=decoded.size, box=decoded.box
         )
-        return self.segment_fitted(pixels, placement, scores=scores, started=t0)
+        result = self.segment_fitted(pixels, placement, scores=scores or refine is not None, started=t0)
+        if refine == "crf":
+            assert result.scores is not None  # segment_fitted(scores=True) raised NoScoresError otherwise
+            t1 = time.perf_counter()
+            labels = crf_refine(decoded.image, result.scores, crf or CrfOptions(), size=decoded.size)
+            labels.setflags(write=False)
+            spent = (time.perf_counter() - t1) * 1e3
+            timings = replace(result.timings, postprocess_ms=result.timings.postprocess_ms + spent)
+            result = replace(result, labels=labels, timings=timings, scores=result.scores if scores else None)
+        return result
 
     def segment_fitted(
         self, pixels: np.ndarray, placement: Placement, *, scores: bool = False, started: float | None = None

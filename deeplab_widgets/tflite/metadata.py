@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import struct
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import flatbuffers
@@ -88,15 +89,30 @@ def read_normalization(content: bytes) -> Normalization | None:
     return None
 
 
-def read_labels(content: bytes) -> tuple[str, ...] | None:
-    """Class names from a label file in the zip appended to the model (e.g. `labelmap.txt`)."""
+#: The associated file in which a derived model (`analysis.derive`) records its source's label set.
+DATASET_FILE = "dataset.txt"
+
+
+def _associated_text(content: bytes, pick: Callable[[str], bool]) -> str | None:
+    """The text of the first file of the zip appended to the model whose name `pick` accepts."""
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
-            names = [n for n in archive.namelist() if n.lower().endswith(".txt")]
-            if not names:
-                return None
-            text = archive.read(names[0]).decode("utf-8", "replace")
+            names = [n for n in archive.namelist() if pick(n)]
+            return archive.read(names[0]).decode("utf-8", "replace") if names else None
     except (zipfile.BadZipFile, OSError, KeyError):
+        return None
+
+
+def read_labels(content: bytes) -> tuple[str, ...] | None:
+    """Class names from a label file in the zip appended to the model (e.g. `labelmap.txt`)."""
+    text = _associated_text(content, lambda n: n.lower().endswith(".txt") and n != DATASET_FILE)
+    if text is None:
         return None
     labels = tuple(line.strip() for line in text.splitlines() if line.strip())
     return labels or None
+
+
+def read_dataset(content: bytes) -> str | None:
+    """The label set's name (e.g. `pascal_voc`) a derived model records in its appended zip, None if none."""
+    text = _associated_text(content, lambda n: n == DATASET_FILE)
+    return (text.strip() or None) if text is not None else None

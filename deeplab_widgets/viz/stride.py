@@ -13,100 +13,74 @@ try:
 except ModuleNotFoundError as exc:  # the widgets extra installs matplotlib
     raise dependency_error(__name__, "matplotlib") from exc
 
-from ..analysis.concepts import BandError, StrideCost
+from ..analysis.concepts import BandError
 from ..workflows.interleaved import InterleavedTiming
-from ..workflows.stride import StrideBound
+from ..workflows.variants import VariantScore
 
 COLORS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860")
 
 
-def plot_precision_vs_stride(
-    bounds: Sequence[StrideBound],
-    costs: Mapping[str, Sequence[StrideCost]],
+def plot_same_weights(
+    scores: Sequence[VariantScore],
+    strides: Mapping[str, int],
+    sizes: Mapping[str, int],
+    macs: Mapping[str, int],
     timing: InterleavedTiming | None = None,
-    strides_of: Mapping[str, int] | None = None,
 ) -> Figure:
-    """Accuracy bound and cost against output stride, in three panels sharing the stride axis.
+    """The same weights at several output strides (x axis) and input sizes (one line each), in three panels.
 
-    Left: the oracle's mIoU and boundary accuracy (an upper bound, from ground truth). Middle: GMACs of
-    each network rebuilt at each stride (`costs`, by network name). Right: measured milliseconds of real
-    models (`timing`) placed at their output stride (`strides_of`, task name -> stride), median with the
-    5th-95th percentile range.
+    Left: mIoU with its bootstrap interval over images. Middle: accuracy 0-1 px from a ground-truth boundary
+    (solid) and 4-8 px (dashed). Right: measured `invoke()` milliseconds (median, 5-95% range) from one
+    interleaved run, labelled with GMACs; without `timing`, GMACs.
 
     Args:
-        bounds: The oracle bound per stride (`oracle_bound`).
-        costs: Network name -> its `StrideCost` per stride.
-        timing: Measured runs of real models (`time_interleaved`), or None.
-        strides_of: Task name -> the output stride that model runs at.
+        scores: One `VariantScore` per derived model (`score_variants`).
+        strides: Score name -> the model's output stride.
+        sizes: Score name -> the model's input size.
+        macs: Score name -> its multiply-accumulates.
+        timing: One interleaved run of the same models (`time_interleaved`), or None.
     """
-    panels = 3 if timing is not None else 2
-    fig = Figure(figsize=(4.6 * panels, 3.9), layout="constrained")
-    axes = fig.subplots(1, panels)
-    x = [b.output_stride for b in bounds]
-    ax = axes[0]
-    ax.plot(x, [b.miou for b in bounds], "o-", color=COLORS[0], label="oracle mIoU")
-    width = bounds[0].boundary_width if bounds else 0
-    ax.plot(
-        x,
-        [b.boundary_accuracy for b in bounds],
-        "s--",
-        color=COLORS[1],
-        label=f"accuracy within {width} px of a boundary",
-    )
-    for b in bounds:
-        ax.annotate(
-            f"{b.miou:.2f}",
-            (b.output_stride, b.miou),
-            textcoords="offset points",
-            xytext=(0, 6),
-            ha="center",
-            fontsize=8,
-        )
-    ax.set_ylim(0.5, 1.02)
-    ax.set_ylabel("score (1 = perfect)")
-    ax.set_title("best reachable accuracy (oracle)", fontsize=10)
-    ax.legend(fontsize=8, loc="lower left")
-    ax = axes[1]
-    for i, (name, cs) in enumerate(costs.items()):
-        ax.plot([c.output_stride for c in cs], [c.macs / 1e9 for c in cs], "o-", color=COLORS[2 + i], label=name)
-        for c in cs:
-            ax.annotate(
-                f"{c.macs / 1e9:.2f}",
-                (c.output_stride, c.macs / 1e9),
-                textcoords="offset points",
-                xytext=(4, 4),
-                fontsize=7,
+    fig = Figure(figsize=(13.5, 3.9), layout="constrained")
+    axes = fig.subplots(1, 3)
+    by_size: dict[int, list[VariantScore]] = {}
+    for sc in scores:
+        by_size.setdefault(sizes[sc.name], []).append(sc)
+    for i, (size, group) in enumerate(sorted(by_size.items())):
+        group = sorted(group, key=lambda sc: strides[sc.name])
+        x = [strides[sc.name] for sc in group]
+        color = COLORS[i % len(COLORS)]
+        miou = [sc.miou for sc in group]
+        err = [[sc.miou - sc.miou_interval[0] for sc in group], [sc.miou_interval[1] - sc.miou for sc in group]]
+        nudged = [xi * (1 + 0.04 * (i - (len(by_size) - 1) / 2)) for xi in x]  # error bars side by side
+        axes[0].errorbar(nudged, miou, yerr=err, fmt="o-", capsize=4, color=color, label=f"{size} px input")
+        axes[1].plot(x, [sc.band_accuracy[0] for sc in group], "o-", color=color, label=f"{size} px, 0-1 px")
+        axes[1].plot(x, [sc.band_accuracy[-1] for sc in group], "s--", color=color, label=f"{size} px, 4-8 px")
+        if timing is not None:
+            stats = [timing.stat(sc.name) for sc in group]
+            y = [st.median_ms for st in stats]
+            yerr = [[st.median_ms - st.p5_ms for st in stats], [st.p95_ms - st.median_ms for st in stats]]
+            axes[2].errorbar(x, y, yerr=yerr, fmt="o-", capsize=4, color=color, label=f"{size} px input")
+        else:
+            y = [macs[sc.name] / 1e9 for sc in group]
+            axes[2].plot(x, y, "o-", color=color, label=f"{size} px input")
+        for xi, yi, sc in zip(x, y, group, strict=True):
+            axes[2].annotate(
+                f"{macs[sc.name] / 1e9:.2f} GMACs", (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7
             )
-    ax.set_yscale("log")
-    ax.set_ylabel("GMACs (log scale)")
-    ax.set_title("compute at each stride (same layers)", fontsize=10)
-    ax.legend(fontsize=8)
-    if timing is not None:
-        ax = axes[2]
-        where = strides_of or {}
-        for i, (name, s) in enumerate(zip(timing.names, timing.stats, strict=True)):
-            os_ = where.get(name)
-            if os_ is None:
-                continue
-            ax.errorbar(
-                [os_],
-                [s.median_ms],
-                yerr=[[s.median_ms - s.p5_ms], [s.p95_ms - s.median_ms]],
-                fmt="o",
-                capsize=4,
-                color=COLORS[i % len(COLORS)],
-                label=f"{name}: {s.median_ms:.0f} ms",
-            )
-        ax.set_ylim(bottom=0)
-        ax.set_ylabel("invoke() time (ms, median, 5-95%)")
-        ax.set_title(f"measured here ({timing.rounds} interleaved runs)", fontsize=10)
-        ax.legend(fontsize=7, loc="upper right")
+    axes[0].set_ylabel("mIoU (95% bootstrap interval over images)")
+    axes[0].set_title("accuracy: same weights", fontsize=10)
+    axes[1].set_ylabel("pixel accuracy in the band")
+    axes[1].set_title("near boundaries (solid 0-1 px, dashed 4-8 px)", fontsize=10)
+    axes[2].set_ylabel("invoke() ms (median, 5-95%)" if timing is not None else "GMACs")
+    axes[2].set_title(f"cost ({timing.rounds} interleaved rounds)" if timing is not None else "compute", fontsize=10)
+    axes[2].set_ylim(bottom=0)
     for ax in axes:
         ax.set_xscale("log", base=2)
-        ax.set_xticks([4, 8, 16, 32], ["4", "8", "16", "32"])
-        ax.set_xlim(3, 40)
-        ax.set_xlabel("output stride (input px per feature cell)")
-    fig.suptitle("Output stride: precision against runtime", fontsize=11)
+        ax.set_xticks([8, 16, 32], ["8", "16", "32"])
+        ax.set_xlim(6, 40)
+        ax.set_xlabel("output stride")
+        ax.legend(fontsize=7)
+    fig.suptitle("One model's weights at output stride 8, 16 and 32", fontsize=11)
     return fig
 
 

@@ -15,6 +15,7 @@ from .gallery import BatchGallery
 from .image_picker import ImagePicker
 from .mask_viewer import MaskViewer
 from .runtime_controls import RuntimeControls
+from .stride_explorer import OutputStrideExplorer
 from .timing_panel import TimingPanel
 from .timing_readout import TimingReadout
 from .upload_button import UploadButton
@@ -29,6 +30,7 @@ __all__ = [
     "ImagePicker",
     "LayerBrowser",
     "MaskViewer",
+    "OutputStrideExplorer",
     "RuntimeControls",
     "TimingPanel",
     "TimingReadout",

@@ -27,10 +27,13 @@ from .image_picker import ImagePicker
 from .mask_viewer import MaskViewer
 from .runtime_controls import RuntimeControls
 from .status import error_html, error_text
+from .stride_explorer import OutputStrideExplorer
 from .timing_panel import TimingPanel
 from .timing_readout import TimingReadout
 from .video_player import VideoPlayer
 
+#: Index of the Output stride tab.
+STRIDE_TAB = 4
 #: What each label set was trained on, for the status line.
 DATASETS = {
     "pascal_voc": "Pascal VOC (20 everyday object classes)",
@@ -117,9 +120,12 @@ class Workbench(widgets.VBox):
         compare_view = widgets.VBox([self.picker, self.compare])
         self.video_view = widgets.VBox([widgets.HTML("loading the video player...")])
         self.video: VideoPlayer | None = None  # built when the Video tab is first opened (it decodes and segments)
+        self.stride_view = widgets.VBox([widgets.HTML("deriving the model at another output stride...")])
+        self.stride_explorer: OutputStrideExplorer | None = None  # built when its tab is first opened
+        self._stride_shown: tuple | None = None  # the (model, photo) the Output stride tab last showed
         self.tabs = widgets.Tab(
-            [segment_view, compare_view, self.timing_panel, self.video_view],
-            titles=("Segment", "Compare", "Benchmark", "Video"),
+            [segment_view, compare_view, self.timing_panel, self.video_view, self.stride_view],
+            titles=("Segment", "Compare", "Benchmark", "Video", "Output stride"),
         )
         super().__init__([self.tabs], **kwargs)
         self.add_class("dlw-workbench")
@@ -186,6 +192,7 @@ class Workbench(widgets.VBox):
             return None
         self._shown = self._controls_key()
         self._show_status(result)
+        self._sync_stride_tab()
         if self.comparing and times == 1:
             self.compare.compare(image, result, self.source)
         return result
@@ -198,10 +205,30 @@ class Workbench(widgets.VBox):
                 self.video_view.children = (widgets.HTML(error_html(error_text(exc))),)
             else:
                 self.video_view.children = (self.video,)
+        if change["new"] == STRIDE_TAB:
+            self._sync_stride_tab()
         if change["new"] == 1 and not self.comparing:
             self.comparing = True
             if self.result is not None and self.image is not None:
                 self.compare.compare(self.image, self.result, self.source)
+
+    def _sync_stride_tab(self) -> None:
+        """Show the current model and photo in the Output stride tab, only while it is open (it derives and runs)."""
+        if self.tabs.selected_index != STRIDE_TAB or self.image is None:
+            return
+        model, shown = self.controls.model_source(), (self._controls_key()[0], self.image)
+        if self.stride_explorer is None:
+            self.stride_explorer = OutputStrideExplorer(
+                model, self.image, options=self.controls.options, policy=self.policy
+            )
+            self.stride_view.children = (self.stride_explorer,)
+        elif shown != self._stride_shown:
+            if shown[0] != (self._stride_shown or (None,))[0]:
+                self.stride_explorer.model = model
+                self.stride_explorer.image = None  # set_model must not run on the old photo
+                self.stride_explorer.set_model(model)
+            self.stride_explorer.set_image(self.image)
+        self._stride_shown = shown
 
     def _show_status(self, result: SegmentationResult) -> None:
         top = ", ".join(f"{s.name} {s.fraction:.0%}" for s in result.present_classes()[:3] if s.fraction >= 0.005)

@@ -21,9 +21,10 @@ from typing import Literal, get_args
 import numpy as np
 from PIL import Image
 
+from ..core.crf import CrfOptions
 from ..core.preprocess import Placement, ResizeMode, argmax_labels, dequantized_softmax, fit, restore
 from ..core.runtime import RuntimeOptions
-from ..core.segmenter import Segmenter, SegmenterInput, as_segmenter
+from ..core.segmenter import Refine, Segmenter, SegmenterInput, as_segmenter
 from ..core.size import Size
 from ..deprecation import renamed_keywords
 from ..errors import DatasetError, NoScoresError, OptionsError
@@ -69,6 +70,7 @@ class Evaluation:
     images: tuple[ImageScore, ...] = field(repr=False)
     mapped: bool = False  # True when the model's classes were mapped onto the dataset's (cross-dataset)
     truth_mapping: str = ""  # how the ground truth was mapped (e.g. ADE20K ids above 31 -> 0), empty if not
+    refine: Refine | None = None  # "crf" when the class maps were refined by the fully connected CRF
 
     @property
     def miou(self) -> float:
@@ -88,7 +90,9 @@ class Evaluation:
     @property
     def label(self) -> str:
         """A short name: model plus the non-default settings."""
-        extras = [x for x in (self.tta and f"{self.tta} TTA", self.upsample != "nearest" and self.upsample) if x]
+        extras = [
+            x for x in (self.tta and f"{self.tta} TTA", self.upsample != "nearest" and self.upsample, self.refine) if x
+        ]
         return f"{self.model} ({', '.join(extras)})" if extras else self.model
 
     def worst(self, n: int = 5) -> list[ImageScore]:
@@ -108,6 +112,7 @@ class Evaluation:
             "resize": self.resize,
             "tta": self.tta,
             "upsample": self.upsample,
+            "refine": self.refine,
             "options": self.options,
             "mapped_labels": self.mapped,
             "ground_truth_mapping": self.truth_mapping,
@@ -266,7 +271,13 @@ def _scores(segmenter: Segmenter, image: Image.Image) -> np.ndarray:
 
 
 def predict(
-    segmenter: Segmenter, image: Image.Image, *, tta: Tta | None = None, upsample: Upsample = "nearest"
+    segmenter: Segmenter,
+    image: Image.Image,
+    *,
+    tta: Tta | None = None,
+    upsample: Upsample = "nearest",
+    refine: Refine | None = None,
+    crf: CrfOptions | None = None,
 ) -> np.ndarray:
     """An H x W uint8 class map at the image's size, optionally test-time augmented or bilinearly upsampled.
 
@@ -277,14 +288,19 @@ def predict(
             those at scales 0.75, 1.0 and 1.25 (see `multiscale_probabilities`); `"multiscale+flip"` both;
             `None` runs once.
         upsample: `"nearest"` scales the class map; `"bilinear"` scales the probabilities before the argmax.
+        refine: `"crf"` refines the class map with the fully connected CRF (`Segmenter.segment`); not combined
+            with TTA or bilinear upsampling (the CRF itself works on bilinearly upsampled probabilities).
+        crf: The CRF's parameters (default: the papers').
 
     Raises:
-        OptionsError: An unknown `tta` or `upsample`.
-        NoScoresError: `tta` or bilinear upsampling with a user's model whose logits could not be found.
+        OptionsError: An unknown `tta`, `upsample` or `refine`, or `refine` combined with either.
+        NoScoresError: `tta`, bilinear upsampling or the CRF with a user's model whose logits could not be found.
     """
     check_tta(segmenter, tta, upsample)
+    if refine is not None and (tta is not None or upsample != "nearest"):
+        raise OptionsError("the CRF refines one prediction; use it without TTA and with nearest upsampling")
     if tta is None and upsample == "nearest":
-        return segmenter.segment(image).labels
+        return segmenter.segment(image, refine=refine, crf=crf).labels
     probs: np.ndarray
     if tta is not None and tta.startswith("multiscale"):
         probs = multiscale_probabilities(segmenter, image, flip=tta.endswith("flip"))
@@ -329,6 +345,8 @@ def evaluate(
     resize: ResizeMode | None = None,
     tta: Tta | None = None,
     upsample: Upsample = "nearest",
+    refine: Refine | None = None,
+    crf: CrfOptions | None = None,
     label_map: np.ndarray | str | None = "auto",
     keep_predictions: bool = False,
     warmup: bool = True,
@@ -346,6 +364,8 @@ def evaluate(
         resize: `"stretch"` or `"pad"` (default: the segmenter's, or the model's measured best mode).
         tta: `"flip"`, `"multiscale"` or `"multiscale+flip"` test-time augmentation (see `predict`), or `None`.
         upsample: `"nearest"` (scale the class map) or `"bilinear"` (scale the probabilities first).
+        refine: `"crf"` refines every class map with the fully connected CRF (see `predict`).
+        crf: The CRF's parameters (default: the papers').
         label_map: A 256-entry lookup table from the model's class ids to the dataset's; `"auto"` uses
             `label_map_for` (Cityscapes ids onto VOC's for the Cityscapes model on VOC), `None` uses the ids as
             they are.
@@ -367,6 +387,8 @@ def evaluate(
 
     segmenter = as_segmenter(model, options, resize=resize)
     check_tta(segmenter, tta, upsample)
+    if refine is not None and (tta is not None or upsample != "nearest"):
+        raise OptionsError("the CRF refines one prediction; use it without TTA and with nearest upsampling")
     if len(dataset) == 0:
         raise DatasetError(f"{dataset.name}: no images to evaluate")
     lut = label_map_for(segmenter, dataset) if isinstance(label_map, str) else label_map
@@ -375,9 +397,9 @@ def evaluate(
     for i, item in enumerate(tqdm(dataset.items, desc=segmenter.spec.name, disable=not progress, leave=False)):
         image, truth = dataset.load(item)
         if warmup and i == 0:
-            predict(segmenter, image, tta=tta, upsample=upsample)
+            predict(segmenter, image, tta=tta, upsample=upsample, refine=refine, crf=crf)
         t0 = time.perf_counter()
-        labels = predict(segmenter, image, tta=tta, upsample=upsample)
+        labels = predict(segmenter, image, tta=tta, upsample=upsample, refine=refine, crf=crf)
         ms = (time.perf_counter() - t0) * 1e3
         if lut is not None:
             labels = lut[labels]
@@ -395,4 +417,5 @@ def evaluate(
         images=tuple(scores),
         mapped=lut is not None,
         truth_mapping=dataset.mapping,
+        refine=refine,
     )

@@ -1,16 +1,18 @@
-"""What an output stride costs in precision, measured on ground truth: the oracle upper bound.
+"""What an output stride costs in precision, measured on ground truth: two oracles.
 
-A model whose class map lives on a grid `stride` pixels apart cannot draw a boundary finer than that
-grid, however good its features. `oracle_labels` puts the ground truth itself on that grid (each grid
-point takes the commonest labelled class of its cell) and scales it back to full size; scoring that
-against the ground truth gives the best mIoU and boundary accuracy any model at that stride could reach
-with this upsampling: an upper bound that has nothing to do with training.
+A class map that lives on a grid `stride` pixels apart has to be brought back to full size. `oracle_labels` puts
+the ground truth itself on that grid (each grid point takes the commonest labelled class of its cell) and gives
+every pixel its cell's class: the best any class map *constant per cell* can do, so a bound for those only.
+DeepLab upsamples its logits bilinearly, so a boundary can fall between grid points: `bilinear_oracle_labels`
+interpolates each cell's class fractions instead and reaches much more (0.985 mIoU at output stride 16 on the
+VOC pairs, against 0.937). Neither involves training; they say what the grid alone costs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -51,6 +53,16 @@ def oracle_labels(truth: np.ndarray, stride: int, *, ignore: int | None = 255, n
         num_classes: Label values to count (256 for uint8 masks).
     """
     truth = np.asarray(truth)
+    (gh, gw), cell, labels, keep = _cells(truth, stride, ignore)
+    counts = np.bincount(cell[keep] * num_classes + labels[keep], minlength=gh * gw * num_classes)
+    grid = counts.reshape(gh * gw, num_classes).argmax(axis=1).astype(truth.dtype)
+    return grid[cell].reshape(truth.shape)
+
+
+def _cells(
+    truth: np.ndarray, stride: int, ignore: int | None
+) -> tuple[tuple[int, int], np.ndarray, np.ndarray, np.ndarray]:
+    """The grid's size, each pixel's nearest grid point (flat index), the flat labels and which are not `ignore`."""
     if truth.ndim != 2:
         raise OptionsError(f"a ground-truth mask is H x W, not {truth.shape}")
     h, w = truth.shape
@@ -60,9 +72,39 @@ def oracle_labels(truth: np.ndarray, stride: int, *, ignore: int | None = 255, n
     cell = (rows[:, None] * gw + cols[None, :]).ravel()
     labels = truth.ravel().astype(np.int64)
     keep = labels != ignore if ignore is not None else np.ones(labels.shape, bool)
-    counts = np.bincount(cell[keep] * num_classes + labels[keep], minlength=gh * gw * num_classes)
-    grid = counts.reshape(gh * gw, num_classes).argmax(axis=1).astype(truth.dtype)
-    return grid[cell].reshape(h, w)
+    return (gh, gw), cell, labels, keep
+
+
+def bilinear_oracle_labels(truth: np.ndarray, stride: int, *, ignore: int | None = 255) -> np.ndarray:
+    """The ground truth through a grid `stride` pixels apart the way DeepLab's logits reach full size: bilinearly.
+
+    Each grid point holds its cell's class *fractions* (labelled pixels only); the fraction maps are
+    interpolated bilinearly between grid points (aligned corners) and every pixel takes the largest. A
+    boundary can then fall between grid points, so this oracle beats `oracle_labels`: the cell-constant
+    oracle is a bound only for models whose class map is constant per cell.
+    """
+    truth = np.asarray(truth)
+    (gh, gw), cell, labels, keep = _cells(truth, stride, ignore)
+    h, w = truth.shape
+    present = np.unique(labels[keep])
+    index = np.searchsorted(present, labels[keep])
+    counts = np.bincount(cell[keep] * len(present) + index, minlength=gh * gw * len(present))
+    fractions = counts.reshape(gh, gw, len(present)).astype(np.float32)
+    fractions /= np.maximum(fractions.sum(axis=-1, keepdims=True), 1)
+
+    def axis(n: int, g: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        src = np.arange(n) / stride
+        lo = np.minimum(np.floor(src).astype(int), g - 1)
+        hi = np.minimum(lo + 1, g - 1)
+        return lo, hi, (src - lo).astype(np.float32)
+
+    r0, r1, fr = axis(h, gh)
+    c0, c1, fc = axis(w, gw)
+    fr, fc = fr[:, None, None], fc[None, :, None]
+    top = fractions[r0][:, c0] * (1 - fc) + fractions[r0][:, c1] * fc
+    bottom = fractions[r1][:, c0] * (1 - fc) + fractions[r1][:, c1] * fc
+    best = (top * (1 - fr) + bottom * fr).argmax(axis=-1)
+    return present[best].astype(truth.dtype)
 
 
 def boundary_band(truth: np.ndarray, width: int = BOUNDARY_WIDTH) -> np.ndarray:
@@ -95,11 +137,17 @@ class StrideBound:
 
 
 def oracle_bound(
-    dataset: LabelledDataset, strides: Sequence[int] = STRIDES, *, boundary_width: int = BOUNDARY_WIDTH
+    dataset: LabelledDataset,
+    strides: Sequence[int] = STRIDES,
+    *,
+    boundary_width: int = BOUNDARY_WIDTH,
+    upsample: Literal["cell", "bilinear"] = "cell",
 ) -> tuple[StrideBound, ...]:
-    """The oracle upper bound at each output stride: its mIoU, pixel and boundary accuracy on `dataset`.
+    """The oracle at each output stride: its mIoU, pixel and boundary accuracy on `dataset`.
 
     Every mask is put on the stride grid at its own size (no model runs). Void pixels are not scored.
+    `upsample="cell"` (`oracle_labels`) gives every pixel its cell's class: a bound for class maps constant per
+    cell; `"bilinear"` (`bilinear_oracle_labels`) interpolates class fractions, as DeepLab's logits are.
     Raises `DatasetError` for an empty dataset.
 
     Args:
@@ -117,7 +165,7 @@ def oracle_bound(
         outside = ignore if ignore is not None else 255  # marks pixels away from boundaries: not scored
         whole, edge = ConfusionMatrix(n, ignore), ConfusionMatrix(n, outside)
         for truth, band in zip(truths, bands, strict=True):
-            pred = oracle_labels(truth, stride, ignore=ignore)
+            pred = (bilinear_oracle_labels if upsample == "bilinear" else oracle_labels)(truth, stride, ignore=ignore)
             whole.update(truth, pred)
             edge.update(np.where(band, truth, outside), pred)
         m, b = whole.metrics(), edge.metrics()
