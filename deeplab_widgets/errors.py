@@ -71,11 +71,16 @@ class DelegateError(DeeplabWidgetsError):
 
 
 class OptionsError(DeeplabWidgetsError, ValueError):
-    """Runtime or pipeline options are out of range."""
+    """An argument has the wrong type or is out of range, or arguments contradict each other (the message names
+    the parameter)."""
 
 
 class DependencyError(DeeplabWidgetsError, ImportError):
     """An optional extra this feature needs (e.g. `[dask]`, `[coco]`) is not installed."""
+
+
+class EngineError(DeeplabWidgetsError, RuntimeError):
+    """A batch engine could not start: e.g. no Dask scheduler answers at the address given."""
 
 
 class OutputError(DeeplabWidgetsError, OSError):

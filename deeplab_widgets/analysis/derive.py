@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import math
+import numbers
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -191,7 +192,9 @@ def _check_options(output_stride: int | None, input_size: int | None) -> None:
     if output_stride is not None and output_stride not in OUTPUT_STRIDES:
         raise OptionsError(f"output stride must be one of {', '.join(map(str, OUTPUT_STRIDES))}, not {output_stride!r}")
     lo, hi = INPUT_SIZE_RANGE
-    if input_size is not None and (int(input_size) != input_size or not lo <= input_size <= hi):
+    if input_size is not None and (
+        isinstance(input_size, bool) or not isinstance(input_size, numbers.Integral) or not lo <= input_size <= hi
+    ):
         raise OptionsError(f"input size must be a whole number of pixels from {lo} to {hi}, not {input_size!r}")
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
+from ..errors import OptionsError
 from . import registry
 
 #: A sample is a photo to segment or a reference mask.
@@ -46,6 +47,8 @@ def list_samples(kind: SampleKind | None = "photo") -> list[Sample]:
     Args:
         kind: `"photo"` (the default) or `"mask"` to keep one kind, `None` for all.
     """
+    if kind not in (None, *get_args(SampleKind)):
+        raise OptionsError(f"unknown sample kind {kind!r}; choose one of: {', '.join(get_args(SampleKind))} or None")
     out = [sample(name) for name in registry.assets("samples")]
     return [s for s in out if kind is None or s.kind == kind]
 

@@ -16,6 +16,7 @@ from typing import Any
 from PIL import Image
 
 from ..errors import DeeplabWidgetsError, OutputError
+from .checks import check_path
 from .imaging import mask_image
 from .segmenter import SegmentationResult
 
@@ -73,8 +74,9 @@ def check_output_file(path: str | os.PathLike) -> Path:
 
     Raises:
         OutputError: `path` is a folder, one of its parents is a file, or the folder it goes in is not writable.
+        OptionsError: `path` is not a path.
     """
-    target = Path(path)
+    target = check_path("output file", path)
     if target.is_dir():
         raise OutputError(f"cannot write {target}: it is a folder; give a file name")
     _check_writable(target.parent, target)
@@ -87,8 +89,9 @@ def check_output_folder(path: str | os.PathLike) -> Path:
     Raises:
         OutputError: `path` is a file, one of its parents is a file, or it (or the folder it goes in) is not
             writable.
+        OptionsError: `path` is not a path.
     """
-    target = Path(path)
+    target = check_path("output folder", path)
     if target.exists() and not target.is_dir():
         raise OutputError(f"cannot write into {target}: it is a file, not a folder")
     _check_writable(target, target)

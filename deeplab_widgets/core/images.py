@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-from ..errors import ImageDecodeError, ImageNotFoundError, ImageTooLargeError, ImageTooSmallError
+from ..errors import ImageDecodeError, ImageNotFoundError, ImageTooLargeError, ImageTooSmallError, OptionsError
+from .checks import check_int
 from .size import Size
 
 ImageInput = str | os.PathLike | bytes | bytearray | Image.Image | np.ndarray
@@ -46,7 +47,9 @@ def load_image(
             (wrong shape or dtype, floats outside [0, 1], NaN).
         ImageTooLargeError: More than `max_pixels` pixels.
         ImageTooSmallError: A side shorter than `min_side`.
+        OptionsError: `source` of another type, or a limit below 1.
     """
+    _check_arguments(source, max_pixels, min_side)
     if isinstance(source, np.ndarray):
         image = _from_array(source)
     elif isinstance(source, Image.Image):
@@ -96,10 +99,19 @@ def load_image_at_least(
         max_pixels: Refuse larger images with `ImageTooLargeError` (before decoding).
         min_side: Refuse images with a shorter side with `ImageTooSmallError`.
     """
+    _check_arguments(source, max_pixels, min_side)
     if isinstance(source, (np.ndarray, Image.Image)):
         image = load_image(source, max_pixels=max_pixels, min_side=min_side)
         return Decoded(image, Size.of(image), (0.0, 0.0, float(image.width), float(image.height)))
     return _open(source, max_pixels, min_side=min_side, min_size=min_size)
+
+
+def _check_arguments(source: object, max_pixels: int, min_side: int) -> None:
+    """Raise `OptionsError` for an image argument of the wrong type or limits out of range."""
+    if not isinstance(source, (str, os.PathLike, bytes, bytearray, Image.Image, np.ndarray)):
+        raise OptionsError(f"image must be a path, bytes, a PIL image or a NumPy array, not {type(source).__name__}")
+    check_int("max_pixels", max_pixels, minimum=1)
+    check_int("min_side", min_side, minimum=1)
 
 
 def _loaded(image: Image.Image) -> Image.Image:

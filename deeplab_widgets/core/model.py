@@ -15,7 +15,14 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from ..errors import LabelCountError, LabelFileError, ModelFormatError, ModelNotFoundError, NoScoresError
+from ..errors import (
+    LabelCountError,
+    LabelFileError,
+    ModelFormatError,
+    ModelNotFoundError,
+    NoScoresError,
+    OptionsError,
+)
 from ..tflite.metadata import Normalization, read_dataset, read_labels, read_normalization
 from ..tflite.outputs import add_argmax_head, add_scores_output, find_logits
 from ..tflite.schema import check_tflite
@@ -227,6 +234,8 @@ def read_model_file(model: ModelInput) -> tuple[str, bytes]:
 def _read_model(model: ModelInput) -> tuple[str, bytes, CatalogModel | None]:
     if isinstance(model, (bytes, bytearray)):
         return "uploaded model", bytes(model), None
+    if not isinstance(model, (str, os.PathLike)):
+        raise OptionsError(f"model must be a zoo id, a .tflite path or the model's bytes, not {type(model).__name__}")
     text = os.fspath(model)
     catalog = _CATALOG
     names = catalog.model_names() if catalog is not None else []
@@ -235,7 +244,10 @@ def _read_model(model: ModelInput) -> tuple[str, bytes, CatalogModel | None]:
         return model, info.fetch().read_bytes(), info
     path = Path(text)
     if path.is_file():
-        return path.name, path.read_bytes(), None
+        try:
+            return path.name, path.read_bytes(), None
+        except OSError as exc:
+            raise ModelNotFoundError(f"model file {text} cannot be read: {(exc.strerror or str(exc)).lower()}") from exc
     if path.suffix == ".tflite" or os.sep in text or not names:
         raise ModelNotFoundError(f"model file not found: {text}")
     raise ModelNotFoundError(f"unknown model {text!r}; known: {', '.join(names)}")
@@ -299,8 +311,10 @@ def _resolve_labels(labels: LabelsInput, content: bytes, info: CatalogModel | No
         names = read_labels(content)
     elif isinstance(labels, (str, os.PathLike)):
         names = read_label_file(labels)
+    elif isinstance(labels, Sequence) and all(isinstance(x, str) for x in labels):
+        names = tuple(labels)
     else:
-        names = tuple(str(x) for x in labels)
+        raise OptionsError(f"labels must be a labels file's path or a sequence of class names, not {labels!r:.60}")
     dataset = info.dataset if info else read_dataset(content)  # a derived model records its source's set
     base = label_set(dataset) if dataset in LABEL_SETS else None
     if names is None:

@@ -11,6 +11,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from ..errors import OptionsError
+from .checks import check_choice, check_flag, check_instance, check_int
 from .crf import CrfOptions
 from .crf import refine as crf_refine
 from .images import DEFAULT_MAX_PIXELS, ImageInput, load_image_at_least
@@ -172,7 +173,10 @@ class Segmenter:
         resize: ResizeMode | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
-        self.options = options or RuntimeOptions()
+        self.options = check_options(options)
+        max_pixels = check_int("max_pixels", max_pixels, minimum=1)
+        if resize is not None:
+            check_resize(resize)
         self.spec = model if isinstance(model, ModelSpec) else load_model(model, labels, self.options)
         self.resize = check_resize(resize or default_resize(self.spec))
         self.max_pixels = max_pixels
@@ -204,7 +208,7 @@ class Segmenter:
         """
         return Segmenter(
             self.spec,
-            options or self.options,
+            self.options if options is None else options,
             resize=resize or self.resize,
             max_pixels=self.max_pixels if max_pixels is None else max_pixels,
         )
@@ -263,8 +267,10 @@ class Segmenter:
             OptionsError: An unknown `refine`.
             NoScoresError: `scores=True` or `refine="crf"` for a user's model whose logits could not be found.
         """
-        if refine not in REFINE_MODES:
-            raise OptionsError(f"unknown refine {refine!r}; choose one of: {', '.join(map(str, REFINE_MODES))}")
+        check_choice("refine", refine, REFINE_MODES)
+        scores = check_flag("scores", scores)
+        if crf is not None:
+            check_instance("crf", crf, CrfOptions, "a CrfOptions")
         decoded = load_image_at_least(image, self.decode_size, max_pixels=self.max_pixels)
         t0 = time.perf_counter()
         pixels, placement = fit(
@@ -365,6 +371,17 @@ class Segmenter:
 #: What the entry points accept as a model: a zoo id, a `.tflite` path or bytes, a loaded `ModelSpec`, or a
 #: `Segmenter` (see `as_segmenter`).
 SegmenterInput = Segmenter | ModelSpec | ModelInput
+
+
+def check_options(options: RuntimeOptions | None) -> RuntimeOptions:
+    """`options`, or the default `RuntimeOptions()` for None.
+
+    Raises:
+        OptionsError: Anything but a `RuntimeOptions` or None.
+    """
+    return (
+        RuntimeOptions() if options is None else check_instance("options", options, RuntimeOptions, "a RuntimeOptions")
+    )
 
 
 def as_segmenter(

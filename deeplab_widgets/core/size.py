@@ -7,12 +7,14 @@ catches a Pillow size handed to a parameter that wants a `Size`.
 
 from __future__ import annotations
 
+import numbers
 from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
 
 from ..deprecation import deprecated
+from ..errors import OptionsError
 
 
 class Size(NamedTuple):
@@ -52,9 +54,21 @@ def as_size(value: Size | tuple[int, int], name: str) -> Size:
     Args:
         value: A `Size`, or a plain (width, height) tuple.
         name: The parameter's name, for the warning.
+
+    Raises:
+        OptionsError: Not a pair, or a side that is not a positive integer.
     """
     if isinstance(value, Size):
-        return value
-    width, height = value
-    deprecated(f"{name} as a plain (width, height) tuple", f"pass Size(height={height}, width={width})", stacklevel=4)
-    return Size(int(height), int(width))
+        size = value
+    else:
+        if not isinstance(value, tuple) or len(value) != 2:
+            raise OptionsError(f"{name} must be a Size(height, width), not {value!r}")
+        width, height = value
+        deprecated(
+            f"{name} as a plain (width, height) tuple", f"pass Size(height={height}, width={width})", stacklevel=4
+        )
+        size = Size(height, width)
+    for side in size:
+        if isinstance(side, bool) or not isinstance(side, numbers.Integral) or side < 1:
+            raise OptionsError(f"{name} must be a Size of two positive integers, not {value!r}")
+    return Size(int(size.height), int(size.width))

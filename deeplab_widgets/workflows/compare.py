@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..core.checks import check_instance
 from ..core.runtime import RuntimeOptions
 from ..core.segmenter import SegmentationResult, SegmenterInput, as_segmenter
 from ..core.tables import markdown_table
@@ -38,8 +39,10 @@ def disagreement(a: SegmentationResult, b: SegmentationResult, top: int = 5) -> 
         The disagreement mask, its share of the pixels and the most common class pairs, largest first.
 
     Raises:
-        OptionsError: The results differ in size or in their number of classes.
+        OptionsError: Arguments that are not results, or results that differ in size or in their number of classes.
     """
+    check_instance("a", a, SegmentationResult, "a SegmentationResult")
+    check_instance("b", b, SegmentationResult, "a SegmentationResult")
     if a.labels.shape != b.labels.shape:
         raise OptionsError(
             f"results differ in size ({a.labels.shape[1]}x{a.labels.shape[0]} vs "
@@ -97,10 +100,15 @@ def compare_models(
         One `Evaluation` per model, in the given order.
 
     Raises:
+        OptionsError: `models` is not a non-empty list.
         ModelNotFoundError: An unknown zoo id.
         NoScoresError: `tta` with a user's model whose logits could not be found.
         DatasetError: The dataset is empty or unusable, or a model's classes cannot be mapped onto it.
     """
+    if isinstance(models, (str, bytes)) or not isinstance(models, Sequence) or not models:
+        raise OptionsError(
+            f"models must be a non-empty list of models (zoo ids, paths or Segmenters), not {models!r:.60}"
+        )
     segmenters = [as_segmenter(m, options) for m in models]  # every model loads before the first evaluation
     return tuple(
         evaluate(s, dataset, tta=tta, progress=progress, keep_predictions=keep_predictions) for s in segmenters

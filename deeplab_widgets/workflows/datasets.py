@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ..core.checks import check_path
 from ..core.images import IMAGE_EXTENSIONS, load_image
 from ..core.labels import CITYSCAPES_NAMES, LABEL_SETS, VOC_NAMES, LabelSet, label_set
 from ..errors import DatasetError
@@ -181,7 +182,7 @@ def voc_folder(
         DatasetError: A folder is missing, `images` holds no image, two images share a stem, an image has no
             mask, or `labels` is an unknown name.
     """
-    images, masks = Path(images), Path(masks)
+    images, masks = check_path("images", images), check_path("masks", masks)
     if isinstance(labels, str) and labels not in LABEL_SETS:
         raise DatasetError(f"unknown label set {labels!r}; choose one of: {', '.join(LABEL_SETS)} or pass a LabelSet")
     label_names = label_set(labels) if isinstance(labels, str) else labels

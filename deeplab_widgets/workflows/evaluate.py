@@ -21,10 +21,11 @@ from typing import Literal, get_args
 import numpy as np
 from PIL import Image
 
+from ..core.checks import check_choice, check_instance
 from ..core.crf import CrfOptions
 from ..core.preprocess import Placement, ResizeMode, argmax_labels, dequantized_softmax, fit, restore
 from ..core.runtime import RuntimeOptions
-from ..core.segmenter import Refine, Segmenter, SegmenterInput, as_segmenter
+from ..core.segmenter import REFINE_MODES, Refine, Segmenter, SegmenterInput, as_segmenter
 from ..core.size import Size
 from ..deprecation import renamed_keywords
 from ..errors import DatasetError, NoScoresError, OptionsError
@@ -336,6 +337,22 @@ def label_map_for(segmenter: Segmenter, dataset: LabelledDataset) -> np.ndarray 
     )
 
 
+def _label_map(label_map: np.ndarray | str | None, segmenter: Segmenter, dataset: LabelledDataset) -> np.ndarray | None:
+    """The lookup table `evaluate` applies: `label_map_for` for "auto", None, or a checked 256-entry table."""
+    if isinstance(label_map, str):
+        check_choice("label_map", label_map, ("auto",))
+        return label_map_for(segmenter, dataset)
+    if label_map is None:
+        return None
+    table = np.asarray(label_map)
+    if table.shape != (256,) or not np.issubdtype(table.dtype, np.integer) or table.min() < 0 or table.max() > 255:
+        raise OptionsError(
+            "label_map must be 'auto', None or 256 class ids (0-255), one per model class id, "
+            f"not an array of shape {table.shape} and type {table.dtype}"
+        )
+    return table.astype(np.uint8)
+
+
 @renamed_keywords(segmenter="model")
 def evaluate(
     model: SegmenterInput,
@@ -377,7 +394,7 @@ def evaluate(
         The `Evaluation`: overall metrics, per-image scores and timings, and the settings used.
 
     Raises:
-        OptionsError: An unknown `tta` or `upsample`.
+        OptionsError: An unknown `tta`, `upsample`, `refine` or `label_map`, or a `dataset` of another type.
         NoScoresError: `tta` or bilinear upsampling with a user's model whose logits could not be found.
         DatasetError: The dataset is empty, a pair is unusable, or the model's classes cannot be mapped onto the
             dataset's.
@@ -385,13 +402,17 @@ def evaluate(
     """
     from tqdm.auto import tqdm  # imported here: it pulls in ipywidgets inside Jupyter
 
+    check_instance("dataset", dataset, LabelledDataset, "a LabelledDataset (voc_folder(), ade20k_folder(), ...)")
+    check_choice("refine", refine, REFINE_MODES)
+    if crf is not None:
+        check_instance("crf", crf, CrfOptions, "a CrfOptions")
     segmenter = as_segmenter(model, options, resize=resize)
     check_tta(segmenter, tta, upsample)
     if refine is not None and (tta is not None or upsample != "nearest"):
         raise OptionsError("the CRF refines one prediction; use it without TTA and with nearest upsampling")
     if len(dataset) == 0:
         raise DatasetError(f"{dataset.name}: no images to evaluate")
-    lut = label_map_for(segmenter, dataset) if isinstance(label_map, str) else label_map
+    lut = _label_map(label_map, segmenter, dataset)
     matrix = ConfusionMatrix(dataset.num_classes, dataset.ignore_index, dataset.labels.names)
     scores = []
     for i, item in enumerate(tqdm(dataset.items, desc=segmenter.spec.name, disable=not progress, leave=False)):

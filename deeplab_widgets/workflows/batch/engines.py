@@ -14,13 +14,17 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
+from ...core.checks import check_flag, check_int
 from ...core.pool import SegmenterPool, with_threads
 from ...core.preprocess import ResizeMode
 from ...core.runtime import RuntimeOptions, cpu_count
 from ...core.segmenter import Segmenter
-from ...errors import DependencyError, OptionsError
+from ...errors import DependencyError, EngineError, OptionsError
 from .jobs import Job, run_job
 from .records import ImageRecord
+
+#: How long a `Dask` engine given an address waits for the scheduler to answer (Dask's own default is 30 s).
+CONNECT_SECONDS = 5
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -132,8 +136,10 @@ class Engine(Protocol):
 
 
 def _check_threads(value: int | None, what: str) -> None:
-    if value is not None and not 1 <= value <= cpu_count():
-        raise OptionsError(f"{what} must be between 1 and {cpu_count()} (this machine's cores), not {value}")
+    if value is not None:
+        check_int(what, value)
+        if not 1 <= value <= cpu_count():
+            raise OptionsError(f"{what} must be between 1 and {cpu_count()} (this machine's cores), not {value}")
 
 
 class _Now:
@@ -221,6 +227,7 @@ class Threads:
     def __post_init__(self) -> None:
         _check_threads(self.n, "Threads(n)")
         _check_threads(self.interpreter_threads, "interpreter_threads")
+        check_flag("shared", self.shared)
 
     def start(self, segmenter: Segmenter, jobs: int) -> Session:
         """A thread pool with its interpreters, built now.
@@ -273,7 +280,7 @@ class Processes:
     interpreter_threads: int | None = None
 
     def __post_init__(self) -> None:
-        if self.n < 1:
+        if check_int("Processes(n)", self.n) < 1:
             raise OptionsError(f"Processes(n) needs at least 1 worker process, not {self.n}")
         _check_threads(self.interpreter_threads, "interpreter_threads")
 
@@ -295,7 +302,16 @@ class _DaskSession:
         except ImportError as exc:
             raise DependencyError(f"Dask is not installed ({exc}); pip install 'deeplab-widgets[dask]'") from None
         self.owns = isinstance(client_or_scheduler, str)
-        self.client = Client(client_or_scheduler) if isinstance(client_or_scheduler, str) else client_or_scheduler
+        if isinstance(client_or_scheduler, str):
+            try:
+                self.client = Client(client_or_scheduler, timeout=CONNECT_SECONDS)
+            except OSError as exc:
+                raise EngineError(
+                    f"no Dask scheduler answered at {client_or_scheduler} within {CONNECT_SECONDS} s ({exc}); "
+                    "start one (`dask scheduler`) or check the address"
+                ) from None
+        else:
+            self.client = client_or_scheduler
         workers = max(1, sum(self.client.nthreads().values()))
         self.window, self.name = 4 * workers, f"dask ({len(self.client.nthreads())} workers)"
         self.recipe = self.client.scatter(recipe, broadcast=True, hash=False)
@@ -326,8 +342,9 @@ class Dask:
         interpreter_threads: Threads of each worker's interpreter.
 
     Raises:
-        OptionsError: `interpreter_threads` outside 1..cores.
+        OptionsError: `interpreter_threads` outside 1..cores, or neither a client nor an address.
         DependencyError: When the run starts, if Dask is not installed.
+        EngineError: When the run starts, if no scheduler answers at the address within `CONNECT_SECONDS`.
     """
 
     client_or_scheduler: Client | str
@@ -335,6 +352,12 @@ class Dask:
 
     def __post_init__(self) -> None:
         _check_threads(self.interpreter_threads, "interpreter_threads")
+        scheduler = self.client_or_scheduler
+        if not isinstance(scheduler, str) and not all(hasattr(scheduler, a) for a in ("submit", "scatter", "nthreads")):
+            raise OptionsError(
+                f"Dask() needs a distributed.Client or a scheduler address such as 'tcp://127.0.0.1:8786', "
+                f"not {type(scheduler).__name__}"
+            )
 
     def start(self, segmenter: Segmenter, jobs: int) -> Session:
         """Connect (or use the client), and send the segmenter's recipe to every worker.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from ...core.images import IMAGE_EXTENSIONS
-from ...errors import OutputConflictError
+from ...errors import OptionsError, OutputConflictError
 
 
 @dataclass(frozen=True)
@@ -33,14 +34,24 @@ def expand_inputs(inputs: Any, exclude: Path | None = None) -> list[Item]:
     Args:
         inputs: A path, a folder, or an iterable of paths, folders and in-memory images.
         exclude: A folder whose files are never inputs (the output folder).
+
+    Raises:
+        OptionsError: `inputs` (or one of them) of another type.
+        OutputConflictError: Two inputs would write the same output file.
     """
     if isinstance(inputs, (str, os.PathLike, Image.Image, np.ndarray, bytes, bytearray)):
         inputs = [inputs]
+    elif not isinstance(inputs, Iterable):
+        raise OptionsError(f"inputs must be a path, a folder, an image or an iterable of them, not {inputs!r:.60}")
     items: list[Item] = []
     seen: set[Path] = set()
     excluded = exclude.resolve() if exclude is not None else None
     for k, item in enumerate(inputs):
         if not isinstance(item, (str, os.PathLike)):
+            if not isinstance(item, (Image.Image, np.ndarray, bytes, bytearray)):
+                raise OptionsError(
+                    f"inputs[{k}] must be a path, a PIL image, an array or bytes, not {type(item).__name__}"
+                )
             items.append(Item(item, f"<image {k}>", f"image_{k:05d}"))
             continue
         path = Path(item)

@@ -16,7 +16,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ...core.export import claim_folder
+from ...core.checks import check_file_name, check_flag, check_number, check_path
+from ...core.export import check_output_folder, claim_folder
 from ...core.images import ImageInput
 from ...core.preprocess import ResizeMode
 from ...core.runtime import RuntimeOptions
@@ -226,13 +227,19 @@ def segment_many(
         The lazy run: iterate it, or call `run()` for the `BatchReport`.
 
     Raises:
-        OptionsError: Out-of-range or contradictory arguments (the message names the one to change).
+        OptionsError: An argument of the wrong type, out of range, or contradicting another (the message names
+            the one to change); a `summary_name` that is not a plain file name.
+        OutputError: `out_dir` is a file, or lies in a folder that cannot be written.
         DependencyError: `rle=True` without pycocotools; a `Dask` engine without Dask (when the run starts).
         OutputConflictError: Two inputs would write the same output file.
         ModelNotFoundError, ModelFormatError: As `as_segmenter`.
     """
-    if not 0.0 <= alpha <= 1.0:
-        raise OptionsError(f"alpha must be between 0 and 1, not {alpha}")
+    alpha = check_number("alpha", alpha, minimum=0.0, maximum=1.0)
+    overlay, resume = check_flag("overlay", overlay), check_flag("resume", resume)
+    rle, progress = check_flag("rle", rle), check_flag("progress", progress)
+    if summary_name is not None:
+        check_file_name("summary_name", summary_name)
+    out = check_output_folder(check_path("out_dir", out_dir)) if out_dir is not None else None
     if resume and out_dir is None:
         raise OptionsError("resume needs an out_dir to look for earlier outputs in")
     if overlay and out_dir is None:
@@ -252,7 +259,6 @@ def segment_many(
         engine, segmenter = _engine_from_deprecated(segmenter, **deprecated_engine)
     if engine is not None and not isinstance(engine, Engine):
         raise OptionsError(f"engine must be Serial(), Threads(), Processes(n) or Dask(client), not {engine!r}")
-    out = Path(out_dir) if out_dir is not None else None
     items = expand_inputs(inputs, exclude=out)
     return BatchRun(
         items,

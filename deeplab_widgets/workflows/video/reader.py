@@ -23,9 +23,11 @@ import av
 import av.error
 import numpy as np
 
+from ...core.checks import check_path
 from ...core.size import Size
 from ...errors import (
     NoVideoStreamError,
+    OptionsError,
     VideoCodecError,
     VideoFormatError,
     VideoNotFoundError,
@@ -88,8 +90,12 @@ def resolve_video(source: VideoSource) -> Path:
 
     Args:
         source: A video file's path, or a sample video's name.
+
+    Raises:
+        VideoNotFoundError: No such file, and no sample video of that name.
+        OptionsError: `source` is not a path or a name.
     """
-    path = Path(source)
+    path = check_path("video", source)
     if path.is_file():
         return path
     if isinstance(source, str) and os.sep not in source and "." not in source:
@@ -262,6 +268,12 @@ class VideoReader:
         except av.error.FFmpegError as exc:
             self._first_error = exc
         self.info = _info(self.path, stream, self._container, self._first)
+        if self.info.frames and start >= self.info.frames:
+            self._container.close()
+            raise OptionsError(
+                f"start must be a frame of the video: {self.path.name} has {self.info.frames} frames (0 to "
+                f"{self.info.frames - 1}), not {start}"
+            )
         self.size = size or self.info.size
         self.full, self.start, self.limit = full, max(0, start), limit
         self.image_size = image_size or self.info.size

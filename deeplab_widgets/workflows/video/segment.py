@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from ...core.checks import check_flag, check_int
 from ...core.pool import SegmenterPool
 from ...core.preprocess import Placement, ResizeMode, argmax_labels, content_size, restore
 from ...core.runtime import RuntimeOptions
@@ -183,7 +184,7 @@ def segment_video(
         frame_size: The size of those frames (default: the video's).
         scores: Keep each frame's class probabilities (`segmentation.scores`).
         start: The first frame's index (a seek to the keyframe before it, then decoding forward).
-        limit: Stop after this many frames (default: the whole video).
+        limit: Stop after this many frames, 1 or more (default: the whole video).
         interpreters: Frames segmented at once, each on an interpreter of its own with the options' threads
             shared out among them; results still come in frame order. Default: when only class maps are wanted
             (no `scores`, no `smooth`) and no external delegate is set, one 1-thread interpreter per thread of
@@ -199,15 +200,15 @@ def segment_video(
         VideoTruncatedError: A file that starts like a video but cannot be read (at call time), or that breaks
             off partway (while iterating).
         NoScoresError: Smoothing with a model without scores.
-        OptionsError: `smooth`, `start`, `limit` or `interpreters` out of range, or `interpreters` > 1 with
-            scores or smoothing.
+        OptionsError: An argument of the wrong type; `smooth`, `start` (past the last frame too), `limit` or
+            `interpreters` out of range, or `interpreters` > 1 with scores or smoothing.
         ModelNotFoundError, ModelFormatError: As `as_segmenter`.
     """
     weight = check_weight(smooth)
-    if start < 0:
-        raise OptionsError(f"start must be a frame index (0 or more), not {start}")
-    if limit is not None and limit < 0:
-        raise OptionsError(f"limit must be a number of frames (0 or more), not {limit}")
+    start = check_int("start", start, minimum=0)
+    limit = None if limit is None else check_int("limit", limit, minimum=1)
+    full_size, frames = check_flag("full_size", full_size), check_flag("frames", frames)
+    scores, progress = check_flag("scores", scores), check_flag("progress", progress)
     segmenter = as_segmenter(model, options, resize=resize)
     if weight and not segmenter.spec.has_scores:
         raise NoScoresError(
@@ -233,6 +234,7 @@ def segment_video(
 def _interpreters(segmenter: Segmenter, asked: int | None, scores: bool) -> int:
     """How many frames run at once: `asked`, or one per interpreter thread when that is safe and useful."""
     if asked is not None:
+        check_int("interpreters", asked)
         if not 1 <= asked <= segmenter.options.num_threads:
             raise OptionsError(
                 f"interpreters must be between 1 and the options' num_threads ({segmenter.options.num_threads}), "

@@ -8,6 +8,7 @@ moving average trades that flicker for lag: with past weight `w` a change in the
 
 from __future__ import annotations
 
+import numbers
 from collections import Counter
 from dataclasses import dataclass
 
@@ -22,8 +23,8 @@ def check_weight(weight: float) -> float:
     Args:
         weight: The weight of the past, in [0, 1).
     """
-    if not 0.0 <= weight < 1.0:
-        raise OptionsError(f"the smoothing weight must be in [0, 1) (0 = off, 0.6 = a typical value), not {weight}")
+    if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not 0.0 <= weight < 1.0:
+        raise OptionsError(f"the smoothing weight must be in [0, 1) (0 = off, 0.6 = a typical value), not {weight!r}")
     return float(weight)
 
 
@@ -167,6 +168,8 @@ def flicker(label_maps: list[np.ndarray] | tuple[np.ndarray, ...], ignore: tuple
         label_maps: The clip's class maps, in frame order, all of one size.
         ignore: Class ids not counted for the top class (default: the background, 0).
     """
+    if not isinstance(label_maps, (list, tuple)) or not all(isinstance(m, np.ndarray) for m in label_maps):
+        raise OptionsError("label_maps must be a list of class maps (2-D arrays), one per frame")
     meter = FlickerMeter(ignore)
     for labels in label_maps:
         meter.add(labels)
