@@ -16,10 +16,10 @@ import numpy as np
 
 from ..assets import zoo
 from ..errors import LabelCountError, ModelFormatError, ModelNotFoundError, NoScoresError
-from ..tflite.metadata import Normalization, read_labels, read_normalization
+from ..tflite.metadata import Normalization, read_dataset, read_labels, read_normalization
 from ..tflite.outputs import add_argmax_head, add_scores_output, find_logits
 from ..tflite.schema import check_tflite
-from .labels import LabelSet, generic_label_set, label_set
+from .labels import LABEL_SETS, LabelSet, generic_label_set, label_set
 from .preprocess import write_input
 from .runtime import RUNNERS, Runner, RuntimeOptions
 
@@ -71,10 +71,17 @@ class ModelSpec:
         Copies in with `set_tensor` rather than writing through a `tensor()` view: a view still alive
         anywhere (another thread, a profiler's sampled frame) makes LiteRT refuse `invoke()`.
         """
+        interpreter.set_tensor(self.input_index, self.input_batch(pixels))
+
+    def input_batch(self, pixels: np.ndarray) -> np.ndarray:
+        """The 1 x H x W x 3 input tensor `feed` writes for uint8 `pixels`: normalised, quantized, padded.
+
+        What a calibration set must hold so that calibration sees exactly what `segment()` feeds the model.
+        """
         h, w = self.input_size
         batch = np.empty((1, h, w, 3), self.input_dtype)
         write_input(batch[0], pixels, self.input_dtype, self.input_quantization, self.normalization)
-        interpreter.set_tensor(self.input_index, batch)
+        return batch
 
     def runner(self, options: RuntimeOptions, preserve_all_tensors: bool = False) -> Runner:
         """The cached interpreter for this model with these options."""
@@ -179,7 +186,8 @@ def _resolve_labels(labels: LabelsInput, content: bytes, info: zoo.ZooModel | No
         names = read_label_file(labels)
     else:
         names = tuple(str(x) for x in labels)
-    base = label_set(info.dataset) if info else None
+    dataset = info.dataset if info else read_dataset(content)  # a derived file (e.g. quantized) names its set
+    base = label_set(dataset) if dataset in LABEL_SETS else None
     if names is None:
         names = base.names if base else tuple(f"class {i}" for i in range(n))
     if len(names) == n + 1 and names[0].lower() == "background":

@@ -14,9 +14,15 @@ import zipfile
 from dataclasses import dataclass
 
 import flatbuffers
+import numpy as np
 from flatbuffers.table import Table
 
+from . import schema
 from .schema import metadata_buffer
+
+#: The model metadata entry (a UTF-8 string) naming the label set a derived model's classes follow, e.g.
+#: "pascal_voc": a quantized zoo model keeps its dataset's colours and stays comparable with its masks.
+DATASET_NAME = "deeplab_widgets.dataset"
 
 # Slot numbers from metadata_schema.fbs (the model's own schema is read by `tflite.schema`).
 _MODELMD_SUBGRAPHS = 3
@@ -86,6 +92,43 @@ def read_normalization(content: bytes) -> Normalization | None:
     except (IndexError, ValueError, TypeError, UnicodeDecodeError, struct.error):
         return None  # malformed metadata: fall back to the DeepLab default
     return None
+
+
+def read_dataset(content: bytes) -> str | None:
+    """The label set recorded by `with_dataset`, None when the file records none."""
+    raw = metadata_buffer(content, DATASET_NAME)
+    return raw.decode("utf-8", "replace") if raw else None
+
+
+def with_dataset(content: bytes, dataset: str) -> bytes:
+    """The model with a `DATASET_NAME` metadata entry naming its label set (replacing an earlier one).
+
+    The flatbuffer is rewritten through `tflite.schema`; the appended associated files are kept.
+    """
+    model = schema.read_model(content)
+    types = schema.schema_module()
+    buffer = types.BufferT()
+    buffer.data = np.frombuffer(dataset.encode(), np.uint8)
+    model.buffers.append(buffer)
+    entry = types.MetadataT()
+    entry.name, entry.buffer = DATASET_NAME.encode(), len(model.buffers) - 1
+    kept = [m for m in model.metadata or () if (m.name or b"") != DATASET_NAME.encode()]
+    model.metadata = [*kept, entry]
+    return schema.write_model(model, len(content)) + appended_archive(content)
+
+
+def appended_archive(content: bytes) -> bytes:
+    """The zip of associated files appended to the model (e.g. the starter's `labelmap.txt`), b"" if none.
+
+    Append it to a rewritten model to keep its label map: the archive's offsets are relative to where it
+    starts, so it reads the same at any position.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            starts = [info.header_offset for info in archive.infolist()]
+    except (zipfile.BadZipFile, OSError):
+        return b""
+    return bytes(content[min(starts) :]) if starts else b""
 
 
 def read_labels(content: bytes) -> tuple[str, ...] | None:
