@@ -7,6 +7,8 @@ SHARED := $(wildcard ../shared/models ../shared/images ../shared/video)
 empty :=
 space := $(empty) $(empty)
 export DEEPLAB_WIDGETS_MIRROR ?= $(subst $(space),:,$(abspath $(SHARED)))
+# ... and its labelled pairs (../shared/eval) as the evaluation data.
+export DEEPLAB_WIDGETS_EVAL ?= $(abspath $(wildcard ../shared/eval))
 
 .PHONY: demo test lint app docs bench clean
 
@@ -20,7 +22,7 @@ $(VENV)/.installed-base: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev,dask,coco,docs]'
+	$(BIN)/pip install -q -e '.[dev,dask,coco,docs,quantize]'
 	touch $@ $(VENV)/.installed-base
 
 demo: $(VENV)/.installed-base

@@ -195,6 +195,26 @@ def _video(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quantize(args: argparse.Namespace) -> int:
+    from .workflows.quantize import quantize
+
+    progress = not (args.json or args.quiet)
+    result = quantize(
+        args.model,
+        args.recipe,
+        calibration=args.calibration,
+        count=args.count,
+        out=args.out,
+        progress=progress,
+    )
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(result.describe())
+        print(f"  written: {result.path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = argparse.ArgumentParser(prog="deeplab-widgets", description=__doc__)
@@ -265,6 +285,26 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--csv", metavar="FILE", help="also save the table as CSV (- prints it instead)")
     bch.add_argument("--quiet", action="store_true", help="no progress bar")
     bch.set_defaults(func=_bench)
+
+    qz = sub.add_parser("quantize", help="quantize a float model (litert-quantizer; the 'quantize' extra)")
+    qz.add_argument("model", metavar="MODEL", help="zoo model id or .tflite path of a float model")
+    qz.add_argument(
+        "--recipe",
+        default="int8",
+        choices=["dynamic-int8", "weight-only-int8", "weight-only-int4", "int8", "int16x8"],
+        help="int8 and int16x8 are static (calibrated); default int8",
+    )
+    qz.add_argument(
+        "--calibration",
+        default="samples",
+        metavar="DIR|samples|voc",
+        help="calibration photos: a folder, the sample photos (default) or the labelled VOC images",
+    )
+    qz.add_argument("--count", type=int, default=8, metavar="N", help="calibration photos to use (default 8)")
+    qz.add_argument("--out", metavar="FILE.tflite", help="write the quantized model here (default: the cache only)")
+    qz.add_argument("--json", action="store_true", help="print the result as JSON")
+    qz.add_argument("--quiet", action="store_true", help="no progress bar")
+    qz.set_defaults(func=_quantize)
 
     vid = sub.add_parser("video", help="segment every frame of a video: overlay video, palette-PNG masks, JSON lines")
     vid.add_argument("input", metavar="VIDEO", help="a video file, or a sample video name (cockatoo)")

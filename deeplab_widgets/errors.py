@@ -124,3 +124,15 @@ class AccessDeniedError(DeeplabWidgetsError, PermissionError):
 
 class UploadTooLargeError(AccessDeniedError):
     """In app mode, an upload (photo, .tflite model or labels file) over the size limit, refused before parsing."""
+
+
+class QuantizationError(DeeplabWidgetsError):
+    """A model could not be quantized, or the quantizer returned it unchanged (nothing was quantized)."""
+
+
+class AlreadyQuantizedError(QuantizationError, ValueError):
+    """The model to quantize is already quantized (its weights are integers): quantize its float original."""
+
+
+class CalibrationError(QuantizationError, ValueError):
+    """Calibration photos are unusable: an empty or missing folder, a count below 1, or fewer photos than asked."""

@@ -34,6 +34,8 @@ else:  # pragma: no cover
 
 CACHE_ENV = "DEEPLAB_WIDGETS_CACHE"
 MIRROR_ENV = "DEEPLAB_WIDGETS_MIRROR"
+#: The folder of labelled evaluation data (`voc/images`, `voc/masks`, `ade20k/...`).
+EVAL_ENV = "DEEPLAB_WIDGETS_EVAL"
 #: The folders of `../shared` (next to a source checkout) that hold registry files under their names.
 SHARED_FOLDERS = ("models", "images", "video")
 
@@ -139,6 +141,19 @@ def default_mirror_dirs() -> list[Path]:
     if root is None:
         return []
     return [folder for name in SHARED_FOLDERS if (folder := root.parent / "shared" / name).is_dir()]
+
+
+def eval_dir() -> Path | None:
+    """The labelled evaluation data: `$DEEPLAB_WIDGETS_EVAL`, else `../shared/eval` beside a source checkout.
+
+    None when neither exists (an installed package without the project's labelled data).
+    """
+    value = os.environ.get(EVAL_ENV)
+    if value:
+        return Path(value)
+    root = source_checkout()
+    folder = root.parent / "shared" / "eval" if root is not None else None
+    return folder if folder is not None and folder.is_dir() else None
 
 
 def mirror_dirs() -> list[Path]:

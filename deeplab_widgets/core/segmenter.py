@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .images import DEFAULT_MAX_PIXELS, ImageInput, load_image_at_least
+from .images import DEFAULT_MAX_PIXELS, Decoded, ImageInput, load_image_at_least
 from .model import LabelsInput, ModelInput, ModelSpec, OutputKind, load_model
 from .preprocess import (
     Placement,
@@ -164,10 +164,18 @@ class Segmenter:
         """
         decoded = load_image_at_least(image, self.decode_size, max_pixels=self.max_pixels)
         t0 = time.perf_counter()
-        pixels, placement = fit(
-            decoded.image, self.spec.input_size, self.resize, full_size=decoded.size, box=decoded.box
-        )
+        pixels, placement = self._fit(decoded)
         return self.segment_fitted(pixels, placement, scores=scores, started=t0)
+
+    def prepare(self, image: ImageInput) -> tuple[np.ndarray, Placement]:
+        """Decode and fit `image` exactly as `segment()` does: the uint8 pixels it feeds, and where they sit.
+
+        `spec.input_batch(pixels)` is then the model's input tensor (e.g. for calibrating a quantizer).
+        """
+        return self._fit(load_image_at_least(image, self.decode_size, max_pixels=self.max_pixels))
+
+    def _fit(self, decoded: Decoded) -> tuple[np.ndarray, Placement]:
+        return fit(decoded.image, self.spec.input_size, self.resize, full_size=decoded.size, box=decoded.box)
 
     def segment_fitted(
         self, pixels: np.ndarray, placement: Placement, *, scores: bool = False, started: float | None = None
