@@ -31,6 +31,7 @@ from deeplab_widgets.tflite.normalize import (
 )
 from deeplab_widgets.tflite.quantization import summarize, tensor_quantization, weight_values
 from deeplab_widgets.workflows import quantize as qz
+from deeplab_widgets.workflows.labelled import labelled_voc
 
 pytest.importorskip("litert_quantizer")
 
@@ -202,7 +203,7 @@ def test_the_quantized_model_runs_in_eval_bench_batch_and_video(tmp_path) -> Non
 
     path = qz.quantize("deeplabv3-starter", "int8", count=3, out=tmp_path / "q.tflite").path
     segmenter = Segmenter.from_file(path)
-    assert evaluate(segmenter, qz.labelled_voc(), progress=False).miou > 0.5
+    assert evaluate(segmenter, labelled_voc(), progress=False).miou > 0.5
     assert benchmark(path, runs=3).stats.count == 3
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -273,7 +274,7 @@ def test_without_the_quantizer_the_error_names_the_extra(monkeypatch) -> None:
 @pytest.fixture(scope="module")
 def voc_split(tmp_path_factory) -> tuple[Path, list[Path]]:
     """The labelled VOC photos: the first 8 copied into a calibration folder, the other 7 held out."""
-    photos = [item.image_path for item in qz.labelled_voc().items]
+    photos = [item.image_path for item in labelled_voc().items]
     folder = tmp_path_factory.mktemp("calibration")
     for path in photos[:8]:
         shutil.copy(path, folder / path.name)

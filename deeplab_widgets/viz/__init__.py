@@ -74,7 +74,15 @@ EVALUATION_FIGURES = (
 )
 
 
+#: Quantization figures (`viz/quantization.py`), imported on first use.
+QUANTIZATION_FIGURES = ("plot_layer_errors",)
+
+
 def __getattr__(name: str) -> Any:
+    if name in QUANTIZATION_FIGURES:
+        from . import quantization
+
+        return getattr(quantization, name)
     if name == "plot_segmentation":
         from .plot import plot_segmentation
 

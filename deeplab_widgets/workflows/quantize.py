@@ -38,7 +38,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from ..assets import registry
-from ..assets.datasets import LabelledDataset, voc_folder
+from ..assets.datasets import LabelledDataset
 from ..assets.samples import list_samples
 from ..core.export import atomic_path
 from ..core.images import IMAGE_EXTENSIONS, ImageInput
@@ -59,6 +59,7 @@ from ..errors import (
 from ..tflite.metadata import appended_archive, with_dataset
 from ..tflite.normalize import SIGNATURE_KEY, normalize
 from ..tflite.quantization import QuantizationSummary, summarize
+from .labelled import labelled_voc
 
 #: A named quantization recipe (see the module docstring).
 Recipe = Literal["dynamic-int8", "weight-only-int8", "weight-only-int4", "int8", "int16x8"]
@@ -81,6 +82,8 @@ CalibrationSource = str | os.PathLike | Sequence[ImageInput] | LabelledDataset
 Progress = Callable[[str, int, int], None]
 #: The cache folder (under the registry's cache) that holds quantized models.
 CACHE_FOLDER = "quantized"
+#: Part of every cache key: raise it when what this module writes around the quantizer's output changes.
+CACHE_FORMAT = "2"
 
 
 def check_recipe(recipe: str) -> Recipe:
@@ -149,20 +152,6 @@ class CalibrationSet:
         """E.g. `8 photos from samples (cat, pets, ...)`."""
         shown = ", ".join(self.names[:4]) + (", ..." if len(self.names) > 4 else "")
         return f"{len(self.names)} photo{'s' * (len(self.names) != 1)} from {self.source} ({shown})"
-
-
-def labelled_voc() -> LabelledDataset:
-    """The labelled PASCAL VOC pairs of the evaluation data (`voc/images`, `voc/masks` in `registry.eval_dir()`).
-
-    Raises:
-        DatasetError: No evaluation data is configured; the message names the variable to set.
-    """
-    root = registry.eval_dir()
-    if root is None or not (root / "voc" / "images").is_dir():
-        raise DatasetError(
-            f"no labelled VOC images found; set {registry.EVAL_ENV} to a folder holding voc/images and voc/masks"
-        )
-    return voc_folder(root / "voc" / "images", root / "voc" / "masks", name="voc")
 
 
 def _photos(source: CalibrationSource) -> tuple[str, list[tuple[str, ImageInput]]]:
@@ -321,8 +310,8 @@ def cache_folder() -> Path:
 
 
 def cache_key(source_digest: str, recipe: Recipe, calibration: CalibrationSet | None) -> str:
-    """The SHA-256 naming a quantized model: source file, recipe, calibration inputs and quantizer version."""
-    parts = [source_digest, recipe, calibration.digest if calibration else "", quantizer_version()]
+    """The SHA-256 naming a quantized model: source file, recipe, calibration inputs, quantizer and cache format."""
+    parts = [source_digest, recipe, calibration.digest if calibration else "", quantizer_version(), CACHE_FORMAT]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
@@ -500,7 +489,7 @@ def quantize(
         raise AlreadyQuantizedError(
             f"{spec.name} is already quantized ({before.describe()}); quantize its float original instead"
         )
-    report, close = _progress(progress, spec.name, recipe)
+    report, close = stage_reporter(progress, f"{spec.name} {recipe}")
     try:
         calibrated = None
         if recipe in CALIBRATED:
@@ -563,23 +552,25 @@ def _write(path: Path, content: bytes) -> Path:
     return path
 
 
-def _progress(progress: bool | Progress, name: str, recipe: str) -> tuple[Progress, Callable[[], None]]:
-    """A (stage, done, total) reporter and its closer: a tqdm bar, the caller's callback, or nothing."""
+def stage_reporter(progress: bool | Progress, label: str = "") -> tuple[Progress, Callable[[], None]]:
+    """A (stage, done, total) reporter and its closer: a tqdm bar on stderr (True), the caller's callback, or nothing.
+
+    The bar is made on the first report, so that bad input fails before any bar is drawn.
+    """
     if callable(progress):
         return progress, lambda: None
     if not progress:
         return (lambda stage, done, total: None), lambda: None
     from tqdm.auto import tqdm  # imported here: in Jupyter it pulls in ipywidgets
 
-    bars: list[Any] = []  # made on the first report, so that bad input fails before any bar is drawn
+    bars: list[Any] = []
 
     def report(stage: str, done: int, total: int) -> None:
         if not bars:
-            bars.append(tqdm(desc=f"{name} {recipe}", unit="step", leave=False, file=sys.stderr))
+            bars.append(tqdm(unit="step", leave=False, file=sys.stderr))
         bar = bars[0]
-        bar.set_description(f"{name} {recipe}: {stage}")
-        bar.total = total
-        bar.n = done
+        bar.set_description(f"{label}: {stage}" if label else stage)
+        bar.total, bar.n = total, done
         bar.refresh()
 
     def close() -> None:
