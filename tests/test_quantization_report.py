@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from deeplab_widgets import Segmenter, sample_path
+from deeplab_widgets.analysis.layer_errors import EXACT_DB, cosine, layer_errors, snr_db
 from deeplab_widgets.cli import main
 from deeplab_widgets.errors import OptionsError
 from deeplab_widgets.workflows.model_report import Candidate, measure_models, model_report
-from deeplab_widgets.workflows.quantization_report import EXACT_DB, cosine, layer_errors, snr_db
 from deeplab_widgets.workflows.quantize import quantize
 
 pytest.importorskip("litert_quantizer")

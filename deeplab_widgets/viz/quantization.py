@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..analysis.layer_errors import LayerErrors
 from ..errors import OptionsError
-from ..workflows.quantization_report import LayerErrors
 
 
 def short_name(tensor: str) -> str:
