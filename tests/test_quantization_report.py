@@ -117,3 +117,20 @@ def test_model_report_of_published_models_only_needs_no_quantizer() -> None:
     report = model_report((), models=["deeplabv3-mnv2-dm05-voc"], threads=(1,), rounds=3, memory=False)
     (row,) = report.rows
     assert row.variant == "as published" and row.miou > 0.7 and row.agreement is None
+
+
+def test_the_kernel_plan_shows_what_xnnpack_runs(variants) -> None:
+    from deeplab_widgets import RuntimeOptions
+    from deeplab_widgets.workflows.bench.kernels import kernel_plan
+
+    one = RuntimeOptions(num_threads=1)
+    float_plan = kernel_plan("deeplabv3-starter", one)
+    assert float_plan.partitions == 1 and not float_plan.builtin and float_plan.total == 70
+    int8 = kernel_plan(variants["int8"].path, one)
+    assert int8.partitions == 2 and dict(int8.builtin) == {"AVERAGE_POOL_2D": 1}
+    int16 = kernel_plan(variants["int16x8"].path, one)
+    assert int16.partitions == 0 and int16.builtin["CONV_2D"] == 38  # no XNNPACK kernel takes int16 activations
+    dynamic = kernel_plan(quantize("deeplabv3-starter", "dynamic-int8").path, one)
+    assert dict(dynamic.builtin) == {"DEPTHWISE_CONV_2D": 17} and dynamic.partitions > 10
+    assert kernel_plan("deeplabv3-starter", RuntimeOptions(num_threads=1, xnnpack=False)).partitions == 0
+    assert int8.describe().startswith("XNNPACK runs 70 of 71 ops in 2 partitions; built-in kernels run: 1 AVERAGE")

@@ -53,6 +53,7 @@ def plot_layer_errors(
             fontsize=7,
             rotation=30,
         )
+    lost_ax.set_ylim(0, max(added.max(), 1e-6) * 1.35)  # room for the names above the bars
     lost_ax.set_ylabel(f"noise the layer adds\n(% of signal, {first.model})")
     lost_ax.set_xlabel("layer (graph order)")
     lost_ax.grid(alpha=0.3, axis="y")
