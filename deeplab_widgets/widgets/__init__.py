@@ -6,6 +6,7 @@ from .download_button import DownloadButton
 from .gallery import BatchGallery
 from .image_picker import ImagePicker
 from .mask_viewer import MaskViewer
+from .quantize_panel import QuantizePanel
 from .runtime_controls import RuntimeControls
 from .timing_panel import TimingPanel
 from .timing_readout import TimingReadout
@@ -21,6 +22,7 @@ __all__ = [
     "ImagePicker",
     "LayerBrowser",
     "MaskViewer",
+    "QuantizePanel",
     "RuntimeControls",
     "TimingPanel",
     "TimingReadout",

@@ -23,6 +23,7 @@ from .app_policy import AppPolicy, current_policy
 from .compare_view import CompareView
 from .image_picker import ImagePicker
 from .mask_viewer import MaskViewer
+from .quantize_panel import QuantizePanel
 from .runtime_controls import RuntimeControls
 from .status import error_html, error_text
 from .timing_panel import TimingPanel
@@ -101,9 +102,10 @@ class Workbench(widgets.VBox):
         compare_view = widgets.VBox([self.picker, self.compare])
         self.video_view = widgets.VBox([widgets.HTML("loading the video player...")])
         self.video: VideoPlayer | None = None  # built when the Video tab is first opened (it decodes and segments)
+        self.quantize_panel = QuantizePanel(self.controls, policy=self.policy)
         self.tabs = widgets.Tab(
-            [segment_view, compare_view, self.timing_panel, self.video_view],
-            titles=("Segment", "Compare", "Benchmark", "Video"),
+            [segment_view, compare_view, self.timing_panel, self.video_view, self.quantize_panel],
+            titles=("Segment", "Compare", "Benchmark", "Video", "Quantize"),
         )
         super().__init__([self.tabs], **kwargs)
         self.add_class("dlw-workbench")
