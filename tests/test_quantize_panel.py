@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deeplab_widgets import RuntimeControls, Segmenter, load_sample, load_model
+from deeplab_widgets import RuntimeControls, Segmenter, load_model, load_sample
 from deeplab_widgets.widgets.app_policy import AppPolicy
 from deeplab_widgets.widgets.quantize_panel import MAX_QUANTIZE_ENV, QuantizePanel
 
