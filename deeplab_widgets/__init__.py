@@ -15,7 +15,9 @@ from .core.runtime import RuntimeOptions, available_backends
 from .core.segmenter import ClassShare, SegmentationResult, Segmenter, Timings
 from .errors import (
     AccessDeniedError,
+    AlreadyQuantizedError,
     BackendError,
+    CalibrationError,
     ChecksumError,
     DatasetError,
     DeeplabWidgetsError,
@@ -34,6 +36,7 @@ from .errors import (
     NoVideoStreamError,
     OptionsError,
     OutputConflictError,
+    QuantizationError,
     SampleNotFoundError,
     SizeMismatchError,
     StageNotFoundError,
@@ -49,6 +52,7 @@ from .workflows.bench import BenchmarkResult, PipelineResult, Sweep, benchmark, 
 from .workflows.compare import compare_models, comparison_table, disagreement
 from .workflows.evaluate import Evaluation, evaluate
 from .workflows.metrics import ConfusionMatrix, Metrics
+from .workflows.quantize import QuantizedModel, quantize
 
 try:
     __version__ = version("deeplab-widgets")
@@ -98,12 +102,14 @@ def __dir__() -> list[str]:
 __all__ = [
     "AccessDeniedError",
     "Activations",
+    "AlreadyQuantizedError",
     "AsppExplorer",
     "AtrousExplorer",
     "BackendError",
     "BatchGallery",
     "BatchReport",
     "BenchmarkResult",
+    "CalibrationError",
     "CameraSegmenter",
     "ChecksumError",
     "ClassShare",
@@ -139,7 +145,9 @@ __all__ = [
     "OutputConflictError",
     "PipelineResult",
     "Probe",
+    "QuantizationError",
     "QuantizePanel",
+    "QuantizedModel",
     "RuntimeControls",
     "RuntimeOptions",
     "SampleNotFoundError",
@@ -181,6 +189,7 @@ __all__ = [
     "load_sample",
     "model_info",
     "plot_segmentation",
+    "quantize",
     "read_graph",
     "sample_path",
     "segment_many",

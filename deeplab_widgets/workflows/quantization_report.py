@@ -82,7 +82,8 @@ def quantization_report(
         progress: True for a progress bar on stderr, or a callback (stage, done, total).
 
     Raises:
-        As `quantize` and `measure_models`.
+        DeeplabWidgetsError: The errors of `quantize` (recipe, calibration photos, model, missing quantizer) and
+            of `measure_models`.
     """
     report, close = stage_reporter(progress)
     try:
