@@ -87,10 +87,12 @@ def test_measure_models_fills_every_column_in_one_run(variants, tmp_path) -> Non
     assert f.peak_mb > q.peak_mb > 0  # int8 weights and arena take less memory than float
     records = list(csv.DictReader(io.StringIO(report.to_csv())))
     assert [r["name"] for r in records] == ["float", "int8"] and "invoke_ms_2t" in records[0]
-    assert report.to_html().startswith('<table class="dlw-model-report">') and "<td>int8</td>" in report.to_html()
+    page = report.to_html()
+    assert page.startswith('<table class="dlw-model-report"') and ">int8</td>" in page and "<caption" in page
     for suffix in ("csv", "html", "md"):
         assert report.save(tmp_path / f"table.{suffix}").read_text().strip()
     assert "| model | variant | size MB | invoke ms, 1 thread |" in report.table()
+    assert "peak RAM" in report.table() and "segment() includes decoding cat" in report.table()
     assert not list(tmp_path.glob(".*.part"))
 
 
@@ -117,6 +119,8 @@ def test_model_report_of_published_models_only_needs_no_quantizer() -> None:
     report = model_report((), models=["deeplabv3-mnv2-dm05-voc"], threads=(1,), rounds=3, memory=False)
     (row,) = report.rows
     assert row.variant == "as published" and row.miou > 0.7 and row.agreement is None
+    assert "agreement" not in report.columns() and "peak RAM MB" not in report.columns()  # nothing measured there
+    assert "Peak RAM" not in report.notes() and "Agreement" not in report.notes()
 
 
 def test_the_kernel_plan_shows_what_xnnpack_runs(variants) -> None:

@@ -13,6 +13,7 @@ visitor's kernel runs at most `DEEPLAB_WIDGETS_APP_MAX_QUANTIZE` quantizations (
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import ipywidgets as widgets
@@ -20,7 +21,7 @@ import traitlets
 
 from ..assets.samples import list_samples
 from ..assets.zoo import model_names
-from ..core.model import ModelSpec
+from ..core.model import ModelSpec, load_model
 from ..core.runtime import cpu_count
 from ..core.segmenter import Segmenter
 from ..errors import AccessDeniedError
@@ -85,8 +86,10 @@ class QuantizePanel(widgets.VBox):
         self.recipe.add_class("dlw-quantize-recipe")
         sources = [("sample photos", "samples")]
         if labelled_for("pascal_voc") is not None:
-            sources.append(("labelled VOC photos", "voc"))
-        self.calibration = widgets.ToggleButtons(options=sources, value="samples", description="Calibrate on")
+            sources.append(("VOC photos", "voc"))
+        self.calibration = widgets.ToggleButtons(
+            options=sources, value="samples", description="Calibrate on", style={"button_width": "max-content"}
+        )
         self.calibration.add_class("dlw-quantize-calibration")
         self.count = widgets.IntSlider(value=DEFAULT_COUNT, min=1, max=len(list_samples("photo")), description="Photos")
         self.count.add_class("dlw-quantize-count")
@@ -197,10 +200,13 @@ class QuantizePanel(widgets.VBox):
         if self.result is None:
             self._fail("run a quantization first")
             return False
-        label = f"{self.result.name} (quantized)"
-        if not self.controls.load_file(self.result.path.read_bytes(), label):
-            self._fail(self.controls.error or f"{label} could not be loaded")
+        label = self.result.name
+        try:
+            spec = load_model(self.result.path, options=self.controls.options)
+        except Exception as exc:  # the cached file vanished or broke: say so, keep the model list as it is
+            self._fail(error_text(exc))
             return False
+        self.controls.add_model(dataclasses.replace(spec, name=label), label, str(self.result.path))
         self.status.value = info_html(f"{label} is now the chosen model on every tab")
         return True
 

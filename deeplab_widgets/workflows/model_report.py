@@ -138,48 +138,58 @@ class ModelReport:
                 return r
         raise OptionsError(f"no row named {name!r}; rows: {', '.join(r.name for r in self.rows)}")
 
-    def columns(self, *, pipeline: bool = True) -> list[str]:
-        """The table's column titles."""
+    def _grid(self, pipeline: bool) -> tuple[list[str], list[list[str]]]:
+        """Column titles and rows as strings; measured columns with no value in any row are left out."""
         ms = [f"invoke ms, {t} thread{'s' * (t > 1)}" for t in self.threads]
         seg = [f"segment() ms, {t} thread{'s' * (t > 1)}" for t in self.threads] if pipeline else []
-        return ["model", "variant", "size MB", *ms, *seg, "mIoU", "pixel acc.", "agreement", "peak RAM MB"]
-
-    def cells(self, *, pipeline: bool = True) -> list[list[str]]:
-        """The table's rows as strings."""
-        out = []
+        header = ["model", "variant", "size MB", *ms, *seg, "mIoU", "pixel acc.", "agreement", "peak RAM MB"]
+        rows = []
         for r in self.rows:
-            ms = [_cell(r.invoke_ms.get(t), ".1f") for t in self.threads]
-            seg = [_cell(r.pipeline_ms.get(t), ".1f") for t in self.threads] if pipeline else []
-            out.append(
+            rows.append(
                 [
                     r.model,
                     r.variant,
                     f"{r.size_bytes / 1e6:.2f}",
-                    *ms,
-                    *seg,
+                    *(_cell(r.invoke_ms.get(t), ".1f") for t in self.threads),
+                    *((_cell(r.pipeline_ms.get(t), ".1f") for t in self.threads) if pipeline else ()),
                     _cell(r.miou, ".3f"),
                     _cell(r.pixel_accuracy, ".3f"),
                     _cell(r.agreement, ".1%"),
                     _cell(r.peak_mb, ".0f"),
                 ]
             )
-        return out
+        keep = [i for i in range(len(header)) if i < 3 or any(row[i] != "—" for row in rows)]
+        return [header[i] for i in keep], [[row[i] for i in keep] for row in rows]
 
-    def notes(self) -> str:
-        """What the columns measure, the datasets and the machine, in a few lines."""
+    def columns(self, *, pipeline: bool = True) -> list[str]:
+        """The table's column titles (measured columns with no value in any row are left out)."""
+        return self._grid(pipeline)[0]
+
+    def cells(self, *, pipeline: bool = True) -> list[list[str]]:
+        """The table's rows as strings, in the order of `columns()`."""
+        return self._grid(pipeline)[1]
+
+    def notes(self, *, pipeline: bool = True) -> str:
+        """What the columns measure, the datasets and the machine, in a few sentences."""
         datasets = sorted({r.dataset for r in self.rows if r.dataset})
-        load = self.timing.load_line() if self.timing else ""
-        return (
-            f"Measured {self.date} on {self.machine}; {load}. Times: medians of round-robin runs "
-            f"(XNNPACK on); segment() includes decoding {self.photo}. mIoU and pixel accuracy on "
-            f"{'; '.join(datasets) or 'no labelled data'} (a sanity check, not a benchmark). Agreement: median "
-            "share of pixels whose class matches the float model's, on photos the variant was not calibrated on. "
-            "Peak RAM: what loading and running the model adds to a fresh process (1 thread)."
-        )
+        load = f"; {self.timing.load_line()}" if self.timing else ""
+        parts = [f"Measured {self.date} on {self.machine}{load}.", "Times: medians of round-robin runs (XNNPACK on)"]
+        parts[-1] += f"; segment() includes decoding {self.photo}." if pipeline else "."
+        if datasets:
+            parts.append(f"mIoU and pixel accuracy on {'; '.join(datasets)} (a sanity check, not a benchmark).")
+        if any(r.agreement is not None for r in self.rows):
+            parts.append(
+                "Agreement: median share of pixels whose class matches the float model's, on photos the variant "
+                "was not calibrated on."
+            )
+        if any(r.peak_mb is not None for r in self.rows):
+            parts.append("Peak RAM: what loading and running the model adds to a fresh process (1 thread).")
+        return " ".join(parts)
 
     def table(self, *, pipeline: bool = True) -> str:
         """A Markdown table of every row, followed by `notes()`."""
-        return markdown_table(self.columns(pipeline=pipeline), self.cells(pipeline=pipeline)) + "\n\n" + self.notes()
+        header, rows = self._grid(pipeline)
+        return markdown_table(header, rows) + "\n\n" + self.notes(pipeline=pipeline)
 
     def records(self) -> list[dict[str, Any]]:
         """One flat dict per row (the CSV's rows)."""
@@ -195,15 +205,20 @@ class ModelReport:
         return buffer.getvalue()
 
     def to_html(self, *, pipeline: bool = True) -> str:
-        """A standalone HTML table (escaped), with the notes as its caption."""
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns(pipeline=pipeline))
-        body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
-            for row in self.cells(pipeline=pipeline)
-        )
-        caption = html.escape(self.notes())
+        """A standalone HTML table (escaped, numbers right-aligned), with the notes as its caption below it."""
+        header, rows = self._grid(pipeline)
+        pad = "padding:2px 8px"
+
+        def cell(tag: str, i: int, text: str) -> str:
+            align = "left" if i < 2 else "right"
+            return f"<{tag} style='{pad};text-align:{align}'>{html.escape(text)}</{tag}>"
+
+        head = "".join(cell("th", i, c) for i, c in enumerate(header))
+        body = "".join("<tr>" + "".join(cell("td", i, c) for i, c in enumerate(row)) + "</tr>" for row in rows)
+        caption = html.escape(self.notes(pipeline=pipeline))
         return (
-            f'<table class="dlw-model-report"><caption>{caption}</caption>'
+            '<table class="dlw-model-report" style="border-collapse:collapse;font-variant-numeric:tabular-nums">'
+            f"<caption style='caption-side:bottom;text-align:left;color:#555;{pad}'>{caption}</caption>"
             f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
         )
 
