@@ -112,6 +112,26 @@ def test_static_quantization_without_a_signature_is_refused_with_a_clear_error(s
         qz.run_quantizer(unsigned, "int8", calibration, name="starter")
 
 
+def test_weights_the_quantizer_stores_after_the_flatbuffer_survive_a_rewrite() -> None:
+    from ai_edge_litert.interpreter import Interpreter
+
+    content = qz.quantize("deeplabv3-starter", "weight-only-int8").path.read_bytes()
+    offsets = schema.schema_module().Model.GetRootAs(content, 0)
+    assert any(offsets.Buffers(i).Offset() > 1 for i in range(offsets.BuffersLength()))  # stored outside
+    model = schema.read_model(content)
+    assert not any(getattr(b, "offset", 0) > 1 for b in model.buffers)  # read_model brought them inside
+    rewritten = schema.write_model(model, len(content))
+    photo = np.random.default_rng(0).uniform(-1, 1, (1, 257, 257, 3)).astype(np.float32)
+    outputs = []
+    for data in (content, rewritten):
+        interpreter = Interpreter(model_content=data)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], photo)
+        interpreter.invoke()
+        outputs.append(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]))
+    assert np.array_equal(*outputs)
+
+
 # ------------------------------------------------------------------------------------------------ recipes
 
 #: recipe -> (weight type, activation type, largest size ratio, least agreement with float on held-out photos)
@@ -232,6 +252,12 @@ def test_an_empty_calibration_folder_is_refused(tmp_path) -> None:
     (tmp_path / "notes.txt").write_text("not a photo")
     with pytest.raises(CalibrationError, match=f"no photos .* in the calibration folder {tmp_path}"):
         qz.quantize("deeplabv3-starter", "int8", calibration=tmp_path)
+
+
+def test_voc_calibration_without_labelled_data_names_the_variable(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("DEEPLAB_WIDGETS_EVAL", str(tmp_path))
+    with pytest.raises(CalibrationError, match="no labelled voc images found; set DEEPLAB_WIDGETS_EVAL"):
+        qz.quantize("deeplabv3-starter", "int8", calibration="voc")
 
 
 def test_a_missing_calibration_folder_is_refused(tmp_path) -> None:

@@ -6,9 +6,22 @@ against the 32 classes of the v3+ ADE20K models). A handful of images: a sanity 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..assets import registry
 from ..assets.datasets import LabelledDataset, ade20k_32_folder, voc_folder
 from ..errors import DatasetError
+
+
+def _folder(name: str, images: str, masks: str) -> tuple[Path, Path]:
+    """The (images, masks) folders of one labelled set under the evaluation data; `DatasetError` if absent."""
+    root = registry.eval_dir()
+    if root is None or not (root / name / images).is_dir():
+        raise DatasetError(
+            f"no labelled {name} images found; set {registry.EVAL_ENV} to a folder holding {name}/{images} and "
+            f"{name}/{masks}"
+        )
+    return root / name / images, root / name / masks
 
 
 def labelled_voc() -> LabelledDataset:
@@ -17,12 +30,7 @@ def labelled_voc() -> LabelledDataset:
     Raises:
         DatasetError: No evaluation data is configured; the message names the variable to set.
     """
-    root = registry.eval_dir()
-    if root is None or not (root / "voc" / "images").is_dir():
-        raise DatasetError(
-            f"no labelled VOC images found; set {registry.EVAL_ENV} to a folder holding voc/images and voc/masks"
-        )
-    return voc_folder(root / "voc" / "images", root / "voc" / "masks", name="voc")
+    return voc_folder(*_folder("voc", "images", "masks"), name="voc")
 
 
 def labelled_ade20k_32() -> LabelledDataset:
@@ -31,13 +39,7 @@ def labelled_ade20k_32() -> LabelledDataset:
     Raises:
         DatasetError: No evaluation data is configured; the message names the variable to set.
     """
-    root = registry.eval_dir()
-    if root is None or not (root / "ade20k" / "images").is_dir():
-        raise DatasetError(
-            f"no labelled ADE20K images found; set {registry.EVAL_ENV} to a folder holding ade20k/images and "
-            "ade20k/annotations"
-        )
-    return ade20k_32_folder(root / "ade20k" / "images", root / "ade20k" / "annotations", name="ade20k")
+    return ade20k_32_folder(*_folder("ade20k", "images", "annotations"), name="ade20k")
 
 
 def labelled_for(label_set: str) -> LabelledDataset | None:
