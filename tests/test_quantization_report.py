@@ -15,7 +15,6 @@ from deeplab_widgets.errors import OptionsError
 from deeplab_widgets.workflows.model_report import Candidate, measure_models, model_report
 from deeplab_widgets.workflows.quantize import quantize
 
-pytest.importorskip("litert_quantizer")
 
 
 @pytest.fixture(autouse=True)

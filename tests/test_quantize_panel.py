@@ -8,7 +8,6 @@ from deeplab_widgets import RuntimeControls, Segmenter, load_model, load_sample
 from deeplab_widgets.widgets.app_policy import AppPolicy
 from deeplab_widgets.widgets.quantize_panel import MAX_QUANTIZE_ENV, QuantizePanel
 
-pytest.importorskip("litert_quantizer")
 
 
 @pytest.fixture(autouse=True)
