@@ -16,7 +16,6 @@ from deeplab_widgets.workflows.model_report import Candidate, measure_models, mo
 from deeplab_widgets.workflows.quantize import quantize
 
 
-
 @pytest.fixture(autouse=True)
 def own_cache(tmp_path_factory, monkeypatch) -> None:
     monkeypatch.setenv("DEEPLAB_WIDGETS_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))

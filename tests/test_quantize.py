@@ -33,7 +33,6 @@ from deeplab_widgets.tflite.quantization import summarize, tensor_quantization, 
 from deeplab_widgets.workflows import quantize as qz
 from deeplab_widgets.workflows.labelled import labelled_voc
 
-
 #: Photos the calibrated models are not calibrated on ("samples" calibrates on the first ones: cat, pets, bird).
 HELD_OUT = ("parrot", "grace_hopper", "kite_and_cold", "bird_segmentation")
 

@@ -9,7 +9,6 @@ from deeplab_widgets.widgets.app_policy import AppPolicy
 from deeplab_widgets.widgets.quantize_panel import MAX_QUANTIZE_ENV, QuantizePanel
 
 
-
 @pytest.fixture(autouse=True)
 def own_cache(tmp_path_factory, monkeypatch) -> None:
     monkeypatch.setenv("DEEPLAB_WIDGETS_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
