@@ -2,10 +2,13 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# The offline mirror of the project's development and CI machines: the ../shared folders tools/dev_mirror.py names.
-# A DEEPLAB_WIDGETS_MIRROR already set (even empty: no mirror) is kept.
+# The offline mirror of the project's development and CI machines: the ../shared folders tools/dev_mirror.py names,
+# and its labelled pairs (../shared/eval) as the evaluation data. Variables already set (even empty) are kept.
 ifeq ($(origin DEEPLAB_WIDGETS_MIRROR),undefined)
 export DEEPLAB_WIDGETS_MIRROR := $(shell $(PYTHON) tools/dev_mirror.py)
+endif
+ifeq ($(origin DEEPLAB_WIDGETS_EVAL),undefined)
+export DEEPLAB_WIDGETS_EVAL := $(shell $(PYTHON) tools/dev_mirror.py --eval)
 endif
 # The same mirror for kernels of the venv's Jupyter (`.venv/bin/jupyter lab notebooks/` works offline).
 JUPYTER_CONFIG := $(VENV)/etc/jupyter/jupyter_server_config.py
@@ -32,7 +35,7 @@ $(VENV)/.installed-docs: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed-base
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python $(JUPYTER_CONFIG)
-	$(BIN)/pip install -q -e '.[dev,app,docs,dask,coco]'
+	$(BIN)/pip install -q -e '.[dev,app,docs,dask,coco,quantize]'
 	touch $@ $(VENV)/.installed-base $(VENV)/.installed-app $(VENV)/.installed-docs
 
 $(JUPYTER_CONFIG): | $(BIN)/python

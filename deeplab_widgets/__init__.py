@@ -18,7 +18,9 @@ from .core.segmenter import ClassShare, SegmentationResult, Segmenter, Timings, 
 from .core.size import Size
 from .errors import (
     AccessDeniedError,
+    AlreadyQuantizedError,
     BackendError,
+    CalibrationError,
     ChecksumError,
     DatasetError,
     DeeplabWidgetsError,
@@ -42,6 +44,7 @@ from .errors import (
     OptionsError,
     OutputConflictError,
     OutputError,
+    QuantizationError,
     ReferenceForwardError,
     SampleNotFoundError,
     SizeMismatchError,
@@ -60,6 +63,7 @@ from .workflows.compare import compare_models, comparison_table, disagreement
 from .workflows.datasets import ade20k_32_folder, ade20k_folder, voc_folder
 from .workflows.evaluate import Evaluation, evaluate
 from .workflows.metrics import ConfusionMatrix, Metrics
+from .workflows.quantize import QuantizedModel, quantize
 from .workflows.samples import load_sample
 
 use_catalog(_zoo)  # zoo ids name models everywhere (the core does not import the zoo)
@@ -81,6 +85,7 @@ _LAZY = {
     "ImagePicker": ".widgets",
     "MaskViewer": ".widgets",
     "OutputStrideExplorer": ".widgets",
+    "QuantizePanel": ".widgets",
     "RuntimeControls": ".widgets",
     "TimingPanel": ".widgets",
     "TimingReadout": ".widgets",
@@ -120,12 +125,14 @@ def __dir__() -> list[str]:
 __all__ = [
     "AccessDeniedError",
     "Activations",
+    "AlreadyQuantizedError",
     "AsppExplorer",
     "AtrousExplorer",
     "BackendError",
     "BatchGallery",
     "BatchReport",
     "BenchmarkResult",
+    "CalibrationError",
     "CameraSegmenter",
     "ChecksumError",
     "ClassShare",
@@ -172,6 +179,9 @@ __all__ = [
     "PipelineResult",
     "Probe",
     "Processes",
+    "QuantizationError",
+    "QuantizePanel",
+    "QuantizedModel",
     "ReferenceForwardError",
     "RuntimeControls",
     "RuntimeOptions",
@@ -220,6 +230,7 @@ __all__ = [
     "load_sample",
     "model_info",
     "plot_segmentation",
+    "quantize",
     "read_graph",
     "sample_path",
     "segment_many",

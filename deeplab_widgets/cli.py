@@ -248,6 +248,48 @@ def _video(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quantize(args: argparse.Namespace) -> int:
+    from .workflows.quantize import quantize
+
+    progress = not (args.json or args.quiet)
+    result = quantize(
+        args.model,
+        args.recipe,
+        calibration=args.calibration,
+        count=args.count,
+        out=args.out,
+        progress=progress,
+    )
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(result.describe())
+        print(f"  written: {result.path}")
+    return 0
+
+
+def _model_report(args: argparse.Namespace) -> int:
+    from .workflows.bench import parse_list
+    from .workflows.model_report import model_report
+
+    recipes = [r.strip() for r in args.recipes.split(",") if r.strip()] if args.recipes else []
+    report = model_report(
+        recipes,
+        models=args.model or None,
+        calibration=args.calibration,
+        count=args.count,
+        threads=parse_list(args.threads, int),
+        rounds=args.rounds,
+        memory=not args.no_memory,
+        progress=not args.quiet,
+    )
+    print(report.table())
+    for path in (args.csv, args.html, args.markdown):
+        if path:
+            print(f"saved: {report.save(path)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = argparse.ArgumentParser(prog="deeplab-widgets", description=__doc__)
@@ -329,6 +371,46 @@ def build_parser() -> argparse.ArgumentParser:
     der.add_argument("--no-image-pooling", action="store_true", help="drop DeepLab v3's image-level branch")
     der.add_argument("--out", required=True, metavar="FILE.tflite", help="where to write the derived model")
     der.set_defaults(func=_derive)
+    qz = sub.add_parser("quantize", help="quantize a float model (litert-quantizer; the 'quantize' extra)")
+    qz.add_argument("model", metavar="MODEL", help="zoo model id or .tflite path of a float model")
+    qz.add_argument(
+        "--recipe",
+        default="int8",
+        choices=["dynamic-int8", "weight-only-int8", "weight-only-int4", "int8", "int16x8"],
+        help="int8 and int16x8 are static (calibrated); default int8",
+    )
+    qz.add_argument(
+        "--calibration",
+        default="samples",
+        metavar="DIR|samples|voc",
+        help="calibration photos: a folder, the sample photos (default) or the labelled VOC images",
+    )
+    qz.add_argument("--count", type=int, default=8, metavar="N", help="calibration photos to use (default 8)")
+    qz.add_argument("--out", metavar="FILE.tflite", help="write the quantized model here (default: the cache only)")
+    qz.add_argument("--json", action="store_true", help="print the result as JSON")
+    qz.add_argument("--quiet", action="store_true", help="no progress bar")
+    qz.set_defaults(func=_quantize)
+
+    rep = sub.add_parser(
+        "model-report", help="every zoo model and quantized variant: size, ms at 1 and 2 threads, mIoU, peak RAM"
+    )
+    rep.add_argument("--model", action="append", metavar="ID", help="a zoo model (repeatable; default: all)")
+    rep.add_argument(
+        "--recipes",
+        default="dynamic-int8,weight-only-int8,weight-only-int4,int8,int16x8",
+        metavar="LIST",
+        help="quantization recipes for the float models ('' for none; default: all five)",
+    )
+    rep.add_argument("--calibration", default="samples", metavar="DIR|samples|voc", help="calibration photos")
+    rep.add_argument("--count", type=int, default=8, metavar="N", help="calibration photos (default 8)")
+    rep.add_argument("--threads", default="1,2", metavar="LIST", help="thread counts (default 1,2)")
+    rep.add_argument("--rounds", type=int, default=10, help="interleaved timing rounds (default 10)")
+    rep.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
+    rep.add_argument("--csv", metavar="FILE", help="also save the table as CSV")
+    rep.add_argument("--html", metavar="FILE", help="also save the table as HTML")
+    rep.add_argument("--markdown", metavar="FILE", help="also save the table as Markdown")
+    rep.add_argument("--quiet", action="store_true", help="no progress bar")
+    rep.set_defaults(func=_model_report)
 
     vid = sub.add_parser("video", help="segment every frame of a video: overlay video, palette-PNG masks, JSON lines")
     vid.add_argument("input", metavar="VIDEO", help="a video file, or a sample video name (cockatoo)")

@@ -151,3 +151,15 @@ class DeriveError(DeeplabWidgetsError, ValueError):
 class ReferenceForwardError(DeeplabWidgetsError, ValueError):
     """The NumPy reference forward pass cannot run a model: it is quantized, an op is not implemented (named),
     or the input tensor has the wrong shape."""
+
+
+class QuantizationError(DeeplabWidgetsError):
+    """A model could not be quantized, or the quantizer returned it unchanged (nothing was quantized)."""
+
+
+class AlreadyQuantizedError(QuantizationError, ValueError):
+    """The model to quantize is already quantized (its weights are integers): quantize its float original."""
+
+
+class CalibrationError(QuantizationError, ValueError):
+    """Calibration photos are unusable: an empty or missing folder, a count below 1, or fewer photos than asked."""

@@ -456,3 +456,30 @@ def test_output_stride_tab_derives_the_model_in_the_app(browser, voila, tmp_path
         page.screenshot(path=str(tmp_path / "output-stride.png"))
     finally:
         page.close(run_before_unload=True)
+
+
+def test_quantize_tab_quantizes_the_starter_and_its_result_becomes_the_chosen_model(browser, voila, tmp_path) -> None:
+    voila_url, _ = voila
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(voila_url, timeout=TIMEOUT_MS)
+        wait_for_result(page)
+        page.click(".dlw-workbench .lm-TabBar-tab >> text=Quantize")
+        from deeplab_widgets.workflows.quantize import RECIPE_NOTES
+
+        page.select_option(".dlw-quantize-recipe select", label=f"weight-only-int8: {RECIPE_NOTES['weight-only-int8']}")
+        page.click(".dlw-quantize-run")
+        page.wait_for_selector(".dlw-quantize-table table >> text=weight-only-int8", timeout=TIMEOUT_MS)
+        assert "2.78 MB -> 0.85 MB" in page.inner_text(".dlw-quantize-status")
+        assert page.eval_on_selector(".dlw-quantize-panel", TRUNCATED) == []
+        page.screenshot(path=str(tmp_path / "quantize-tab.png"))
+        page.click(".dlw-quantize-use")
+        page.wait_for_selector(".dlw-quantize-status >> text=is now the chosen model", timeout=TIMEOUT_MS)
+        page.click(".dlw-workbench .lm-TabBar-tab >> text=Segment")
+        chosen = page.eval_on_selector(".dlw-model select", "s => s.options[s.selectedIndex].text")
+        assert chosen.replace("\xa0", " ") == "deeplabv3-starter weight-only-int8 (file)"
+        page.wait_for_selector(".dlw-status >> text=weight-only-int8", timeout=TIMEOUT_MS)  # the Segment tab ran it
+        assert "Traceback" not in page.inner_text("body")
+    finally:
+        page.screenshot(path=str(tmp_path / "quantize.png"), full_page=True)
+        page.close(run_before_unload=True)

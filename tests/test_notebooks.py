@@ -36,3 +36,42 @@ def test_importing_the_package_in_a_kernel_loads_neither_ipywidgets_nor_matplotl
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
     NotebookClient(nb, timeout=120, kernel_name="python3").execute()
     assert nb.cells[0].outputs[0]["text"] == "False False\n"
+
+
+#: For 07_quantization: an answer for each exercise cell (the right one, except a wrong one for exercise 3).
+QUANTIZATION_ANSWERS = {
+    "my_code = None": "my_code = int(np.rint((200 - 127.5) / 127.5 / scale + zero))",
+    "my_channel = None": "my_channel = int(np.argmin(np.where(ranges > 0, ranges, np.inf)))",
+    "my_weight = None": "my_weight = 0.95**4",
+    "my_partitions = None": "my_partitions = kernel_plan(variants['dynamic-int8'], one).partitions",
+    "my_value = None": "my_value = legacy.scales[0] * (200 - legacy.zero_points[0])",
+}
+
+
+@pytest.mark.slow
+def test_the_quantization_exercises_tell_right_from_wrong() -> None:
+    path = ROOT / "notebooks" / "07_quantization.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    answered = 0
+    for cell in nb.cells:
+        for blank, answer in QUANTIZATION_ANSWERS.items():
+            if cell.cell_type == "code" and cell.source.startswith(blank):
+                cell.source, answered = answer, answered + 1
+    assert answered == len(QUANTIZATION_ANSWERS)
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    said = [
+        line
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.outputs
+        if out.get("name") == "stdout"
+        for line in out["text"].splitlines()
+        if line.startswith("Exercise ")
+    ]
+    assert [line.split(".")[0] for line in said] == [
+        "Exercise 1: right",
+        "Exercise 2: right",
+        "Exercise 3: not yet",
+        "Exercise 4: right",
+        "Exercise 5: right",
+    ]

@@ -18,11 +18,9 @@ Derivations are cached in the registry's cache folder under the source's SHA-256
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
 import numbers
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -41,7 +39,7 @@ from ..core.segmenter import Segmenter
 from ..errors import DeriveError, OptionsError
 from ..tflite import schema
 from ..tflite.graph import CONV_OPS, MERGE_OPS, PASS_THROUGH_OPS, POOL_OPS, UPSAMPLE_OPS, Layer
-from ..tflite.metadata import DATASET_FILE, read_dataset, read_labels
+from ..tflite.metadata import read_dataset, read_labels, with_labels
 from .deeplab import ModelGraph, read_graph
 
 #: The output strides `derive` accepts (each only where the backbone reaches it).
@@ -52,8 +50,6 @@ INPUT_SIZE_RANGE = (65, 1025)
 DERIVE_VERSION = 3
 #: Subfolder of the registry's cache folder that holds derived models.
 CACHE_FOLDER = "derived"
-#: The timestamp of the files in a derived model's appended zip (the zip format's earliest).
-ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 _ELEMENTWISE = ("ADD", "MUL", "SUB", "MAXIMUM", "MINIMUM")
 _SAME_SHAPE = (*PASS_THROUGH_OPS, "LOGISTIC", "HARD_SWISH", "TANH", "LEAKY_RELU", "PRELU", "RELU_N1_TO_1")
@@ -137,7 +133,7 @@ def derive(
     labels, dataset = _labels(content, info, graph)
     resize: ResizeMode = info.resize if info is not None else "stretch"
     edited, edits = _derive(content, graph, output_stride, input_size, image_pooling)
-    out = _with_labels(schema.write_model(edited, len(content)), labels, dataset)
+    out = with_labels(schema.write_model(edited, len(content)), labels, dataset)
     _check_runs(out, name)
     result_graph = read_graph(out)
     s = result_graph.summary
@@ -208,20 +204,6 @@ def _labels(content: bytes, info: Any, graph: ModelGraph) -> tuple[tuple[str, ..
         shape = graph.summary.logits_shape
         names = tuple(f"class {i}" for i in range(shape[-1] if shape else 0))
     return tuple(names), dataset if dataset in LABEL_SETS else None
-
-
-def _with_labels(content: bytes, names: Sequence[str], dataset: str | None) -> bytes:
-    """The model bytes with a zip appended (where TFLite metadata keeps associated files) holding `labelmap.txt`
-    and, when the source's label set is known, its name in `dataset.txt` (so colours and evaluation follow)."""
-    if not names:
-        return content
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        # A fixed timestamp: the same derivation gives the same bytes, whenever it runs.
-        archive.writestr(zipfile.ZipInfo("labelmap.txt", ZIP_TIME), "\n".join(names) + "\n")
-        if dataset:
-            archive.writestr(zipfile.ZipInfo(DATASET_FILE, ZIP_TIME), dataset + "\n")
-    return content + buffer.getvalue()
 
 
 def _read_cached(path: Path) -> DerivedModel | None:

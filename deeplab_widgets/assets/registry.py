@@ -33,6 +33,8 @@ else:  # pragma: no cover
 
 CACHE_ENV = "DEEPLAB_WIDGETS_CACHE"
 MIRROR_ENV = "DEEPLAB_WIDGETS_MIRROR"
+#: The folder of labelled evaluation data (`voc/images`, `voc/masks`, `ade20k/...`).
+EVAL_ENV = "DEEPLAB_WIDGETS_EVAL"
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,12 @@ def cache_dir() -> Path:
     """
     env = os.environ.get(CACHE_ENV)
     return Path(env) if env else Path(platformdirs.user_cache_dir("deeplab-widgets"))
+
+
+def eval_dir() -> Path | None:
+    """The labelled evaluation data named by `$DEEPLAB_WIDGETS_EVAL` (unset: none)."""
+    value = os.environ.get(EVAL_ENV)
+    return Path(value) if value else None
 
 
 def mirror_dirs() -> list[Path]:

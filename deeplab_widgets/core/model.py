@@ -125,10 +125,17 @@ class ModelSpec:
             interpreter: An interpreter of this model.
             pixels: h x w x 3 uint8 RGB from `preprocess.fit`, placed top-left and padded with the mean pixel.
         """
+        interpreter.set_tensor(self.input_index, self.input_batch(pixels))
+
+    def input_batch(self, pixels: np.ndarray) -> np.ndarray:
+        """The 1 x H x W x 3 input tensor `feed` writes for uint8 `pixels`: normalised, quantized, padded.
+
+        What a calibration set must hold so that calibration sees exactly what `segment()` feeds the model.
+        """
         h, w = self.input_size
         batch = np.empty((1, h, w, 3), self.input_dtype)
         write_input(batch[0], pixels, self.input_dtype, self.input_quantization, self.normalization)
-        interpreter.set_tensor(self.input_index, batch)
+        return batch
 
     def runner(self, options: RuntimeOptions, preserve_all_tensors: bool = False, *, holder: object = None) -> Runner:
         """The cached interpreter for this model with these options (`holder`: see `RunnerCache.get`).

@@ -14,7 +14,7 @@ from ..errors import OptionsError
 from .checks import check_choice, check_flag, check_instance, check_int
 from .crf import CrfOptions
 from .crf import refine as crf_refine
-from .images import DEFAULT_MAX_PIXELS, ImageInput, load_image_at_least
+from .images import DEFAULT_MAX_PIXELS, Decoded, ImageInput, load_image_at_least
 from .model import LabelsInput, ModelInput, ModelSpec, OutputKind, forget_scores_graph, load_model
 from .preprocess import (
     Placement,
@@ -273,9 +273,7 @@ class Segmenter:
             check_instance("crf", crf, CrfOptions, "a CrfOptions")
         decoded = load_image_at_least(image, self.decode_size, max_pixels=self.max_pixels)
         t0 = time.perf_counter()
-        pixels, placement = fit(
-            decoded.image, self.spec.input_size, self.resize, full_size=decoded.size, box=decoded.box
-        )
+        pixels, placement = self._fit(decoded)
         result = self.segment_fitted(pixels, placement, scores=scores or refine is not None, started=t0)
         if refine == "crf":
             assert result.scores is not None  # segment_fitted(scores=True) raised NoScoresError otherwise
@@ -286,6 +284,16 @@ class Segmenter:
             timings = replace(result.timings, postprocess_ms=result.timings.postprocess_ms + spent)
             result = replace(result, labels=labels, timings=timings, scores=result.scores if scores else None)
         return result
+
+    def prepare(self, image: ImageInput) -> tuple[np.ndarray, Placement]:
+        """Decode and fit `image` exactly as `segment()` does: the uint8 pixels it feeds, and where they sit.
+
+        `spec.input_batch(pixels)` is then the model's input tensor (e.g. for calibrating a quantizer).
+        """
+        return self._fit(load_image_at_least(image, self.decode_size, max_pixels=self.max_pixels))
+
+    def _fit(self, decoded: Decoded) -> tuple[np.ndarray, Placement]:
+        return fit(decoded.image, self.spec.input_size, self.resize, full_size=decoded.size, box=decoded.box)
 
     def segment_fitted(
         self, pixels: np.ndarray, placement: Placement, *, scores: bool = False, started: float | None = None

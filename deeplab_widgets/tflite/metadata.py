@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import struct
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import flatbuffers
@@ -89,8 +89,49 @@ def read_normalization(content: bytes) -> Normalization | None:
     return None
 
 
-#: The associated file in which a derived model (`analysis.derive`) records its source's label set.
+#: The associated file in which a model this package writes (derived, quantized) records its source's label set,
+#: e.g. "pascal_voc": it keeps its dataset's colours and stays comparable with the dataset's masks.
 DATASET_FILE = "dataset.txt"
+#: The associated files' timestamp: the same model written twice gives the same bytes.
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def with_labels(content: bytes, names: Sequence[str], dataset: str | None) -> bytes:
+    """The model bytes with a zip of associated files appended (where TFLite metadata keeps them): `labelmap.txt`
+    and, when the label set is known, its name in `dataset.txt` (so colours and evaluation follow).
+
+    `content` must end with the flatbuffer (a model just written by `tflite.schema` or a quantizer).
+
+    Args:
+        content: The model's flatbuffer.
+        names: The class names, one per class id (none: `content` is returned as it is).
+        dataset: The label set's name (e.g. `pascal_voc`), or None.
+    """
+    if not names:
+        return content
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr(zipfile.ZipInfo("labelmap.txt", ZIP_TIME), "\n".join(names) + "\n")
+        if dataset:
+            archive.writestr(zipfile.ZipInfo(DATASET_FILE, ZIP_TIME), dataset + "\n")
+    return content + buffer.getvalue()
+
+
+def appended_archive(content: bytes) -> bytes:
+    """The zip of associated files appended to the model (e.g. the starter's `labelmap.txt`), b"" if none.
+
+    Append it to a rewritten model to keep its label map: the archive's offsets are relative to where it
+    starts, so it reads the same at any position.
+
+    Args:
+        content: The model file.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            starts = [info.header_offset for info in archive.infolist()]
+    except (zipfile.BadZipFile, OSError):
+        return b""
+    return bytes(content[min(starts) :]) if starts else b""
 
 
 def _associated_text(content: bytes, pick: Callable[[str], bool]) -> str | None:

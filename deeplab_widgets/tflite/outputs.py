@@ -18,13 +18,15 @@ from ..errors import BackendError, NoScoresError
 from . import schema
 
 LABELS_TENSOR_NAME = "deeplab_widgets/labels"
+#: The logits types LiteRT's ARG_MAX kernel takes (not INT16: int16x8-quantized logits take NumPy's argmax).
+ARGMAX_TYPES = ("FLOAT32", "UINT8", "INT8", "INT32")
 
 
 def add_argmax_head(content: bytes) -> bytes | None:
     """Model bytes whose outputs are (class ids int32, original logits), or None if it has no 4-D logits output.
 
-    None too when the TFLite schema is not installed (the pipeline then takes the argmax with NumPy);
-    `ModelFormatError` when the file cannot be parsed.
+    None too when the logits' type is not one ARG_MAX takes (`ARGMAX_TYPES`) or the TFLite schema is not
+    installed (the pipeline then takes the argmax with NumPy); `ModelFormatError` when the file cannot be parsed.
     """
     try:
         model = schema.read_model(content)
@@ -35,7 +37,7 @@ def add_argmax_head(content: bytes) -> bytes | None:
         return None
     logits_index = int(graph.outputs[0])
     shape = schema.tensor_shape(graph.tensors[logits_index])
-    if len(shape) != 4 or shape[3] < 2:
+    if len(shape) != 4 or shape[3] < 2 or schema.tensor_type(graph.tensors[logits_index]) not in ARGMAX_TYPES:
         return None
     axis = schema.add_tensor(model, [1], "INT32", "deeplab_widgets/argmax_axis", np.int32(3).tobytes())
     labels = schema.add_tensor(model, list(shape[:3]), "INT32", LABELS_TENSOR_NAME)

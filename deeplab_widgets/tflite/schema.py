@@ -52,7 +52,24 @@ def read_model(content: bytes, name: str = "model") -> Any:
         raise ModelFormatError(f"{name}: the TFLite graph could not be read ({type(exc).__name__}: {exc})") from exc
     if not model.subgraphs:
         raise ModelFormatError(f"{name}: the model has no subgraph")
+    _inline_buffers(model, content, name)
     return model
+
+
+def _inline_buffers(model: Any, content: bytes, name: str) -> None:
+    """Copy buffers stored after the flatbuffer (`offset` > 1, as LiteRT's quantizer writes them) into the tree.
+
+    `write_model` packs only the flatbuffer itself: without this, a model read and written again would point at
+    data that is no longer there ("Constant buffer N specified an out of range offset").
+    """
+    for buf in model.buffers or ():
+        offset, size = int(getattr(buf, "offset", 0) or 0), int(getattr(buf, "size", 0) or 0)
+        if offset <= 1:
+            continue
+        if offset + size > len(content):
+            raise ModelFormatError(f"{name}: a weight buffer lies beyond the end of the file (truncated?)")
+        buf.data = np.frombuffer(content, np.uint8, count=size, offset=offset)
+        buf.offset = buf.size = 0
 
 
 def write_model(model: Any, size_hint: int = 0) -> bytes:
@@ -85,6 +102,17 @@ def tensor_name(tensor: Any) -> str:
 def tensor_shape(tensor: Any) -> tuple[int, ...]:
     """A tensor's static shape (empty for scalars and unknown shapes)."""
     return tuple(int(d) for d in tensor.shape) if tensor.shape is not None else ()
+
+
+@cache
+def _type_names() -> dict[int, str]:
+    types = schema_module().TensorType
+    return {v: k for k, v in vars(types).items() if not k.startswith("_") and isinstance(v, int)}
+
+
+def tensor_type(tensor: Any) -> str:
+    """A tensor's element type by its schema name, e.g. `FLOAT32`, `INT8`, `INT16`."""
+    return _type_names().get(int(tensor.type), f"TYPE_{tensor.type}")
 
 
 def is_constant(model: Any, tensor: Any) -> bool:

@@ -76,9 +76,18 @@ EVALUATION_FIGURES = (
 )
 
 
+#: Quantization figures (`viz/quantization.py`), imported on first use.
+QUANTIZATION_FIGURES = ("plot_layer_errors",)
+
+
 def __getattr__(name: str) -> Any:
     if name == "plot_segmentation" or name in ARCHITECTURE_FIGURES or name in EVALUATION_FIGURES:
         require(name, "matplotlib")
+    if name in QUANTIZATION_FIGURES:
+        require(name, "matplotlib")
+        from . import quantization
+
+        return getattr(quantization, name)
     if name == "plot_segmentation":
         from .plot import plot_segmentation
 

@@ -14,6 +14,7 @@ from .download_button import DownloadButton
 from .gallery import BatchGallery
 from .image_picker import ImagePicker
 from .mask_viewer import MaskViewer
+from .quantize_panel import QuantizePanel
 from .runtime_controls import RuntimeControls
 from .stride_explorer import OutputStrideExplorer
 from .timing_panel import TimingPanel
@@ -31,6 +32,7 @@ __all__ = [
     "LayerBrowser",
     "MaskViewer",
     "OutputStrideExplorer",
+    "QuantizePanel",
     "RuntimeControls",
     "TimingPanel",
     "TimingReadout",

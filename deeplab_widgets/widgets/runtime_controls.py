@@ -176,7 +176,14 @@ class RuntimeControls(widgets.VBox):
             what = name or ("uploaded model" if isinstance(source, (bytes, bytearray)) else str(source))
             self._fail(f"{what}: {exc}")
             return False
-        label = name or spec.name
+        self.add_model(spec, name or spec.name, source)
+        return True
+
+    def add_model(self, spec: ModelSpec, label: str, source: ModelInput) -> None:
+        """Add a loaded model to the dropdown as `label` and choose it; `source` is what it was loaded from.
+
+        For models the kernel made itself (e.g. the Quantize tab's result); visitors' files go through `load_file`.
+        """
         self.custom_models[label] = spec
         self._sources[label] = source
         options = [o for o in self.model_dropdown.options if o[1] != LOAD_FILE and o[1] != label]
@@ -187,7 +194,6 @@ class RuntimeControls(widgets.VBox):
             self._syncing = False
         self._choose(label)
         self.status.value = info_html(f"loaded {label}: {spec.num_classes} classes, input {spec.input_size}")
-        return True
 
     def set_labels(self, names: Sequence[str], label: str = "labels") -> bool:
         """Give the chosen loaded .tflite these class names (one per class); False (and a message) on error.

@@ -25,6 +25,7 @@ from .app_policy import AppPolicy, current_policy
 from .compare_view import CompareView
 from .image_picker import ImagePicker
 from .mask_viewer import MaskViewer
+from .quantize_panel import QuantizePanel
 from .runtime_controls import RuntimeControls
 from .status import error_html, error_text
 from .stride_explorer import OutputStrideExplorer
@@ -123,9 +124,10 @@ class Workbench(widgets.VBox):
         self.stride_view = widgets.VBox([widgets.HTML("deriving the model at another output stride...")])
         self.stride_explorer: OutputStrideExplorer | None = None  # built when its tab is first opened
         self._stride_shown: tuple | None = None  # the (model, photo) the Output stride tab last showed
+        self.quantize_panel = QuantizePanel(self.controls, policy=self.policy)
         self.tabs = widgets.Tab(
-            [segment_view, compare_view, self.timing_panel, self.video_view, self.stride_view],
-            titles=("Segment", "Compare", "Benchmark", "Video", "Output stride"),
+            [segment_view, compare_view, self.timing_panel, self.video_view, self.stride_view, self.quantize_panel],
+            titles=("Segment", "Compare", "Benchmark", "Video", "Output stride", "Quantize"),
         )
         super().__init__([self.tabs], **kwargs)
         self.add_class("dlw-workbench")
