@@ -16,6 +16,7 @@ from .core.runtime import RuntimeOptions, cpu_count
 from .core.segmenter import as_segmenter
 from .errors import DeeplabWidgetsError, OptionsError
 from .workflows.batch import SUMMARY_NAME, Dask, Engine, Processes, Serial, Threads, segment_many
+from .workflows.quantize import RECIPES
 
 DEFAULT_SAMPLE = "cat"
 
@@ -371,12 +372,13 @@ def build_parser() -> argparse.ArgumentParser:
     der.add_argument("--no-image-pooling", action="store_true", help="drop DeepLab v3's image-level branch")
     der.add_argument("--out", required=True, metavar="FILE.tflite", help="where to write the derived model")
     der.set_defaults(func=_derive)
+
     qz = sub.add_parser("quantize", help="quantize a float model (litert-quantizer; the 'quantize' extra)")
     qz.add_argument("model", metavar="MODEL", help="zoo model id or .tflite path of a float model")
     qz.add_argument(
         "--recipe",
         default="int8",
-        choices=["dynamic-int8", "weight-only-int8", "weight-only-int4", "int8", "int16x8"],
+        choices=RECIPES,
         help="int8 and int16x8 are static (calibrated); default int8",
     )
     qz.add_argument(
@@ -397,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--model", action="append", metavar="ID", help="a zoo model (repeatable; default: all)")
     rep.add_argument(
         "--recipes",
-        default="dynamic-int8,weight-only-int8,weight-only-int4,int8,int16x8",
+        default=",".join(RECIPES),
         metavar="LIST",
         help="quantization recipes for the float models ('' for none; default: all five)",
     )
