@@ -33,14 +33,14 @@ def heat_values(result: SegmentationResult, kind: HeatKind = "confidence") -> np
     """h x w float32 in [0, 1] at model resolution: top-class probability, or entropy / log(C).
 
     Args:
-        result: A result with scores (`segment(..., scores=True)`).
+        result: A result with scores (`segment(..., scores=True)` or `scores="coarse"`).
         kind: `"confidence"` or `"entropy"`.
     """
     if kind not in HEAT_KINDS:
         raise OptionsError(f"unknown heat map {kind!r}; choose one of: {', '.join(HEAT_KINDS)}")
-    if result.scores is None:
+    probs = result.probabilities()
+    if probs is None:
         raise NoScoresError(no_scores_message(result))
-    probs = result.scores
     if kind == "confidence":
         return probs.max(axis=-1).astype(np.float32)
     entropy = -(probs * np.log(np.clip(probs, 1e-12, 1.0))).sum(axis=-1)
