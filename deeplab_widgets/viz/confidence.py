@@ -63,7 +63,8 @@ def heat_palette(cmap: str = "magma") -> bytes:
 def heat_image(
     result: SegmentationResult, kind: HeatKind = "confidence", cmap: str = "magma", size: Size | None = None
 ) -> Image.Image:
-    """The heat map as an RGB image, bright = high.
+    """The heat map as an RGB image, bright = high: the colours at the model's resolution, resized bilinearly (as
+    the browser viewer draws them).
 
     Args:
         result: A result with scores (`segment(..., scores=True)`).
@@ -76,8 +77,7 @@ def heat_image(
         OptionsError: An unknown `kind`.
     """
     values = heat_values(result, kind)
-    small = Image.fromarray(np.clip(values * 255 + 0.5, 0, 255).astype(np.uint8), "L")
+    small = Image.fromarray(np.clip(values * 255 + 0.5, 0, 255).astype(np.uint8), "P")
+    small.putpalette(heat_palette(cmap))
     size = as_size(size, "heat_image(size=...)") if size is not None else Size.of(result.labels)
-    gray = small.resize(size.pil, Image.Resampling.BILINEAR)
-    table = heat_palette(cmap)
-    return Image.merge("RGB", [gray.point(list(table[c::3])) for c in range(3)])
+    return small.convert("RGB").resize(size.pil, Image.Resampling.BILINEAR)
