@@ -20,8 +20,8 @@ from PIL import Image
 
 from deeplab_widgets import Segmenter, load_sample
 from deeplab_widgets.viz import overlay_image
-from deeplab_widgets.viz.render import render
 from deeplab_widgets.viz.render import encode as encode_display
+from deeplab_widgets.viz.render import render
 
 ENCODERS: dict[str, dict] = {
     "JPEG q85": {"format": "JPEG", "quality": 85},
