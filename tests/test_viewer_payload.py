@@ -20,10 +20,13 @@ from deeplab_widgets.widgets.viewer_payload import (
 )
 
 
-def upsampled(png: bytes, size: tuple[int, int]) -> np.ndarray:
+def upsampled(payload, size: tuple[int, int]) -> np.ndarray:
     """The payload's class map brought to the photo's size as the browser does (Pillow's nearest rule)."""
-    mask = Image.open(io.BytesIO(png))
-    assert mask.mode == "P"
+    if payload.labels:
+        mask = Image.fromarray(np.frombuffer(payload.labels, np.uint8).reshape(payload.labels_shape))
+    else:
+        mask = Image.open(io.BytesIO(payload.mask_png))
+        assert mask.mode == "P"
     return np.asarray(mask.resize(size, Image.Resampling.NEAREST) if mask.size != size else mask)
 
 
@@ -32,9 +35,8 @@ def test_a_coarse_result_sends_the_class_map_at_the_model_resolution_and_the_coa
     result = starter.segment(image, scores="coarse")
     payload = viewer_payload(image, result)
 
-    mask = Image.open(io.BytesIO(payload.mask_png))
-    assert mask.size == (257, 257) and mask.getpalette()[: 3 * 21] == result.colormap[:21].ravel().tolist()
-    np.testing.assert_array_equal(upsampled(payload.mask_png, image.size), result.labels)
+    assert payload.labels_shape == (257, 257) and len(payload.labels) == 257 * 257 and payload.mask_png == b""
+    np.testing.assert_array_equal(upsampled(payload, image.size), result.labels)
     assert Image.open(io.BytesIO(payload.photo)).size == image.size
     assert (
         payload.class_names[15] == "person" and payload.class_names[21] == "class 21" and len(payload.colormap) == 768
@@ -54,23 +56,25 @@ def test_a_padded_photo_sends_the_photo_part_and_a_smaller_photo_the_photo_size_
     kite = load_sample("kite_and_cold")
     result = voc.segment(kite, scores="coarse")
     payload = viewer_payload(kite, result)
-    assert Image.open(io.BytesIO(payload.mask_png)).size == (513, 341)  # the content, not the padding
-    np.testing.assert_array_equal(upsampled(payload.mask_png, kite.size), result.labels)
+    assert payload.labels_shape == (341, 513)  # the content, not the padding
+    np.testing.assert_array_equal(upsampled(payload, kite.size), result.labels)
     assert payload.coarse_info["content"] == [341, 513] and payload.coarse_info["dtype"] == "uint8"
     assert payload.coarse_info["scale"] == voc.spec.coarse_quantization[0]
 
     cat = load_sample("cat")  # 512x341 from a 513x342 content: not an upsampling, so the photo-size map goes
     result = voc.segment(cat, scores="coarse")
-    np.testing.assert_array_equal(
-        np.asarray(Image.open(io.BytesIO(viewer_payload(cat, result).mask_png))), result.labels
-    )
+    payload = viewer_payload(cat, result)
+    assert payload.labels_shape == (341, 512)
+    np.testing.assert_array_equal(upsampled(payload, cat.size), result.labels)
 
 
 def test_a_result_with_scores_sends_top3_scores(starter):
     image = load_sample("grace_hopper")
     result = starter.segment(image, scores=True)
     payload = viewer_payload(image, result)
-    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(payload.mask_png))), result.labels)
+    mask = Image.open(io.BytesIO(payload.mask_png))  # the palette PNG at the photo's size, the dataset's colours
+    np.testing.assert_array_equal(np.asarray(mask), result.labels)
+    assert mask.getpalette()[: 3 * 21] == result.colormap[:21].ravel().tolist() and payload.labels == b""
     assert payload.coarse == b"" and payload.coarse_info == {}
     h, w, c = payload.score_shape
     assert (h, w, c) == result.scores.shape

@@ -40,7 +40,10 @@ def upload_item(name: str, data: bytes, kind: str = "image/jpeg") -> dict:
 
 def sent_mask(viewer: MaskViewer) -> np.ndarray:
     """The class map the viewer sent to the browser, decoded and brought to the photo's size as the browser does."""
-    mask = Image.open(io.BytesIO(viewer.mask_png))
+    if viewer.labels:
+        mask = Image.fromarray(np.frombuffer(viewer.labels, np.uint8).reshape(viewer.labels_shape))
+    else:
+        mask = Image.open(io.BytesIO(viewer.mask_png))
     size = viewer.image.size if viewer.image is not None else mask.size
     return np.asarray(mask.resize(size, Image.Resampling.NEAREST) if mask.size != size else mask)
 

@@ -21,6 +21,22 @@ from .viewer_payload import photo_jpeg, viewer_payload
 STATIC = Path(__file__).with_name("static")
 
 
+class SameObject(traitlets.Instance):
+    """An `Instance` trait that notifies whenever it is given another object, without comparing the two.
+
+    traitlets compares old and new values with `==`: a PIL image compares its pixels (`tobytes()` of both, some
+    milliseconds per megapixel) and a `SegmentationResult` its arrays, on every new photo or result.
+    """
+
+    def set(self, obj: traitlets.HasTraits, value: Any) -> None:
+        new = self._validate(obj, value)
+        assert self.name is not None
+        old = obj._trait_values.get(self.name, self.default_value)
+        obj._trait_values[self.name] = new
+        if old is not new:
+            obj._notify_trait(self.name, old, new)
+
+
 class MaskViewer(anywidget.AnyWidget):
     """Display a `SegmentationResult` over its image; never runs a model.
 
@@ -47,8 +63,8 @@ class MaskViewer(anywidget.AnyWidget):
     _esm = STATIC / "viewer.js"
     _css = STATIC / "viewer.css"
 
-    result = traitlets.Instance(SegmentationResult, allow_none=True)
-    image = traitlets.Instance(Image.Image, allow_none=True)
+    result = SameObject(SegmentationResult, allow_none=True)
+    image = SameObject(Image.Image, allow_none=True)
     mode = traitlets.Enum(MODES, default_value="overlay").tag(sync=True)
     alpha = traitlets.Float(DEFAULT_ALPHA, min=0.0, max=1.0).tag(sync=True)
     palette = traitlets.Enum(PALETTES, default_value="contrast").tag(sync=True)
@@ -58,6 +74,8 @@ class MaskViewer(anywidget.AnyWidget):
     note = traitlets.Unicode("").tag(sync=True)
     photo = traitlets.Bytes(b"").tag(sync=True)
     mask_png = traitlets.Bytes(b"").tag(sync=True)
+    labels = traitlets.Bytes(b"").tag(sync=True)
+    labels_shape = traitlets.List(traitlets.Int(), default_value=[0, 0]).tag(sync=True)
     colormap = traitlets.Bytes(b"").tag(sync=True)
     contrast_colormap = traitlets.Bytes(b"").tag(sync=True)
     clear = traitlets.List(traitlets.Int()).tag(sync=True)
@@ -147,6 +165,8 @@ class MaskViewer(anywidget.AnyWidget):
         with self.hold_sync():  # one message; traits whose bytes did not change are not sent again
             self.photo = payload.photo
             self.mask_png = payload.mask_png
+            self.labels = payload.labels
+            self.labels_shape = list(payload.labels_shape)
             self.colormap = payload.colormap
             self.contrast_colormap = payload.contrast_colormap
             if list(payload.clear) != self.clear:

@@ -4,8 +4,10 @@ Everything the viewer draws afterwards (alpha, modes, palettes, class toggles, z
 browser from these bytes, so a display-only change never costs a kernel round trip. Each part is as small and as
 cheap to make as the result allows (benchmarks/RESULTS.md, "Click to painted result"):
 
-- the class map at the model's resolution when the browser's nearest-neighbour upsampling gives exactly the
-  photo-size map (`restore`'s rule, see `nearest_table`), else at the photo's size; a palette PNG at zlib level 1;
+- the class map of a `scores="coarse"` result at the model's resolution when the browser's nearest-neighbour
+  upsampling gives exactly the photo-size map (`restore`'s rule, see `nearest_table`), as raw bytes (at most
+  513x513: decoding a PNG costs the browser more than the bytes cost the wire); of other results, at the photo's
+  size, a palette PNG at zlib level 1;
 - the scores of a `scores="coarse"` result as the model's coarse logits (a few kB to 0.5 MB, sent as they are:
   the browser upsamples them for the pointer's readout and its heat maps); of a `scores=True` result, top-3
   classes and the entropy per pixel;
@@ -44,8 +46,9 @@ MASK_PNG_LEVEL = 1
 class ViewerPayload:
     """The bytes for one result.
 
-    `mask_png` is a palette PNG (pixel value = class id, the dataset's colours) of the class map, at the photo's
-    size or at the model's resolution (`mask_png_exact`); `colormap` is the dataset's colours and
+    The class map is either `labels`, one byte per pixel of `labels_shape` (h, w): the model's resolution, or the
+    photo's size when that is smaller (a `scores="coarse"` result); or `mask_png`, a palette PNG (pixel value =
+    class id, the dataset's colours) at the photo's size (other results). `colormap` is the dataset's colours and
     `contrast_colormap` the contrast palette's, with `clear` the classes that palette leaves uncoloured over the
     photo. `scores` is zlib-deflated uint8 at model resolution: top-3 class ids (h*w*3), their probabilities x 255
     (h*w*3), then the entropy over all classes divided by log(C), x 255 (h*w); empty without `result.scores`.
@@ -54,6 +57,8 @@ class ViewerPayload:
 
     photo: bytes
     mask_png: bytes
+    labels: bytes
+    labels_shape: tuple[int, int]  # (h, w) of `labels`; (0, 0) with `mask_png`
     colormap: bytes
     contrast_colormap: bytes
     clear: tuple[int, ...]
@@ -231,12 +236,16 @@ def viewer_payload(
     """
     image, result = image_first(image, result, "viewer_payload")
     picture = as_photo(image, result.labels)
-    small = model_resolution_labels(result)
     scores, coarse = result.scores, result.coarse
+    raw = model_resolution_labels(result) if coarse is not None else None
+    if raw is None and coarse is not None and result.labels.size <= coarse.content.height * coarse.content.width:
+        raw = result.labels  # a photo smaller than the model's resolution: its own map is the smaller one
     contrast = colors_of(result, "contrast")
     return ViewerPayload(
         photo=photo if photo is not None else photo_jpeg(picture),
-        mask_png=_png(result.labels if small is None else small, result.colormap),
+        mask_png=_png(result.labels, result.colormap) if raw is None else b"",
+        labels=np.ascontiguousarray(raw, np.uint8).tobytes() if raw is not None else b"",
+        labels_shape=(raw.shape[0], raw.shape[1]) if raw is not None else (0, 0),
         colormap=np.asarray(result.colormap, np.uint8).tobytes(),
         contrast_colormap=contrast.colormap.tobytes(),
         clear=tuple(sorted(contrast.clear)),

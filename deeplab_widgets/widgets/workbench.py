@@ -11,7 +11,6 @@ import html
 from typing import Any
 
 import ipywidgets as widgets
-import traitlets
 from PIL import Image
 
 from ..assets.samples import list_samples
@@ -25,7 +24,7 @@ from ..viz.render import DEFAULT_ALPHA
 from .app_policy import AppPolicy, current_policy
 from .compare_view import CompareView
 from .image_picker import ImagePicker
-from .mask_viewer import MaskViewer
+from .mask_viewer import MaskViewer, SameObject
 from .quantize_panel import QuantizePanel
 from .runtime_controls import RuntimeControls
 from .status import error_html, error_text
@@ -78,8 +77,8 @@ class Workbench(widgets.VBox):
         **kwargs: Widget keywords (e.g. `layout`).
     """
 
-    result = traitlets.Instance(SegmentationResult, allow_none=True)
-    image = traitlets.Instance(Image.Image, allow_none=True)
+    result = SameObject(SegmentationResult, allow_none=True)
+    image = SameObject(Image.Image, allow_none=True)
 
     def __init__(
         self,

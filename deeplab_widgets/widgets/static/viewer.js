@@ -128,6 +128,11 @@ async function encodeIndexedPng(width, height, data, palette) {
   return new Blob(parts, { type: "image/png" });
 }
 
+// A class map sent as one byte per pixel (`labels`, `labels_shape`), copied out of the message's buffer.
+function readLabels(bytes, [height, width]) {
+  return { width, height, data: bytes.slice(), palette: null };
+}
+
 // --- geometry -----------------------------------------------------------------------------------------------
 
 // The source index of each of `nOut` pixels in a nearest-neighbour resize from `nIn`: Pillow's rule, which
@@ -772,7 +777,8 @@ class Viewer {
     const photoValue = model.get("photo"); // the same object while the photo is unchanged
     const photoBytes = bytesOf(photoValue);
     const maskBytes = bytesOf(model.get("mask_png"));
-    if (!photoBytes.length || !maskBytes.length) {
+    const raw = bytesOf(model.get("labels"));
+    if (!photoBytes.length || !(maskBytes.length || raw.length)) {
       this.layers = null;
       this.updateAll();
       return;
@@ -782,7 +788,7 @@ class Viewer {
       const kept = this.layers && this.layers.photoValue === photoValue ? this.layers.photo : null;
       const [photo, mask] = await Promise.all([
         kept || createImageBitmap(new Blob([photoBytes], { type: "image/jpeg" })),
-        decodeIndexedPng(maskBytes),
+        raw.length ? readLabels(raw, model.get("labels_shape")) : decodeIndexedPng(maskBytes),
       ]);
       const { width, height } = photo;
       const scores = await readScores(model, width, height);
@@ -826,9 +832,9 @@ class Viewer {
   async saveMask() {
     const { received, width, height, labels } = this.layers; // the class map as received, and at the photo's size
     const stem = this.model.get("download_name") || "segmentation";
-    const same = received.width === width && received.height === height;
-    const png = same
-      ? new Blob([bytesOf(this.model.get("mask_png"))], { type: "image/png" })
+    const sent = bytesOf(this.model.get("mask_png"));
+    const png = sent.length && received.width === width && received.height === height
+      ? new Blob([sent], { type: "image/png" })
       : await encodeIndexedPng(width, height, labels, received.palette || bytesOf(this.model.get("colormap")));
     download(png, `${stem}_mask.png`);
   }
