@@ -7,7 +7,8 @@ drawn the new result. Clocks: the browser's `performance.timeOrigin + timeStamp`
 are both the system clock, so the stages line up:
 
 - to kernel: input event -> the kernel starts handling the widget message (websocket, server, ZMQ);
-- kernel compute: -> `Segmenter.segment` returns (includes reading a sample or decoding an upload);
+- to segment: -> `Segmenter.segment` is called (reading a sample or decoding an upload, the controls' updates);
+- segment: -> it returns (`invoke` is the model run inside it, from the result's timings);
 - payload: -> the viewer's message is sent (`viewer_payload` and the widget message's serialisation);
 - transfer: -> the viewer's handler starts in the browser (ZMQ, server, websocket, the widget manager);
 - decode: -> photo, class map and scores decoded and the colour layer built;
@@ -39,7 +40,7 @@ from benchmarks.viewer_latency import cpu_model
 from tests.browser_server import CHROMIUM, CHROMIUM_FLAGS, free_port, serve, tool
 
 VIEWER = ".dlw-workbench .dlw-main-viewer"
-STAGES = ("to kernel", "kernel compute", "payload", "transfer", "decode", "draw", "frame")
+STAGES = ("to kernel", "to segment", "segment", "invoke", "payload", "transfer", "decode", "draw", "frame")
 #: Seconds to wait for one change to be painted.
 TIMEOUT_S = 120
 
@@ -51,39 +52,28 @@ from deeplab_widgets.widgets import Workbench
 from deeplab_widgets.widgets.mask_viewer import MaskViewer
 
 _log, _stamps = open({log!r}, "a"), []
+_handle, _segment, _send = ipywidgets.Widget._handle_msg, Segmenter.segment, MaskViewer._send_result
 
-def _wrap(owner, name, before, after):
-    inner = getattr(owner, name)
-    def wrapper(*args, **kwargs):
-        if before:
-            _stamps.append((before, time.time()))
-        out = inner(*args, **kwargs)
-        if after:
-            _stamps.append((after, time.time()))
-        return out
-    setattr(owner, name, wrapper)
+def handle_msg(self, *args, **kwargs):
+    _stamps.append(("message", time.time()))
+    return _handle(self, *args, **kwargs)
 
-_wrap(ipywidgets.Widget, "_handle_msg", "message", None)
-_wrap(Segmenter, "segment", "segment", "segmented")
-_seg = Segmenter.segment
-def _segment(self, *args, **kwargs):
-    out = _seg(self, *args, **kwargs)
-    t = out.timings
-    _stamps.append(("timings", [t.preprocess_ms, t.invoke_ms, t.postprocess_ms]))
-    return out
-Segmenter.segment = _segment
-_wrap(Workbench, "_run", "run", None)
-from deeplab_widgets.widgets.image_picker import ImagePicker
-_wrap(ImagePicker, "_choose", "choose", None)
-_send = MaskViewer._send_result
-def _send_result(self, *args, **kwargs):
+def segment(self, *args, **kwargs):
+    _stamps.append(("segment", time.time()))
+    result = _segment(self, *args, **kwargs)
+    _stamps.append(("segmented", time.time()))
+    _stamps.append(("timings", [result.timings.preprocess_ms, result.timings.invoke_ms]))
+    return result
+
+def send_result(self, *args, **kwargs):
     _send(self, *args, **kwargs)
     if "dlw-main-viewer" in self._dom_classes:
         _stamps.append(("sent", time.time()))
         _log.write(json.dumps({{"revision": self.revision, "stamps": _stamps}}) + "\\n")
         _log.flush()
         _stamps.clear()
-MaskViewer._send_result = _send_result
+
+ipywidgets.Widget._handle_msg, Segmenter.segment, MaskViewer._send_result = handle_msg, segment, send_result
 Workbench()
 """
 
@@ -151,7 +141,6 @@ class Bench:
     def change(self, kind: str, act, config: tuple, *, record: bool = True) -> None:
         """Arm the input listener, act, wait for the next painted result, then time the bare invoke of `config`."""
         before = self.revision()
-        print(kind, file=sys.stderr, flush=True)
         self.page.evaluate("() => { window.__bench.armed = true; window.__bench.t0 = null; }")
         act()
         self.page.wait_for_function(
@@ -192,13 +181,17 @@ class Bench:
         stamps = [(name, t) for name, t in kernel["stamps"] if isinstance(t, float)]
         t0_s = t0 / 1000
         message = min((t for name, t in stamps if name == "message" and t >= t0_s - 0.005), default=None)
+        segment = max((t for name, t in stamps if name == "segment"), default=None)
         segmented = max((t for name, t in stamps if name == "segmented"), default=None)
+        invoke = [t[1] for name, t in kernel["stamps"] if name == "timings"]
         sent = next(t for name, t in stamps if name == "sent")
-        if message is None or segmented is None:
+        if message is None or segment is None or segmented is None:
             return {"kind": kind, "config": config, "total": paint["frame"] - t0, "incomplete": True}
         ms = {
             "to kernel": (message - t0_s) * 1e3,
-            "kernel compute": (segmented - message) * 1e3,
+            "to segment": (segment - message) * 1e3,
+            "segment": (segmented - segment) * 1e3,
+            "invoke": invoke[-1] if invoke else float("nan"),
             "payload": (sent - segmented) * 1e3,
             "transfer": paint["received"] - sent * 1e3,
             "decode": paint["decoded"] - paint["received"],
@@ -291,8 +284,14 @@ def main() -> None:
                 ("sample", sample("cat"), base),
                 ("model", model(other), (other, cores, True)),
                 ("model", model(starter), base),
-                ("threads", threads_key("ArrowLeft"), (starter, cores - 1, True)),
-                ("threads", threads_key("ArrowRight"), base),
+                *(
+                    [
+                        ("threads", threads_key("ArrowLeft"), (starter, cores - 1, True)),
+                        ("threads", threads_key("ArrowRight"), base),
+                    ]
+                    if cores > 1
+                    else []
+                ),
                 ("xnnpack", xnnpack(), (starter, cores, False)),
                 ("xnnpack", xnnpack(), base),
                 ("resize", resize("pad"), base),

@@ -102,3 +102,18 @@ def test_exported_masks_keep_the_dataset_colours(tmp_path) -> None:
     mask = Image.open(save_mask(result, tmp_path / "cat.png"))
     assert mask.mode == "P" and np.asarray(mask.getpalette()[:63]).tolist() == result.colormap[:21].ravel().tolist()
     assert colors_of(result).colormap[8].tolist() != result.colormap[8].tolist()
+
+
+def test_make_demos_overlay_leaves_the_background_as_the_photo_and_tints_the_cat(tmp_path) -> None:
+    from PIL import Image
+
+    from deeplab_widgets.cli import main
+
+    assert main(["segment", "--sample", "cat", "--overlay", "--out", str(tmp_path)]) == 0  # what `make demo` runs
+    overlay = np.asarray(Image.open(tmp_path / "cat_overlay.png").convert("RGB"), np.int16)
+    labels = np.asarray(Image.open(tmp_path / "cat_mask.png"))
+    photo = np.asarray(load_sample("cat"), np.int16)
+    background, cat = labels == 0, labels == 8
+    np.testing.assert_array_equal(overlay[background], photo[background])
+    tint = 0.5 * photo[cat] + 0.5 * np.array(CONTRAST_COLORS[7])  # the CLI's default opacity, 0.5
+    assert np.abs(overlay[cat] - tint).max() <= 1
