@@ -78,6 +78,7 @@ def render(
     alpha: float = DEFAULT_ALPHA,
     hidden: Iterable[int] = (),
     palette: Palette = "contrast",
+    strict: bool | None = None,
 ) -> Image.Image:
     """The picture of `result` over `image` in a display mode, as the browser viewer draws it (see the module).
 
@@ -91,6 +92,7 @@ def render(
         alpha: Opacity of the class colours and heat maps, 0 to 1.
         hidden: Class ids left uncoloured (the photo shows).
         palette: The class colours: `"contrast"` (the default) or `"dataset"` (see `core.labels.Palette`).
+        strict: Deprecated: a heat-map mode without scores raises `NoScoresError` (`strict=False` drew the overlay).
 
     Returns:
         An RGB image of the photo's size (twice its width plus the gap for "side by side").
@@ -105,6 +107,10 @@ def render(
     else:
         options = DisplayOptions(mode, alpha, frozenset(hidden), palette)
     mode, alpha, hidden, palette = options.mode, options.alpha, options.hidden, options.palette
+    if strict is not None:
+        deprecated("render(..., strict=...)", "a heat-map mode without scores raises NoScoresError")
+        if not strict and mode in HEAT_MODES and not result.has_scores:
+            mode = "overlay"
     photo = as_photo(image, result.labels)
     if mode == "overlay":
         return Image.fromarray(overlay(photo, result, alpha, hidden, palette=palette))
