@@ -46,7 +46,7 @@ docs: $(VENV)/.installed
 # kernels left without a page (crashed tab, lost network) are culled after 60 s idle; a busy server waits up to
 # 30 s for a cell's output instead of dropping it (several visitors at once on a small machine).
 # Set DEEPLAB_WIDGETS_APP_FOLDER to let visitors open files from one folder; otherwise they can only upload.
-VOILA_APP_FLAGS := --MappingKernelManager.cull_interval=10 --MappingKernelManager.cull_idle_timeout=60 --MappingKernelManager.cull_connected=False --VoilaExecutor.iopub_timeout=30
+VOILA_APP_FLAGS := --VoilaConfiguration.multi_kernel_manager_class=deeplab_widgets.app.AppKernelManager --MappingKernelManager.cull_interval=10 --MappingKernelManager.cull_idle_timeout=60 --MappingKernelManager.cull_connected=False --VoilaExecutor.iopub_timeout=30
 app: $(VENV)/.installed-base
 	$(BIN)/voila notebooks/00_workbench.ipynb $(VOILA_APP_FLAGS)
 

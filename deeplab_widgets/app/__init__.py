@@ -1,0 +1,9 @@
+"""Serving the Workbench to visitors: the Voila kernel manager `make app` uses (`AppKernelManager`).
+
+What a visitor may do inside their kernel is decided there, by `deeplab_widgets.widgets.app_policy`; this package
+decides how many kernels the server runs and when they end. It runs in the server process, not in kernels.
+"""
+
+from .kernel_manager import MAX_VISITORS_ENV, AppKernelManager, default_max_visitors
+
+__all__ = ["MAX_VISITORS_ENV", "AppKernelManager", "default_max_visitors"]
