@@ -148,10 +148,18 @@ def kernel_channel(url: str) -> Iterator[KernelChannel]:
         channel.close()
 
 
-def test_a_visitors_websocket_client_cannot_make_the_kernel_load_or_reveal_server_files(tmp_path):
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """(URL, server process) of the app served as `make app` serves it."""
+    with serve_app(tmp_path_factory.mktemp("app")) as served:
+        yield served
+
+
+def test_a_visitors_websocket_client_cannot_make_the_kernel_load_or_reveal_server_files(app, tmp_path):
     library, marker = build_marker_library(tmp_path)
     values = (str(library), "/etc/hostname", MISSING)
-    with serve_app(tmp_path) as (url, _), kernel_channel(url) as channel:
+    url, _ = app
+    with kernel_channel(url) as channel:
         channel.discover()
         for tab in channel.widgets("TabModel"):  # open every tab: Compare, Benchmark and Video build their parts
             for index in range(len(channel.states[tab]["children"])):
@@ -187,6 +195,28 @@ def test_a_visitors_websocket_client_cannot_make_the_kernel_load_or_reveal_serve
     said = "\n".join(refusals[0])
     assert NO_DELEGATES in said and "PATH: this app opens uploads only; paths on the server are switched off" in said
     assert not any(word in said for word in REVEALING), said
+
+
+def test_a_websocket_client_without_the_v1_protocol_is_refused_before_it_can_stall_the_server(app):
+    # Voila 0.5 reads every binary message as v1 framing: a legacy client asking for an Image widget's state (the
+    # sample thumbnails are Images) would hold the server's event loop at full CPU (deeplab_widgets.app.websocket).
+    import websocket
+
+    url, _ = app
+    kernel_id, cookie = open_page(url)
+    ws_url = url.replace("http://", "ws://") + f"api/kernels/{kernel_id}/channels?session_id={uuid.uuid4()}"
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        websocket.create_connection(ws_url, cookie=cookie, timeout=30)
+    assert refused.value.status_code == 400
+    channel = KernelChannel(url, kernel_id, cookie)  # the page's own protocol: every widget's state, buffers too
+    try:
+        channel.discover()
+        assert len(channel.widgets("ImageModel")) >= 6
+    finally:
+        channel.close()
+    started = time.monotonic()
+    urllib.request.urlopen(url + "voila/static/voila.js", timeout=30).close()
+    assert time.monotonic() - started < 10
 
 
 @pytest.fixture(scope="module")
