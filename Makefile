@@ -42,14 +42,14 @@ test: lint
 docs: $(VENV)/.installed
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
-# App mode (see docs/guide/workbench.md, "Serving the app to a class"): deeplab_widgets.app.AppKernelManager caps
-# the kernels (DEEPLAB_WIDGETS_MAX_VISITORS, default sized to the memory; over it a "workbench is full" page), lets a
-# closing page shut its kernel down, and ends kernels no page connects to (curl) after 20 s idle; kernels left
-# without a page (crashed tab, lost network) are culled after 60 s idle. V1KernelWebsocketConnection refuses kernel
-# websockets without the v1 protocol (they can stall Voila 0.5). A busy server waits up to 30 s for a cell's output
-# instead of dropping it. Set DEEPLAB_WIDGETS_APP_FOLDER to let visitors open files from one folder; otherwise they
-# can only upload.
-VOILA_APP_FLAGS := --VoilaConfiguration.multi_kernel_manager_class=deeplab_widgets.app.AppKernelManager --Voila.kernel_websocket_connection_class=deeplab_widgets.app.V1KernelWebsocketConnection --MappingKernelManager.cull_interval=10 --MappingKernelManager.cull_idle_timeout=60 --MappingKernelManager.cull_connected=False --VoilaExecutor.iopub_timeout=30
+# App mode (see docs/guide/workbench.md, "The app"): deeplab_widgets.app.AppKernelManager caps the kernels
+# (DEEPLAB_WIDGETS_MAX_VISITORS, default sized to the memory; over it a "workbench is full" page) and lets a closing
+# page shut its kernel down; kernels left without a page (crashed tab, lost network, curl) are culled after 60 s
+# idle. V1KernelWebsocketConnection refuses kernel websockets without the v1 protocol (they can stall Voila 0.5).
+# A busy server waits up to 300 s for a cell's trailing output instead of dropping it (with 30 s, none of ten
+# pages opened at once on the 2-core machine showed the Workbench). Set DEEPLAB_WIDGETS_APP_FOLDER to let
+# visitors open files from one folder; otherwise they can only upload.
+VOILA_APP_FLAGS := --VoilaConfiguration.multi_kernel_manager_class=deeplab_widgets.app.AppKernelManager --Voila.kernel_websocket_connection_class=deeplab_widgets.app.V1KernelWebsocketConnection --MappingKernelManager.cull_interval=10 --MappingKernelManager.cull_idle_timeout=60 --MappingKernelManager.cull_connected=False --VoilaExecutor.iopub_timeout=300
 app: $(VENV)/.installed-base
 	$(BIN)/voila notebooks/00_workbench.ipynb $(VOILA_APP_FLAGS)
 

@@ -10,31 +10,33 @@ Each page Voila serves starts one kernel; on top of Voila's own kernel manager t
   `beforeunload` with the value of the `_xsrf` cookie, but Voila never sets that cookie, so the server refuses
   the request (403 "'_xsrf' argument missing from POST") and the kernel lives on until the idle cull. Starting a
   page's kernel here sets the cookie on that page's response (tornado's `xsrf_token`), so the request passes
-  the server's ordinary XSRF check;
-- shuts down a kernel no page ever connected to (a request without a browser: curl, a link preview, a crawler)
-  once it has been idle `unconnected_timeout` seconds (default 20), instead of after the idle cull's minute.
-  It runs with the idle cull (`--MappingKernelManager.cull_idle_timeout` > 0), on its `cull_interval`.
+  the server's ordinary XSRF check.
+
+Requests without a browser (curl, a link preview) render the page too, so they start a kernel: it counts against
+the cap, and the idle cull ends it like any kernel without a page (`VOILA_APP_FLAGS`: after 60 s idle). Ending
+such kernels sooner would also end the kernels of pages whose browser is slow to connect: with ten pages opened
+at once in a Chromium on the server's own two cores, pages connected 23 to 57 s after their kernel went idle.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import psutil
 from jupyter_server.base.call_context import CallContext
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from tornado import web
-from traitlets import Float, Int, default
+from traitlets import Int, default
 
 from ..errors import OptionsError
 
 MAX_VISITORS_ENV = "DEEPLAB_WIDGETS_MAX_VISITORS"
-#: Memory one visitor's kernel may take, in MB: the Workbench's kernel after its first result, a run of every
-#: tab and an upload at the 50 MB limit (measured by `benchmarks/app_capacity.py`, see benchmarks/RESULTS.md).
-MEMORY_PER_VISITOR_MB = 400
+#: Memory one visitor may take, in MB: their kernel with every tab opened and a benchmark running (about 390 MB
+#: USS with its benchmark process, `benchmarks/app_capacity.py`, benchmarks/RESULTS.md) and an upload at the
+#: 50 MB limit.
+MEMORY_PER_VISITOR_MB = 500
 #: The share of the memory available at start that visitors' kernels may take (the rest: the server, the system).
 MEMORY_SHARE = 0.8
 #: Seconds after which the "full" page asks again.
@@ -72,16 +74,11 @@ def default_max_visitors(available: int | None = None) -> int:
 
 
 class AppKernelManager(AsyncMappingKernelManager):
-    """Jupyter Server's kernel manager with a visitor cap, the XSRF cookie a page's shutdown needs, and a short
-    life for kernels no page connects to (see the module docstring)."""
+    """Jupyter Server's kernel manager with a visitor cap and the XSRF cookie a page's shutdown request needs (see
+    the module docstring)."""
 
     max_visitors = Int(
         config=True, help=f"Kernels (visitors) at once; default: {MAX_VISITORS_ENV}, else sized to the memory."
-    )
-    unconnected_timeout = Float(
-        20.0,
-        config=True,
-        help="Seconds a kernel no page has connected to may stay idle (0: no limit beyond the idle cull).",
     )
 
     @default("max_visitors")
@@ -91,7 +88,6 @@ class AppKernelManager(AsyncMappingKernelManager):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._starting: set[str] = set()  # kernels being started, not yet listed
-        self._connected: set[str] = set()  # kernels a page has connected to
         self.log.info("App mode: at most %d visitors at once (%s)", self.max_visitors, MAX_VISITORS_ENV)
 
     @property
@@ -124,31 +120,3 @@ class AppKernelManager(AsyncMappingKernelManager):
         handler.set_header("Retry-After", str(RETRY_SECONDS))
         handler.set_header("Content-Type", "text/html; charset=UTF-8")
         raise web.Finish(FULL_PAGE.format(cap=self.max_visitors, retry=RETRY_SECONDS))
-
-    def notify_connect(self, kernel_id: str) -> None:
-        """A page's websocket connected to `kernel_id`."""
-        super().notify_connect(kernel_id)
-        self._connected.add(kernel_id)
-
-    async def shutdown_kernel(self, kernel_id: str, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        """Shut `kernel_id` down (and forget it was connected)."""
-        self._connected.discard(kernel_id)
-        await super().shutdown_kernel(kernel_id, *args, **kwargs)
-
-    async def cull_kernel_if_idle(self, kernel_id: str) -> None:
-        """The idle cull, and before it the end of kernels no page connected to (`unconnected_timeout`)."""
-        kernel = self.get_kernel(kernel_id)
-        last: datetime | None = getattr(kernel, "last_activity", None)
-        if (
-            self.unconnected_timeout > 0
-            and kernel_id not in self._connected
-            and last is not None
-            and getattr(kernel, "execution_state", None) == "idle"
-            and datetime.now(timezone.utc) - last > timedelta(seconds=self.unconnected_timeout)
-        ):
-            self.log.warning(
-                "Shutting down kernel %s: no page connected to it in %g s", kernel_id, self.unconnected_timeout
-            )
-            await self.shutdown_kernel(kernel_id)
-            return
-        await super().cull_kernel_if_idle(kernel_id)
