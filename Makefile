@@ -49,7 +49,7 @@ docs: $(VENV)/.installed
 # A busy server waits up to 300 s for a cell's trailing output instead of dropping it (with 30 s, none of ten
 # pages opened at once on the 2-core machine showed the Workbench). Set DEEPLAB_WIDGETS_APP_FOLDER to let
 # visitors open files from one folder; otherwise they can only upload.
-VOILA_APP_FLAGS := --VoilaConfiguration.multi_kernel_manager_class=deeplab_widgets.app.AppKernelManager --Voila.kernel_websocket_connection_class=deeplab_widgets.app.V1KernelWebsocketConnection --MappingKernelManager.cull_interval=10 --MappingKernelManager.cull_idle_timeout=60 --MappingKernelManager.cull_connected=False --VoilaExecutor.iopub_timeout=300
+VOILA_APP_FLAGS := --VoilaConfiguration.multi_kernel_manager_class=deeplab_widgets.app.AppKernelManager --Voila.kernel_websocket_connection_class=deeplab_widgets.app.V1KernelWebsocketConnection --MappingKernelManager.cull_interval=10 --MappingKernelManager.cull_idle_timeout=180 --MappingKernelManager.cull_connected=False --VoilaExecutor.iopub_timeout=300
 app: $(VENV)/.installed-base
 	$(BIN)/voila notebooks/00_workbench.ipynb $(VOILA_APP_FLAGS)
 

@@ -7,15 +7,18 @@ context per visitor (separate connections, as separate people have):
 1. memory per visitor: one visitor's kernel (USS, PSS and RSS of the kernel process, from psutil) after its first
    result, after it has opened the Compare tab (a second model) and the Video tab (the player and its first frame),
    and while its Benchmark tab runs (the kernel and the benchmark's process together); and the server's RSS;
-2. time to first result with `--concurrent` pages (default 5 and 10) requested at once: from the request to the
+2. time to first result with `--concurrent` pages (default 1, 5 and 10) requested at once: from the request to the
    segmented photo on screen (the main viewer's `data-revision`), per page; median and slowest;
 3. pages at once that all render: `--trials` (default 10 15 20 30) pages requested at once, each given
    `--patience` seconds (default 180) to show its segmented photo; stops after the first trial where one did not.
+   The count of kernels the idle cull ended (from the server's log) tells pages that lost their kernel before
+   their browser connected.
 
 Pages are closed between steps (their kernels shut down when they close). Chromium runs on the same machine as
 the server, so on a small machine it takes a share of the CPU the kernels would otherwise have.
 
-    python benchmarks/app_capacity.py [--concurrent 5 10] [--trials 10 15 20 30] [--patience 180] [--json out.json]
+    python benchmarks/app_capacity.py [--concurrent 1 5 10] [--trials 10 15 20 30] [--patience 180] [--json out.json]
+        [--voila-option=--MappingKernelManager.cull_idle_timeout=600]
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout: its tests' serving helpers
-from tests.browser_server import CHROMIUM, CHROMIUM_FLAGS, kernels, serve_app
+from tests.browser_server import chromium, kernels, serve_app
 
 VIEWER = ".dlw-workbench .dlw-main-viewer"
 RESULT_SHOWN = (
@@ -136,24 +139,28 @@ def visitor_memory(browser: Any, url: str, server: Any) -> dict[str, dict[str, f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--concurrent", type=int, nargs="*", default=[5, 10])
+    parser.add_argument("--concurrent", type=int, nargs="*", default=[1, 5, 10])
     parser.add_argument("--trials", type=int, nargs="*", default=[10, 15, 20, 30])
     parser.add_argument("--patience", type=float, default=180.0, help="seconds a page may take to show its result")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--voila-option",
+        action="append",
+        default=[],
+        help="a Voila option replacing the app's own, e.g. --voila-option=--MappingKernelManager.cull_idle_timeout=600",
+    )
     args = parser.parse_args()
 
     import psutil
-    from playwright.sync_api import sync_playwright
 
     cap = max([*args.concurrent, *args.trials, 1])
     figures: dict[str, Any] = {"load average before": os.getloadavg()[0]}
     env = {"DEEPLAB_WIDGETS_MAX_VISITORS": str(cap)}
     with (
         tempfile.TemporaryDirectory(prefix="app-capacity-") as folder,
-        sync_playwright() as p,
-        serve_app(Path(folder), env=env) as (url, server),
+        chromium() as browser,
+        serve_app(Path(folder), *args.voila_option, env=env) as (url, server),
     ):
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         figures["memory per visitor (MB)"] = visitor_memory(browser, url, server)
         figures["server RSS (MB)"] = psutil.Process(server.pid).memory_info().rss / MB
         wait_for_no_kernels(server)
@@ -178,11 +185,11 @@ def main() -> None:
             wait_for_no_kernels(server)
             if rendered[n] < n:
                 break
-        browser.close()
     figures["load average after"] = os.getloadavg()[0]
 
     print(f"CPU: {cpu_model()}, {os.cpu_count()} cores, {psutil.virtual_memory().total / 1e9:.1f} GB")
-    print(f"load average {figures['load average before']:.1f} before, {figures['load average after']:.1f} after\n")
+    print(f"load average {figures['load average before']:.1f} before, {figures['load average after']:.1f} after")
+    print(f"Voila options replaced: {' '.join(args.voila_option) or 'none'} (`make app`'s own otherwise)\n")
     print("| memory of one visitor's kernel | USS MB | PSS MB | RSS MB |\n|---|---:|---:|---:|")
     for label, m in figures["memory per visitor (MB)"].items():
         print(f"| {label} | {m['uss']:.0f} | {m['pss']:.0f} | {m['rss']:.0f} |")

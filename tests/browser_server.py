@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,6 +78,26 @@ def serve(
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's headless Chromium, launched through Playwright for the `with` block (a Playwright `Browser`).
+
+    Raises `FileNotFoundError` when it is not installed.
+    """
+    if not Path(CHROMIUM).exists():
+        raise FileNotFoundError(
+            "Chromium not found: install Debian's package (`apt-get install chromium`); .ci/run does"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def app_flags() -> list[str]:

@@ -20,7 +20,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,7 +28,7 @@ from deeplab_widgets.app import MAX_VISITORS_ENV, default_max_visitors
 from deeplab_widgets.app.kernel_manager import MEMORY_PER_VISITOR_MB
 from deeplab_widgets.errors import OptionsError
 from deeplab_widgets.widgets.app_policy import NO_DELEGATES
-from tests.browser_server import CHROMIUM, CHROMIUM_FLAGS, kernels, serve_app
+from tests.browser_server import chromium, kernels, serve_app
 from tests.marker_library import build_marker_library
 
 PROTOCOL = "v1.kernel.websocket.jupyter.org"
@@ -69,8 +68,8 @@ class KernelChannel:
     def close(self) -> None:
         self.ws.close()
 
-    def request(self, msg_type: str, content: dict[str, Any]) -> dict[str, Any]:
-        """Send a shell message and read until the kernel is idle again; returns its reply's content (or {})."""
+    def send(self, msg_type: str, content: dict[str, Any]) -> str:
+        """Send a shell message; returns its id."""
         from jupyter_server.services.kernels.connection.base import serialize_msg_to_ws_v1
 
         msg_id = uuid.uuid4().hex
@@ -84,6 +83,11 @@ class KernelChannel:
         }
         parts = [json.dumps(part).encode() for part in (header, {}, {}, content)]
         self.ws.send_binary(serialize_msg_to_ws_v1(parts, "shell"))
+        return msg_id
+
+    def request(self, msg_type: str, content: dict[str, Any]) -> dict[str, Any]:
+        """Send a shell message and read until the kernel is idle again; returns its reply's content (or {})."""
+        msg_id = self.send(msg_type, content)
         reply: dict[str, Any] = {}
         idle, needs_reply = False, msg_type != "comm_msg"  # a comm message has no reply, only busy then idle
         while not idle or (needs_reply and not reply):
@@ -183,6 +187,10 @@ def test_a_visitors_websocket_client_cannot_make_the_kernel_load_or_reveal_serve
                 channel.click(button)
             said = channel.messages(start)
             refusals.append(sorted({m.replace(value, "PATH") for m in said if value in m or "\u26a0" in m}))
+        # Code of the visitor's own: Voila forwards no execute_request to the kernel.
+        ran = tmp_path / "visitor-code-ran"
+        channel.send("execute_request", {"code": f"open({str(ran)!r}, 'w').write('ran')", "silent": False})
+        channel.request("kernel_info_request", {})
         # Had the Benchmark tab started its background process, let it load what it was given before looking.
         bench = next(c for c, s in channel.states.items() if "dlw-bench-status" in s.get("_dom_classes", ()))
         deadline = time.monotonic() + 60
@@ -191,6 +199,7 @@ def test_a_visitors_websocket_client_cannot_make_the_kernel_load_or_reveal_serve
             channel.request("kernel_info_request", {})  # reads the updates sent meanwhile
 
     assert not marker.exists(), "the marker library was loaded"
+    assert not ran.exists(), "the visitor's code ran"
     assert "running" not in channel.states[bench]["value"]
     assert refusals[0] == refusals[1] == refusals[2], refusals
     said = "\n".join(refusals[0])
@@ -222,14 +231,8 @@ def test_a_websocket_client_without_the_v1_protocol_is_refused_before_it_can_sta
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium not found: install Debian's package (`apt-get install chromium`); .ci/run does")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def wait_for_kernels(server, at_most: int, seconds: float) -> int:

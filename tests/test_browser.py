@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.browser_server import CHROMIUM, CHROMIUM_FLAGS, app_flags, free_port, serve, tool
+from tests.browser_server import app_flags, chromium, free_port, serve, tool
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Rendering a notebook's widgets includes starting a kernel and the first segmentation.
@@ -24,14 +24,8 @@ TIMEOUT_MS = 120_000
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium not found: install Debian's package (`apt-get install chromium`); .ci/run does")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")
