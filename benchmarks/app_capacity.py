@@ -178,6 +178,8 @@ def main() -> None:
             culled = (Path(folder) / "voila.log").read_text().count("Culling '")
             figures.setdefault("trials", {})[str(n)] = {
                 "rendered": rendered[n],
+                "slowest s": max((t for t in shown if t is not None), default=None),
+                "seconds": shown,
                 "kernels' USS (MB)": peak["uss"],
                 "culled so far": culled,
             }
@@ -200,12 +202,13 @@ def main() -> None:
         median = f"{statistics.median(done):.1f}" if done else "-"
         print(f"| {n} | {len(done)} of {n} | {median} | {max(done, default=float('nan')):.1f} |")
     print(
-        f"\n| pages at once (patience {args.patience:.0f} s) | showed their result | kernels' USS MB | kernels culled |"
-        "\n|---:|---:|---:|---:|"
+        f"\n| pages at once (patience {args.patience:.0f} s) | showed their result | slowest s | kernels' USS MB |"
+        " kernels culled |\n|---:|---:|---:|---:|---:|"
     )
     for n, trial in figures.get("trials", {}).items():
-        uss = trial["kernels' USS (MB)"]
-        print(f"| {n} | {trial['rendered']} of {n} | {uss:.0f} | {trial['culled so far']} |")
+        uss, slowest = trial["kernels' USS (MB)"], trial["slowest s"]
+        slowest_text = f"{slowest:.0f}" if slowest is not None else "-"
+        print(f"| {n} | {trial['rendered']} of {n} | {slowest_text} | {uss:.0f} | {trial['culled so far']} |")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1))
 

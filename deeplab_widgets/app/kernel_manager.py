@@ -13,9 +13,9 @@ Each page Voila serves starts one kernel; on top of Voila's own kernel manager t
   the server's ordinary XSRF check.
 
 Requests without a browser (curl, a link preview) render the page too, so they start a kernel: it counts against
-the cap, and the idle cull ends it like any kernel without a page (`VOILA_APP_FLAGS`: after 60 s idle). Ending
-such kernels sooner would also end the kernels of pages whose browser is slow to connect: with ten pages opened
-at once in a Chromium on the server's own two cores, pages connected 23 to 57 s after their kernel went idle.
+the cap, and the idle cull ends it like any kernel without a page (`VOILA_APP_FLAGS`: after 180 s idle). The cull
+cannot tell them from pages whose browser has not connected yet: with ten pages opened at once in a Chromium on
+the server's own two cores, pages connected 23 to 57 s after their kernel went idle.
 """
 
 from __future__ import annotations
