@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.browser_server import app_flags, chromium, free_port, serve, tool
+from tests.browser_server import chromium, free_port, serve, serve_app, tool
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Rendering a notebook's widgets includes starting a kernel and the first segmentation.
@@ -31,14 +31,10 @@ def browser():
 @pytest.fixture(scope="module")
 def voila(tmp_path_factory):
     """(URL, server process) of the Workbench served as `make app` serves it."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("voila") / "voila.log"
-    notebook = ROOT / "notebooks" / "00_workbench.ipynb"
-    command = [tool("voila"), str(notebook), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1", *app_flags()]
     # App mode with one folder the path field may open (see deeplab_widgets/widgets/app_policy.py).
     folder = tmp_path_factory.mktemp("app-photos")
-    with serve(command, port, log, ROOT / "notebooks", env={"DEEPLAB_WIDGETS_APP_FOLDER": str(folder)}) as server:
-        yield f"http://127.0.0.1:{port}/", server
+    with serve_app(tmp_path_factory.mktemp("voila"), env={"DEEPLAB_WIDGETS_APP_FOLDER": str(folder)}) as served:
+        yield served
 
 
 def serve_lab(notebook: Path, root: Path):
