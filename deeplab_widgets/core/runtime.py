@@ -294,6 +294,9 @@ def load_delegate(mod: ModuleType, path: str, options: dict[str, str]) -> Any:
     sys.unraisablehook = quiet
     try:
         return mod.load_delegate(path, options)
+    except AttributeError as exc:  # it loaded, but has none of the functions an external delegate exports
+        reason = f"not a TFLite external delegate ({str(exc).rsplit(': ', 1)[-1]})"
+        exc.__traceback__ = None
     except (ValueError, OSError, RuntimeError) as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         exc.__traceback__ = None  # frees the half-built Delegate now, while its __del__ noise is silenced

@@ -22,6 +22,7 @@ from ..core.preprocess import check_resize
 from ..core.segmenter import SegmentationResult, Segmenter, SegmenterInput, as_segmenter
 from ..errors import DeeplabWidgetsError
 from ..workflows.compare import Disagreement, disagreement
+from .app_policy import AppPolicy, current_policy
 from .mask_viewer import MaskViewer
 from .runtime_controls import RuntimeControls
 from .status import error_html, error_text, info_html
@@ -102,7 +103,11 @@ class CompareView(widgets.VBox):
     result_b = traitlets.Instance(SegmentationResult, allow_none=True)
     disagreement = traitlets.Instance(Disagreement, allow_none=True)
 
-    def __init__(self, model: SegmenterInput = DEFAULT_MODEL_B, **kwargs: Any) -> None:
+    def __init__(
+        self, model: SegmenterInput = DEFAULT_MODEL_B, *, policy: AppPolicy | None = None, **kwargs: Any
+    ) -> None:
+        """`policy` decides what model B may load (default: `current_policy()`, see `app_policy`)."""
+        self.policy = policy or current_policy()
         self.segmenters: dict[tuple, Segmenter] = {}
         self._specs: dict[str, ModelSpec] = {}
         self._last: tuple[Image.Image, SegmentationResult, str] | None = None
@@ -111,7 +116,7 @@ class CompareView(widgets.VBox):
         self.viewer_a = MaskViewer(sync_group=group, layout=size)
         self.viewer_b = MaskViewer(sync_group=group, layout=size)
         self.viewer_diff = MaskViewer(sync_group=group, hidden=(0,), alpha=0.7, layout=size)
-        self.controls = RuntimeControls(model)
+        self.controls = RuntimeControls(model, policy=self.policy)
         self.title_a = widgets.HTML("<b>A</b>")
         self.title_b = widgets.HTML("<b>B</b>")
         self.share = widgets.HTML()
@@ -140,17 +145,18 @@ class CompareView(widgets.VBox):
 
     @property
     def segmenter(self) -> Segmenter:
-        """Model B's Segmenter for its controls (cached)."""
+        """Model B's Segmenter for its controls (cached), after the policy's checks (`AccessDeniedError`)."""
         c = self.controls
-        source = c.model_source()
-        name = source.digest if isinstance(source, ModelSpec) else source
-        key = (name, c.options, c.resize)
+        source = self.policy.check_model(c.model_source())
+        options = self.policy.check_options(c.options)
+        name = source.digest if isinstance(source, ModelSpec) else str(source)
+        key = (name, options, c.resize)
         segmenter = self.segmenters.get(key)
         if segmenter is None:
-            spec = source if isinstance(source, ModelSpec) else self._specs.get(source)
+            spec = source if isinstance(source, ModelSpec) else self._specs.get(name)
             if spec is None:
-                spec = self._specs[str(source)] = load_model(str(source), options=c.options)
-            segmenter = self.segmenters[key] = as_segmenter(spec, c.options, resize=check_resize(c.resize))
+                spec = self._specs[name] = load_model(name, options=options)
+            segmenter = self.segmenters[key] = as_segmenter(spec, options, resize=check_resize(c.resize))
         return segmenter
 
     def compare(self, image: Image.Image, result_a: SegmentationResult, source: str = "") -> SegmentationResult | None:

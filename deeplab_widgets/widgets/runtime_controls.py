@@ -17,7 +17,7 @@ from ..core.segmenter import SegmenterInput, as_segmenter, default_resize
 from ..errors import DeeplabWidgetsError
 from .app_policy import AppPolicy, current_policy
 from .status import error_html, info_html
-from .upload_button import UploadButton
+from .upload_button import UploadButton, upload_content
 
 #: The model dropdown's entry that opens the "load a .tflite file" box.
 LOAD_FILE = "load a .tflite file..."
@@ -80,15 +80,14 @@ class RuntimeControls(widgets.VBox):
             layout={"width": "max-content", "max_width": "100%"},  # the whole name, never cut off
         )
         self.model_dropdown.add_class("dlw-model")
-        limit = self.policy.upload_limit_bytes
         self.model_upload = UploadButton(
-            "Upload .tflite", accept=".tflite", tooltip="a DeepLab-style .tflite model of yours", max_bytes=limit
+            "Upload .tflite", accept=".tflite", tooltip="a DeepLab-style .tflite model of yours", policy=self.policy
         )
         self.model_upload.add_class("dlw-model-upload")
         self.model_path = widgets.Text(placeholder="path/to/model.tflite", continuous_update=False)
         self.model_path.add_class("dlw-model-path")
         self.labels_upload = UploadButton(
-            "Labels .txt", accept=".txt", tooltip="class names for your model, one per line", max_bytes=limit
+            "Labels .txt", accept=".txt", tooltip="class names for your model, one per line", policy=self.policy
         )
         self.labels_upload.add_class("dlw-labels-upload")
         self.labels_path = widgets.Text(placeholder="path/to/labels.txt (one class per line)", continuous_update=False)
@@ -169,8 +168,7 @@ class RuntimeControls(widgets.VBox):
         if isinstance(source, str) and not source.strip():
             return False
         try:
-            if isinstance(source, str):
-                source = self.policy.check_path(source.strip())
+            source = self.policy.check_model(source.strip() if isinstance(source, str) else source)
             spec = load_model(source, options=self.options)
         except DeeplabWidgetsError as exc:
             what = name or ("uploaded model" if isinstance(source, (bytes, bytearray)) else str(source))
@@ -226,11 +224,11 @@ class RuntimeControls(widgets.VBox):
         item = change["new"][-1]
         upload.value = ()  # so that uploading the same file again is seen as a change
         try:
-            self.policy.check_upload(item["name"], max(item["size"], len(item["content"])))
+            content = upload_content(item, self.policy)
         except DeeplabWidgetsError as exc:
             self._fail(f"{item['name']}: {exc}")
             return None
-        return item["name"], bytes(item["content"])
+        return item["name"], content
 
     def _on_labels_upload(self, change: dict) -> None:
         upload = self._checked_upload(change, self.labels_upload)
@@ -288,14 +286,11 @@ class RuntimeControls(widgets.VBox):
     def _on_option(self, _: dict) -> None:
         if self._syncing:
             return
-        if self.delegate.value.strip() and not self.policy.delegate_allowed:
-            self._fail("this app does not load external delegates")
-            return
         try:
             options = RuntimeOptions(
                 num_threads=self.threads.value,
                 xnnpack=self.xnnpack.value,
-                delegate=self.delegate.value.strip() or None,
+                delegate=self.policy.check_delegate(self.delegate.value.strip() or None),
                 backend=self.backend.value,
             )
         except DeeplabWidgetsError as exc:

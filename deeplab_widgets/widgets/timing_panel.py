@@ -14,6 +14,7 @@ import ipywidgets as widgets
 
 from ..assets import zoo
 from ..core.runtime import cpu_count
+from ..errors import DeeplabWidgetsError
 from ..viz.render import figure_png, render_overlay
 from ..viz.timing import latency_vs_threads, published_comparison, stage_breakdown
 from ..workflows.bench import (
@@ -26,7 +27,7 @@ from ..workflows.bench import (
     sweep,
     write_csv,
 )
-from .app_policy import current_policy
+from .app_policy import AppPolicy, current_policy
 from .download_button import DownloadButton
 from .status import error_html, error_text
 
@@ -117,7 +118,10 @@ class TimingPanel(widgets.VBox):
         runs: int = 20,
         warmup: int = 1,
         max_seconds: float | None = 10.0,
+        policy: AppPolicy | None = None,
     ) -> None:
+        """`policy` decides which models and delegates a sweep may load (default: `current_policy()`)."""
+        self.policy = policy or current_policy()
         names = list(models or zoo.model_names())
         self.warmup = warmup
         self.max_seconds = max_seconds
@@ -137,7 +141,7 @@ class TimingPanel(widgets.VBox):
         self.delegate = widgets.Text(
             value="", placeholder="optional: external delegate library, e.g. libedgetpu.so.1", description="delegate"
         )
-        if not current_policy().delegate_allowed:
+        if not self.policy.delegate_allowed:  # presentation only: `_settings` asks the policy
             self.delegate.layout.display = "none"
             self.delegate.disabled = True
         self.pipeline = widgets.Checkbox(value=False, description="whole pipeline, per stage (cat photo)")
@@ -216,18 +220,25 @@ class TimingPanel(widgets.VBox):
         self.status.value = text + (f" · about {left:.0f} s left" if progress.runs_done < progress.runs_total else "")
 
     def _settings(self) -> dict[str, Any] | None:
-        """The sweep's arguments from the controls, or None (and a message) when they are incomplete."""
+        """The sweep's arguments from the controls, or None (and a message) when they are incomplete or the policy
+        refuses a model or the delegate: nothing it refused reaches the sweep (or its background process)."""
         if not self.models.value:
             self.status.value = error_html("choose at least one model")
             return None
         if not self.threads:
             self.status.value = error_html("switch on at least one thread count")
             return None
+        try:
+            models = [self.policy.check_model(m) for m in self.models.value]
+            delegate = self.policy.check_delegate(self.delegate.value.strip() or None)
+        except DeeplabWidgetsError as exc:
+            self.status.value = error_html(error_text(exc) + self._kept)
+            return None
         return {
-            "models": list(self.models.value),
+            "models": models,
             "threads": self.threads,
             "xnnpack": dict(XNNPACK_CHOICES)[self.xnnpack.value],
-            "delegates": (self.delegate.value.strip() or None) if not self.delegate.disabled else None,
+            "delegates": delegate,
             "pipeline": self.pipeline.value,
             "runs": self.runs.value,
             "warmup": self.warmup,

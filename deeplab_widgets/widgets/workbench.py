@@ -112,11 +112,11 @@ class Workbench(widgets.VBox):
         side = widgets.VBox(
             [self.controls, self.timing, self.repeat_button], layout={"flex": "1 1 420px", "min_width": "280px"}
         )
-        self.timing_panel = TimingPanel()
+        self.timing_panel = TimingPanel(policy=self.policy)
         segment_view = widgets.VBox(
             [self.picker, widgets.HBox([self.viewer, side], layout={"flex_flow": "row wrap"}), self.status]
         )
-        self.compare = CompareView()
+        self.compare = CompareView(policy=self.policy)
         self.comparing = False  # the Compare tab runs its second model only once it has been opened
         compare_view = widgets.VBox([self.picker, self.compare])
         self.video_view = widgets.VBox([widgets.HTML("loading the video player...")])
@@ -144,13 +144,18 @@ class Workbench(widgets.VBox):
 
     @property
     def segmenter(self) -> Segmenter:
-        """The Segmenter for the chosen model, options and resize mode (cached, so toggling is cheap)."""
+        """The Segmenter for the chosen model, options and resize mode (cached, so toggling is cheap).
+
+        Every tab that runs the chosen model (Segment, Video) gets it here, after the policy's checks: raises
+        `AccessDeniedError` for a model path or delegate app mode refuses, whatever the widgets' state says.
+        """
         model, options, resize = key = self._controls_key()
+        self.policy.check_options(options)
         segmenter = self.segmenters.get(key)
         if segmenter is None:
             spec = self._specs.get(model)
             if spec is None:
-                source = self.controls.model_source()
+                source = self.policy.check_model(self.controls.model_source())
                 spec = source if isinstance(source, ModelSpec) else load_model(source, options=options)
                 self._specs[model] = spec
             segmenter = self.segmenters[key] = as_segmenter(spec, options, resize=resize)
