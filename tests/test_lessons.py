@@ -7,7 +7,9 @@ and *not yet* to the second. Each notebook's check cells must name exactly its r
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,12 +17,13 @@ from typing import Any
 import nbformat
 import numpy as np
 import pytest
+from PIL import Image
 
-from deeplab_widgets import Segmenter, load_sample
+from deeplab_widgets import Segmenter, load_sample, sample_path, segment_many
 from deeplab_widgets.exercises import check, exercises
 
 ROOT = Path(__file__).resolve().parents[1]
-LESSONS = {"02": "02_inference.ipynb"}
+LESSONS = {"02": "02_inference.ipynb", "05": "05_batch.ipynb"}
 
 
 # Notebook 02 -----------------------------------------------------------------------------------------------------
@@ -51,24 +54,84 @@ def entropy_map(scores: np.ndarray) -> np.ndarray:
     return -(scores * np.log(p)).sum(axis=-1) / np.log(scores.shape[-1])
 
 
-#: Exercise -> (the right answer, a wrong one), each made when the test runs.
-ANSWERS: dict[str, tuple[Callable[[], Any], Callable[[], Any]]] = {
-    "02.pad-layout": (lambda: pad_content, lambda: pad_content_landscape_only),
+# Notebook 05 -----------------------------------------------------------------------------------------------------
+
+
+def photos_folder(root: Path, *, notes: bool = False) -> Path:
+    """The notebook's folder: four sample photos, the cat again in a subfolder, a truncated JPEG (and notes.txt)."""
+    photos = root / "photos"
+    (photos / "more").mkdir(parents=True)
+    for name in ("cat", "pets", "bird", "grace_hopper"):
+        shutil.copyfile(sample_path(name), photos / sample_path(name).name)
+    shutil.copyfile(sample_path("cat"), photos / "more" / "cat.bmp")
+    (photos / "broken.jpg").write_bytes(sample_path("pets").read_bytes()[:3000])
+    if notes:
+        (photos / "notes.txt").write_text("not a photo\n")
+    return photos
+
+
+def records_with_notes(tmp: Path) -> int:
+    return len(
+        segment_many(photos_folder(tmp, notes=True), "deeplabv3-starter", tmp / "out", progress=False).run().records
+    )
+
+
+def mask_shares(path: Path) -> dict[int, float]:
+    labels = np.asarray(Image.open(path))
+    ids, counts = np.unique(labels, return_counts=True)
+    return {int(i): n / labels.size for i, n in zip(ids, counts, strict=True)}
+
+
+def mask_name(photo: Path, photos_root: Path) -> str:
+    relative = Path(photo).relative_to(photos_root)
+    return relative.with_name(f"{relative.stem}_mask.png").as_posix()
+
+
+def top_classes(summary: Path) -> dict[str, str]:
+    tops = {}
+    for line in map(json.loads, Path(summary).read_text().splitlines()):
+        if line["status"] == "ok":
+            others = [c for c in line["classes"] if c["name"] != "background"]
+            tops[Path(line["path"]).name] = max(others, key=lambda c: c["fraction"])["name"]
+    return tops
+
+
+def segmented_on_resume(tmp: Path) -> int:
+    photos, out = photos_folder(tmp), tmp / "out"
+    segment_many(photos, "deeplabv3-starter", out, overlay=True, progress=False).run()
+    (out / "cat_mask.png").unlink()
+    return segment_many(photos, "deeplabv3-starter", out, overlay=True, resume=True, progress=False).run().count("ok")
+
+
+#: Exercise -> (the right answer, a wrong one), each made when the test runs (in a temporary folder of its own).
+ANSWERS: dict[str, tuple[Callable[[Path], Any], Callable[[Path], Any]]] = {
+    "02.pad-layout": (lambda _: pad_content, lambda _: pad_content_landscape_only),
     "02.normalise": (
-        lambda: lambda pixels: (pixels.astype(np.float32) - 127.5) / 127.5,
-        lambda: lambda pixels: pixels.astype(np.float32) / 255.0,
+        lambda _: lambda pixels: (pixels.astype(np.float32) - 127.5) / 127.5,
+        lambda _: lambda pixels: pixels.astype(np.float32) / 255.0,
     ),
-    "02.entropy": (lambda: entropy_map, lambda: lambda scores: 1.0 - scores.max(axis=-1)),
-    "02.unsure-background": (pets_unsure_background, lambda: pets_unsure_background(shifted=0.05)),
-    "02.greyscale": (greyscale_classes, lambda: greyscale_classes() | {"cat"}),
+    "02.entropy": (lambda _: entropy_map, lambda _: lambda scores: 1.0 - scores.max(axis=-1)),
+    "02.unsure-background": (lambda _: pets_unsure_background(), lambda _: pets_unsure_background(shifted=0.05)),
+    "02.greyscale": (lambda _: greyscale_classes(), lambda _: greyscale_classes() | {"cat"}),
+    "05.not-an-image": (records_with_notes, lambda tmp: records_with_notes(tmp) + 1),  # notes.txt a record too
+    "05.mask-shares": (
+        lambda _: mask_shares,
+        lambda _: lambda path: {i: 1 / len(s) for s in [mask_shares(path)] for i in s},  # an equal share each
+    ),
+    "05.mask-name": (lambda _: mask_name, lambda _: lambda photo, root: f"{Path(photo).stem}_mask.png"),
+    "05.top-classes": (
+        lambda _: top_classes,
+        lambda _: lambda summary: {name: "background" for name in top_classes(summary)},
+    ),
+    "05.resume": (segmented_on_resume, lambda _: 5),  # all five again
 }
 
 
 @pytest.mark.parametrize("name", list(ANSWERS))
-def test_an_exercise_says_right_to_the_reference_solution_and_not_yet_to_a_wrong_answer(name, capsys) -> None:
+def test_an_exercise_says_right_to_the_reference_solution_and_not_yet_to_a_wrong_answer(name, tmp_path, capsys) -> None:
     right, wrong = ANSWERS[name]
-    assert check(name, right())
-    assert not check(name, wrong())
+    assert check(name, right(tmp_path / "right"))
+    assert not check(name, wrong(tmp_path / "wrong"))
     assert not check(name, None)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"{name}: right"
