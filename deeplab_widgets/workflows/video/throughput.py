@@ -100,7 +100,9 @@ def video_throughput(source: VideoSource, segmenter: Segmenter, *, rounds: int =
     count = _interpreters(segmenter, None, False)  # segment_video's default for class maps only
     for interpreters in (None, 1):
         _fps(source, segmenter, min(limit, 4), interpreters)
-    reference, default, single = [], [], []
+    reference: list[float] = []
+    default: list[float] = []
+    single: list[float] = []
     for r in range(rounds):
         reference.append(_reference_fps(segmenter))
         order = (None, 1) if r % 2 == 0 else (1, None)
