@@ -8,6 +8,7 @@ and *not yet* to the second. Each notebook's check cells must name exactly its r
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 from collections.abc import Callable
@@ -19,11 +20,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deeplab_widgets import Segmenter, load_sample, sample_path, segment_many
+from deeplab_widgets import Segmenter, load_sample, sample_path, segment_many, segment_video
 from deeplab_widgets.exercises import check, exercises
 
 ROOT = Path(__file__).resolve().parents[1]
-LESSONS = {"02": "02_inference.ipynb", "05": "05_batch.ipynb"}
+LESSONS = {"02": "02_inference.ipynb", "05": "05_batch.ipynb", "06": "06_video.ipynb"}
 
 
 # Notebook 02 -----------------------------------------------------------------------------------------------------
@@ -103,6 +104,25 @@ def segmented_on_resume(tmp: Path) -> int:
     return segment_many(photos, "deeplabv3-starter", out, overlay=True, resume=True, progress=False).run().count("ok")
 
 
+# Notebook 06 -----------------------------------------------------------------------------------------------------
+
+
+def top_class(labels: np.ndarray) -> int:
+    counts = np.bincount(labels.ravel(), minlength=256)
+    counts[0] = 0
+    return int(counts.argmax()) if counts.any() else 0
+
+
+def switch_lag(w: float) -> int:
+    return math.floor(math.log(0.5) / math.log(w))  # the first k with w ** (k + 1) < 1/2
+
+
+def last_frame_of_the_dog(weight: float) -> int:
+    dog = Segmenter("deeplabv3-starter").class_names.index("dog")
+    frames = segment_video("cockatoo", "deeplabv3-starter", smooth=weight, limit=30, progress=False)
+    return next(i for i, f in enumerate(frames) if top_class(f.labels) != dog) - 1
+
+
 #: Exercise -> (the right answer, a wrong one), each made when the test runs (in a temporary folder of its own).
 ANSWERS: dict[str, tuple[Callable[[Path], Any], Callable[[Path], Any]]] = {
     "02.pad-layout": (lambda _: pad_content, lambda _: pad_content_landscape_only),
@@ -124,9 +144,20 @@ ANSWERS: dict[str, tuple[Callable[[Path], Any], Callable[[Path], Any]]] = {
         lambda _: lambda summary: {name: "background" for name in top_classes(summary)},
     ),
     "05.resume": (segmented_on_resume, lambda _: 5),  # all five again
+    "06.changed-share": (
+        lambda _: lambda a, b: float(np.mean(a != b)),
+        lambda _: lambda a, b: float(np.count_nonzero(a != b)),  # a count, not a share
+    ),
+    "06.top-class": (lambda _: top_class, lambda _: lambda labels: int(np.bincount(labels.ravel()).argmax())),
+    "06.switch-lag": (lambda _: switch_lag, lambda _: lambda w: round(1 / (1 - w))),  # the time constant
+    "06.measured-lag": (
+        lambda _: last_frame_of_the_dog(0.9) - last_frame_of_the_dog(0.0),
+        lambda _: switch_lag(0.9),  # the rule for certain classes, not the clip
+    ),
 }
 
 
+@pytest.mark.slow  # every exercise computes its answer on the real models: about a minute and a half
 @pytest.mark.parametrize("name", list(ANSWERS))
 def test_an_exercise_says_right_to_the_reference_solution_and_not_yet_to_a_wrong_answer(name, tmp_path, capsys) -> None:
     right, wrong = ANSWERS[name]
