@@ -7,6 +7,7 @@ and *not yet* to the second. Each notebook's check cells must name exactly its r
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -20,11 +21,21 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deeplab_widgets import Segmenter, load_sample, sample_path, segment_many, segment_video
+from deeplab_widgets import (
+    RuntimeOptions,
+    Segmenter,
+    compute_cost,
+    load_sample,
+    sample_path,
+    segment_many,
+    segment_video,
+)
 from deeplab_widgets.exercises import check, exercises
+from deeplab_widgets.workflows.bench.kernels import kernel_plan
+from deeplab_widgets.workflows.interleaved import invoke_task, time_interleaved
 
 ROOT = Path(__file__).resolve().parents[1]
-LESSONS = {"02": "02_inference.ipynb", "05": "05_batch.ipynb", "06": "06_video.ipynb"}
+LESSONS = {"02": "02_inference.ipynb", "03": "03_timing.ipynb", "05": "05_batch.ipynb", "06": "06_video.ipynb"}
 
 
 # Notebook 02 -----------------------------------------------------------------------------------------------------
@@ -53,6 +64,39 @@ def greyscale_classes() -> set[str]:
 def entropy_map(scores: np.ndarray) -> np.ndarray:
     p = np.clip(scores, 1e-12, 1.0)
     return -(scores * np.log(p)).sum(axis=-1) / np.log(scores.shape[-1])
+
+
+# Notebook 03 -----------------------------------------------------------------------------------------------------
+
+
+def one_change_pairs(settings: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+    return [
+        (a, b)
+        for a, b in itertools.combinations(settings, 2)
+        if sum(settings[a][k] != settings[b][k] for k in settings[a]) == 1
+    ]
+
+
+def faster_scheme() -> str:
+    models = {"uint8": "deeplabv3plus-mnv2-ade20k", "int8": "deeplabv3plus-mnv2-ade20k-int8"}
+    timing = time_interleaved({q: invoke_task(m, RuntimeOptions(num_threads=1)) for q, m in models.items()}, rounds=5)
+    return "int8" if timing.ratio("uint8", "int8") > 1 else "uint8"
+
+
+def conv_macs(layer: Any) -> int:
+    _, h, w, c = layer.output_shape
+    kh, kw = layer.kernel
+    return h * w * c * kh * kw * (layer.input_shapes[0][-1] if layer.op == "CONV_2D" else 1)
+
+
+def cost_ratio(what: str) -> float:
+    dm10, dm05 = compute_cost("deeplabv3-mnv2-voc"), compute_cost("deeplabv3-mnv2-dm05-voc")
+    return getattr(dm10, what) / getattr(dm05, what)
+
+
+def pixel_ratio() -> float:
+    (kw, kh), (cw, ch) = load_sample("kite_and_cold").size, load_sample("cat").size
+    return kw * kh / (cw * ch)
 
 
 # Notebook 05 -----------------------------------------------------------------------------------------------------
@@ -133,6 +177,21 @@ ANSWERS: dict[str, tuple[Callable[[Path], Any], Callable[[Path], Any]]] = {
     "02.entropy": (lambda _: entropy_map, lambda _: lambda scores: 1.0 - scores.max(axis=-1)),
     "02.unsure-background": (lambda _: pets_unsure_background(), lambda _: pets_unsure_background(shifted=0.05)),
     "02.greyscale": (lambda _: greyscale_classes(), lambda _: greyscale_classes() | {"cat"}),
+    "03.one-change": (
+        lambda _: one_change_pairs,
+        lambda _: lambda settings: list(itertools.combinations(settings, 2)),  # every pair, two changes too
+    ),
+    "03.faster-scheme": (lambda _: faster_scheme(), lambda _: {"int8": "uint8", "uint8": "int8"}[faster_scheme()]),
+    "03.builtin-ops": (
+        lambda _: sum(kernel_plan("deeplabv3plus-mnv2-ade20k", RuntimeOptions()).builtin.values()),
+        lambda _: sum(kernel_plan("deeplabv3plus-mnv2-ade20k", RuntimeOptions()).delegated.values()),  # XNNPACK's
+    ),
+    "03.width-params": (lambda _: cost_ratio("total_params"), lambda _: 4.0),  # a quarter, as for 1x1 MACs
+    "03.pixel-ratio": (lambda _: pixel_ratio(), lambda _: pixel_ratio() ** 0.5),  # the ratio of the sides
+    "03.conv-macs": (
+        lambda _: conv_macs,
+        lambda _: lambda layer: conv_macs(layer) * layer.input_shapes[0][-1],  # depthwise counted as a full conv
+    ),
     "05.not-an-image": (records_with_notes, lambda tmp: records_with_notes(tmp) + 1),  # notes.txt a record too
     "05.mask-shares": (
         lambda _: mask_shares,
