@@ -7,6 +7,7 @@ import json
 import math
 
 import pytest
+from matplotlib.container import ErrorbarContainer
 from PIL import Image
 
 from deeplab_widgets import RuntimeOptions, Size, available_backends, load_sample
@@ -261,9 +262,26 @@ def test_published_comparison_plot(starter_run):
     heights = [p.get_height() for p in ax.patches][: len(PUBLISHED_LATENCIES) + 1]
     assert heights == pytest.approx([16, 37, 20, 23, 16, 25, starter_run.stats.median_ms])
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend[0] == "published TFLite table (phones)" and legend[1].startswith("measured (x86_64")
-    assert ax.get_title() == f"{STARTER}: measured here vs the published TFLite table"
+    assert legend[0] == "published TFLite table (phones, quoted)" and legend[1].startswith("measured (x86_64")
+    assert legend[1].endswith("median and 5-95%")
+    assert ax.get_title() == f"measured here vs the published TFLite table\n{STARTER}"
     assert ax.get_ylabel() == "latency (ms)"
+    (spread,) = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]  # the measured bar's 5-95% range
+    (segment,) = spread.lines[2][0].get_segments()
+    assert tuple(segment[:, 1]) == pytest.approx((starter_run.stats.p5_ms, starter_run.stats.p95_ms))
+
+
+def test_published_comparison_of_an_interleaved_timing_names_its_tasks_and_the_load():
+    from deeplab_widgets.workflows.interleaved import invoke_task, time_interleaved
+
+    timing = time_interleaved(
+        {f"{n} thread{'s' * (n > 1)}": invoke_task(STARTER, RuntimeOptions(num_threads=n)) for n in (1, 2)}, rounds=3
+    )
+    ax = published_comparison(timing).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()][-2:] == ["measured\n1 thread", "measured\n2 threads"]
+    assert ax.get_title().startswith("measured here vs the published TFLite table\n3 interleaved rounds; load average")
+    heights = [p.get_height() for p in ax.patches][len(PUBLISHED_LATENCIES) : len(PUBLISHED_LATENCIES) + 2]
+    assert heights == pytest.approx([s.median_ms for s in timing.stats])
 
 
 def test_the_names_from_before_the_published_table_still_work_with_a_warning():

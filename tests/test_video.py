@@ -26,7 +26,15 @@ from deeplab_widgets.errors import (
     VideoNotFoundError,
     VideoTruncatedError,
 )
-from deeplab_widgets.workflows.video import FlickerMeter, flicker, reader, segment_video, video_info
+from deeplab_widgets.workflows.video import (
+    FlickerMeter,
+    ProbabilitySmoother,
+    flicker,
+    reader,
+    segment_video,
+    video_info,
+    video_throughput,
+)
 from deeplab_widgets.workflows.video.outputs import write_video_outputs
 from deeplab_widgets.workflows.video.reader import VideoReader
 
@@ -196,6 +204,28 @@ def test_flicker_counts_changed_pixels_and_frames_off_the_majority() -> None:
     assert result.changed == pytest.approx([0.1, 0.9, 1.0])
     assert result.top == (BIRD, BIRD, 12, BIRD)
     assert (result.majority, result.off_majority, result.top_switches) == (BIRD, 1, 2)
+    assert result.stretches() == ((BIRD, 0, 1), (12, 2, 2), (BIRD, 3, 3))
+    assert result.stretches(min_frames=2) == ((BIRD, 0, 1),)
+
+
+@pytest.mark.parametrize(("weight", "lag"), [(0.3, 0), (0.5, 1), (0.6, 1), (0.8, 3), (0.9, 6)])
+def test_smoothing_lags_a_clean_change_by_the_frames_until_the_past_weighs_less_than_half(weight, lag) -> None:
+    # One pixel, two classes: certain of class 0 for ten frames, then certain of class 1 (frame 0 of the change).
+    smoother = ProbabilitySmoother(weight)
+    for _ in range(10):
+        smoother.update(np.array([[[1.0, 0.0]]], np.float32))
+    won = [int(smoother.update(np.array([[[0.0, 1.0]]], np.float32)).argmax()) for _ in range(12)]
+    assert won.index(1) == lag  # the notebook's and the module's rule: the first k with w ** (k + 1) < 1/2
+
+
+def test_video_throughput_times_both_passes_against_the_reference_in_each_round(clip: Path, starter: Segmenter) -> None:
+    measured = video_throughput(clip, starter, rounds=2, limit=6)
+    assert (measured.frames, measured.threads, measured.parallel) == (6, 2, 2)
+    assert len(measured.reference_fps) == len(measured.parallel_fps) == len(measured.single_fps) == 2
+    assert all(r > 0 for r in measured.parallel_ratios + measured.single_ratios)
+    assert measured.describe().splitlines()[0].startswith("reference (one 2-thread invoke() per frame): ")
+    with pytest.raises(OptionsError, match="rounds"):
+        video_throughput(clip, starter, rounds=0)
 
 
 @pytest.fixture(scope="module")

@@ -483,6 +483,10 @@ def test_workbench_and_camera_take_a_segmenter_or_a_model_file_as_their_model(sh
     load_sample("cat").save(buffer, "JPEG")
     reply, labels = camera.segment_jpeg(buffer.getvalue())
     assert "cat" in {c["name"] for c in reply["classes"]} and len(labels) == reply["width"] * reply["height"]
+    assert repr(camera) == (  # a static page shows this in the widget's place
+        "CameraSegmenter(deeplabv3-starter, 320 px frames): a live camera widget; "
+        "it needs a browser with a camera and a running kernel"
+    )
 
 
 def test_mask_viewer_takes_the_image_first_and_the_old_order_warns(starter):

@@ -74,6 +74,13 @@ class CameraSegmenter(anywidget.AnyWidget):
         self._busy = threading.Lock()
         self.on_msg(self._on_frame)
 
+    def __repr__(self) -> str:
+        # What a page without a live kernel shows in the widget's place (Jupyter's text fallback).
+        return (
+            f"CameraSegmenter({self.segmenter.spec.name}, {self.width} px frames): a live camera widget; "
+            "it needs a browser with a camera and a running kernel"
+        )
+
     def segment_jpeg(self, data: bytes) -> tuple[dict[str, Any], bytes]:
         """Segment one encoded frame; returns the reply message and the class map bytes (H x W uint8).
 
