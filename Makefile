@@ -2,13 +2,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# The offline mirror of the project's development and CI machines: the ../shared folders tools/dev_mirror.py names,
-# and its labelled pairs (../shared/eval) as the evaluation data. Variables already set (even empty) are kept.
+# The offline mirror of the project's development and CI machines: the ../shared folders tools/dev_mirror.py names
+# (models, photos, video and the labelled pairs). A variable already set (even empty) is kept.
 ifeq ($(origin DEEPLAB_WIDGETS_MIRROR),undefined)
 export DEEPLAB_WIDGETS_MIRROR := $(shell $(PYTHON) tools/dev_mirror.py)
-endif
-ifeq ($(origin DEEPLAB_WIDGETS_EVAL),undefined)
-export DEEPLAB_WIDGETS_EVAL := $(shell $(PYTHON) tools/dev_mirror.py --eval)
 endif
 # The same mirror for kernels of the venv's Jupyter (`.venv/bin/jupyter lab notebooks/` works offline).
 JUPYTER_CONFIG := $(VENV)/etc/jupyter/jupyter_server_config.py

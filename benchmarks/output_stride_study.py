@@ -7,7 +7,7 @@ interleaved run (median and 5-95% range, load average around it). Then the fully
 without, for the starter and the dm1.0 model on VOC and for the v3+ model on ADE20K, next to what the v3+
 decoder's stride-4 logits buy over the same logits kept at stride 16. Prints Markdown tables.
 
-    DEEPLAB_WIDGETS_MIRROR=../shared/models:../shared/images python benchmarks/output_stride_study.py [--rounds N]
+    DEEPLAB_WIDGETS_MIRROR=../shared/models:../shared/images:../shared/eval python benchmarks/output_stride_study.py [--rounds N]
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ import os
 import platform
 import time
 from importlib.metadata import version
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from deeplab_widgets import Probe, RuntimeOptions, Segmenter, ade20k_32_folder, derive, voc_folder
+from deeplab_widgets import Probe, RuntimeOptions, Segmenter, derive, labelled_pairs
 from deeplab_widgets.analysis.concepts import upsample_bilinear
 from deeplab_widgets.analysis.cost import compute_cost
 from deeplab_widgets.core.runtime import cpu_count
@@ -39,8 +38,6 @@ from deeplab_widgets.workflows.variants import (
     score_variants,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-EVAL = Path(os.environ.get("DEEPLAB_WIDGETS_EVAL", ROOT.parent / "shared" / "eval"))
 STARTER = "deeplabv3-starter"
 DM10 = "deeplabv3-mnv2-voc"
 V3PLUS = "deeplabv3plus-mnv2-ade20k-int8"
@@ -163,12 +160,12 @@ def main() -> None:
     print(f"{machine_description()}, {platform.python_version()}, ai-edge-litert {version('ai-edge-litert')}")
     print(f"{time.strftime('%Y-%m-%d')}, load average {os.getloadavg()[0]:.1f} at the start\n")
     options = RuntimeOptions(num_threads=cpu_count())
-    voc = voc_folder(EVAL / "voc" / "images", EVAL / "voc" / "masks")
+    voc = labelled_pairs("pascal_voc")
     oracles(voc)
     same_weights(voc, args.rounds, options)
     if not args.skip_crf:
         crf_on_voc(voc, options)
-        decoder_and_crf_on_ade(ade20k_32_folder(EVAL / "ade20k" / "images", EVAL / "ade20k" / "annotations"), options)
+        decoder_and_crf_on_ade(labelled_pairs("ade20k-32"), options)
 
 
 if __name__ == "__main__":

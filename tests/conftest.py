@@ -30,10 +30,26 @@ ALL_MODELS = [
 
 @pytest.fixture(scope="session")
 def shared() -> Path:
-    """The ../shared folder (real models, photos and labelled eval data)."""
+    """The ../shared folder (real models, photos, video and labelled pairs)."""
     if not SHARED.is_dir():
         pytest.fail(f"{SHARED} not found: the tests run on the real shared assets")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def voc():
+    """The labelled PASCAL VOC pairs (15), through the registry (the dev mirror's eval folder)."""
+    from deeplab_widgets import labelled_pairs
+
+    return labelled_pairs("pascal_voc")
+
+
+@pytest.fixture(scope="session")
+def ade20k_32():
+    """The 3 labelled ADE20K pairs, scored against the 32 classes of the zoo's v3+ models."""
+    from deeplab_widgets import labelled_pairs
+
+    return labelled_pairs("ade20k-32")
 
 
 @pytest.fixture(scope="session")

@@ -5,15 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deeplab_widgets import OptionsError, RuntimeOptions, sample_path, voc_folder
+from deeplab_widgets import OptionsError, RuntimeOptions, sample_path
 from deeplab_widgets.workflows.bench import LatencyStats
 from deeplab_widgets.workflows.interleaved import InterleavedTiming, invoke_task, time_interleaved
 from deeplab_widgets.workflows.stride import boundary_band, grid_size, oracle_bound, oracle_labels
-
-
-@pytest.fixture(scope="module")
-def voc(shared):
-    return voc_folder(shared / "eval" / "voc" / "images", shared / "eval" / "voc" / "masks")
 
 
 def test_grid_sizes_match_deeplabs_feature_maps():

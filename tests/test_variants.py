@@ -5,17 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-import pytest
 
-from deeplab_widgets import derive, voc_folder
+from deeplab_widgets import derive
 from deeplab_widgets.core.runtime import RuntimeOptions
 from deeplab_widgets.workflows.stride import bilinear_oracle_labels, oracle_bound, oracle_labels
 from deeplab_widgets.workflows.variants import band_masks, bootstrap_difference, markdown_table, score_variants
-
-
-@pytest.fixture(scope="module")
-def voc(shared):
-    return voc_folder(shared / "eval" / "voc" / "images", shared / "eval" / "voc" / "masks")
 
 
 def test_the_bilinear_oracle_beats_the_cell_constant_one_at_os16(voc) -> None:
