@@ -17,8 +17,8 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 # Each target installs what it uses: `make demo` the core alone; `make app` and `make lab` the app extra (Voila,
-# JupyterLab and the widgets); `make docs` the docs extra and Dask (05_batch runs it); `make lint`, `make check`,
-# `make test` and `make bench` every extra the tests cover. One stamp per set; a larger set stamps those it includes.
+# JupyterLab and the widgets); `make docs` the docs extra, Dask (05_batch runs it) and the quantizer
+# (07_quantization runs it); `make lint`, `make check`, `make test` and `make bench` every extra the tests cover. One stamp per set; a larger set stamps those it includes.
 $(VENV)/.installed-base: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $@
@@ -28,7 +28,7 @@ $(VENV)/.installed-app: pyproject.toml | $(BIN)/python $(JUPYTER_CONFIG)
 	touch $@ $(VENV)/.installed-base
 
 $(VENV)/.installed-docs: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[docs,dask]'
+	$(BIN)/pip install -q -e '.[docs,dask,quantize]'
 	touch $@ $(VENV)/.installed-base
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python $(JUPYTER_CONFIG)
