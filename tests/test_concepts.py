@@ -195,3 +195,18 @@ def test_void_band_width_by_hand():
     assert c.void_band_width(mask) == 7.0
     with pytest.raises(OptionsError, match=r"the mask has no void \(255\) pixel"):
         c.void_band_width(np.zeros((4, 4), np.uint8))
+
+
+def test_every_atrous_layer_of_the_zoos_mobile_models_is_an_atrous_separable_convolution():
+    v3plus = c.separable_convolutions(read_graph("deeplabv3plus-mnv2-ade20k-int8"))
+    assert [(d.index, d.rate, d.role, p.index) for d, p in v3plus] == [
+        (52, 2, "atrous", 53),
+        (56, 2, "atrous", 57),
+        (60, 2, "atrous", 61),
+        (73, 1, "decoder", 74),
+        (75, 1, "decoder", 76),
+    ]
+    starter = read_graph("deeplabv3-starter")
+    atrous = [ly for ly in starter.layers if ly.rate > 1]
+    assert [d for d, _ in c.separable_convolutions(starter)] == atrous and len(atrous) == 10
+    assert all(p.kernel == (1, 1) and p.op == "CONV_2D" for _, p in c.separable_convolutions(starter))

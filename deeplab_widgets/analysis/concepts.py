@@ -17,7 +17,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..core.size import Size
 from ..errors import OptionsError
-from ..tflite.graph import CONV_OPS, UPSAMPLE_OPS
+from ..tflite.graph import CONV_OPS, UPSAMPLE_OPS, Layer
 from .deeplab import ModelGraph
 
 # ---------------------------------------------------------------- atrous convolution
@@ -290,6 +290,28 @@ def macs_by_role(graph: ModelGraph) -> dict[str, int]:
         if ly.macs:
             out[ly.role] = out.get(ly.role, 0) + int(ly.macs)
     return out
+
+
+def separable_convolutions(graph: ModelGraph, *, atrous_or_decoder: bool = True) -> tuple[tuple[Layer, Layer], ...]:
+    """The depthwise separable convolutions of a real graph: (depthwise k x k, the 1x1 convolution reading it).
+
+    DeepLab v3+'s *atrous separable convolution* is such a pair with an atrous rate on the depthwise half;
+    MobileNetV2's blocks are built of them (expand 1x1, depthwise 3x3, project 1x1).
+
+    Args:
+        graph: The model's graph (`read_graph`).
+        atrous_or_decoder: Keep only the pairs whose depthwise layer is atrous (rate > 1) or in the decoder.
+    """
+    pairs = []
+    for pointwise in graph.layers:
+        if pointwise.op != "CONV_2D" or pointwise.kernel != (1, 1) or not pointwise.inputs:
+            continue
+        depthwise = graph.producer(pointwise.inputs[0])
+        if depthwise is None or depthwise.op != "DEPTHWISE_CONV_2D":
+            continue
+        if not atrous_or_decoder or depthwise.rate > 1 or depthwise.role == "decoder":
+            pairs.append((depthwise, pointwise))
+    return tuple(pairs)
 
 
 @dataclass(frozen=True)
