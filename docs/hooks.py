@@ -9,6 +9,10 @@ per session with `execute` below (tests/conftest.py, `executed_notebook`) before
 `notebooks/<name>.ipynb`, which mkdocs-jupyter renders with their outputs (`execute: false`). A cell that
 raises fails the build.
 
+Links between notebooks. A notebook links to another by its file name (`[notebook 04](04_evaluation.ipynb)`), which
+works in Jupyter and on GitHub; on the site each notebook is a page of its own (`notebooks/04_evaluation/`), and
+mkdocs-jupyter leaves the link as it is, so `on_page_content` points it at that page.
+
 API reference. A reference page holds a marker instead of a list of modules, expanded when the site is built:
 `<!-- modules: deeplab_widgets.core -->` becomes one mkdocstrings directive per module of that subpackage
 (recursively; a package that has submodules shows its docstring only, so names it re-exports are documented
@@ -80,6 +84,24 @@ def on_files(files: Files, config) -> Files:
             )
         )
     return files
+
+
+NOTEBOOK_LINK = re.compile(r'href="(\d\d_\w+)\.ipynb(#[^"]*)?"')
+
+
+def on_page_content(html: str, page, config, files) -> str:
+    """On a notebook's page, a link to another notebook (`04_evaluation.ipynb#anchor`) goes to that notebook's page."""
+    if not page.file.src_uri.startswith("notebooks/") or not page.file.src_uri.endswith(".ipynb"):
+        return html
+    pages = {Path(f.src_uri).stem for f in files if f.src_uri.startswith("notebooks/") and f.src_uri.endswith(".ipynb")}
+
+    def target(match: re.Match[str]) -> str:
+        name, anchor = match.group(1), match.group(2) or ""
+        if name not in pages:
+            return match.group(0)
+        return f'href="../{name}/{anchor}"' if config["use_directory_urls"] else f'href="{name}.html{anchor}"'
+
+    return NOTEBOOK_LINK.sub(target, html)
 
 
 MODULES_MARKER = re.compile(r"<!-- modules: ([\w.]+) -->")
