@@ -132,6 +132,8 @@ def test_the_claims_on_filters_hold() -> None:
     """Multi-grid at OS 16 grids; rate 6 at OS 16 spans 193 px; the starter's encoder has 160 channels."""
     assert round(c.coverage((2, 4, 8)), 2) == 0.27 and c.coverage((1, 2, 4)) == 1.0
     assert c.input_extent(3, 6, 16) == 193 and {r for r in (6, 12, 18) if c.input_extent(3, r, 16) > 513} == {18}
+    first_half = {n: next(r for r in range(1, 99) if c.valid_taps(n, r).center_only >= 0.5) for n in (33, 41)}
+    assert first_half == {33: 29, 41: 35}  # the rate of exercise 4 grows with the map
     enc = Probe("deeplabv3-starter").run(load_sample("bird_segmentation")).encoder_features()
     assert enc.shape == (33, 33, 160)
     source = NOTEBOOKS["01"].read_text()
