@@ -2,13 +2,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# The offline mirror of the project's development and CI machines: the ../shared folders tools/dev_mirror.py names,
-# and its labelled pairs (../shared/eval) as the evaluation data. Variables already set (even empty) are kept.
+# The offline mirror of the project's development and CI machines: the ../shared folders tools/dev_mirror.py names
+# (models, photos, video and the labelled pairs). A variable already set (even empty) is kept.
 ifeq ($(origin DEEPLAB_WIDGETS_MIRROR),undefined)
 export DEEPLAB_WIDGETS_MIRROR := $(shell $(PYTHON) tools/dev_mirror.py)
-endif
-ifeq ($(origin DEEPLAB_WIDGETS_EVAL),undefined)
-export DEEPLAB_WIDGETS_EVAL := $(shell $(PYTHON) tools/dev_mirror.py --eval)
 endif
 # The same mirror for kernels of the venv's Jupyter (`.venv/bin/jupyter lab notebooks/` works offline).
 JUPYTER_CONFIG := $(VENV)/etc/jupyter/jupyter_server_config.py
@@ -20,8 +17,9 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 # Each target installs what it uses: `make demo` the core alone; `make app` and `make lab` the app extra (Voila,
-# JupyterLab and the widgets); `make docs` the docs extra and Dask (05_batch runs it); `make lint`, `make check`,
-# `make test` and `make bench` every extra the tests cover. One stamp per set; a larger set stamps those it includes.
+# JupyterLab and the widgets); `make docs` the docs extra, Dask (05_batch runs it) and the quantizer
+# (07_quantization runs it); `make lint`, `make check`, `make test` and `make bench` every extra the tests cover.
+# One stamp per set; a larger set stamps those it includes.
 $(VENV)/.installed-base: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $@
@@ -31,7 +29,7 @@ $(VENV)/.installed-app: pyproject.toml | $(BIN)/python $(JUPYTER_CONFIG)
 	touch $@ $(VENV)/.installed-base
 
 $(VENV)/.installed-docs: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[docs,dask]'
+	$(BIN)/pip install -q -e '.[docs,dask,quantize]'
 	touch $@ $(VENV)/.installed-base
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python $(JUPYTER_CONFIG)

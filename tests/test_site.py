@@ -120,3 +120,14 @@ def test_api_reference_documents_every_public_name_with_its_docstring(site: Path
     core = (site / "reference" / "core" / "index.html").read_text()
     assert 'id="deeplab_widgets.core.segmenter.Segmenter"' in core
     assert "Segments images with one DeepLab TFLite model." in core
+
+
+def test_links_between_notebooks_lead_to_their_pages(site: Path) -> None:
+    for path in NOTEBOOKS:
+        page = site / "notebooks" / path.stem / "index.html"
+        html = page.read_text()
+        assert not re.search(r'href="\d\d_\w+\.ipynb', html), f"{path.name} links to a notebook file, not its page"
+        for href in re.findall(r'href="(\.\./\d\d_\w+/)(?:#[^"]*)?"', html):
+            assert (page.parent / href / "index.html").resolve().is_file(), (path.name, href)
+    assert 'href="../04_evaluation/"' in (site / "notebooks" / "01_architecture" / "index.html").read_text()
+    assert 'href="../01_architecture/"' in (site / "notebooks" / "04_evaluation" / "index.html").read_text()
