@@ -125,6 +125,16 @@ def test_upload_an_image_then_a_text_file(bench):
     assert "notes.txt" in bench.status.value and bench.result is good
 
 
+def test_clicking_the_sample_on_screen_after_a_failed_upload_clears_the_error(bench):
+    bench.picker.buttons["cat"].click()
+    bench.picker.upload.value = (upload_item("notes.txt", b"shopping list\n", "text/plain"),)
+    assert "notes.txt" in bench.status.value
+    runs = bench.invocations
+    bench.picker.buttons["cat"].click()  # the photo on screen: nothing to run, but the error is over
+    assert "notes.txt" not in bench.status.value and "sample cat" in bench.status.value
+    assert "notes.txt" not in bench.picker.status.value and bench.invocations == runs
+
+
 def test_path_field(bench, tmp_path):
     bench.picker.path.value = str(sample_path("bird"))
     assert "bird" in [c.name for c in bench.result.present_classes()]

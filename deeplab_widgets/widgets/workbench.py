@@ -283,6 +283,10 @@ class Workbench(widgets.VBox):
     def _on_error(self, change: dict) -> None:
         if change["new"]:
             self._show_error(change["new"])
+        elif change["owner"] is self.picker and self.result is not None:
+            # A photo was chosen after a failure. When it is the one on screen (a sample clicked again) nothing
+            # runs, so the error would otherwise stay in the status line.
+            self._show_status(self.result)
 
     def _show_error(self, message: str) -> None:
         kept = " (showing the last good result)" if self.result is not None else ""
