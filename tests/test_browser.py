@@ -210,9 +210,11 @@ def test_workbench_renders_and_responds_in_voila(browser, voila, tmp_path) -> No
         page.dispatch_event(f"{VIEWER} .dlw-alpha input", "input")
         lighter = canvas_digest(page)
         assert lighter != cat
+        buttons = page.locator(f"{VIEWER} .dlw-zoom-in").bounding_box()
         page.click(f"{VIEWER} .dlw-mode-button[data-mode='mask']")
         assert canvas_digest(page) != lighter
-        assert not page.is_visible(f"{VIEWER} .dlw-alpha")  # no effect in mask mode, so not shown
+        assert page.is_disabled(f"{VIEWER} .dlw-alpha input")  # no effect in mask mode: greyed, kept in place
+        assert page.locator(f"{VIEWER} .dlw-zoom-in").bounding_box() == buttons, "the toolbar's buttons stay put"
         page.click(f"{VIEWER} .dlw-legend-row[data-class-id='15']")  # hide "person"
         assert "background" in hover(page, *GRACE_BACKGROUND)
         page.click(f"{VIEWER} .dlw-mode-button[data-mode='confidence']")

@@ -556,7 +556,10 @@ function render({ model, el: root }) {
     const mode = model.get("mode");
     for (const m of MODES) modeButtons[m].classList.toggle("dlw-active", m === mode);
     alpha.value = String(model.get("alpha"));
-    alphaLabel.style.display = NO_ALPHA.includes(mode) ? "none" : "";
+    // Kept in place (greyed) where it has no effect, so the buttons after it never move.
+    alpha.disabled = NO_ALPHA.includes(mode);
+    alphaLabel.classList.toggle("dlw-disabled", alpha.disabled);
+    alpha.title = alpha.disabled ? `opacity has no effect in ${mode} mode` : "opacity of the colours over the photo";
     const message = model.get("note") || "";
     note.textContent = HEAT.includes(mode) && !st.scores ? message : "";
     saveMask.disabled = saveOverlay.disabled = !st.ready;
