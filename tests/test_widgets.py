@@ -160,6 +160,9 @@ def test_threads_and_xnnpack_rerun_with_cached_segmenters(bench):
     bench.controls.threads.value = cpu_count()
     assert len(bench.segmenters) == count and bench.invocations == runs + 2
     assert bench.controls.backend.options == ("auto", *available_backends())
+    one_choice = len(available_backends()) == 1  # "auto" is then that backend: nothing to choose, nothing shown
+    assert (bench.controls.backend.layout.display == "none") == one_choice
+    assert (" · auto · " in bench.timing.table.value) != one_choice
 
 
 def test_switching_models_changes_the_class_names(bench):
@@ -184,7 +187,10 @@ def test_choosing_an_ade20k_model_suggests_the_street_scene(bench):
     bench.controls.model_dropdown.value = "deeplabv3plus-mnv2-ade20k-int8"
     try:
         assert bench.result.model == "deeplabv3plus-mnv2-ade20k-int8"
-        assert "ade20k-32 classes: try the cityscapes sample" in bench.status.value
+        assert (
+            "it knows ADE20K (31 scene classes and &#x27;other&#x27;): try the cityscapes sample" in bench.status.value
+        )
+        assert "ade20k-32" not in bench.status.value
         bench.picker.buttons["cityscapes"].click()
         assert "try the" not in bench.status.value
         assert {"road", "tree", "car"} <= {c.name for c in bench.result.present_classes()[:5]}
@@ -208,6 +214,25 @@ def test_load_a_user_tflite(bench, shared):
     assert bench.result.model == "lite-model_deeplabv3_1_metadata_2.tflite"
     assert "cat" in bench.result.class_names  # labels embedded in the file
     controls.model_dropdown.value = "deeplabv3-starter"
+
+
+def test_an_uploaded_copy_of_a_zoo_model_goes_by_its_file_name_everywhere(bench):
+    from deeplab_widgets.assets.zoo import fetch_model
+
+    controls = bench.controls
+    controls.model_dropdown.value = LOAD_FILE
+    data = fetch_model("deeplabv3-starter", progress=False).read_bytes()
+    controls.model_upload.value = (upload_item("my_starter.tflite", data, "application/octet-stream"),)
+    try:
+        assert controls.model == "my_starter.tflite" and bench.result.model == "my_starter.tflite"
+        assert ("my_starter.tflite (file)", "my_starter.tflite") in controls.model_dropdown.options
+        assert "my_starter.tflite" in bench.status.value and "my_starter.tflite" in bench.timing.table.value
+        assert bench.viewer.download_name.endswith("my_starter.tflite")
+        assert "uploaded model" not in bench.status.value + bench.timing.table.value + controls.status.value
+        controls.labels_upload.value = (upload_item("mine.txt", "\n".join(f"c{i}" for i in range(21)).encode()),)
+        assert bench.result.model == "my_starter.tflite" and bench.result.class_names[8] == "c8"
+    finally:
+        controls.model_dropdown.value = "deeplabv3-starter"
 
 
 def test_a_delegate_that_cannot_load_is_reported(bench):

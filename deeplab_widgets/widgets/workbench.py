@@ -15,7 +15,7 @@ import traitlets
 from PIL import Image
 
 from ..assets.samples import list_samples
-from ..assets.zoo import model_info
+from ..assets.zoo import DATASETS, model_info
 from ..core.images import ImageInput
 from ..core.model import ModelSpec, load_model
 from ..core.runtime import RuntimeOptions
@@ -35,13 +35,6 @@ from .video_player import VideoPlayer
 
 #: Index of the Output stride tab.
 STRIDE_TAB = 4
-#: What each label set was trained on, for the status line.
-DATASETS = {
-    "pascal_voc": "Pascal VOC (20 everyday object classes)",
-    "cityscapes": "Cityscapes (street scenes)",
-    "ade20k": "ADE20K (150 scene classes)",
-    "ade20k-32": "ADE20K (31 scene classes and 'other')",
-}
 
 
 def fill_tooltips(root: widgets.Widget) -> None:
@@ -243,7 +236,8 @@ class Workbench(widgets.VBox):
         info = model_info(zoo_id) if zoo_id else None
         hint = ""
         if info is not None and info.sample and self.source != f"sample {info.sample}":
-            hint = f" · {info.dataset} classes: try the {info.sample} sample"
+            covers = DATASETS.get(info.dataset, (info.dataset, info.dataset))[1]
+            hint = f" · it knows {covers}: try the {info.sample} sample"
         self.status.value = (
             f"<span>{html.escape(self.source)} · {html.escape(result.model)} · "
             f"{result.timings.total_ms:.0f} ms · {html.escape(top)}{html.escape(hint)}</span>{self._subject_note(result)}"
@@ -255,7 +249,7 @@ class Workbench(widgets.VBox):
         if not shows or shows in result.class_names:
             return ""
         labels = self.segmenter.spec.labels.name if self.segmenters else ""
-        trained = DATASETS.get(labels, f"{len(result.class_names)} classes of its own")
+        trained = DATASETS.get(labels, ("", f"{len(result.class_names)} classes of its own"))[1]
         return (
             f"<br><span style='color:#555'>{html.escape(result.model)} was trained on {html.escape(trained)}: "
             f"it has no class for {html.escape(shows)}, so it labels the photo with the classes it knows.</span>"
