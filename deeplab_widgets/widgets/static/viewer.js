@@ -231,7 +231,7 @@ function render({ model, el: root }) {
   function layoutCanvas() {
     const width = Math.max(1, stage.clientWidth || root.clientWidth || 640);
     const { w, h } = contentSize();
-    const maxHeight = Math.max(200, window.innerHeight * 0.75);
+    const maxHeight = Math.max(200, window.innerHeight * (Number(model.get("fit_height")) || 0.75));
     const height = Math.max(1, Math.min(maxHeight, w ? (width * h) / w : 360));
     const dpr = window.devicePixelRatio || 1;
     canvas.style.width = `${width}px`;
@@ -783,6 +783,7 @@ function render({ model, el: root }) {
       draw();
     },
     "change:note": updateControls,
+    "change:fit_height": () => schedule(),
   };
   for (const [event, handler] of Object.entries(handlers)) model.on(event, handler);
   const resize = new ResizeObserver(() => schedule());
