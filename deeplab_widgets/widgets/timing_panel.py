@@ -195,6 +195,7 @@ class TimingPanel(widgets.VBox):
                 self.plot,
             ]
         )
+        self.add_class("dlw-timing-panel")
 
     @property
     def threads(self) -> tuple[int, ...]:

@@ -112,6 +112,7 @@ class Workbench(widgets.VBox):
         self.compare = CompareView(policy=self.policy)
         self.comparing = False  # the Compare tab runs its second model only once it has been opened
         compare_view = widgets.VBox([self.picker, self.compare])
+        compare_view.add_class("dlw-compare-tab")
         self.video_view = widgets.VBox([widgets.HTML("loading the video player...")])
         self.video: VideoPlayer | None = None  # built when the Video tab is first opened (it decodes and segments)
         self.stride_view = widgets.VBox([widgets.HTML("deriving the model at another output stride...")])
