@@ -117,10 +117,9 @@ class CompareView(widgets.VBox):
         # Three columns at 1280 px, each picture fitted to its box with its readout and legend under it, so that
         # A, B and the disagreement map show together on one screen; narrower windows wrap them.
         column = {"flex": "1 1 360px", "min_width": "300px", "max_width": "100%"}
-        view = {"fit_height": FIT_HEIGHT, "sync_group": group}
-        self.viewer_a = MaskViewer(**view)
-        self.viewer_b = MaskViewer(**view)
-        self.viewer_diff = MaskViewer(hidden=(0,), alpha=0.7, **view)
+        self.viewer_a = MaskViewer(fit_height=FIT_HEIGHT, sync_group=group)
+        self.viewer_b = MaskViewer(fit_height=FIT_HEIGHT, sync_group=group)
+        self.viewer_diff = MaskViewer(hidden=(0,), alpha=0.7, fit_height=FIT_HEIGHT, sync_group=group)
         self.controls = RuntimeControls(model, policy=self.policy)
         self.controls.layout = {"flex_flow": "row wrap", "align_items": "center"}  # one or two lines, not seven
         self.controls.resize_buttons.style = {"button_width": "auto", "description_width": "initial"}
