@@ -23,6 +23,7 @@ from deeplab_widgets import (
 from deeplab_widgets.core.labels import CITYSCAPES_NAMES
 from deeplab_widgets.core.runtime import available_backends, cpu_count
 from deeplab_widgets.widgets.runtime_controls import LOAD_FILE
+from deeplab_widgets.widgets.workbench import CAMERA_TAB, VIDEO_TAB
 
 CAT = 8  # VOC class id
 
@@ -424,15 +425,49 @@ def test_benchmark_runs_in_the_background_and_stops_at_once(bench):
 
 def test_video_tab_builds_its_player_on_first_open_with_the_workbench_model(bench):
     assert bench.video is None, "the Video tab decodes and segments only once it is opened"
-    bench.tabs.selected_index = 3
+    bench.tabs.selected_index = VIDEO_TAB
     try:
         assert bench.video is not None and bench.video_view.children == (bench.video,)
-        assert bench.video.segmenter.spec.name == bench.segmenter.spec.name
+        assert bench.video.segmenter is bench.segmenter
         assert bench.video.viewer.revision == 1 and bench.video.viewer.mask_png, "frame 0 is segmented and sent"
         assert "bird" in bench.video.segmenter.spec.labels.names
+        assert "uses the model chosen in the Segment tab: <b>deeplabv3-starter</b>" in bench.video_note.value
     finally:
         bench.video.close()
         bench.tabs.selected_index = 0
+
+
+@pytest.mark.slow
+def test_video_and_camera_tabs_follow_the_model_chosen_in_the_segment_tab(bench):
+    bench.tabs.selected_index = VIDEO_TAB
+    video = bench.video
+    bench.tabs.selected_index = CAMERA_TAB
+    camera = bench.camera
+    try:
+        assert camera.segmenter is bench.segmenter and "<b>deeplabv3-starter</b>" in bench.camera_note.value
+        bench.tabs.selected_index = 0
+        bench.controls.model_dropdown.value = "deeplab-edgetpu-slim-cityscapes"
+        assert video.segmenter.spec.name == "deeplabv3-starter", "a closed tab runs nothing"
+        bench.tabs.selected_index = VIDEO_TAB
+        assert video.segmenter is bench.segmenter and bench.video is video  # the same player, another model
+        assert "road" in video.viewer.class_names and video.viewer.revision == 2  # its frame segmented again
+        assert "<b>deeplab-edgetpu-slim-cityscapes</b>" in bench.video_note.value + video.about.value
+        bench.controls.model_dropdown.value = "deeplabv3-starter"  # from code, with the Video tab open
+        assert video.segmenter is bench.segmenter and "bird" in video.viewer.class_names
+        bench.controls.model_dropdown.value = "deeplab-edgetpu-slim-cityscapes"
+        bench.tabs.selected_index = CAMERA_TAB
+        assert camera.segmenter is bench.segmenter and bench.camera is camera
+        assert "<b>deeplab-edgetpu-slim-cityscapes</b>" in bench.camera_note.value
+        assert camera.palette[0] == list(bench.segmenter.spec.labels.colormap[0])
+        buffer = io.BytesIO()
+        load_sample("cityscapes").save(buffer, "JPEG")
+        reply, _ = camera.segment_jpeg(buffer.getvalue())
+        assert "road" in {c["name"] for c in reply["classes"]}
+    finally:
+        bench.controls.model_dropdown.value = "deeplabv3-starter"
+        bench.tabs.selected_index = 0
+        video.close()
+        camera.close()
 
 
 def browser_upload(button, name: str, data: bytes, chunk: int = 4 * 1024 * 1024) -> None:

@@ -22,6 +22,7 @@ from ..core.runtime import RuntimeOptions
 from ..core.segmenter import SegmentationResult, Segmenter, SegmenterInput, as_segmenter
 from ..errors import DeeplabWidgetsError
 from .app_policy import AppPolicy, current_policy
+from .camera import CameraSegmenter
 from .compare_view import CompareView
 from .image_picker import ImagePicker
 from .mask_viewer import MaskViewer
@@ -33,8 +34,13 @@ from .timing_panel import TimingPanel
 from .timing_readout import TimingReadout
 from .video_player import VideoPlayer
 
-#: Index of the Output stride tab.
-STRIDE_TAB = 4
+#: The tabs, in order.
+TABS = ("Segment", "Compare", "Benchmark", "Video", "Camera", "Output stride", "Quantize")
+COMPARE_TAB, VIDEO_TAB, CAMERA_TAB, STRIDE_TAB = (
+    TABS.index(t) for t in ("Compare", "Video", "Camera", "Output stride")
+)
+#: Above the Video and Camera tabs: which model they use.
+FOLLOWS = "{what} uses the model chosen in the Segment tab: <b>{model}</b>."
 
 
 def fill_tooltips(root: widgets.Widget) -> None:
@@ -113,15 +119,29 @@ class Workbench(widgets.VBox):
         self.comparing = False  # the Compare tab runs its second model only once it has been opened
         compare_view = widgets.VBox([self.picker, self.compare])
         compare_view.add_class("dlw-compare-tab")
+        self.video_note = widgets.HTML()
+        self.video_note.add_class("dlw-video-model")
         self.video_view = widgets.VBox([widgets.HTML("loading the video player...")])
         self.video: VideoPlayer | None = None  # built when the Video tab is first opened (it decodes and segments)
+        self.camera_note = widgets.HTML()
+        self.camera_note.add_class("dlw-camera-model")
+        self.camera_view = widgets.VBox([widgets.HTML("loading the camera...")])
+        self.camera: CameraSegmenter | None = None  # built when the Camera tab is first opened
         self.stride_view = widgets.VBox([widgets.HTML("deriving the model at another output stride...")])
         self.stride_explorer: OutputStrideExplorer | None = None  # built when its tab is first opened
         self._stride_shown: tuple | None = None  # the (model, photo) the Output stride tab last showed
         self.quantize_panel = QuantizePanel(self.controls, policy=self.policy)
         self.tabs = widgets.Tab(
-            [segment_view, compare_view, self.timing_panel, self.video_view, self.stride_view, self.quantize_panel],
-            titles=("Segment", "Compare", "Benchmark", "Video", "Output stride", "Quantize"),
+            [
+                segment_view,
+                compare_view,
+                self.timing_panel,
+                widgets.VBox([self.video_note, self.video_view]),
+                widgets.VBox([self.camera_note, self.camera_view]),
+                self.stride_view,
+                self.quantize_panel,
+            ],
+            titles=TABS,
         )
         super().__init__([self.tabs], **kwargs)
         self.add_class("dlw-workbench")
@@ -194,24 +214,50 @@ class Workbench(widgets.VBox):
         self._shown = self._controls_key()
         self._show_status(result)
         self._sync_stride_tab()
+        self._sync_media_tabs()
         if self.comparing and times == 1:
             self.compare.compare(image, result, self.source)
         return result
 
     def _on_tab(self, change: dict) -> None:
-        if change["new"] == 3 and self.video is None:
-            try:
-                self.video = VideoPlayer("cockatoo", self.segmenter)
-            except DeeplabWidgetsError as exc:
-                self.video_view.children = (widgets.HTML(error_html(error_text(exc))),)
-            else:
-                self.video_view.children = (self.video,)
+        if change["new"] in (VIDEO_TAB, CAMERA_TAB):
+            self._sync_media_tabs()
         if change["new"] == STRIDE_TAB:
             self._sync_stride_tab()
-        if change["new"] == 1 and not self.comparing:
+        if change["new"] == COMPARE_TAB and not self.comparing:
             self.comparing = True
             if self.result is not None and self.image is not None:
                 self.compare.compare(self.image, self.result, self.source)
+
+    def _sync_media_tabs(self) -> None:
+        """Build the Video or Camera tab's widget on its first opening, and give it the Segment tab's model.
+
+        Only the open tab follows at once (the video re-segments its frame); the other follows when opened.
+        """
+        tab = self.tabs.selected_index
+        if tab not in (VIDEO_TAB, CAMERA_TAB):
+            return
+        try:
+            segmenter = self.segmenter
+            if tab == VIDEO_TAB:
+                if self.video is None:
+                    self.video = VideoPlayer("cockatoo", segmenter, policy=self.policy)
+                    self.video_view.children = (self.video,)
+                else:
+                    self.video.use(segmenter)
+                self.video_note.value = FOLLOWS.format(what="The video", model=html.escape(segmenter.spec.name))
+            else:
+                if self.camera is None:
+                    self.camera = CameraSegmenter(segmenter, policy=self.policy)
+                    self.camera_view.children = (self.camera,)
+                else:
+                    self.camera.use(segmenter)
+                self.camera_note.value = FOLLOWS.format(what="The camera", model=html.escape(segmenter.spec.name))
+        except DeeplabWidgetsError as exc:  # e.g. a delegate that cannot run the model: the Segment tab says so too
+            if tab == VIDEO_TAB and self.video is None:
+                self.video_view.children = (widgets.HTML(error_html(error_text(exc))),)
+            elif tab == CAMERA_TAB and self.camera is None:
+                self.camera_view.children = (widgets.HTML(error_html(error_text(exc))),)
 
     def _sync_stride_tab(self) -> None:
         """Show the current model and photo in the Output stride tab, only while it is open (it derives and runs)."""
