@@ -187,7 +187,7 @@ class VideoPlayer(widgets.VBox):
             tooltip="play at the clip's own frame rate; unticked: as fast as the model allows",
         )  # fmt: skip
         self.realtime_box.add_class("dlw-video-realtime")
-        self.fps_label = widgets.HTML("")
+        self.fps_label = widgets.HTML("", layout={"margin": "0 0 0 12px"})
         self.fps_label.add_class("dlw-video-fps")
         self.upload = UploadButton(
             "Upload video",
