@@ -407,6 +407,9 @@ def test_video_player_shows_a_bad_file_in_its_status_line(starter: Segmenter, tm
     player = VideoPlayer(tmp_path / "notes.mp4", starter)
     assert "notes.mp4 is not a readable video file" in player.status.value
     assert player.play_button.disabled
+    player.playing = True  # what a page could send anyway: nothing plays
+    assert not player.playing and player._thread is None
+    assert "no video · model <b>deeplabv3-starter</b>" in player.about.value
 
 
 @pytest.mark.parametrize("interpreters", [1, 2])

@@ -244,7 +244,7 @@ class VideoPlayer(widgets.VBox):
             info = video_info(source)
             self.policy.check_video(name or Path(info.path).name, info.width, info.height)
             size = display_size(info, self.display_width)
-            first = self._segment(source, size, 0)
+            first = self._segment(source, size, 0, name)
         except DeeplabWidgetsError as exc:
             self._error(exc)
             return False
@@ -297,7 +297,7 @@ class VideoPlayer(widgets.VBox):
         if self.info is None:
             return
         try:
-            shown = self._segment(self.source, self.display_size, index)
+            shown = self._segment(self.source, self.display_size, index, self.name)
         except DeeplabWidgetsError as exc:
             self._error(exc)
             return
@@ -324,15 +324,16 @@ class VideoPlayer(widgets.VBox):
 
     # -- playback -----------------------------------------------------------------------------------
 
-    def _segment(self, source: VideoSource, size: Size, index: int) -> VideoFrameResult:
-        """Frame `index` of `source` at `size`, segmented with its probabilities (raises `VideoError`s)."""
+    def _segment(self, source: VideoSource, size: Size, index: int, name: str | None) -> VideoFrameResult:
+        """Frame `index` of `source` (called `name`) at `size`, segmented with its probabilities (raises
+        `VideoError`s)."""
         with segment_video(
             source, self.segmenter, frames=True, frame_size=size, start=index, limit=1,
             scores=self.segmenter.spec.has_scores, progress=False,
         ) as frames:  # fmt: skip
             shown = next(frames, None)
         if shown is None:  # a container that does not say how many frames it has ends before `index`
-            raise OptionsError(f"{self.name or Path(str(source)).name} ends before frame {index}")
+            raise OptionsError(f"{name or Path(str(source)).name} ends before frame {index}")
         return shown
 
     def _pause_quietly(self) -> None:
@@ -353,6 +354,9 @@ class VideoPlayer(widgets.VBox):
 
     def _on_playing(self, change: dict) -> None:
         self.play_button.description, self.play_button.icon = ("Pause", "pause") if change["new"] else ("Play", "play")
+        if change["new"] and self.info is None:  # no video (a state the page sent: the button is disabled)
+            self.playing = False
+            return
         if change["new"] and self._thread is None:
             start = 0 if self.frame >= self.slider.max else self.frame
             self._stop.clear()
