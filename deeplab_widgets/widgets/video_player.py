@@ -389,9 +389,12 @@ class VideoPlayer(widgets.VBox):
                     if clock is None:
                         clock = (time.perf_counter(), shown.time)
                     elif self.realtime:  # show it at its time in the clip: never early
-                        wait = clock[0] + (shown.time - clock[1]) - time.perf_counter()
+                        now = time.perf_counter()
+                        wait = clock[0] + (shown.time - clock[1]) - now
                         if wait > 0 and self._stop.wait(wait):
                             return
+                        if wait < 0:  # late: go on at the clip's rate from here, never racing to catch up
+                            clock = (now, shown.time)
                     self._show(shown, scores=self.mode in HEAT_MODES)
         except DeeplabWidgetsError as exc:
             self._error(exc)
