@@ -10,7 +10,7 @@ from pathlib import Path
 import av
 import pytest
 
-from tests.browser_server import CHROMIUM, CHROMIUM_FLAGS, free_port, serve, serve_app, tool
+from tests.browser_server import CHROMIUM, CHROMIUM_FLAGS, free_port, serve, serve_app, tool, watched_page
 from tests.test_browser import run_all_in_lab, serve_lab, wait_for_result
 
 pytestmark = pytest.mark.browser
@@ -186,16 +186,13 @@ def test_the_camera_tab_of_the_app_segments_the_fake_camera_live(fake_camera: Pa
 
     with sync_playwright() as p:
         browser = fake_camera_browser(p, fake_camera)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
         try:
-            page.goto(app_url, timeout=TIMEOUT_MS)
-            wait_for_result(page)
-            start_the_camera_tab(page)
-            check_live_segmentation(page, "the app's Camera tab, Voila")
+            with watched_page(browser, screenshot=tmp_path / "camera-app.png") as (page, errors):
+                page.goto(app_url, timeout=TIMEOUT_MS)
+                wait_for_result(page)
+                start_the_camera_tab(page)
+                check_live_segmentation(page, "the app's Camera tab, Voila")
         finally:
-            page.screenshot(path=str(tmp_path / "camera-app.png"))
             browser.close()
     assert not errors
 
@@ -205,15 +202,13 @@ def test_the_camera_tab_of_the_workbench_in_jupyterlab(fake_camera: Path, workbe
 
     with sync_playwright() as p:
         browser = fake_camera_browser(p, fake_camera)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
         try:
-            run_all_in_lab(page, workbench_lab_url, ".dlw-main-viewer[data-revision]")
-            start_the_camera_tab(page)
-            check_live_segmentation(page, "the Workbench's Camera tab, JupyterLab")
-            assert "Traceback" not in page.inner_text(".jp-Notebook")
+            shot = tmp_path / "camera-workbench-lab.png"
+            with watched_page(browser, 1400, 1000, screenshot=shot) as (page, errors):
+                run_all_in_lab(page, workbench_lab_url, ".dlw-main-viewer[data-revision]")
+                start_the_camera_tab(page)
+                check_live_segmentation(page, "the Workbench's Camera tab, JupyterLab")
+                assert "Traceback" not in page.inner_text(".jp-Notebook")
         finally:
-            page.screenshot(path=str(tmp_path / "camera-workbench-lab.png"))
             browser.close()
     assert not errors
