@@ -100,6 +100,24 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
+@contextmanager
+def watched_page(
+    browser: Any, width: int = 1280, height: int = 900, screenshot: Path | None = None
+) -> Iterator[tuple[Any, list[str]]]:
+    """A new page of `browser` for the `with` block and the script errors it raises (a list that fills as they
+    come). On leaving, the page is saved to `screenshot` (if given) and closed, which shuts its Voila kernel down.
+    """
+    page = browser.new_page(viewport={"width": width, "height": height})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        yield page, errors
+    finally:
+        if screenshot is not None:
+            page.screenshot(path=str(screenshot), full_page=True)
+        page.close(run_before_unload=True)
+
+
 def app_flags() -> list[str]:
     """The Voila options `make app` uses (read from the Makefile, so the tests serve the app the same way)."""
     for line in (ROOT / "Makefile").read_text().splitlines():

@@ -187,11 +187,14 @@ def test_table_export_round_trips(small_sweep, tmp_path, suffix):
     path = small_sweep.save(tmp_path / f"timings{suffix}")
     assert read_table(path) == small_sweep.rows()
     assert not list(tmp_path.glob(".*part"))  # atomic write left nothing behind
+    numbers = [v for row in small_sweep.rows() for v in row.values() if isinstance(v, float)]
+    assert numbers and all(v == round(v, 3) for v in numbers), "to the microsecond (ms) and the kilobyte (MB)"
 
 
 def test_text_table(small_sweep):
     lines = small_sweep.table().splitlines()
-    assert lines[0].split()[:4] == ["model", "input", "backend", "thr"] and "median" in lines[0]
+    assert lines[0].split()[:5] == ["model", "input", "image", "backend", "threads"] and "median" in lines[0]
+    assert "memory MB" in lines[0] and "random pixels" in lines[2]  # plain words, not "thr", "rss", "input random"
     assert lines[2].startswith(STARTER) and lines[3].startswith(DM05) and lines[-1] == "(times in ms)"
 
 

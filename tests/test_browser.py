@@ -210,9 +210,11 @@ def test_workbench_renders_and_responds_in_voila(browser, voila, tmp_path) -> No
         page.dispatch_event(f"{VIEWER} .dlw-alpha input", "input")
         lighter = canvas_digest(page)
         assert lighter != cat
+        buttons = page.locator(f"{VIEWER} .dlw-zoom-in").bounding_box()
         page.click(f"{VIEWER} .dlw-mode-button[data-mode='mask']")
         assert canvas_digest(page) != lighter
-        assert not page.is_visible(f"{VIEWER} .dlw-alpha")  # no effect in mask mode, so not shown
+        assert page.is_disabled(f"{VIEWER} .dlw-alpha input")  # no effect in mask mode: greyed, kept in place
+        assert page.locator(f"{VIEWER} .dlw-zoom-in").bounding_box() == buttons, "the toolbar's buttons stay put"
         page.click(f"{VIEWER} .dlw-legend-row[data-class-id='15']")  # hide "person"
         assert "background" in hover(page, *GRACE_BACKGROUND)
         page.click(f"{VIEWER} .dlw-mode-button[data-mode='confidence']")
@@ -300,12 +302,15 @@ TRUNCATED = """root => {
   const ctx = document.createElement('canvas').getContext('2d');
   for (const el of root.querySelectorAll('button, .widget-label, .dlw-name, select')) {
     const box = el.getBoundingClientRect();
-    if (box.width === 0 || box.height === 0 || el.multiple) continue;
+    if (box.width === 0 || box.height === 0) continue;
     if (el.tagName === 'SELECT') {
       const style = getComputedStyle(el);
       ctx.font = `${style.fontSize} ${style.fontFamily}`;
-      const text = el.selectedIndex >= 0 ? el.options[el.selectedIndex].text : '';
-      if (ctx.measureText(text).width > el.clientWidth - 24) out.push('select: ' + text);  // 24 px: the arrow
+      // A list shows every option; a dropdown shows the chosen one, and any option may be chosen.
+      for (const option of el.options) {
+        const room = el.multiple ? el.clientWidth - 4 : el.clientWidth - 24;  // 24 px: the arrow
+        if (ctx.measureText(option.text).width > room) out.push('select: ' + option.text);
+      }
     } else if (el.scrollWidth > el.clientWidth + 1) {
       out.push(el.tagName.toLowerCase() + ': ' + el.textContent.trim());
     }
@@ -338,9 +343,71 @@ def test_picture_on_the_first_screen_at_800x600_and_nothing_cut_at_1280(browser,
         canvas = box(page, f"{VIEWER} .dlw-canvas")
         assert box(page, ".dlw-runtime-controls")["left"] >= canvas["right"]  # wide: the side panel beside it
         assert box(page, f"{VIEWER} .dlw-legend")["left"] >= canvas["right"]
-        assert page.eval_on_selector(".dlw-workbench", TRUNCATED) == []
+        assert page.eval_on_selector(".dlw-workbench", TRUNCATED) == []  # every model's name in the list too
+        page.click(".dlw-workbench .lm-TabBar-tab >> text=Benchmark")
+        page.wait_for_selector(".dlw-bench-run", timeout=TIMEOUT_MS)
+        assert page.eval_on_selector(".dlw-timing-panel", TRUNCATED) == []
     finally:
         page.close(run_before_unload=True)  # so that Voila shuts its kernel down
+
+
+#: For each canvas under `root`: its box, and whether the element at its centre is the canvas itself.
+CANVAS_CENTRES = """root => [...root.querySelectorAll('.dlw-canvas')].map(c => {
+  const r = c.getBoundingClientRect();
+  return {top: r.top, bottom: r.bottom, left: r.left, right: r.right,
+          hit: document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2) === c};
+})"""
+
+
+def test_compare_fits_a_1280x900_screen_with_the_three_views_in_sync(browser, voila, tmp_path) -> None:
+    voila_url, _ = voila
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    compare = ".dlw-compare"
+    views = [f"{compare} .dlw-viewer >> nth={i}" for i in range(3)]
+    try:
+        page.goto(voila_url, timeout=TIMEOUT_MS)
+        before = wait_for_result(page)
+        page.click(".dlw-sample-grace_hopper")  # a portrait photo: the taller case
+        wait_for_result(page, before)
+        page.click(".dlw-workbench .lm-TabBar-tab >> text=Compare")
+        page.wait_for_selector(".dlw-disagreement >> text=/disagree on \\d+\\.\\d%/", timeout=TIMEOUT_MS)
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.dlw-compare .dlw-viewer')].filter(v => v.dataset.revision).length === 3",
+            timeout=TIMEOUT_MS,
+        )
+        page.eval_on_selector(".dlw-compare-tab", "tab => tab.scrollIntoView({block: 'start'})")
+        canvases = page.eval_on_selector(compare, CANVAS_CENTRES)
+        assert len(canvases) == 3 and all(c["hit"] for c in canvases), canvases
+        assert all(c["top"] >= 0 and c["bottom"] <= 900 for c in canvases), "each picture is wholly on screen"
+        for i, canvas in enumerate(canvases):  # each readout and legend under its own picture, in its column
+            for part in (".dlw-readout", ".dlw-legend"):
+                own = (
+                    page.locator(views[i])
+                    .locator(part)
+                    .evaluate(
+                        "e => { const r = e.getBoundingClientRect(); return {top: r.top, left: r.left, right: r.right}; }"
+                    )
+                )
+                assert (
+                    own["top"] >= canvas["bottom"] and canvas["left"] <= own["left"] < own["right"] <= canvas["right"]
+                )
+        assert page.eval_on_selector(compare, TRUNCATED) == []
+        page.screenshot(path=str(tmp_path / "compare-1280x900.png"))
+
+        # Zoom, pan and hover stay shared by the three views.
+        scales = "() => [...document.querySelectorAll('.dlw-compare .dlw-canvas')].map(c => Number(c.dataset.scale))"
+        fit = page.evaluate(scales)
+        page.locator(views[0]).locator(".dlw-zoom-in").click()
+        page.wait_for_function(f"() => ({scales})().every((s, i) => s > {fit}[i] * 1.4)", timeout=10_000)
+        zoomed = page.evaluate(scales)
+        assert zoomed == [pytest.approx(zoomed[0])] * 3
+        page.locator(views[0]).locator(".dlw-zoom-reset").click()
+        assert "person" in hover(page, *GRACE_FACE, selector=views[0])
+        at = re.search(r"x \d+, y \d+", page.locator(views[0]).locator(".dlw-readout").inner_text())[0]
+        for v in views[1:]:
+            assert at in page.locator(v).locator(".dlw-readout").inner_text()  # the same pixel in B and the map
+    finally:
+        page.close(run_before_unload=True)
 
 
 def test_upload_buttons_read_a_plain_label_and_an_upload_is_segmented(browser, voila, tmp_path) -> None:

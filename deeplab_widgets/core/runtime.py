@@ -198,6 +198,8 @@ def make_interpreter(model_content: bytes, options: RuntimeOptions, *, preserve_
         reason = str(exc).strip() or f"{type(exc).__name__} without a message"
         if options.delegate:
             raise DelegateError(f"delegate {options.delegate!r} loaded but could not run this model: {reason}") from exc
+        if "flatbuffer" in reason.lower():  # the file's structure is broken: say so without the format's name
+            reason = "the file is damaged or cut short"
         raise ModelFormatError(f"the model could not be loaded by the TFLite interpreter: {reason}") from exc
     return interpreter
 

@@ -5,8 +5,9 @@ its kernels (`SERVER_SOFTWARE=voila/...`) or forced with `DEEPLAB_WIDGETS_APP_MO
 - the photo, model and labels path fields are off unless `DEEPLAB_WIDGETS_APP_FOLDER` names a folder; then only
   files inside it open, and a refusal never says whether a path outside it exists;
 - external delegates are off (loading one would `dlopen` a library from the server's disk);
-- uploads (photos, .tflite models, labels files) over `DEEPLAB_WIDGETS_MAX_UPLOAD_MB` (default 50) are refused
-  before they are parsed (`UploadTooLargeError`); the browser refuses them before sending them;
+- uploads (photos, videos, .tflite models, labels files) over `DEEPLAB_WIDGETS_MAX_UPLOAD_MB` (default 50) are
+  refused before they are parsed (`UploadTooLargeError`); the browser refuses them before sending them; a video
+  whose frames are larger than 4K is refused before its frames are decoded;
 - the chunks of uploads still arriving may hold at most `DEEPLAB_WIDGETS_MAX_UNFINISHED_UPLOAD_MB` in the kernel
   (default twice the upload limit: a photo and a model at once); an upload that would go over is dropped.
 
@@ -32,6 +33,9 @@ APP_FOLDER_ENV = "DEEPLAB_WIDGETS_APP_FOLDER"
 MAX_UPLOAD_ENV = "DEEPLAB_WIDGETS_MAX_UPLOAD_MB"
 MAX_UNFINISHED_UPLOAD_ENV = "DEEPLAB_WIDGETS_MAX_UNFINISHED_UPLOAD_MB"
 DEFAULT_MAX_UPLOAD_MB = 50.0
+#: The most pixels a frame of a visitor's video may have in app mode (4K): decoding larger frames takes the server
+#: memory and time that no display here needs (frames are shown at most 640 pixels wide).
+MAX_APP_VIDEO_PIXELS = 3840 * 2160
 #: The refusal of any external delegate in app mode: the same words whatever the library and whether it exists.
 NO_DELEGATES = "this app does not load external delegates"
 
@@ -123,6 +127,20 @@ class AppPolicy:
             raise UploadTooLargeError(
                 f"{name} is {size / 1e6:.3g} MB; this app accepts uploads up to {self.max_upload_mb:g} MB "
                 f"(whoever runs the app can raise the limit with {MAX_UPLOAD_ENV}=<MB>)"
+            )
+
+    def check_video(self, name: str, width: int, height: int) -> None:
+        """Raise `UploadTooLargeError` in app mode for a video whose frames are over `MAX_APP_VIDEO_PIXELS` (call it
+        with the size `video_info` reads from the header, before decoding frames).
+
+        Args:
+            name: The video's name, for the message.
+            width: Its frame width in pixels.
+            height: Its frame height in pixels.
+        """
+        if self.app_mode and width * height > MAX_APP_VIDEO_PIXELS:
+            raise UploadTooLargeError(
+                f"{name} has {width}x{height} frames; this app plays videos up to 3840x2160 (4K) pixels a frame"
             )
 
     @property

@@ -70,8 +70,8 @@ class CameraSegmenter(anywidget.AnyWidget):
         self.policy = policy or current_policy()
         self.segmenter = as_segmenter(model, options, resize=resize)
         super().__init__(**kwargs)
-        self.palette = np.asarray(self.segmenter.spec.labels.colormap, np.uint8)[:256].tolist()
         self._busy = threading.Lock()
+        self.use(self.segmenter)
         self.on_msg(self._on_frame)
 
     def __repr__(self) -> str:
@@ -80,6 +80,20 @@ class CameraSegmenter(anywidget.AnyWidget):
             f"CameraSegmenter({self.segmenter.spec.name}, {self.width} px frames): a live camera widget; "
             "it needs a browser with a camera and a running kernel"
         )
+
+    def use(
+        self, model: SegmenterInput, *, options: RuntimeOptions | None = None, resize: ResizeMode | None = None
+    ) -> None:
+        """Segment the next frames with another model (e.g. the Workbench's, when the Segment tab's choice changes).
+
+        Args:
+            model: A zoo id, a `.tflite` path or bytes, or a `Segmenter` (see `as_segmenter`).
+            options: Runtime options (a given `Segmenter` is re-targeted with them, without reloading).
+            resize: `"stretch"` or `"pad"` (default: the segmenter's, or the model's measured best mode).
+        """
+        with self._busy:  # not while a frame is being segmented with the old one
+            self.segmenter = as_segmenter(model, options, resize=resize)
+            self.palette = np.asarray(self.segmenter.spec.labels.colormap, np.uint8)[:256].tolist()
 
     def segment_jpeg(self, data: bytes) -> tuple[dict[str, Any], bytes]:
         """Segment one encoded frame; returns the reply message and the class map bytes (H x W uint8).

@@ -30,6 +30,8 @@ from .status import error_html, error_text, info_html
 #: The model offered first for comparison with the starter model (same Pascal VOC classes, 513x513 input).
 DEFAULT_MODEL_B = "deeplabv3-mnv2-voc"
 DIFFERENT = (230, 40, 40)
+#: The pictures' largest height in the Compare tab, as a fraction of the window's: three fit at 1280x900.
+FIT_HEIGHT = 0.38
 _groups = itertools.count(1)
 
 
@@ -112,33 +114,37 @@ class CompareView(widgets.VBox):
         self._specs: dict[str, ModelSpec] = {}
         self._last: tuple[Image.Image, SegmentationResult, str] | None = None
         group = f"dlw-compare-{next(_groups)}"
-        size = {"flex": "1 1 420px", "min_width": "300px"}
-        self.viewer_a = MaskViewer(sync_group=group, layout=size)
-        self.viewer_b = MaskViewer(sync_group=group, layout=size)
-        self.viewer_diff = MaskViewer(sync_group=group, hidden=(0,), alpha=0.7, layout=size)
+        # Three columns at 1280 px, each picture fitted to its box with its readout and legend under it, so that
+        # A, B and the disagreement map show together on one screen; narrower windows wrap them.
+        column = {"flex": "1 1 360px", "min_width": "300px", "max_width": "100%"}
+        self.viewer_a = MaskViewer(fit_height=FIT_HEIGHT, sync_group=group)
+        self.viewer_b = MaskViewer(fit_height=FIT_HEIGHT, sync_group=group)
+        self.viewer_diff = MaskViewer(hidden=(0,), alpha=0.7, fit_height=FIT_HEIGHT, sync_group=group)
         self.controls = RuntimeControls(model, policy=self.policy)
+        self.controls.layout = {"flex_flow": "row wrap", "align_items": "center"}  # one or two lines, not seven
+        self.controls.resize_buttons.style = {"button_width": "auto", "description_width": "initial"}
+        self.controls.add_class("dlw-compare-controls")
         self.title_a = widgets.HTML("<b>A</b>")
         self.title_b = widgets.HTML("<b>B</b>")
-        self.share = widgets.HTML()
+        self.share = widgets.HTML("<b>Where they disagree</b>")
         self.share.add_class("dlw-disagreement")
         self.table = widgets.HTML()
         self.status = widgets.HTML()
         self.status.add_class("dlw-compare-status")
-        pair = widgets.HBox(
+        views = widgets.HBox(
             [
-                widgets.VBox([self.title_a, self.viewer_a], layout=size),
-                widgets.VBox([self.title_b, self.viewer_b], layout=size),
+                widgets.VBox([self.title_a, self.viewer_a], layout=column),
+                widgets.VBox([self.title_b, self.viewer_b], layout=column),
+                widgets.VBox([self.share, self.viewer_diff], layout=column),
             ],
-            layout={"flex_flow": "row wrap"},
+            layout={"flex_flow": "row wrap", "align_items": "flex-start"},
         )
-        diff = widgets.HBox(
-            [widgets.VBox([self.share, self.viewer_diff], layout=size), widgets.VBox([self.table], layout=size)],
-            layout={"flex_flow": "row wrap"},
-        )
+        views.add_class("dlw-compare-views")
         intro = widgets.HTML(
-            "<b>Model B</b> (model A is the one chosen in the Segment tab; both run on the photo chosen above)"
+            "<b>Model B</b> (model A is the one chosen in the Segment tab; both run on the photo chosen above; "
+            "hover any picture to see the same pixel in all three)"
         )
-        super().__init__([intro, self.controls, self.status, pair, diff], **kwargs)
+        super().__init__([intro, self.controls, self.status, views, self.table], **kwargs)
         self.add_class("dlw-compare")
         self.controls.observe(self._on_controls, names=["model", "options", "resize"])
         self.controls.observe(self._on_error, names="error")
@@ -188,10 +194,7 @@ class CompareView(widgets.VBox):
             self.disagreement = None
         else:
             self.viewer_diff.show(image, disagreement_result(result_a, result_b, found), name=f"{stem}_disagreement")
-            self.share.value = (
-                f"<b>The models disagree on {found.fraction:.1%} of the pixels</b> (red below; "
-                "hover any picture to see the same pixel in all three)"
-            )
+            self.share.value = f"<b>They disagree on {found.fraction:.1%} of the pixels</b> (red)"
             self.table.value = class_table_html(result_a, result_b, found)
             self.disagreement = found
         self.result_b = result_b

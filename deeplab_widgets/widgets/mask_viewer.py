@@ -25,8 +25,9 @@ class MaskViewer(anywidget.AnyWidget):
     The kernel sends the photo, the class map, colours, names and top-3 scores once per result (`show`);
     the browser draws the modes, opacity, class toggles, zoom/pan, the hover readout and the downloads.
     Traits: `result`, `image`, `mode` (one of `viz.MODES`), `alpha`, `hidden` (class ids not coloured),
-    `sync_group` (views with the same non-empty group share zoom, pan and hover) and `revision`
-    (counts the results sent to the browser).
+    `sync_group` (views with the same non-empty group share zoom, pan and hover), `fit_height` (the picture's
+    largest height, as a fraction of the browser window's; it is fitted inside) and `revision` (counts the results
+    sent to the browser).
 
     Args:
         image: The photo to show (with `result`), or None to show one later with `show`.
@@ -46,6 +47,7 @@ class MaskViewer(anywidget.AnyWidget):
     alpha = traitlets.Float(0.6, min=0.0, max=1.0).tag(sync=True)
     hidden = traitlets.Tuple().tag(sync=True)
     sync_group = traitlets.Unicode("").tag(sync=True)
+    fit_height = traitlets.Float(0.75, min=0.1, max=1.0).tag(sync=True)
     download_name = traitlets.Unicode("segmentation").tag(sync=True)
     note = traitlets.Unicode("").tag(sync=True)
     photo = traitlets.Bytes(b"").tag(sync=True)

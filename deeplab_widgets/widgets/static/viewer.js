@@ -231,7 +231,7 @@ function render({ model, el: root }) {
   function layoutCanvas() {
     const width = Math.max(1, stage.clientWidth || root.clientWidth || 640);
     const { w, h } = contentSize();
-    const maxHeight = Math.max(200, window.innerHeight * 0.75);
+    const maxHeight = Math.max(200, window.innerHeight * (Number(model.get("fit_height")) || 0.75));
     const height = Math.max(1, Math.min(maxHeight, w ? (width * h) / w : 360));
     const dpr = window.devicePixelRatio || 1;
     canvas.style.width = `${width}px`;
@@ -556,7 +556,10 @@ function render({ model, el: root }) {
     const mode = model.get("mode");
     for (const m of MODES) modeButtons[m].classList.toggle("dlw-active", m === mode);
     alpha.value = String(model.get("alpha"));
-    alphaLabel.style.display = NO_ALPHA.includes(mode) ? "none" : "";
+    // Kept in place (greyed) where it has no effect, so the buttons after it never move.
+    alpha.disabled = NO_ALPHA.includes(mode);
+    alphaLabel.classList.toggle("dlw-disabled", alpha.disabled);
+    alpha.title = alpha.disabled ? `opacity has no effect in ${mode} mode` : "opacity of the colours over the photo";
     const message = model.get("note") || "";
     note.textContent = HEAT.includes(mode) && !st.scores ? message : "";
     saveMask.disabled = saveOverlay.disabled = !st.ready;
@@ -780,6 +783,7 @@ function render({ model, el: root }) {
       draw();
     },
     "change:note": updateControls,
+    "change:fit_height": () => schedule(),
   };
   for (const [event, handler] of Object.entries(handlers)) model.on(event, handler);
   const resize = new ResizeObserver(() => schedule());
