@@ -17,7 +17,7 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 # Each target installs what it uses: `make demo` the core alone; `make app` and `make lab` the app extra (Voila,
-# JupyterLab and the widgets); `make docs` the docs extra, Dask (05_batch runs it) and the quantizer
+# JupyterLab and the widgets); `make docs` the docs extra (with the app extra: the reference documents deeplab_widgets.app), Dask (05_batch runs it) and the quantizer
 # (07_quantization runs it); `make lint`, `make check`, `make test` and `make bench` every extra the tests cover.
 # One stamp per set; a larger set stamps those it includes.
 $(VENV)/.installed-base: pyproject.toml | $(BIN)/python
