@@ -7,7 +7,8 @@ interleaved run (median and 5-95% range, load average around it). Then the fully
 without, for the starter and the dm1.0 model on VOC and for the v3+ model on ADE20K, next to what the v3+
 decoder's stride-4 logits buy over the same logits kept at stride 16. Prints Markdown tables.
 
-    DEEPLAB_WIDGETS_MIRROR=../shared/models:../shared/images python benchmarks/output_stride_study.py [--rounds N]
+    DEEPLAB_WIDGETS_MIRROR=../shared/models:../shared/images:../shared/eval python benchmarks/output_stride_study.py [--rounds N]
+    ... benchmarks/output_stride_study.py --decoder-only   # only the v3+ decoder's gain (no timing, deterministic)
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ import os
 import platform
 import time
 from importlib.metadata import version
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from deeplab_widgets import Probe, RuntimeOptions, Segmenter, ade20k_32_folder, derive, voc_folder
-from deeplab_widgets.analysis.concepts import upsample_bilinear
+from deeplab_widgets import Probe, RuntimeOptions, Segmenter, derive, labelled_pairs
+from deeplab_widgets.analysis.concepts import subsample_aligned, upsample_bilinear
 from deeplab_widgets.analysis.cost import compute_cost
 from deeplab_widgets.core.runtime import cpu_count
 from deeplab_widgets.workflows.bench import machine_description
@@ -39,8 +39,6 @@ from deeplab_widgets.workflows.variants import (
     score_variants,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-EVAL = Path(os.environ.get("DEEPLAB_WIDGETS_EVAL", ROOT.parent / "shared" / "eval"))
 STARTER = "deeplabv3-starter"
 DM10 = "deeplabv3-mnv2-voc"
 V3PLUS = "deeplabv3plus-mnv2-ade20k-int8"
@@ -124,20 +122,28 @@ def crf_on_voc(voc, options: RuntimeOptions) -> None:
     print()
 
 
-def decoder_and_crf_on_ade(ade, options: RuntimeOptions) -> None:
+def crf_on_ade(ade, options: RuntimeOptions) -> None:
     seg = Segmenter(V3PLUS, options)
     scores = score_variants(
         {"v3+ (decoder, stride-4 logits)": Variant(seg), "v3+ + CRF": Variant(seg, refine="crf")}, ade
     )
-    # The decoder's gain: the same logits kept at every 4th cell (stride 16), both bilinearly upsampled.
+    print(markdown_table(scores, {"ms per image": {s.name: f"{s.median_ms:.0f}" for s in scores}}))
+    print()
+
+
+def decoder_gain(ade, options: RuntimeOptions) -> None:
+    """The decoder's gain: its stride-4 logits against the same logits kept on the stride-16 grid (the 32x32
+    cells nearest the encoder's grid points, aligned corners as the upsampling), both bilinearly upsampled."""
     probe = Probe(V3PLUS, options)
     n = ade.num_classes
     rows = {}
-    for label, step in (("decoder logits at stride 4", 1), ("same logits at stride 16", 4)):
+    for label, stride in (("decoder logits at stride 4", 4), ("same logits at stride 16 (aligned cells)", 16)):
         confusions, hits = [], np.zeros((3, 2), np.int64)
         for item in ade.items:
             photo, truth = ade.load(item)
-            logits = probe.run(photo).coarse_logits()[::step, ::step]
+            logits = probe.run(photo).coarse_logits()
+            if stride == 16:
+                logits = subsample_aligned(logits, (32, 32))
             pred = upsample_bilinear(logits, (512, 512)).argmax(-1).astype(np.uint8)
             pred = np.asarray(Image.fromarray(pred).resize(photo.size, Image.Resampling.NEAREST))
             confusions.append(ConfusionMatrix(n, ade.ignore_index).update(truth, pred))
@@ -147,8 +153,7 @@ def decoder_and_crf_on_ade(ade, options: RuntimeOptions) -> None:
                 hits[k] += (int((pred == truth)[mask].sum()), int(mask.sum()))
         total = np.sum(confusions, axis=0)
         rows[label] = (miou_of(total), np.trace(total) / total.sum(), [h / c for h, c in hits])
-    print(markdown_table(scores, {"ms per image": {s.name: f"{s.median_ms:.0f}" for s in scores}}))
-    print("\n| v3+ logits (Probe, bilinear to 512 px) | mIoU | pixel acc. | acc. 0-1 px | acc. 2-3 px | acc. 4-8 px |")
+    print("| v3+ logits (Probe, bilinear to 512 px) | mIoU | pixel acc. | acc. 0-1 px | acc. 2-3 px | acc. 4-8 px |")
     print("|---|---:|---:|---:|---:|---:|")
     for label, (miou, acc, bands) in rows.items():
         print(f"| {label} | {miou:.3f} | {acc:.3f} | " + " | ".join(f"{b:.3f}" for b in bands) + " |")
@@ -159,16 +164,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10, help="interleaved invoke() rounds (default 10)")
     parser.add_argument("--skip-crf", action="store_true", help="only the same-weights study")
+    parser.add_argument("--decoder-only", action="store_true", help="only the v3+ decoder's gain on ADE20K")
     args = parser.parse_args()
     print(f"{machine_description()}, {platform.python_version()}, ai-edge-litert {version('ai-edge-litert')}")
     print(f"{time.strftime('%Y-%m-%d')}, load average {os.getloadavg()[0]:.1f} at the start\n")
     options = RuntimeOptions(num_threads=cpu_count())
-    voc = voc_folder(EVAL / "voc" / "images", EVAL / "voc" / "masks")
+    if args.decoder_only:
+        decoder_gain(labelled_pairs("ade20k-32"), options)
+        return
+    voc = labelled_pairs("pascal_voc")
     oracles(voc)
     same_weights(voc, args.rounds, options)
     if not args.skip_crf:
         crf_on_voc(voc, options)
-        decoder_and_crf_on_ade(ade20k_32_folder(EVAL / "ade20k" / "images", EVAL / "ade20k" / "annotations"), options)
+        crf_on_ade(labelled_pairs("ade20k-32"), options)
+        decoder_gain(labelled_pairs("ade20k-32"), options)
 
 
 if __name__ == "__main__":

@@ -25,13 +25,12 @@ import time
 from importlib.metadata import version
 from pathlib import Path
 
-from deeplab_widgets import RuntimeOptions, Segmenter, list_samples, sample_path
+from deeplab_widgets import RuntimeOptions, Segmenter, labelled_pairs, list_samples, sample_path
 from deeplab_widgets.analysis.layer_errors import layer_errors
 from deeplab_widgets.cli import main as cli
 from deeplab_widgets.workflows.bench import machine_description, parse_list
 from deeplab_widgets.workflows.bench.kernels import kernel_plan
 from deeplab_widgets.workflows.interleaved import invoke_task, time_interleaved
-from deeplab_widgets.workflows.labelled import labelled_voc
 from deeplab_widgets.workflows.quantization_report import quantization_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +64,7 @@ def main() -> int:
     print(f"# {datetime.date.today()} on {machine_description()}, ai-edge-litert {version('ai-edge-litert')}, ")
     print(f"# litert-quantizer {version('litert-quantizer')}\n")
 
-    voc = [item.image_path for item in labelled_voc().items]
+    voc = [item.image_path for item in labelled_pairs().items]
     calibration, held_out = voc[:8], voc[8:] + [sample_path(s.name) for s in list_samples("photo")]
     failures = []
     with tempfile.TemporaryDirectory() as tmp:

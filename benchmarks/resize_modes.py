@@ -1,12 +1,12 @@
 """Which default resize mode ("stretch" or "pad"), and is bilinear logit upsampling worth it? Measured on labelled VOC.
 
-Scores every PASCAL zoo model with both resize modes on ../shared/eval/voc (15 VOC val images; 14 of them
+Scores every PASCAL zoo model with both resize modes on the labelled VOC pairs (`labelled_pairs()`: 15 VOC val images; 14 of them
 are 513x513 squares, where the two modes are identical, so the script also scores centre crops of every
 pair to 4:3 landscape and 3:4 portrait, image and mask cropped alike), then the starter model with
 argmax-then-nearest upsampling vs bilinear upsampling of its probabilities before the argmax, and with
 flip TTA (accuracy gain and time cost).
 
-    DEEPLAB_WIDGETS_MIRROR=../shared/models:../shared/images .venv/bin/python benchmarks/resize_modes.py [--json FILE]
+    DEEPLAB_WIDGETS_MIRROR=../shared/models:../shared/images:../shared/eval .venv/bin/python benchmarks/resize_modes.py [--json FILE]
     ... benchmarks/resize_modes.py --ade20k   # the two v3+ ADE20K models on the 3 ADE20K pairs instead
 
 15 images are a sanity check, not a benchmark: differences of a point or two of mIoU are within noise.
@@ -16,19 +16,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 from pathlib import Path
 
 from PIL import Image
 
-from deeplab_widgets import Segmenter
+from deeplab_widgets import Segmenter, labelled_pairs
 from deeplab_widgets.core.runtime import RuntimeOptions, cpu_count
-from deeplab_widgets.workflows.datasets import LabelledDataset, ade20k_32_folder, voc_folder
+from deeplab_widgets.workflows.datasets import LabelledDataset, voc_folder
 from deeplab_widgets.workflows.evaluate import Evaluation, evaluate
 
-ROOT = Path(__file__).resolve().parents[1]
-VOC = Path(os.environ.get("DEEPLAB_WIDGETS_EVAL", ROOT.parent / "shared" / "eval")) / "voc"
 PASCAL_MODELS = ("deeplabv3-starter", "deeplabv3-mnv2-dm05-voc", "deeplabv3-mnv2-voc")
 ADE20K_MODELS = ("deeplabv3plus-mnv2-ade20k", "deeplabv3plus-mnv2-ade20k-int8")
 
@@ -73,7 +70,7 @@ def main() -> None:
     if args.ade20k:
         ade20k(options)
         return
-    voc = voc_folder(VOC / "images", VOC / "masks")
+    voc = labelled_pairs("pascal_voc")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         datasets = [
@@ -113,8 +110,7 @@ def main() -> None:
 
 def ade20k(options: RuntimeOptions) -> None:
     """Stretch vs pad for the v3+ ADE20K models (3 images, annotation ids above 31 mapped to 0)."""
-    ade = VOC.parent / "ade20k"
-    ds = ade20k_32_folder(ade / "images", ade / "annotations")
+    ds = labelled_pairs("ade20k-32")
     print(f"## resize mode, ADE20K ({len(ds)} images, {ds.mapping}; {options.describe()})\n")
     print("| model | stretch mIoU | pad mIoU | stretch pixel acc. | pad pixel acc. |")
     print("|---|---|---|---|---|")

@@ -80,7 +80,7 @@ def main() -> None:
             f"| {name} | {plain:.1f} | {scored_ms:.1f} | {scored_ms / plain:.2f} | {coarse_ms:.1f} | {coarse_ms / plain:.2f} |"
         )
         payloads.append((name, seg.segment(image, scores=True), seg.segment(image, scores="coarse")))
-    print("\n| model | viewer payload for scores=True (median ms; class map + scores bytes) | for scores=\"coarse\" |")
+    print('\n| model | viewer payload for scores=True (median ms; class map + scores bytes) | for scores="coarse" |')
     print("|---|---|---|")
     photo = photo_jpeg(image)
     for name, scored, coarse in payloads:

@@ -7,26 +7,21 @@ model (OS 4 logits), timed round-robin in one run; (3) the v3+ network as uint8 
 round-robin. Latencies are medians with the 5-95% range and the load average around the run; compare them as
 ratios within a table.
 
-    DEEPLAB_WIDGETS_MIRROR=../shared/models:../shared/images python benchmarks/stride_precision_runtime.py [--rounds N]
+    DEEPLAB_WIDGETS_MIRROR=../shared/models:../shared/images:../shared/eval python benchmarks/stride_precision_runtime.py [--rounds N]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 from importlib.metadata import version
-from pathlib import Path
 
-from deeplab_widgets import RuntimeOptions, load_sample, read_graph, voc_folder
+from deeplab_widgets import RuntimeOptions, labelled_pairs, load_sample, read_graph
 from deeplab_widgets.analysis.concepts import output_stride_costs
 from deeplab_widgets.core.runtime import cpu_count
 from deeplab_widgets.workflows.bench import machine_description
 from deeplab_widgets.workflows.interleaved import invoke_task, time_interleaved
 from deeplab_widgets.workflows.stride import oracle_bound
-
-ROOT = Path(__file__).resolve().parents[1]
-EVAL = Path(os.environ.get("DEEPLAB_WIDGETS_EVAL", ROOT.parent / "shared" / "eval"))
 
 
 def main() -> None:
@@ -34,7 +29,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()
     print(f"{machine_description()}, {platform.python_version()}, ai-edge-litert {version('ai-edge-litert')}\n")
-    voc = voc_folder(EVAL / "voc" / "images", EVAL / "voc" / "masks")
+    voc = labelled_pairs("pascal_voc")
     costs = {c.output_stride: c for c in output_stride_costs(read_graph("deeplabv3-starter"), (4, 8, 16, 32))}
     print("| output stride | oracle mIoU | oracle accuracy within 3 px of a boundary | starter GMACs at 257 px |")
     print("|---:|---:|---:|---:|")

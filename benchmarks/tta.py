@@ -5,7 +5,7 @@ wall-clock time per image (preprocessing, every model run, averaging and postpro
 cost is a ratio to the plain median of the same run. The PASCAL models are scored on the 15 VOC val pairs,
 the two v3+ ADE20K models on the 3 ADE20K pairs (annotation ids above 31 mapped to 0, "other").
 
-    DEEPLAB_WIDGETS_MIRROR=../shared/models:../shared/images python benchmarks/tta.py [--threads N]
+    DEEPLAB_WIDGETS_MIRROR=../shared/models:../shared/images:../shared/eval python benchmarks/tta.py [--threads N]
 
 15 and 3 images are a sanity check, not a benchmark: differences of a point or two of mIoU are within noise.
 """
@@ -16,15 +16,11 @@ import argparse
 import os
 import platform
 from importlib.metadata import version
-from pathlib import Path
 
-from deeplab_widgets import Segmenter
+from deeplab_widgets import Segmenter, labelled_pairs
 from deeplab_widgets.core.runtime import RuntimeOptions, cpu_count
-from deeplab_widgets.workflows.datasets import ade20k_32_folder, voc_folder
 from deeplab_widgets.workflows.evaluate import evaluate
 
-ROOT = Path(__file__).resolve().parents[1]
-EVAL = Path(os.environ.get("DEEPLAB_WIDGETS_EVAL", ROOT.parent / "shared" / "eval"))
 RUNS = {
     "voc": ("deeplabv3-starter", "deeplabv3-mnv2-dm05-voc", "deeplabv3-mnv2-voc"),
     "ade20k": ("deeplabv3plus-mnv2-ade20k", "deeplabv3plus-mnv2-ade20k-int8"),
@@ -39,8 +35,8 @@ def main() -> None:
     args = parser.parse_args()
     options = RuntimeOptions(num_threads=args.threads)
     datasets = {
-        "voc": voc_folder(EVAL / "voc" / "images", EVAL / "voc" / "masks"),
-        "ade20k": ade20k_32_folder(EVAL / "ade20k" / "images", EVAL / "ade20k" / "annotations"),
+        "voc": labelled_pairs("pascal_voc"),
+        "ade20k": labelled_pairs("ade20k-32"),
     }
     cpu = platform.processor() or platform.machine()
     print(f"{cpu}, {os.cpu_count()} cores, ai-edge-litert {version('ai-edge-litert')}, {options.describe()}")

@@ -108,7 +108,8 @@ def main() -> None:
     from deeplab_widgets.widgets.video_player import VideoPlayer
 
     segmenter = Segmenter("deeplabv3-starter")
-    players = {"VideoPlayer (browser viewer)": VideoPlayer("cockatoo", segmenter)}
+    # As fast as the loop allows (playback in the Workbench waits for each frame's time in the clip).
+    players = {"VideoPlayer (browser viewer)": VideoPlayer("cockatoo", segmenter, realtime=False)}
     if args.before:
         old = player_module_at(args.before)
         players[f"VideoPlayer at {args.before} (JPEG rendered in the kernel)"] = old.VideoPlayer("cockatoo", segmenter)

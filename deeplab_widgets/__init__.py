@@ -62,6 +62,7 @@ from .workflows.bench import BenchmarkResult, PipelineResult, Sweep, benchmark, 
 from .workflows.compare import compare_models, comparison_table, disagreement
 from .workflows.datasets import ade20k_32_folder, ade20k_folder, voc_folder
 from .workflows.evaluate import Evaluation, evaluate
+from .workflows.labelled import labelled_pairs
 from .workflows.metrics import ConfusionMatrix, Metrics
 from .workflows.quantize import QuantizedModel, quantize
 from .workflows.samples import load_sample
@@ -223,6 +224,7 @@ __all__ = [
     "evaluate",
     "flicker",
     "label_set",
+    "labelled_pairs",
     "list_models",
     "list_samples",
     "load_image",

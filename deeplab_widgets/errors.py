@@ -140,7 +140,8 @@ class AccessDeniedError(DeeplabWidgetsError, PermissionError):
 
 
 class UploadTooLargeError(AccessDeniedError):
-    """In app mode, an upload (photo, .tflite model or labels file) over the size limit, refused before parsing."""
+    """In app mode, an upload (photo, video, .tflite model or labels file) over the size limit, refused before
+    parsing (a video also when its frames are over 4K)."""
 
 
 class DeriveError(DeeplabWidgetsError, ValueError):

@@ -9,6 +9,9 @@ per session with `execute` below (tests/conftest.py, `executed_notebook`) before
 `notebooks/<name>.ipynb`, which mkdocs-jupyter renders with their outputs (`execute: false`). A cell that
 raises fails the build.
 
+A notebook's links to another notebook (`[notebook 04](04_evaluation.ipynb)`, right in Jupyter and on GitHub) are
+rewritten to that notebook's page; a link to a notebook the site does not have fails the build.
+
 API reference. A reference page holds a marker instead of a list of modules, expanded when the site is built:
 `<!-- modules: deeplab_widgets.core -->` becomes one mkdocstrings directive per module of that subpackage
 (recursively; a package that has submodules shows its docstring only, so names it re-exports are documented
@@ -80,6 +83,26 @@ def on_files(files: Files, config) -> Files:
             )
         )
     return files
+
+
+#: A link from one notebook to another as written in the notebook (it works in Jupyter and on GitHub).
+NOTEBOOK_LINK = re.compile(r'href="(?:\./)?(\d\d_\w+)\.ipynb(#[^"]*)?"')
+
+
+def on_page_content(html: str, page, config, files) -> str:
+    """A notebook's links to other notebooks point at their pages: `04_evaluation.ipynb` is `../04_evaluation/`."""
+    if not page.file.src_uri.endswith(".ipynb"):
+        return html
+    known = {Path(f.src_uri).stem for f in files if f.src_uri.startswith("notebooks/") and f.src_uri.endswith(".ipynb")}
+
+    def link(match: re.Match[str]) -> str:
+        stem, anchor = match.group(1), match.group(2) or ""
+        if stem not in known:
+            raise ValueError(f"{page.file.src_uri} links to {stem}.ipynb, which is not a notebook of the site")
+        target = f"../{stem}/" if config["use_directory_urls"] else f"{stem}.html"
+        return f'href="{target}{anchor}"'
+
+    return NOTEBOOK_LINK.sub(link, html)
 
 
 MODULES_MARKER = re.compile(r"<!-- modules: ([\w.]+) -->")

@@ -58,3 +58,24 @@ def test_architecture_figures_from_the_real_graph():
     bars = va.plot_output_stride_costs(output_stride_costs(g), g.summary.name)
     assert [t.get_text() for t in bars.axes[0].texts] == ["0.73", "0.23", "0.13"]
     assert va.figure_png(va.plot_gridding([(2, 2, 2)])).startswith(b"\x89PNG")
+
+
+def test_atrous_explorer_draws_a_rate_in_cells_of_the_chosen_output_stride():
+    from PIL import Image
+
+    from deeplab_widgets import OptionsError
+    from deeplab_widgets.viz import architecture as va
+
+    photo = Image.new("RGB", (513, 513), "white")
+    explorer = AtrousExplorer(photo, kernel=3, rate=6, layers=2, output_stride=16)
+    assert explorer.status.value.count("193 px on a map of output stride 16") == 1
+    assert "receptive field 25 cells = 385 input px" in explorer.status.value
+    explorer.output_stride.value = 1
+    assert "spread over 13 px;" in explorer.status.value
+    legend = [
+        t.get_text()
+        for t in va.plot_sampling_grid(3, 6, image=photo, output_stride=16).axes[0].get_legend().get_texts()
+    ]
+    assert legend == ["taps", "span 193 px", "receptive field 193 px"]
+    with pytest.raises(OptionsError, match="unknown output_stride 3; choose one of: 1, 4, 8, 16, 32"):
+        AtrousExplorer(None, output_stride=3)

@@ -79,7 +79,10 @@ def test_folder_gives_masks_errors_and_a_summary(photos: Path, tmp_path: Path, s
     assert report.count("ok") == 5 and len(report.failures) == 2
     bad = {Path(r.source).name: r for r in report.failures}
     assert bad["corrupt.jpg"].error_type == "ImageDecodeError" and "could not be decoded" in bad["corrupt.jpg"].error
-    assert bad["notes.png"].error == f"{photos / 'notes.png'} is not an image Pillow can read"
+    assert (
+        bad["notes.png"].error
+        == f"{photos / 'notes.png'} is not an image in a format that can be read (JPEG, PNG, BMP, GIF, WebP or TIFF)"
+    )
 
     # One palette mask per good image, at the photo's size; same-named photos in subfolders do not collide.
     for r in records:
@@ -110,7 +113,7 @@ def test_folder_gives_masks_errors_and_a_summary(photos: Path, tmp_path: Path, s
     assert by_name["notes.png"] == {
         "path": str(photos / "notes.png"),
         "status": "failed",
-        "error": f"{photos / 'notes.png'} is not an image Pillow can read",
+        "error": f"{photos / 'notes.png'} is not an image in a format that can be read (JPEG, PNG, BMP, GIF, WebP or TIFF)",
         "error_type": "ImageDecodeError",
     }
 
@@ -336,8 +339,8 @@ def test_cli_folder_resume_and_failures(photos: Path, tmp_path: Path, capsys) ->
     assert main([*argv, "--workers", "1"]) == 1
     stdout, stderr = capsys.readouterr()
     assert sorted(stderr.splitlines()) == [
-        f"deeplab-widgets: {photos / 'corrupt.jpg'}: {photos / 'corrupt.jpg'} could not be decoded (Truncated File Read); is it truncated?",
-        f"deeplab-widgets: {photos / 'notes.png'}: {photos / 'notes.png'} is not an image Pillow can read",
+        f"deeplab-widgets: {photos / 'corrupt.jpg'}: {photos / 'corrupt.jpg'} could not be decoded: the file is damaged or cut short",
+        f"deeplab-widgets: {photos / 'notes.png'}: {photos / 'notes.png'} is not an image in a format that can be read (JPEG, PNG, BMP, GIF, WebP or TIFF)",
     ]
     assert "pets.jpg: background" in stdout and "dog" in stdout
     assert (out / "cat_mask.png").is_file() and (out / "more" / "cat_mask.png").is_file()

@@ -7,6 +7,7 @@ import json
 import math
 
 import pytest
+from matplotlib.container import ErrorbarContainer
 from PIL import Image
 
 from deeplab_widgets import RuntimeOptions, Size, available_backends, load_sample
@@ -186,11 +187,14 @@ def test_table_export_round_trips(small_sweep, tmp_path, suffix):
     path = small_sweep.save(tmp_path / f"timings{suffix}")
     assert read_table(path) == small_sweep.rows()
     assert not list(tmp_path.glob(".*part"))  # atomic write left nothing behind
+    numbers = [v for row in small_sweep.rows() for v in row.values() if isinstance(v, float)]
+    assert numbers and all(v == round(v, 3) for v in numbers), "to the microsecond (ms) and the kilobyte (MB)"
 
 
 def test_text_table(small_sweep):
     lines = small_sweep.table().splitlines()
-    assert lines[0].split()[:4] == ["model", "input", "backend", "thr"] and "median" in lines[0]
+    assert lines[0].split()[:5] == ["model", "input", "image", "backend", "threads"] and "median" in lines[0]
+    assert "memory MB" in lines[0] and "random pixels" in lines[2]  # plain words, not "thr", "rss", "input random"
     assert lines[2].startswith(STARTER) and lines[3].startswith(DM05) and lines[-1] == "(times in ms)"
 
 
@@ -261,9 +265,26 @@ def test_published_comparison_plot(starter_run):
     heights = [p.get_height() for p in ax.patches][: len(PUBLISHED_LATENCIES) + 1]
     assert heights == pytest.approx([16, 37, 20, 23, 16, 25, starter_run.stats.median_ms])
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend[0] == "published TFLite table (phones)" and legend[1].startswith("measured (x86_64")
-    assert ax.get_title() == f"{STARTER}: measured here vs the published TFLite table"
+    assert legend[0] == "published TFLite table (phones, quoted)" and legend[1].startswith("measured (x86_64")
+    assert legend[1].endswith("median and 5-95%")
+    assert ax.get_title() == f"measured here vs the published TFLite table\n{STARTER}"
     assert ax.get_ylabel() == "latency (ms)"
+    (spread,) = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]  # the measured bar's 5-95% range
+    (segment,) = spread.lines[2][0].get_segments()
+    assert tuple(segment[:, 1]) == pytest.approx((starter_run.stats.p5_ms, starter_run.stats.p95_ms))
+
+
+def test_published_comparison_of_an_interleaved_timing_names_its_tasks_and_the_load():
+    from deeplab_widgets.workflows.interleaved import invoke_task, time_interleaved
+
+    timing = time_interleaved(
+        {f"{n} thread{'s' * (n > 1)}": invoke_task(STARTER, RuntimeOptions(num_threads=n)) for n in (1, 2)}, rounds=3
+    )
+    ax = published_comparison(timing).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()][-2:] == ["measured\n1 thread", "measured\n2 threads"]
+    assert ax.get_title().startswith("measured here vs the published TFLite table\n3 interleaved rounds; load average")
+    heights = [p.get_height() for p in ax.patches][len(PUBLISHED_LATENCIES) : len(PUBLISHED_LATENCIES) + 2]
+    assert heights == pytest.approx([s.median_ms for s in timing.stats])
 
 
 def test_the_names_from_before_the_published_table_still_work_with_a_warning():

@@ -5,11 +5,9 @@ version mismatches between the kernel and the page) get caught."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import re
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.browser_server import CHROMIUM, CHROMIUM_FLAGS, free_port, serve, tool
+from tests.browser_server import chromium, free_port, serve, serve_app, tool
 
 pytestmark = pytest.mark.browser
 
@@ -26,52 +24,19 @@ ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT_MS = 120_000
 
 
-def app_flags() -> list[str]:
-    """The Voila options `make app` uses (read from the Makefile, so the tests serve the app the same way)."""
-    for line in (ROOT / "Makefile").read_text().splitlines():
-        if line.startswith("VOILA_APP_FLAGS :="):
-            return line.split(":=", 1)[1].split()
-    pytest.fail("VOILA_APP_FLAGS not found in the Makefile")
-
-
-def kernels(server: subprocess.Popen) -> int:
-    """Kernel processes the server runs now."""
-    import psutil
-
-    try:
-        children = psutil.Process(server.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return 0
-    count = 0
-    for child in children:
-        with contextlib.suppress(psutil.Error):
-            count += "ipykernel_launcher" in " ".join(child.cmdline())
-    return count
-
-
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium not found: install Debian's package (`apt-get install chromium`); .ci/run does")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")
 def voila(tmp_path_factory):
     """(URL, server process) of the Workbench served as `make app` serves it."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("voila") / "voila.log"
-    notebook = ROOT / "notebooks" / "00_workbench.ipynb"
-    command = [tool("voila"), str(notebook), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1", *app_flags()]
     # App mode with one folder the path field may open (see deeplab_widgets/widgets/app_policy.py).
     folder = tmp_path_factory.mktemp("app-photos")
-    with serve(command, port, log, ROOT / "notebooks", env={"DEEPLAB_WIDGETS_APP_FOLDER": str(folder)}) as server:
-        yield f"http://127.0.0.1:{port}/", server
+    with serve_app(tmp_path_factory.mktemp("voila"), env={"DEEPLAB_WIDGETS_APP_FOLDER": str(folder)}) as served:
+        yield served
 
 
 def serve_lab(notebook: Path, root: Path):
@@ -246,9 +211,11 @@ def test_workbench_renders_and_responds_in_voila(browser, voila, tmp_path) -> No
         page.dispatch_event(f"{VIEWER} .dlw-alpha input", "input")
         lighter = canvas_digest(page)
         assert lighter != cat
+        buttons = page.locator(f"{VIEWER} .dlw-zoom-in").bounding_box()
         page.click(f"{VIEWER} .dlw-mode-button[data-mode='mask']")
         assert canvas_digest(page) != lighter
-        assert not page.is_visible(f"{VIEWER} .dlw-alpha")  # no effect in mask mode, so not shown
+        assert page.is_disabled(f"{VIEWER} .dlw-alpha input")  # no effect in mask mode: greyed, kept in place
+        assert page.locator(f"{VIEWER} .dlw-zoom-in").bounding_box() == buttons, "the toolbar's buttons stay put"
         page.click(f"{VIEWER} .dlw-legend-row[data-class-id='15']")  # hide "person"
         assert "background" in hover(page, *GRACE_BACKGROUND)
         page.click(f"{VIEWER} .dlw-mode-button[data-mode='confidence']")
@@ -336,12 +303,15 @@ TRUNCATED = """root => {
   const ctx = document.createElement('canvas').getContext('2d');
   for (const el of root.querySelectorAll('button, .widget-label, .dlw-name, select')) {
     const box = el.getBoundingClientRect();
-    if (box.width === 0 || box.height === 0 || el.multiple) continue;
+    if (box.width === 0 || box.height === 0) continue;
     if (el.tagName === 'SELECT') {
       const style = getComputedStyle(el);
       ctx.font = `${style.fontSize} ${style.fontFamily}`;
-      const text = el.selectedIndex >= 0 ? el.options[el.selectedIndex].text : '';
-      if (ctx.measureText(text).width > el.clientWidth - 24) out.push('select: ' + text);  // 24 px: the arrow
+      // A list shows every option; a dropdown shows the chosen one, and any option may be chosen.
+      for (const option of el.options) {
+        const room = el.multiple ? el.clientWidth - 4 : el.clientWidth - 24;  // 24 px: the arrow
+        if (ctx.measureText(option.text).width > room) out.push('select: ' + option.text);
+      }
     } else if (el.scrollWidth > el.clientWidth + 1) {
       out.push(el.tagName.toLowerCase() + ': ' + el.textContent.trim());
     }
@@ -374,9 +344,71 @@ def test_picture_on_the_first_screen_at_800x600_and_nothing_cut_at_1280(browser,
         canvas = box(page, f"{VIEWER} .dlw-canvas")
         assert box(page, ".dlw-runtime-controls")["left"] >= canvas["right"]  # wide: the side panel beside it
         assert box(page, f"{VIEWER} .dlw-legend")["left"] >= canvas["right"]
-        assert page.eval_on_selector(".dlw-workbench", TRUNCATED) == []
+        assert page.eval_on_selector(".dlw-workbench", TRUNCATED) == []  # every model's name in the list too
+        page.click(".dlw-workbench .lm-TabBar-tab >> text=Benchmark")
+        page.wait_for_selector(".dlw-bench-run", timeout=TIMEOUT_MS)
+        assert page.eval_on_selector(".dlw-timing-panel", TRUNCATED) == []
     finally:
         page.close(run_before_unload=True)  # so that Voila shuts its kernel down
+
+
+#: For each canvas under `root`: its box, and whether the element at its centre is the canvas itself.
+CANVAS_CENTRES = """root => [...root.querySelectorAll('.dlw-canvas')].map(c => {
+  const r = c.getBoundingClientRect();
+  return {top: r.top, bottom: r.bottom, left: r.left, right: r.right,
+          hit: document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2) === c};
+})"""
+
+
+def test_compare_fits_a_1280x900_screen_with_the_three_views_in_sync(browser, voila, tmp_path) -> None:
+    voila_url, _ = voila
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    compare = ".dlw-compare"
+    views = [f"{compare} .dlw-viewer >> nth={i}" for i in range(3)]
+    try:
+        page.goto(voila_url, timeout=TIMEOUT_MS)
+        before = wait_for_result(page)
+        page.click(".dlw-sample-grace_hopper")  # a portrait photo: the taller case
+        wait_for_result(page, before)
+        page.click(".dlw-workbench .lm-TabBar-tab >> text=Compare")
+        page.wait_for_selector(".dlw-disagreement >> text=/disagree on \\d+\\.\\d%/", timeout=TIMEOUT_MS)
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.dlw-compare .dlw-viewer')].filter(v => v.dataset.revision).length === 3",
+            timeout=TIMEOUT_MS,
+        )
+        page.eval_on_selector(".dlw-compare-tab", "tab => tab.scrollIntoView({block: 'start'})")
+        canvases = page.eval_on_selector(compare, CANVAS_CENTRES)
+        assert len(canvases) == 3 and all(c["hit"] for c in canvases), canvases
+        assert all(c["top"] >= 0 and c["bottom"] <= 900 for c in canvases), "each picture is wholly on screen"
+        for i, canvas in enumerate(canvases):  # each readout and legend under its own picture, in its column
+            for part in (".dlw-readout", ".dlw-legend"):
+                own = (
+                    page.locator(views[i])
+                    .locator(part)
+                    .evaluate(
+                        "e => { const r = e.getBoundingClientRect(); return {top: r.top, left: r.left, right: r.right}; }"
+                    )
+                )
+                assert (
+                    own["top"] >= canvas["bottom"] and canvas["left"] <= own["left"] < own["right"] <= canvas["right"]
+                )
+        assert page.eval_on_selector(compare, TRUNCATED) == []
+        page.screenshot(path=str(tmp_path / "compare-1280x900.png"))
+
+        # Zoom, pan and hover stay shared by the three views.
+        scales = "() => [...document.querySelectorAll('.dlw-compare .dlw-canvas')].map(c => Number(c.dataset.scale))"
+        fit = page.evaluate(scales)
+        page.locator(views[0]).locator(".dlw-zoom-in").click()
+        page.wait_for_function(f"() => ({scales})().every((s, i) => s > {fit}[i] * 1.4)", timeout=10_000)
+        zoomed = page.evaluate(scales)
+        assert zoomed == [pytest.approx(zoomed[0])] * 3
+        page.locator(views[0]).locator(".dlw-zoom-reset").click()
+        assert "person" in hover(page, *GRACE_FACE, selector=views[0])
+        at = re.search(r"x \d+, y \d+", page.locator(views[0]).locator(".dlw-readout").inner_text())[0]
+        for v in views[1:]:
+            assert at in page.locator(v).locator(".dlw-readout").inner_text()  # the same pixel in B and the map
+    finally:
+        page.close(run_before_unload=True)
 
 
 def test_upload_buttons_read_a_plain_label_and_an_upload_is_segmented(browser, voila, tmp_path) -> None:
@@ -411,19 +443,10 @@ def test_upload_buttons_read_a_plain_label_and_an_upload_is_segmented(browser, v
         page.close(run_before_unload=True)  # so that Voila shuts its kernel down
 
 
-def test_app_pages_do_not_leak_kernels_and_five_at_once_render(browser, voila) -> None:
-    url, server = voila
-    for _ in range(10):  # a visitor loads the app and closes (or reloads) the page
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(url, timeout=TIMEOUT_MS)
-        page.wait_for_selector(".dlw-workbench", timeout=TIMEOUT_MS)
-        page.close(run_before_unload=True)
-    deadline = time.monotonic() + 60
-    while kernels(server) > 2 and time.monotonic() < deadline:
-        time.sleep(1)
-    assert kernels(server) <= 2
-
-    # Five visitors at once (one browser context each: separate connections, as separate people would have).
+def test_five_visitors_at_once_all_see_their_result(browser, voila) -> None:
+    # Closing pages frees their kernels: tests/test_app_server.py. Here: five visitors at once (one browser
+    # context each: separate connections, as separate people would have).
+    url, _ = voila
     contexts = [browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(5)]
     try:
         pages = [context.new_page() for context in contexts]

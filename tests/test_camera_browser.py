@@ -10,8 +10,8 @@ from pathlib import Path
 import av
 import pytest
 
-from tests.browser_server import CHROMIUM, CHROMIUM_FLAGS, free_port, serve, tool
-from tests.test_browser import run_all_in_lab, serve_lab
+from tests.browser_server import CHROMIUM, CHROMIUM_FLAGS, free_port, serve, serve_app, tool, watched_page
+from tests.test_browser import run_all_in_lab, serve_lab, wait_for_result
 
 pytestmark = pytest.mark.browser
 
@@ -158,4 +158,57 @@ def test_a_refused_camera_shows_a_message_not_a_script_error(camera_url: str) ->
         status = page.text_content(".dlw-camera-status")
         browser.close()
     assert status.startswith(("Camera access was refused", "No camera was found")), status
+    assert not errors
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    """The Workbench served as `make app` serves it (app mode)."""
+    with serve_app(tmp_path_factory.mktemp("camera-app")) as (url, _):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def workbench_lab_url(tmp_path_factory):
+    yield from serve_lab(ROOT / "notebooks" / "00_workbench.ipynb", tmp_path_factory.mktemp("lab-workbench-camera"))
+
+
+def start_the_camera_tab(page) -> None:
+    """Open the Workbench's Camera tab, check it names the Segment tab's model, press Start camera."""
+    page.click(".dlw-workbench .lm-TabBar-tab >> text=Camera")
+    page.wait_for_selector(".dlw-camera-model >> text=deeplabv3-starter", timeout=TIMEOUT_MS)
+    assert "uses the model chosen in the Segment tab" in page.inner_text(".dlw-camera-model")
+    page.click(".dlw-workbench .dlw-camera-start")
+
+
+def test_the_camera_tab_of_the_app_segments_the_fake_camera_live(fake_camera: Path, app_url: str, tmp_path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = fake_camera_browser(p, fake_camera)
+        try:
+            with watched_page(browser, screenshot=tmp_path / "camera-app.png") as (page, errors):
+                page.goto(app_url, timeout=TIMEOUT_MS)
+                wait_for_result(page)
+                start_the_camera_tab(page)
+                check_live_segmentation(page, "the app's Camera tab, Voila")
+        finally:
+            browser.close()
+    assert not errors
+
+
+def test_the_camera_tab_of_the_workbench_in_jupyterlab(fake_camera: Path, workbench_lab_url: str, tmp_path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = fake_camera_browser(p, fake_camera)
+        try:
+            shot = tmp_path / "camera-workbench-lab.png"
+            with watched_page(browser, 1400, 1000, screenshot=shot) as (page, errors):
+                run_all_in_lab(page, workbench_lab_url, ".dlw-main-viewer[data-revision]")
+                start_the_camera_tab(page)
+                check_live_segmentation(page, "the Workbench's Camera tab, JupyterLab")
+                assert "Traceback" not in page.inner_text(".jp-Notebook")
+        finally:
+            browser.close()
     assert not errors

@@ -165,3 +165,48 @@ def test_macs_by_role_add_up_to_the_graph_total_and_only_v3plus_has_a_decoder(sh
     v3plus = read_graph(shared / "models" / "deeplabv3_mnv2_ade20k_int8.tflite")
     roles = c.macs_by_role(v3plus)
     assert 0.4 < roles["decoder"] / v3plus.summary.total_macs < 0.6  # the stride-4 decoder: about half the compute
+
+
+def test_a_rate_counts_cells_of_the_feature_map_so_its_extent_grows_with_the_output_stride():
+    assert c.input_extent(3, 6) == c.effective_kernel_size(3, 6) == 13
+    assert c.input_extent(3, 6, 16) == 193  # of a 513 px input: more than a third of it
+    assert c.input_extent(3, 1, 8) == 17
+    with pytest.raises(OptionsError, match="output stride must be a whole number >= 1, not 0"):
+        c.input_extent(3, 6, 0)
+
+
+def test_aligned_indices_end_on_the_last_cell_and_every_4th_cell_does_not():
+    idx = c.aligned_indices(128, 32)
+    assert idx[0] == 0 and idx[-1] == 127 and len(idx) == 32
+    assert np.arange(0, 128, 4)[-1] == 124  # [::4] stops 3 cells short
+    assert np.abs(idx - np.arange(32) * 127 / 31).max() <= 0.5
+    assert c.aligned_indices(33, 17).tolist() == list(range(0, 33, 2))  # k * stride + 1 grids nest exactly
+    x = np.arange(128 * 128).reshape(128, 128)
+    assert c.subsample_aligned(x, (32, 32)).shape == (32, 32) and c.subsample_aligned(x, (32, 32))[-1, -1] == x[-1, -1]
+    with pytest.raises(OptionsError, match="a coarse grid needs 2..128 cells, not 1"):
+        c.aligned_indices(128, 1)
+
+
+def test_void_band_width_by_hand():
+    mask = np.zeros((20, 20), np.uint8)
+    mask[:, 8:13] = 255  # a vertical band 5 px wide
+    assert c.void_band_width(mask) == 5.0
+    mask[:, 8:13], mask[3:10, 3:10] = 0, 255  # a 7x7 square
+    assert c.void_band_width(mask) == 7.0
+    with pytest.raises(OptionsError, match=r"the mask has no void \(255\) pixel"):
+        c.void_band_width(np.zeros((4, 4), np.uint8))
+
+
+def test_every_atrous_layer_of_the_zoos_mobile_models_is_an_atrous_separable_convolution():
+    v3plus = c.separable_convolutions(read_graph("deeplabv3plus-mnv2-ade20k-int8"))
+    assert [(d.index, d.rate, d.role, p.index) for d, p in v3plus] == [
+        (52, 2, "atrous", 53),
+        (56, 2, "atrous", 57),
+        (60, 2, "atrous", 61),
+        (73, 1, "decoder", 74),
+        (75, 1, "decoder", 76),
+    ]
+    starter = read_graph("deeplabv3-starter")
+    atrous = [ly for ly in starter.layers if ly.rate > 1]
+    assert [d for d, _ in c.separable_convolutions(starter)] == atrous and len(atrous) == 10
+    assert all(p.kernel == (1, 1) and p.op == "CONV_2D" for _, p in c.separable_convolutions(starter))

@@ -5,15 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deeplab_widgets import OptionsError, Segmenter, voc_folder
+from deeplab_widgets import OptionsError, Segmenter
 from deeplab_widgets.analysis.concepts import boundary_distance
 from deeplab_widgets.core.crf import CrfOptions, PermutohedralLattice, crf_size
 from deeplab_widgets.workflows.evaluate import evaluate, predict
-
-
-@pytest.fixture(scope="module")
-def voc(shared):
-    return voc_folder(shared / "eval" / "voc" / "images", shared / "eval" / "voc" / "masks")
 
 
 @pytest.mark.parametrize(("dims", "points", "width", "agreement"), [(2, 1500, 8.0, 0.995), (5, 3000, 3.0, 0.98)])

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deeplab_widgets import Segmenter, Size, list_models
+from deeplab_widgets import Segmenter, Size, labelled_pairs, list_models
 from deeplab_widgets.assets.samples import list_samples, sample_path
 from deeplab_widgets.core import preprocess
 from deeplab_widgets.core.images import load_image, load_image_at_least
-from deeplab_widgets.workflows.datasets import LabelledDataset, ade20k_32_folder, ade20k_folder, voc_folder
+from deeplab_widgets.workflows.datasets import LabelledDataset
 from deeplab_widgets.workflows.evaluate import label_map_for
 from deeplab_widgets.workflows.metrics import ConfusionMatrix
 
@@ -73,21 +73,19 @@ def test_reduced_decode_keeps_exif_orientation(starter: Segmenter, tmp_path: Pat
     assert np.mean(upright == reference) >= 0.99
 
 
-def _dataset(shared: Path, segmenter: Segmenter) -> LabelledDataset:
-    if segmenter.spec.labels.name == "ade20k-32":  # the zoo's v3+ models: ADE20K ids above 31 count as "other"
-        return ade20k_32_folder(shared / "eval" / "ade20k" / "images", shared / "eval" / "ade20k" / "annotations")
-    if segmenter.spec.labels.name == "ade20k":
-        return ade20k_folder(shared / "eval" / "ade20k")
-    return voc_folder(shared / "eval" / "voc" / "images", shared / "eval" / "voc" / "masks")
+def _dataset(segmenter: Segmenter) -> LabelledDataset:
+    """The labelled pairs a model is scored on (ADE20K for the v3+ models, VOC for the others, Cityscapes mapped)."""
+    labels = segmenter.spec.labels.name
+    return labelled_pairs(labels if labels in ("ade20k", "ade20k-32") else "pascal_voc")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model", [m.name for m in list_models()])
 def test_miou_moves_by_at_most_0_002_for_every_zoo_model(
-    segmenters: dict[str, Segmenter], shared: Path, model: str, monkeypatch: pytest.MonkeyPatch
+    segmenters: dict[str, Segmenter], model: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     segmenter = segmenters[model]
-    dataset = _dataset(shared, segmenter)
+    dataset = _dataset(segmenter)
     mapping = label_map_for(segmenter, dataset)
     before, after = (ConfusionMatrix(dataset.num_classes, dataset.ignore_index) for _ in range(2))
     for item in dataset:
@@ -104,9 +102,9 @@ def test_miou_moves_by_at_most_0_002_for_every_zoo_model(
 
 
 @pytest.fixture(scope="module")
-def enlarged_voc(shared: Path) -> tuple[LabelledDataset, list[tuple[bytes, np.ndarray]]]:
+def enlarged_voc(voc: LabelledDataset) -> tuple[LabelledDataset, list[tuple[bytes, np.ndarray]]]:
     """The VOC pairs enlarged 2.7x (JPEG quality 95, masks nearest-neighbour): large enough for reduced decoding."""
-    dataset = voc_folder(shared / "eval" / "voc" / "images", shared / "eval" / "voc" / "masks")
+    dataset = voc
     pairs = []
     for item in dataset:
         image, truth = dataset.load(item)

@@ -173,12 +173,11 @@ def test_a_derived_file_runs_in_batch_and_video(tmp_path) -> None:
     assert frames[0].segmentation.class_names[3] == "bird"
 
 
-def test_a_derived_file_is_evaluated_on_voc_like_its_source(tmp_path, shared) -> None:
+def test_a_derived_file_is_evaluated_on_voc_like_its_source(tmp_path, voc) -> None:
     from dataclasses import replace
 
-    from deeplab_widgets import evaluate, voc_folder
+    from deeplab_widgets import evaluate
 
-    voc = voc_folder(shared / "eval" / "voc" / "images", shared / "eval" / "voc" / "masks")
     pairs = replace(voc, items=voc.items[:3])
     path = save(derive("deeplabv3-starter", output_stride=16, cache=False), tmp_path / "os16.tflite")
     derived = evaluate(Segmenter.from_file(path), pairs, progress=False)

@@ -28,11 +28,6 @@ from deeplab_widgets.workflows.evaluate import _tile_starts, evaluate, label_map
 
 
 @pytest.fixture(scope="session")
-def voc(shared: Path) -> LabelledDataset:
-    return voc_folder(shared / "eval" / "voc" / "images", shared / "eval" / "voc" / "masks")
-
-
-@pytest.fixture(scope="session")
 def evaluations(segmenters, voc):
     """Each PASCAL zoo model scored once on the 15 VOC images (predictions kept for the views)."""
     return {name: evaluate(segmenters[name], voc, keep_predictions=True, progress=False) for name in PASCAL_MODELS}
@@ -41,7 +36,9 @@ def evaluations(segmenters, voc):
 # --- datasets -------------------------------------------------------------------------------------
 
 
-def test_voc_folder_pairs_images_and_masks_by_stem(voc: LabelledDataset) -> None:
+def test_voc_folder_pairs_images_and_masks_by_stem(voc: LabelledDataset, shared: Path) -> None:
+    folder = voc_folder(shared / "eval" / "voc" / "images", shared / "eval" / "voc" / "masks")
+    assert folder.items == voc.items and folder.name == voc.name  # the mirror folder, read as a user's own
     assert len(voc) == 15
     assert voc.num_classes == 21 and voc.ignore_index == 255
     assert all(it.image_path.stem == it.mask_path.stem == it.name for it in voc)

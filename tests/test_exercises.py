@@ -48,11 +48,16 @@ def test_a_function_answer_is_run_on_the_exercises_inputs(practice, capsys) -> N
     assert check("99.function", dilated)
     assert not check("99.function", lambda kernel, rate: kernel)
     assert not check("99.function", lambda kernel, rate: 1 / 0)
+
+    def stub(kernel, rate): ...  # a notebook's exercise cell before the learner writes the body
+
+    assert not check("99.function", stub)
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
         "99.function: right",
         "99.function: not yet - dilate the kernel",
         "99.function: not yet - your function raised ZeroDivisionError: division by zero",
+        "99.function: not answered yet",
     ]
 
 

@@ -237,7 +237,7 @@ def test_sigterm_stops_a_video_run_with_nothing_left_behind(tmp_path: Path) -> N
     assert list(out.iterdir()) == []
 
 
-def _misuse_cases(tmp: Path, shared: Path) -> list[tuple[str, object, type, str]]:
+def _misuse_cases(tmp: Path) -> list[tuple[str, object, type, str]]:
     """(name, call, error type, message pattern): misuse of public parameters, each a project error naming it."""
     import io
 
@@ -268,7 +268,7 @@ def _misuse_cases(tmp: Path, shared: Path) -> list[tuple[str, object, type, str]
     lazy_truncated = Image.open(io.BytesIO(sample_path("kite_and_cold").read_bytes()[:20000]))
     cat = sample_path("cat")
     seg = Segmenter("deeplabv3-starter")
-    voc = dw.voc_folder(shared / "eval" / "voc" / "images", shared / "eval" / "voc" / "masks")
+    voc = dw.labelled_pairs()
 
     many = dw.segment_many
     video = dw.segment_video
@@ -346,11 +346,11 @@ def _misuse_cases(tmp: Path, shared: Path) -> list[tuple[str, object, type, str]
     ]
 
 
-def test_misuse_of_public_parameters_raises_a_project_error_naming_it(tmp_path: Path, shared: Path) -> None:
+def test_misuse_of_public_parameters_raises_a_project_error_naming_it(tmp_path: Path) -> None:
     from deeplab_widgets import DeeplabWidgetsError
 
     escaped = []
-    for name, call, error, pattern in _misuse_cases(tmp_path, shared):
+    for name, call, error, pattern in _misuse_cases(tmp_path):
         try:
             call()  # type: ignore[operator]
         except DeeplabWidgetsError as exc:

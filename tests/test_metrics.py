@@ -113,3 +113,11 @@ def test_bad_construction() -> None:
         ConfusionMatrix(3, class_names=("a", "b"))
     with pytest.raises(DatasetError, match="must be square"):
         Metrics.from_confusion(np.zeros((2, 3), np.int64))
+
+
+def test_top_confusions_name_where_the_true_pixels_went() -> None:
+    confusion = np.array([[80, 20, 0], [5, 95, 0], [0, 10, 0]])  # class 2 (10 px) all predicted as class 1
+    m = Metrics.from_confusion(confusion, ("background", "bicycle", "bottle"))
+    assert m.top_confusions(2) == (("bottle", "bicycle", 1.0), ("background", "bicycle", 0.2))
+    assert m.top_confusions(9)[-1] == ("bicycle", "background", 0.05) and len(m.top_confusions(9)) == 3
+    assert Metrics.from_confusion(np.eye(2, dtype=int) * 5).top_confusions() == ()

@@ -43,11 +43,11 @@ def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Completed
 
 
 def test_the_dev_mirror_is_the_shared_folders_that_exist(tmp_path) -> None:
-    for name in ("models", "video", "notes"):
+    for name in ("models", "video", "eval", "notes"):
         (tmp_path / name).mkdir()
-    assert DEV_MIRROR["mirror"](tmp_path) == os.pathsep.join([str(tmp_path / "models"), str(tmp_path / "video")])
+    assert DEV_MIRROR["mirror"](tmp_path) == os.pathsep.join(str(tmp_path / n) for n in ("models", "video", "eval"))
     assert DEV_MIRROR["mirror"](tmp_path / "models") == ""
-    assert DEV_MIRROR["FOLDERS"] == ("models", "images", "video")
+    assert DEV_MIRROR["FOLDERS"] == ("models", "images", "video", "eval")
 
 
 def make_mirror(value: str | None) -> str:

@@ -97,9 +97,13 @@ def test_license_is_apache_and_notice_names_every_registry_file_with_its_licence
     assert project["license"] == "Apache-2.0" and project["license-files"] == ["LICENSE", "NOTICE"]
     notice = (ROOT / "NOTICE").read_text()
     registry = tomllib.loads((ROOT / "deeplab_widgets" / "assets" / "registry.toml").read_text())
-    files = [entry["file"] for section in registry.values() for entry in section.values()]
+    files = [entry["file"] for section in ("models", "samples") for entry in registry[section].values()]
     assert len(files) >= 16
     assert [f for f in files if f not in notice] == []
+    pairs = registry["eval"].values()  # the labelled pairs: their repositories, each with its licence
+    sources = {"/".join(pair["image"]["url"].split("/")[3:5]): pair["license"] for pair in pairs}
+    assert len(sources) == 3
+    assert [repo for repo, licence in sources.items() if repo not in notice or licence.split()[0] not in notice] == []
     for licence in ("Apache-2.0", "CC BY 2.0", "CC BY-SA 4.0", "MIT", "BSD-3-Clause", "Public domain"):
         assert licence in notice
 

@@ -16,6 +16,7 @@ from deeplab_widgets.errors import (
     AlreadyQuantizedError,
     CalibrationError,
     DependencyError,
+    DownloadError,
     ModelNotFoundError,
     OptionsError,
     QuantizationError,
@@ -31,7 +32,7 @@ from deeplab_widgets.tflite.normalize import (
 )
 from deeplab_widgets.tflite.quantization import summarize, tensor_quantization, weight_values
 from deeplab_widgets.workflows import quantize as qz
-from deeplab_widgets.workflows.labelled import labelled_voc
+from deeplab_widgets.workflows.labelled import labelled_pairs
 
 #: Photos the calibrated models are not calibrated on ("samples" calibrates on the first ones: cat, pets, bird).
 HELD_OUT = ("parrot", "grace_hopper", "kite_and_cold", "bird_segmentation")
@@ -221,7 +222,7 @@ def test_the_quantized_model_runs_in_eval_bench_batch_and_video(tmp_path) -> Non
 
     path = qz.quantize("deeplabv3-starter", "int8", count=3, out=tmp_path / "q.tflite").path
     segmenter = Segmenter.from_file(path)
-    assert evaluate(segmenter, labelled_voc(), progress=False).miou > 0.5
+    assert evaluate(segmenter, labelled_pairs(), progress=False).miou > 0.5
     assert benchmark(path, runs=3).stats.count == 3
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -252,9 +253,16 @@ def test_an_empty_calibration_folder_is_refused(tmp_path) -> None:
         qz.quantize("deeplabv3-starter", "int8", calibration=tmp_path)
 
 
-def test_voc_calibration_without_labelled_data_names_the_variable(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("DEEPLAB_WIDGETS_EVAL", str(tmp_path))
-    with pytest.raises(CalibrationError, match="no labelled voc images found; set DEEPLAB_WIDGETS_EVAL"):
+def test_voc_calibration_without_the_labelled_pairs_names_the_mirror_variable(shared, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("DEEPLAB_WIDGETS_MIRROR", str(shared / "models"))  # the model, not the pairs
+    monkeypatch.setenv("DEEPLAB_WIDGETS_CACHE", str(tmp_path))
+    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(proxy, "http://127.0.0.1:9")  # no network, even on a machine that has one
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(
+        DownloadError, match=r"^could not download 'icevision_2007_000063 image' .* named by \$DEEPLAB_WIDGETS_MIRROR$"
+    ):
         qz.quantize("deeplabv3-starter", "int8", calibration="voc")
 
 
@@ -298,7 +306,7 @@ def test_without_the_quantizer_the_error_names_the_extra(monkeypatch) -> None:
 @pytest.fixture(scope="module")
 def voc_split(tmp_path_factory) -> tuple[Path, list[Path]]:
     """The labelled VOC photos: the first 8 copied into a calibration folder, the other 7 held out."""
-    photos = [item.image_path for item in labelled_voc().items]
+    photos = [item.image_path for item in labelled_pairs().items]
     folder = tmp_path_factory.mktemp("calibration")
     for path in photos[:8]:
         shutil.copy(path, folder / path.name)

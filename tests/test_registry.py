@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,21 @@ def test_registry_matches_the_shared_files(shared) -> None:
         for asset in registry.assets(section).values():
             assert sums[asset.file] == asset.sha256, asset.name
             assert asset.url.startswith("https://")
+
+
+def test_every_labelled_pair_is_recorded_at_a_pinned_commit_with_the_mirrors_hash(shared) -> None:
+    pinned = re.compile(r"^https://raw\.githubusercontent\.com/[\w.-]+/[\w.-]+/[0-9a-f]{40}/[\w./-]+$")
+    voc, ade = registry.pairs("voc"), registry.pairs("ade20k")
+    assert (len(voc), len(ade)) == (15, 3)
+    assert sum(p.mask.convert == "voc-colours" for p in voc) == 14  # VainF's targets are RGB colour maps
+    for pair in voc + ade:
+        for asset in (pair.image, pair.mask):
+            assert pinned.match(asset.url), asset.url
+            assert hashlib.sha256((shared / "eval" / asset.file).read_bytes()).hexdigest() == asset.sha256
+        if pair.mask.convert:  # both hashes: the published file's and the converted one's
+            assert pair.mask.convert == "voc-colours" and pair.mask.download_sha256 not in ("", pair.mask.sha256)
+        else:
+            assert pair.mask.download_sha256 == ""
 
 
 def test_zoo_has_the_six_models() -> None:
@@ -83,8 +99,12 @@ def test_non_tflite_file(tmp_path) -> None:
 
 def test_truncated_tflite(shared) -> None:
     content = (shared / "models" / "lite-model_deeplabv3_1_metadata_2.tflite").read_bytes()
-    with pytest.raises(ModelFormatError, match="could not be loaded by the TFLite interpreter"):
+    with pytest.raises(ModelFormatError) as refused:
         Segmenter.from_file(content[: len(content) // 3])
+    assert (
+        str(refused.value)
+        == "the model could not be loaded by the TFLite interpreter: the file is damaged or cut short"
+    )
 
 
 def corrupt_copy(folder: Path, asset: registry.Asset) -> Path:

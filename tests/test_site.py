@@ -86,12 +86,29 @@ def test_notebook_page_shows_every_figure_of_the_executed_notebook(site: Path, p
 
 
 def test_teaching_notebooks_show_their_figures_as_images_with_alt_text(site: Path) -> None:
-    for stem in ("01_architecture", "02_inference", "03_timing", "04_evaluation", "05_batch"):
+    for stem in ("01_architecture", "02_inference", "03_timing", "04_evaluation", "05_batch", "06_video"):
         page = (site / "notebooks" / stem / "index.html").read_text()
         images = [tag for tag in re.findall(r"<img[^>]+>", page) if 'src="data:image/png' in tag]
         described = [tag for tag in images if re.search(r'alt="[^"]{20,}"', tag)]
         assert described, f"{stem}: no figure with a description"
         assert "No description has been provided for this image" not in page, f"{stem}: a figure lacks alt text"
+
+
+def test_notebook_pages_have_numbered_titles_a_wide_column_and_working_links_to_each_other(site: Path) -> None:
+    pages = {p.stem: (site / "notebooks" / p.stem / "index.html").read_text() for p in NOTEBOOKS}
+    for stem, page in pages.items():
+        number = stem[:2]
+        assert re.search(rf"<title>{number} · [^<]+</title>", page), f"{stem}: the page title has no number"
+        assert 'href="../../stylesheets/notebooks.css"' in page, f"{stem}: not the wide notebook layout"
+        assert not re.search(r'href="[^"]*\.ipynb"', page), f"{stem}: a link still points at a .ipynb file"
+    nav = re.findall(r'md-ellipsis">\s*(\d\d · [^<]+?)\s*<', pages["02_inference"])
+    assert sorted({t[:2] for t in nav}) == [p.stem[:2] for p in NOTEBOOKS]  # every notebook numbered in the nav
+    assert 'href="../04_evaluation/"' in pages["02_inference"]  # "notebook 04 scores both": a link to its page
+    assert ".md-main:has(.jupyter-wrapper) .md-grid" in (site / "stylesheets" / "notebooks.css").read_text()
+
+
+def test_the_screenshot_script_is_not_published(site: Path) -> None:
+    assert not list(site.rglob("screenshot_workbench*"))
 
 
 def test_api_reference_documents_every_public_name_with_its_docstring(site: Path) -> None:
@@ -103,3 +120,14 @@ def test_api_reference_documents_every_public_name_with_its_docstring(site: Path
     core = (site / "reference" / "core" / "index.html").read_text()
     assert 'id="deeplab_widgets.core.segmenter.Segmenter"' in core
     assert "Segments images with one DeepLab TFLite model." in core
+
+
+def test_links_between_notebooks_lead_to_their_pages(site: Path) -> None:
+    for path in NOTEBOOKS:
+        page = site / "notebooks" / path.stem / "index.html"
+        html = page.read_text()
+        assert not re.search(r'href="\d\d_\w+\.ipynb', html), f"{path.name} links to a notebook file, not its page"
+        for href in re.findall(r'href="(\.\./\d\d_\w+/)(?:#[^"]*)?"', html):
+            assert (page.parent / href / "index.html").resolve().is_file(), (path.name, href)
+    assert 'href="../04_evaluation/"' in (site / "notebooks" / "01_architecture" / "index.html").read_text()
+    assert 'href="../01_architecture/"' in (site / "notebooks" / "04_evaluation" / "index.html").read_text()

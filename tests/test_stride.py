@@ -5,15 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deeplab_widgets import OptionsError, RuntimeOptions, sample_path, voc_folder
+from deeplab_widgets import OptionsError, RuntimeOptions, sample_path
 from deeplab_widgets.workflows.bench import LatencyStats
 from deeplab_widgets.workflows.interleaved import InterleavedTiming, invoke_task, time_interleaved
 from deeplab_widgets.workflows.stride import boundary_band, grid_size, oracle_bound, oracle_labels
-
-
-@pytest.fixture(scope="module")
-def voc(shared):
-    return voc_folder(shared / "eval" / "voc" / "images", shared / "eval" / "voc" / "masks")
 
 
 def test_grid_sizes_match_deeplabs_feature_maps():
@@ -62,14 +57,24 @@ def _timing(a: list[float], b: list[float]) -> InterleavedTiming:
     )
 
 
-def test_verdict_calls_overlapping_spreads_noise():
+def test_verdict_calls_rounds_that_disagree_noise():
     apart = _timing([10, 11, 10, 12, 11], [20, 21, 22, 20, 21])
-    assert apart.distinct("a", "b") and apart.verdict("a", "b").startswith("a is 1.9")
-    close = _timing([10, 14, 11, 13, 12], [11, 15, 12, 13, 14])
-    assert not close.distinct("a", "b") and "within the noise" in close.verdict("a", "b")
+    assert apart.distinct("a", "b")
+    assert apart.verdict("a", "b") == "a is 1.91x as fast as b (per-round ratio 1.72-2.16, 5-95%)"
+    close = _timing([10, 14, 11, 13, 12], [11, 13, 12, 12, 13])
+    assert not close.distinct("a", "b") and "the rounds disagree" in close.verdict("a", "b")
+    assert "within the noise" in close.verdict("a", "b")
     assert not apart.busy and "quiet enough" in apart.table()
     with pytest.raises(OptionsError, match="no task named 'c'"):
-        apart.stat("c")
+        apart.round_ratios("a", "c")
+
+
+def test_a_burst_of_load_that_widens_both_spreads_does_not_hide_a_steady_ratio():
+    """Each round runs both tasks under the same load: a 3.5x ratio in every round is a difference."""
+    bursty = _timing([10, 10, 10, 10, 60, 10], [35, 35, 35, 35, 210, 35])
+    a, b = bursty.stat("a"), bursty.stat("b")
+    assert a.p95_ms > b.p5_ms  # the spreads overlap
+    assert bursty.distinct("a", "b") and bursty.verdict("b", "a").startswith("a is 3.50x as fast as b")
 
 
 def test_interleaved_timing_runs_real_interpreters_round_robin():

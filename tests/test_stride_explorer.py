@@ -6,6 +6,7 @@ import pytest
 
 from deeplab_widgets import OutputStrideExplorer, RuntimeOptions, Workbench, load_model
 from deeplab_widgets.widgets.app_policy import AppPolicy
+from deeplab_widgets.widgets.workbench import STRIDE_TAB
 
 OPTIONS = RuntimeOptions(num_threads=1)
 
@@ -52,7 +53,7 @@ def test_app_mode_derives_zoo_models_only() -> None:
 def test_workbench_tab_follows_the_model_only_while_open() -> None:
     bench = Workbench("deeplabv3-starter", "cat", options=OPTIONS)
     assert bench.stride_explorer is None  # nothing derived until the tab opens
-    bench.tabs.selected_index = 4
+    bench.tabs.selected_index = STRIDE_TAB
     explorer = bench.stride_explorer
     assert explorer is not None and explorer.result is not None and explorer.stride.value == 8
     bench.controls.model = "deeplabv3-mnv2-dm05-voc"

@@ -7,15 +7,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from deeplab_widgets import derive, voc_folder
+from deeplab_widgets import derive
 from deeplab_widgets.core.runtime import RuntimeOptions
 from deeplab_widgets.workflows.stride import bilinear_oracle_labels, oracle_bound, oracle_labels
 from deeplab_widgets.workflows.variants import band_masks, bootstrap_difference, markdown_table, score_variants
-
-
-@pytest.fixture(scope="module")
-def voc(shared):
-    return voc_folder(shared / "eval" / "voc" / "images", shared / "eval" / "voc" / "masks")
 
 
 def test_the_bilinear_oracle_beats_the_cell_constant_one_at_os16(voc) -> None:
@@ -58,3 +53,20 @@ def test_os16_scores_close_to_os8_with_intervals(voc, tmp_path, monkeypatch) -> 
     table = markdown_table([os8, os16], {"GMACs": {"OS 8": "0.73"}})
     assert table.splitlines()[0].startswith("| variant | mIoU | 95% interval | pixel acc. | acc. 0-1 px |")
     assert table.splitlines()[2].endswith("| 0.73 |")
+
+
+def test_reduce_detail_keeps_the_size_and_drops_what_a_smaller_input_loses(voc) -> None:
+    from deeplab_widgets import OptionsError
+    from deeplab_widgets.workflows.variants import reduce_detail
+
+    photo, _ = voc.load("vainf_val0_d1182fc")
+    blurred = reduce_detail(photo, 257)
+    assert blurred.size == photo.size == (513, 513)
+
+    def roughness(image) -> float:  # mean absolute difference of horizontal neighbours
+        return float(np.abs(np.diff(np.asarray(image, float), axis=1)).mean())
+
+    assert roughness(blurred) < 0.75 * roughness(photo)
+    assert np.abs(np.asarray(reduce_detail(photo, 513), float) - np.asarray(photo, float)).max() == 0
+    with pytest.raises(OptionsError, match="^size must be at least 2, not 1$"):
+        reduce_detail(photo, 1)

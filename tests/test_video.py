@@ -26,7 +26,15 @@ from deeplab_widgets.errors import (
     VideoNotFoundError,
     VideoTruncatedError,
 )
-from deeplab_widgets.workflows.video import FlickerMeter, flicker, reader, segment_video, video_info
+from deeplab_widgets.workflows.video import (
+    FlickerMeter,
+    ProbabilitySmoother,
+    flicker,
+    reader,
+    segment_video,
+    video_info,
+    video_throughput,
+)
 from deeplab_widgets.workflows.video.outputs import write_video_outputs
 from deeplab_widgets.workflows.video.reader import VideoReader
 
@@ -196,6 +204,28 @@ def test_flicker_counts_changed_pixels_and_frames_off_the_majority() -> None:
     assert result.changed == pytest.approx([0.1, 0.9, 1.0])
     assert result.top == (BIRD, BIRD, 12, BIRD)
     assert (result.majority, result.off_majority, result.top_switches) == (BIRD, 1, 2)
+    assert result.stretches() == ((BIRD, 0, 1), (12, 2, 2), (BIRD, 3, 3))
+    assert result.stretches(min_frames=2) == ((BIRD, 0, 1),)
+
+
+@pytest.mark.parametrize(("weight", "lag"), [(0.3, 0), (0.5, 1), (0.6, 1), (0.8, 3), (0.9, 6)])
+def test_smoothing_lags_a_clean_change_by_the_frames_until_the_past_weighs_less_than_half(weight, lag) -> None:
+    # One pixel, two classes: certain of class 0 for ten frames, then certain of class 1 (frame 0 of the change).
+    smoother = ProbabilitySmoother(weight)
+    for _ in range(10):
+        smoother.update(np.array([[[1.0, 0.0]]], np.float32))
+    won = [int(smoother.update(np.array([[[0.0, 1.0]]], np.float32)).argmax()) for _ in range(12)]
+    assert won.index(1) == lag  # the notebook's and the module's rule: the first k with w ** (k + 1) < 1/2
+
+
+def test_video_throughput_times_both_passes_against_the_reference_in_each_round(clip: Path, starter: Segmenter) -> None:
+    measured = video_throughput(clip, starter, rounds=2, limit=6)
+    assert (measured.frames, measured.threads, measured.parallel) == (6, 2, 2)
+    assert len(measured.reference_fps) == len(measured.parallel_fps) == len(measured.single_fps) == 2
+    assert all(r > 0 for r in measured.parallel_ratios + measured.single_ratios)
+    assert measured.describe().splitlines()[0].startswith("reference (one 2-thread invoke() per frame): ")
+    with pytest.raises(OptionsError, match="rounds"):
+        video_throughput(clip, starter, rounds=0)
 
 
 @pytest.fixture(scope="module")
@@ -407,6 +437,9 @@ def test_video_player_shows_a_bad_file_in_its_status_line(starter: Segmenter, tm
     player = VideoPlayer(tmp_path / "notes.mp4", starter)
     assert "notes.mp4 is not a readable video file" in player.status.value
     assert player.play_button.disabled
+    player.playing = True  # what a page could send anyway: nothing plays
+    assert not player.playing and player._thread is None
+    assert "no video · model <b>deeplabv3-starter</b>" in player.about.value
 
 
 @pytest.mark.parametrize("interpreters", [1, 2])
@@ -456,3 +489,116 @@ def test_a_rotation_tag_turns_the_frames_upright(clip: Path, tmp_path: Path, rot
     turned_maps = [f.labels for f in segment_video(turned, "deeplabv3-starter", progress=False)]
     agreement = np.mean([(a == b).mean() for a, b in zip(upright_maps, turned_maps, strict=True)])
     assert agreement > 0.97
+
+
+def short_clip(source: Path, target: Path, frames: range = range(180, 220), size: tuple[int, int] = (320, 180)) -> Path:
+    """Frames `frames` of `source` re-encoded (H.264, `size` as width x height, 20 fps) to `target` (.mkv, .mp4)."""
+    with av.open(str(source)) as src, av.open(str(target), "w") as dst:
+        stream = dst.add_stream("h264", rate=20)
+        stream.width, stream.height, stream.pix_fmt = *size, "yuv420p"
+        for i, frame in enumerate(src.decode(video=0)):
+            if i in frames:
+                small = frame.reformat(width=size[0], height=size[1], format="yuv420p")
+                small.pts, small.time_base = i - frames.start, Fraction(1, 20)  # the new clip starts at 0 s
+                dst.mux(stream.encode(small))
+            if i >= frames.stop:
+                break
+        dst.mux(stream.encode(None))
+    return target
+
+
+def wait_until(condition, seconds: float = 60.0) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_video_player_plays_at_the_clips_frame_rate_and_says_when_it_cannot(clip: Path, segmenters) -> None:
+    import time
+
+    from deeplab_widgets import VideoPlayer
+
+    player = VideoPlayer(clip, segmenters["deeplabv3-starter"])
+    try:
+        player.play()
+        started = time.perf_counter()
+        wait_until(lambda: player.frame >= 10)
+        time.sleep(1.0)
+        shown, elapsed = player.frame, time.perf_counter() - started
+        player.pause()
+        # Frame n is due n / 20 s after frame 0: however fast the machine, never earlier.
+        assert shown <= elapsed * player.info.fps + 1, (shown, elapsed)
+        assert player.progress_label.value == "" and player.progress.layout.visibility == "hidden"
+
+        player.use(segmenters["deeplabv3-mnv2-voc"])  # 513x513: far slower than 20 frames a second here
+        assert player.frame == shown and "deeplabv3-mnv2-voc" in player.about.value
+        player.play()
+        wait_until(lambda: player.frame >= shown + 12, 180)
+        assert not player.keeping_up and "slower than real time (the clip has 20 fps)" in player.fps_label.value
+        assert player.progress.layout.visibility == "visible" and player.progress.value == player.frame + 1
+        assert f"segmented {player.frame + 1} of 280 frames · about" in player.progress_label.value
+        player.pause()
+    finally:
+        player.close()
+
+
+@pytest.mark.slow
+def test_an_uploaded_video_is_segmented_and_played_and_a_bad_one_keeps_the_video_on_screen(
+    clip: Path, starter: Segmenter, tmp_path: Path
+) -> None:
+    from deeplab_widgets import VideoPlayer
+
+    data = short_clip(clip, tmp_path / "bird.mkv").read_bytes()
+    player = VideoPlayer("cockatoo", starter)
+    try:
+        player.upload.value = ({"name": "my bird.mkv", "type": "video/x-matroska", "size": len(data),
+                                "content": memoryview(data)},)  # fmt: skip
+        assert player.name == "my bird.mkv" and player.info.size == (180, 320) and player.slider.max == 39
+        assert "my bird.mkv · 320x180 · 20 fps · 2.0 s · model <b>deeplabv3-starter</b>" in player.about.value
+        assert player.playing, "an upload is segmented from its start at once"
+        wait_until(lambda: not player.playing)
+        assert player.frame == 39 and player.status.value == ""
+        assert player.viewer.download_name == "my_bird_frame000039" and "bird" in player.viewer.result.class_names
+        names = {player.viewer.result.class_names[i] for i in np.unique(player.viewer.result.labels)}
+        assert "bird" in names
+
+        stored = Path(player.source)
+        player.upload.value = (
+            {"name": "notes.mp4", "type": "video/mp4", "size": 11, "content": memoryview(b"not a video")},
+        )
+        assert "notes.mp4 is not a readable video file" in player.status.value
+        assert player.source == stored and player.name == "my bird.mkv", "the video on screen stays"
+        assert len(list(stored.parent.parent.iterdir())) == 1, "the refused upload's file is gone"
+    finally:
+        player.close()
+    assert not stored.exists(), "closing the player deletes its uploads"
+
+
+def test_app_mode_refuses_a_video_over_the_upload_limit_or_over_4k_frames(
+    clip: Path, starter: Segmenter, tmp_path: Path
+) -> None:
+    from deeplab_widgets import VideoPlayer
+    from deeplab_widgets.widgets.app_policy import AppPolicy
+
+    player = VideoPlayer("cockatoo", starter, policy=AppPolicy(app_mode=True, max_upload_mb=0.05))
+    try:
+        assert player.upload.max_bytes == 50_000  # the browser refuses it before sending it
+        big = short_clip(clip, tmp_path / "big.mp4", range(0, 40), (640, 360)).read_bytes()
+        player.upload.value = ({"name": "big.mp4", "type": "video/mp4", "size": len(big), "content": memoryview(big)},)
+        assert "this app accepts uploads up to 0.05 MB" in player.status.value and player.name == "cockatoo.mp4"
+    finally:
+        player.close()
+    player = VideoPlayer("cockatoo", starter, policy=AppPolicy(app_mode=True))
+    try:
+        huge = short_clip(clip, tmp_path / "huge.mp4", range(0, 1), (4000, 2250)).read_bytes()
+        player.upload.value = (
+            {"name": "huge.mp4", "type": "video/mp4", "size": len(huge), "content": memoryview(huge)},
+        )
+        assert "huge.mp4 has 4000x2250 frames; this app plays videos up to 3840x2160" in player.status.value
+        assert player.name == "cockatoo.mp4" and not player.playing
+    finally:
+        player.close()

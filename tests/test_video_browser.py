@@ -10,8 +10,9 @@ import nbformat
 import numpy as np
 import pytest
 
-from tests.browser_server import CHROMIUM, CHROMIUM_FLAGS, free_port, serve, tool
-from tests.test_browser import hover, view, wait_for_scale_change
+from tests.browser_server import CHROMIUM, CHROMIUM_FLAGS, chromium, free_port, serve, serve_app, tool, watched_page
+from tests.test_browser import hover, revision, view, wait_for_result, wait_for_scale_change
+from tests.test_video import short_clip
 
 pytestmark = pytest.mark.browser
 
@@ -106,4 +107,67 @@ def test_seek_then_hover_over_the_cockatoo_reads_bird(player_url: str, starter, 
         finally:
             page.screenshot(path=str(tmp_path / "video_player.png"), full_page=True)
             browser.close()
+    assert not errors
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    """The Workbench served as `make app` serves it (app mode)."""
+    with serve_app(tmp_path_factory.mktemp("video-app")) as (url, _):
+        yield url
+
+
+def legend_names(page, selector: str) -> set[str]:
+    return set(page.eval_on_selector_all(f"{selector} .dlw-legend .dlw-name", "els => els.map(e => e.textContent)"))
+
+
+def test_the_video_tab_follows_the_model_chosen_in_the_segment_tab(app_url: str, tmp_path: Path) -> None:
+    from deeplab_widgets.core.labels import CITYSCAPES_NAMES
+
+    with chromium() as browser, watched_page(browser, screenshot=tmp_path / "video-follows.png") as (page, errors):
+        page.goto(app_url, timeout=TIMEOUT_MS)
+        shown = wait_for_result(page)
+        page.click(".dlw-workbench .lm-TabBar-tab >> text=Video")
+        video = ".dlw-workbench .dlw-video-viewer"
+        first = wait_for_result(page, 0, video)
+        page.wait_for_selector(".dlw-video-model >> text=deeplabv3-starter", timeout=TIMEOUT_MS)
+        assert "model deeplabv3-starter" in page.inner_text(".dlw-video-about")
+
+        page.click(".dlw-workbench .lm-TabBar-tab >> text=Segment")
+        labels = page.eval_on_selector_all(".dlw-model select option", "os => os.map(o => o.label)")
+        cityscapes = next(label for label in labels if label.startswith("deeplab-edgetpu-slim-cityscapes"))
+        page.locator(".dlw-model select").first.select_option(label=cityscapes)
+        wait_for_result(page, shown)
+        page.click(".dlw-workbench .lm-TabBar-tab >> text=Video")
+        page.wait_for_selector(".dlw-video-model >> text=deeplab-edgetpu-slim-cityscapes", timeout=TIMEOUT_MS)
+        wait_for_result(page, first, video)  # the frame on screen, segmented again with the new model
+        page.wait_for_selector(".dlw-video-about >> text=model deeplab-edgetpu-slim-cityscapes", timeout=TIMEOUT_MS)
+        names = legend_names(page, video)
+        assert names and names <= set(CITYSCAPES_NAMES), names
+    assert not errors
+
+
+def test_an_uploaded_video_is_segmented_with_progress_and_played_in_the_app(
+    app_url: str, shared: Path, tmp_path: Path
+) -> None:
+    clip = short_clip(shared / "video" / "cockatoo.mp4", tmp_path / "my_bird.mkv")
+    with chromium() as browser, watched_page(browser, screenshot=tmp_path / "video-upload.png") as (page, errors):
+        page.goto(app_url, timeout=TIMEOUT_MS)
+        wait_for_result(page)
+        page.click(".dlw-workbench .lm-TabBar-tab >> text=Video")
+        video = ".dlw-workbench .dlw-video-viewer"
+        before = wait_for_result(page, 0, video)
+        assert page.inner_text(".dlw-video-upload").strip() == "Upload video"
+        page.set_input_files(".dlw-video-upload input[type=file]", str(clip))
+        page.wait_for_selector(".dlw-video-about >> text=my_bird.mkv · 320x180 · 20 fps", timeout=TIMEOUT_MS)
+        # While it plays: how much is segmented and the time left, and whether playback keeps up.
+        page.wait_for_selector(
+            ".dlw-video-progress-text >> text=/segmented \\d+ of 40 frames · about \\d+ s left/", timeout=TIMEOUT_MS
+        )
+        page.wait_for_selector(".dlw-video-fps >> text=/fps · (real time|slower than real time)/", timeout=TIMEOUT_MS)
+        page.wait_for_selector(".dlw-video-fps >> text=frame 39 at 1.95 s", timeout=TIMEOUT_MS)
+        page.wait_for_selector(".dlw-video-play >> text=Play", timeout=TIMEOUT_MS)  # the end: paused
+        assert revision(page, video) > before + 30, "every frame was drawn"
+        page.wait_for_selector(f"{video} .dlw-legend >> text=bird", timeout=TIMEOUT_MS)
+        assert page.inner_text(".dlw-video-status").strip() == ""
     assert not errors

@@ -289,6 +289,21 @@ def test_display_modes_figure_titles_every_panel_and_names_the_classes(starter):
     assert any(ax.get_xlabel().startswith("heat value") for ax in fig.axes)  # the colour bar of the heat maps
 
 
+@pytest.mark.parametrize("modes", [("overlay", "mask", "boundaries", "confidence", "entropy"), ("overlay", "entropy")])
+def test_display_modes_figure_title_stays_clear_of_the_panel_titles(starter, modes):
+    from deeplab_widgets.viz.plot import plot_display_modes
+    from deeplab_widgets.viz.render import figure_png
+
+    cat = load_sample("cat")
+    fig = plot_display_modes(cat, starter.segment(cat, scores=True), modes=modes)
+    figure_png(fig)  # lays the figure out as the notebooks show it
+    top = next(t for t in fig.texts if t.get_text() == fig.get_suptitle()).get_window_extent()
+    panels = [ax.title.get_window_extent() for ax in fig.axes if ax.get_title()]
+    assert len(panels) == len(modes)
+    gaps_pt = [(top.y0 - panel.y1) * 72 / fig.dpi for panel in panels]
+    assert min(gaps_pt) >= 3, gaps_pt  # the text boxes leave out accents and descenders: 3 pt of air at least
+
+
 def test_a_users_argmax_model_has_scores_and_a_result_without_them_says_how_to_get_them(shared, cat):
     # A user's ArgMax model is not in the zoo: its scores come from the ArgMax's input all the same.
     model = (shared / "models" / "deeplabv3_mnv2_dm05_pascal_quant.tflite").read_bytes()

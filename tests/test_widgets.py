@@ -23,6 +23,7 @@ from deeplab_widgets import (
 from deeplab_widgets.core.labels import CITYSCAPES_NAMES
 from deeplab_widgets.core.runtime import available_backends, cpu_count
 from deeplab_widgets.widgets.runtime_controls import LOAD_FILE
+from deeplab_widgets.widgets.workbench import CAMERA_TAB, VIDEO_TAB
 
 CAT = 8  # VOC class id
 
@@ -130,6 +131,16 @@ def test_upload_an_image_then_a_text_file(bench):
     assert "notes.txt" in bench.status.value and bench.result is good
 
 
+def test_clicking_the_sample_on_screen_after_a_failed_upload_clears_the_error(bench):
+    bench.picker.buttons["cat"].click()
+    bench.picker.upload.value = (upload_item("notes.txt", b"shopping list\n", "text/plain"),)
+    assert "notes.txt" in bench.status.value
+    runs = bench.invocations
+    bench.picker.buttons["cat"].click()  # the photo on screen: nothing to run, but the error is over
+    assert "notes.txt" not in bench.status.value and "sample cat" in bench.status.value
+    assert "notes.txt" not in bench.picker.status.value and bench.invocations == runs
+
+
 def test_path_field(bench, tmp_path):
     bench.picker.path.value = str(sample_path("bird"))
     assert "bird" in [c.name for c in bench.result.present_classes()]
@@ -155,6 +166,9 @@ def test_threads_and_xnnpack_rerun_with_cached_segmenters(bench):
     bench.controls.threads.value = cpu_count()
     assert len(bench.segmenters) == count and bench.invocations == runs + 2
     assert bench.controls.backend.options == ("auto", *available_backends())
+    one_choice = len(available_backends()) == 1  # "auto" is then that backend: nothing to choose, nothing shown
+    assert (bench.controls.backend.layout.display == "none") == one_choice
+    assert (" · auto · " in bench.timing.table.value) != one_choice
 
 
 def test_switching_models_changes_the_class_names(bench):
@@ -179,7 +193,10 @@ def test_choosing_an_ade20k_model_suggests_the_street_scene(bench):
     bench.controls.model_dropdown.value = "deeplabv3plus-mnv2-ade20k-int8"
     try:
         assert bench.result.model == "deeplabv3plus-mnv2-ade20k-int8"
-        assert "ade20k-32 classes: try the cityscapes sample" in bench.status.value
+        assert (
+            "it knows ADE20K (31 scene classes and &#x27;other&#x27;): try the cityscapes sample" in bench.status.value
+        )
+        assert "ade20k-32" not in bench.status.value
         bench.picker.buttons["cityscapes"].click()
         assert "try the" not in bench.status.value
         assert {"road", "tree", "car"} <= {c.name for c in bench.result.present_classes()[:5]}
@@ -203,6 +220,25 @@ def test_load_a_user_tflite(bench, shared):
     assert bench.result.model == "lite-model_deeplabv3_1_metadata_2.tflite"
     assert "cat" in bench.result.class_names  # labels embedded in the file
     controls.model_dropdown.value = "deeplabv3-starter"
+
+
+def test_an_uploaded_copy_of_a_zoo_model_goes_by_its_file_name_everywhere(bench):
+    from deeplab_widgets.assets.zoo import fetch_model
+
+    controls = bench.controls
+    controls.model_dropdown.value = LOAD_FILE
+    data = fetch_model("deeplabv3-starter", progress=False).read_bytes()
+    controls.model_upload.value = (upload_item("my_starter.tflite", data, "application/octet-stream"),)
+    try:
+        assert controls.model == "my_starter.tflite" and bench.result.model == "my_starter.tflite"
+        assert ("my_starter.tflite (file)", "my_starter.tflite") in controls.model_dropdown.options
+        assert "my_starter.tflite" in bench.status.value and "my_starter.tflite" in bench.timing.table.value
+        assert bench.viewer.download_name.endswith("my_starter.tflite")
+        assert "uploaded model" not in bench.status.value + bench.timing.table.value + controls.status.value
+        controls.labels_upload.value = (upload_item("mine.txt", "\n".join(f"c{i}" for i in range(21)).encode()),)
+        assert bench.result.model == "my_starter.tflite" and bench.result.class_names[8] == "c8"
+    finally:
+        controls.model_dropdown.value = "deeplabv3-starter"
 
 
 def test_a_delegate_that_cannot_load_is_reported(bench):
@@ -394,15 +430,49 @@ def test_benchmark_runs_in_the_background_and_stops_at_once(bench):
 
 def test_video_tab_builds_its_player_on_first_open_with_the_workbench_model(bench):
     assert bench.video is None, "the Video tab decodes and segments only once it is opened"
-    bench.tabs.selected_index = 3
+    bench.tabs.selected_index = VIDEO_TAB
     try:
         assert bench.video is not None and bench.video_view.children == (bench.video,)
-        assert bench.video.segmenter.spec.name == bench.segmenter.spec.name
+        assert bench.video.segmenter is bench.segmenter
         assert bench.video.viewer.revision == 1 and bench.video.viewer.mask_png, "frame 0 is segmented and sent"
         assert "bird" in bench.video.segmenter.spec.labels.names
+        assert "uses the model chosen in the Segment tab: <b>deeplabv3-starter</b>" in bench.video_note.value
     finally:
         bench.video.close()
         bench.tabs.selected_index = 0
+
+
+@pytest.mark.slow
+def test_video_and_camera_tabs_follow_the_model_chosen_in_the_segment_tab(bench):
+    bench.tabs.selected_index = VIDEO_TAB
+    video = bench.video
+    bench.tabs.selected_index = CAMERA_TAB
+    camera = bench.camera
+    try:
+        assert camera.segmenter is bench.segmenter and "<b>deeplabv3-starter</b>" in bench.camera_note.value
+        bench.tabs.selected_index = 0
+        bench.controls.model_dropdown.value = "deeplab-edgetpu-slim-cityscapes"
+        assert video.segmenter.spec.name == "deeplabv3-starter", "a closed tab runs nothing"
+        bench.tabs.selected_index = VIDEO_TAB
+        assert video.segmenter is bench.segmenter and bench.video is video  # the same player, another model
+        assert "road" in video.viewer.class_names and video.viewer.revision == 2  # its frame segmented again
+        assert "<b>deeplab-edgetpu-slim-cityscapes</b>" in bench.video_note.value + video.about.value
+        bench.controls.model_dropdown.value = "deeplabv3-starter"  # from code, with the Video tab open
+        assert video.segmenter is bench.segmenter and "bird" in video.viewer.class_names
+        bench.controls.model_dropdown.value = "deeplab-edgetpu-slim-cityscapes"
+        bench.tabs.selected_index = CAMERA_TAB
+        assert camera.segmenter is bench.segmenter and bench.camera is camera
+        assert "<b>deeplab-edgetpu-slim-cityscapes</b>" in bench.camera_note.value
+        assert camera.palette[0] == list(bench.segmenter.spec.labels.colormap[0])
+        buffer = io.BytesIO()
+        load_sample("cityscapes").save(buffer, "JPEG")
+        reply, _ = camera.segment_jpeg(buffer.getvalue())
+        assert "road" in {c["name"] for c in reply["classes"]}
+    finally:
+        bench.controls.model_dropdown.value = "deeplabv3-starter"
+        bench.tabs.selected_index = 0
+        video.close()
+        camera.close()
 
 
 def browser_upload(button, name: str, data: bytes, chunk: int = 4 * 1024 * 1024) -> None:
@@ -488,6 +558,10 @@ def test_workbench_and_camera_take_a_segmenter_or_a_model_file_as_their_model(sh
     load_sample("cat").save(buffer, "JPEG")
     reply, labels = camera.segment_jpeg(buffer.getvalue())
     assert "cat" in {c["name"] for c in reply["classes"]} and len(labels) == reply["width"] * reply["height"]
+    assert repr(camera) == (  # a static page shows this in the widget's place
+        "CameraSegmenter(deeplabv3-starter, 320 px frames): a live camera widget; "
+        "it needs a browser with a camera and a running kernel"
+    )
 
 
 def test_mask_viewer_takes_the_image_first_and_the_old_order_warns(starter):

@@ -5,23 +5,21 @@ Makefile exports this script's output as that variable, and tests/conftest.py an
 Makefile installs in .venv (tools/jupyter_server_config.py) set it from here when it is unset (set to an empty
 string, it means no mirror and is left alone).
 
-    python3 tools/dev_mirror.py          # prints the value: ../shared/models:../shared/images:../shared/video, absolute
-    python3 tools/dev_mirror.py --eval   # prints DEEPLAB_WIDGETS_EVAL's value: ../shared/eval, absolute
+    python3 tools/dev_mirror.py   # prints the value: ../shared/models:../shared/images:../shared/video:../shared/eval
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 ENV = "DEEPLAB_WIDGETS_MIRROR"
-EVAL_ENV = "DEEPLAB_WIDGETS_EVAL"
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 #: The ../shared folders searched for registry files, in order. A registry `file` is a path relative to one of
-#: them, so a data set with sub-folders (eval: voc/images, voc/masks, ade20k/...) is one more folder here.
-FOLDERS = ("models", "images", "video")
+#: them, so a data set with sub-folders (eval: voc/images, voc/masks, ade20k/images, ade20k/annotations) is one
+#: folder here.
+FOLDERS = ("models", "images", "video", "eval")
 
 
 def mirror(shared: Path = SHARED) -> str:
@@ -29,17 +27,10 @@ def mirror(shared: Path = SHARED) -> str:
     return os.pathsep.join(str(shared / name) for name in FOLDERS if (shared / name).is_dir())
 
 
-def eval_folder(shared: Path = SHARED) -> str:
-    """The DEEPLAB_WIDGETS_EVAL value: the labelled pairs of ../shared/eval, or '' when it does not exist."""
-    return str(shared / "eval") if (shared / "eval").is_dir() else ""
-
-
 def setdefault() -> str:
-    """Set DEEPLAB_WIDGETS_MIRROR (and DEEPLAB_WIDGETS_EVAL) in this process unless set (even to ''); return the
-    mirror's value."""
-    os.environ.setdefault(EVAL_ENV, eval_folder())
+    """Set DEEPLAB_WIDGETS_MIRROR in this process unless set (even to ''); return its value."""
     return os.environ.setdefault(ENV, mirror())
 
 
 if __name__ == "__main__":
-    print(eval_folder() if sys.argv[1:] == ["--eval"] else mirror())
+    print(mirror())

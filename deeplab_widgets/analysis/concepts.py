@@ -17,7 +17,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..core.size import Size
 from ..errors import OptionsError
-from ..tflite.graph import CONV_OPS, UPSAMPLE_OPS
+from ..tflite.graph import CONV_OPS, UPSAMPLE_OPS, Layer
 from .deeplab import ModelGraph
 
 # ---------------------------------------------------------------- atrous convolution
@@ -37,6 +37,20 @@ def effective_kernel_size(kernel: int, rate: int) -> int:
         rate: The atrous rate (r).
     """
     return _check_rate(rate) * (kernel - 1) + 1
+
+
+def input_extent(kernel: int, rate: int, output_stride: int = 1) -> int:
+    """Span in input pixels of a k-tap filter at rate r running on a feature map of output stride s:
+    r * (k - 1) * s + 1. A 3x3 filter at rate 6 spans 13 cells of the map, 193 px of the input at stride 16.
+
+    Args:
+        kernel: Taps along one axis (k).
+        rate: The atrous rate (r), in cells of the feature map.
+        output_stride: Input pixels per cell of the feature map (s).
+    """
+    if int(output_stride) != output_stride or output_stride < 1:
+        raise OptionsError(f"the output stride must be a whole number >= 1, not {output_stride!r}")
+    return (effective_kernel_size(kernel, rate) - 1) * int(output_stride) + 1
 
 
 def zero_insert(kernel: np.ndarray, rate: int) -> np.ndarray:
@@ -278,6 +292,28 @@ def macs_by_role(graph: ModelGraph) -> dict[str, int]:
     return out
 
 
+def separable_convolutions(graph: ModelGraph, *, atrous_or_decoder: bool = True) -> tuple[tuple[Layer, Layer], ...]:
+    """The depthwise separable convolutions of a real graph: (depthwise k x k, the 1x1 convolution reading it).
+
+    DeepLab v3+'s *atrous separable convolution* is such a pair with an atrous rate on the depthwise half;
+    MobileNetV2's blocks are built of them (expand 1x1, depthwise 3x3, project 1x1).
+
+    Args:
+        graph: The model's graph (`read_graph`).
+        atrous_or_decoder: Keep only the pairs whose depthwise layer is atrous (rate > 1) or in the decoder.
+    """
+    pairs = []
+    for pointwise in graph.layers:
+        if pointwise.op != "CONV_2D" or pointwise.kernel != (1, 1) or not pointwise.inputs:
+            continue
+        depthwise = graph.producer(pointwise.inputs[0])
+        if depthwise is None or depthwise.op != "DEPTHWISE_CONV_2D":
+            continue
+        if not atrous_or_decoder or depthwise.rate > 1 or depthwise.role == "decoder":
+            pairs.append((depthwise, pointwise))
+    return tuple(pairs)
+
+
 @dataclass(frozen=True)
 class StrideCost:
     """A model rebuilt at another output stride: its encoder feature size and MACs."""
@@ -388,6 +424,35 @@ def upsample_bilinear(x: np.ndarray, size: Size, align_corners: bool = True) -> 
     return rows[:, c0] * (1 - fc) + rows[:, c1] * fc
 
 
+def aligned_indices(fine: int, coarse: int) -> np.ndarray:
+    """The cells of a `fine`-cell axis that lie nearest the `coarse` grid points, both grids spanning the image
+    corner to corner (aligned corners, as DeepLab upsamples): cell k of the coarse grid sits at fine position
+    k * (fine - 1) / (coarse - 1).
+
+    Every 4th cell (`[::4]`) is not that grid: on 128 -> 32 cells it ends at cell 124 instead of 127, and an
+    aligned-corner upsample then stretches it over the whole image, shifting the map by up to 3 cells.
+
+    Args:
+        fine: Cells along the fine axis.
+        coarse: Cells along the coarse axis (at least 2).
+    """
+    if coarse < 2 or coarse > fine:
+        raise OptionsError(f"a coarse grid needs 2..{fine} cells, not {coarse}")
+    return np.rint(np.arange(coarse) * ((fine - 1) / (coarse - 1))).astype(int)
+
+
+def subsample_aligned(x: np.ndarray, size: Size) -> np.ndarray:
+    """A map kept at the cells of a coarser aligned-corner grid: what the same logits would be at a larger
+    output stride, ready for `upsample_bilinear` (which maps corners onto corners).
+
+    Args:
+        x: An h x w (x C) array, e.g. a decoder's logits.
+        size: The coarse grid's (rows, columns).
+    """
+    x = np.asarray(x)
+    return x[np.ix_(aligned_indices(x.shape[0], size[0]), aligned_indices(x.shape[1], size[1]))]
+
+
 def upsample_nearest(labels: np.ndarray, size: Size) -> np.ndarray:
     """Nearest-neighbour resize of a label map (each coarse cell becomes a block).
 
@@ -466,6 +531,36 @@ def void_except(labels: np.ndarray, keep: Sequence[int], void: int = 255) -> np.
     out = labels.copy()
     out[~np.isin(labels, np.asarray(keep))] = void
     return out
+
+
+def _run_lengths(mask: np.ndarray) -> np.ndarray:
+    """For every True pixel, the length of the horizontal run of True pixels it belongs to (0 elsewhere)."""
+    edges = np.diff(np.pad(mask.astype(np.int8), ((0, 0), (1, 1))), axis=1)
+    starts, ends = np.argwhere(edges == 1), np.argwhere(edges == -1)  # row-major: the k-th start ends k-th
+    lengths = ends[:, 1] - starts[:, 1]
+    out = np.zeros(mask.shape, np.int32)
+    out[mask] = np.repeat(lengths, lengths)  # the True pixels in row-major order, run after run
+    return out
+
+
+def void_band_width(labels: np.ndarray, void: int = 255) -> float:
+    """The median width in pixels of a mask's void regions (VOC outlines every object with a void band).
+
+    A void pixel's width is the shorter of its horizontal and vertical runs of void pixels: a band w px thick
+    measures w across a straight edge and up to w * sqrt(2) across a diagonal one.
+
+    Args:
+        labels: A class-id mask.
+        void: The void label.
+
+    Raises:
+        OptionsError: The mask has no void pixel.
+    """
+    mask = np.asarray(labels) == void
+    if not mask.any():
+        raise OptionsError(f"the mask has no void ({void}) pixel")
+    widths = np.minimum(_run_lengths(mask), _run_lengths(mask.T).T)[mask]
+    return float(np.median(widths))
 
 
 def boundary_errors(

@@ -7,6 +7,11 @@ used and never silently replaced: the caller gets a `ChecksumError` naming it.
 The mirror folders are the ones `$DEEPLAB_WIDGETS_MIRROR` names (none when it is unset or empty). A registry
 `file` is a name or a relative path (`voc/images/x.png`): a mirror folder and the cache hold it at that path, so
 one mirror folder can hold a data set's sub-folders.
+
+Three sections: `models`, `samples` (one file each) and `eval`, the labelled pairs (an image and its class-id mask
+each; `pairs()`). A file published in another form than the one the package reads (a VOC target saved as an RGB
+colour map) records both hashes: `download_sha256` of the published file, `sha256` of the converted one, which is
+what the mirror and the cache hold; `fetch` runs the conversion the caller passes after the download.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import hashlib
 import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
@@ -24,7 +30,7 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
-from ..errors import ChecksumError, DownloadError, ModelNotFoundError, SampleNotFoundError
+from ..errors import ChecksumError, DatasetError, DownloadError, ModelNotFoundError, OptionsError, SampleNotFoundError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -33,8 +39,11 @@ else:  # pragma: no cover
 
 CACHE_ENV = "DEEPLAB_WIDGETS_CACHE"
 MIRROR_ENV = "DEEPLAB_WIDGETS_MIRROR"
-#: The folder of labelled evaluation data (`voc/images`, `voc/masks`, `ade20k/...`).
-EVAL_ENV = "DEEPLAB_WIDGETS_EVAL"
+#: Where a download that is converted before use is kept, under the cache folder (the converted file sits at
+#: its `file` path, like every other cached file).
+DOWNLOADS = "downloads"
+#: Writes the converted file (second path) from the downloaded one (first path); see `fetch`.
+Converter = Callable[[Path, Path], None]
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,9 @@ class Asset:
         sha256: The hex SHA-256 every copy must have.
         description: One line for listings.
         license: The file's licence, as published by its source.
+        convert: The conversion the published file needs before use (`"voc-colours"`), or empty.
+        download_sha256: The published file's SHA-256 when it is converted (then `sha256` is the converted
+            file's), or empty.
         extra: The section-specific fields (a model's dataset and input size, a sample's kind, ...).
     """
 
@@ -57,6 +69,8 @@ class Asset:
     sha256: str
     description: str = ""
     license: str = ""
+    convert: str = ""
+    download_sha256: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
@@ -65,8 +79,16 @@ def _registry() -> dict[str, dict[str, Any]]:
     return tomllib.loads(files(__package__).joinpath("registry.toml").read_text("utf-8"))
 
 
+_FIELDS = ("file", "url", "sha256", "description", "license", "convert", "download_sha256")
+
+
+def _asset(name: str, raw: dict[str, Any]) -> Asset:
+    known = {k: raw[k] for k in _FIELDS if k in raw}
+    return Asset(name=name, extra={k: v for k, v in raw.items() if k not in known}, **known)
+
+
 def assets(section: str) -> dict[str, Asset]:
-    """All entries of one registry section, by name, in registry order.
+    """All entries of one registry section of single files, by name, in registry order.
 
     Args:
         section: `"models"` or `"samples"`.
@@ -74,12 +96,50 @@ def assets(section: str) -> dict[str, Asset]:
     Returns:
         A dict from registry name to `Asset`.
     """
-    out = {}
-    for name, raw in _registry()[section].items():
-        known = {k: raw[k] for k in ("file", "url", "sha256", "description", "license") if k in raw}
-        extra = {k: v for k, v in raw.items() if k not in known}
-        out[name] = Asset(name=name, extra=extra, **known)
-    return out
+    return {name: _asset(name, raw) for name, raw in _registry()[section].items()}
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One labelled pair of the `eval` section: a photo and its ground-truth mask, each a registry file.
+
+    Attributes:
+        name: The pair's name, the stem of both files (`vainf_val0_d1182fc`).
+        dataset: `"voc"` (PASCAL VOC class ids, 255 = void) or `"ade20k"` (150 ADE20K classes, 0 = other).
+        image: The photo.
+        mask: The class-id mask.
+    """
+
+    name: str
+    dataset: str
+    image: Asset
+    mask: Asset
+
+
+def pairs(dataset: str) -> list[Pair]:
+    """The labelled pairs of one data set, in registry order.
+
+    Args:
+        dataset: `"voc"` or `"ade20k"`.
+
+    Raises:
+        DatasetError: `dataset` has no pairs in the registry (the message lists the data sets that have).
+    """
+    table = _registry()["eval"]
+    found = [
+        Pair(
+            name,
+            raw["dataset"],
+            _asset(f"{name} image", {"license": raw["license"], **raw["image"]}),
+            _asset(f"{name} mask", {"license": raw["license"], **raw["mask"]}),
+        )
+        for name, raw in table.items()
+        if raw["dataset"] == dataset
+    ]
+    if not found:
+        known = sorted({raw["dataset"] for raw in table.values()})
+        raise DatasetError(f"no labelled pairs of {dataset!r} in the registry; known: {', '.join(known)}")
+    return found
 
 
 def lookup(section: str, name: str) -> Asset:
@@ -111,12 +171,6 @@ def cache_dir() -> Path:
     """
     env = os.environ.get(CACHE_ENV)
     return Path(env) if env else Path(platformdirs.user_cache_dir("deeplab-widgets"))
-
-
-def eval_dir() -> Path | None:
-    """The labelled evaluation data named by `$DEEPLAB_WIDGETS_EVAL` (unset: none)."""
-    value = os.environ.get(EVAL_ENV)
-    return Path(value) if value else None
 
 
 def mirror_dirs() -> list[Path]:
@@ -154,23 +208,28 @@ def _reason(exc: Exception, url: str) -> str:
     return reason if len(reason) < 100 else reason[:97] + "..."
 
 
-def fetch(asset: Asset, progress: bool = True) -> Path:
+def fetch(asset: Asset, progress: bool = True, convert: Converter | None = None) -> Path:
     """The local path of a verified copy of `asset`: mirror first, then cache, then download.
 
     Every copy is checked against the registry's SHA-256 before it is returned; a wrong copy is never used and
-    never silently replaced.
+    never silently replaced. A file the registry marks for conversion (`asset.convert`) is downloaded to the
+    cache's `downloads/` folder and verified against `asset.download_sha256`; `convert` then writes the converted
+    file, which must have `asset.sha256` before it takes its place in the cache.
 
     Args:
-        asset: The registry entry to fetch (from `lookup`).
+        asset: The registry entry to fetch (from `lookup` or `pairs`).
         progress: Show a download progress bar (only when a download happens).
+        convert: For an asset with `convert` set: writes the converted file (second path) from the downloaded
+            one (first path). Used only when a download happens.
 
     Returns:
         The path of the verified file: in a mirror folder or in `cache_dir()`.
 
     Raises:
-        ChecksumError: A mirror or cached copy, or the downloaded file, has the wrong SHA-256.
+        ChecksumError: A mirror or cached copy, the downloaded file or its conversion has the wrong SHA-256.
         DownloadError: The file is in no mirror and not cached, and the download failed (the message says how
             to work offline).
+        OptionsError: `asset` needs a conversion and `convert` is None.
     """
     for folder in mirror_dirs():
         candidate = folder / asset.file
@@ -179,6 +238,30 @@ def fetch(asset: Asset, progress: bool = True) -> Path:
     cached = cache_dir() / asset.file
     if cached.is_file():
         return _verified(cached, asset, "cached")
+    if not asset.convert:
+        return _download(asset, cached, asset.sha256, progress)
+    if convert is None:
+        raise OptionsError(f"{asset.name!r} is published as {asset.convert!r} and needs its conversion: pass convert")
+    downloaded = _download(asset, cache_dir() / DOWNLOADS / asset.file, asset.download_sha256, progress)
+    part = cached.with_name(f".{cached.name}.part")
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        convert(downloaded, part)
+        digest = sha256_of(part)
+        if digest != asset.sha256:
+            raise ChecksumError(
+                f"the {asset.convert} conversion of {downloaded} has SHA-256 {digest[:12]}..., expected "
+                f"{asset.sha256[:12]}... for {asset.name!r}; put the converted {asset.file} in a folder named by "
+                f"${MIRROR_ENV}"
+            )
+        os.replace(part, cached)
+    finally:
+        part.unlink(missing_ok=True)
+    return cached
+
+
+def _download(asset: Asset, target: Path, sha256: str, progress: bool) -> Path:
+    """Download `asset.url` to `target` with pooch, verified against `sha256`."""
     # Imported only to download: pooch imports tqdm.auto, which in a Jupyter kernel loads ipywidgets.
     import pooch
 
@@ -190,9 +273,9 @@ def fetch(asset: Asset, progress: bool = True) -> Path:
     try:
         path = pooch.retrieve(
             asset.url,
-            known_hash=f"sha256:{asset.sha256}",
-            fname=cached.name,
-            path=cached.parent,
+            known_hash=f"sha256:{sha256}",
+            fname=target.name,
+            path=target.parent,
             progressbar=progress,
         )
     except ValueError as exc:  # pooch's hash mismatch after download

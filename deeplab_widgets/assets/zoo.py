@@ -17,6 +17,14 @@ ZooOutput = Literal["logits", "class_ids"]
 #: The registry's `resize` values (the core's `ResizeMode`s; mypy checks they agree where the zoo is installed).
 ZooResize = Literal["stretch", "pad"]
 
+#: The label sets in words: the short name the model list shows, and what the set covers (for status lines).
+DATASETS = {
+    "pascal_voc": ("Pascal VOC", "Pascal VOC (20 everyday object classes)"),
+    "cityscapes": ("Cityscapes", "Cityscapes (street scenes)"),
+    "ade20k": ("ADE20K", "ADE20K (150 scene classes)"),
+    "ade20k-32": ("ADE20K", "ADE20K (31 scene classes and 'other')"),
+}
+
 
 @dataclass(frozen=True)
 class ZooModel:
@@ -52,6 +60,13 @@ class ZooModel:
     source: str
     resize: ZooResize  # the resize mode measured best for this model
     sample: str = ""  # a sample photo whose content this model knows, suggested when it is picked
+
+    @property
+    def title(self) -> str:
+        """The model in a few plain words for lists: `deeplabv3-mnv2-voc (Pascal VOC, 513 px, 8-bit)`."""
+        dataset = DATASETS.get(self.dataset, (self.dataset, ""))[0]
+        bits = ", 8-bit" if self.input_dtype in ("uint8", "int8") else ""
+        return f"{self.name} ({dataset}, {self.input_size} px{bits})"
 
     def fetch(self, progress: bool = True) -> Path:
         """A verified local copy of the model file (mirror, cache, or download).

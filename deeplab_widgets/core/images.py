@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ DEFAULT_MAX_PIXELS = 64_000_000
 DEFAULT_MIN_SIDE = 8
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+#: The readable formats, as error messages list them.
+READABLE = "JPEG, PNG, BMP, GIF, WebP or TIFF"
 
 
 def load_image(
@@ -130,7 +133,20 @@ def _loaded(image: Image.Image) -> Image.Image:
 def _describe(source: object) -> str:
     if isinstance(source, (str, os.PathLike)):
         return str(source)
+    if isinstance(source, (bytes, bytearray)):
+        return "the file"  # bytes are a file's content (an upload), which the caller names
     return f"<{type(source).__name__}>"
+
+
+def _too_large(name: str, reason: str, max_pixels: int) -> ImageTooLargeError:
+    """The refusal of an image so large that the decoder would not even open it (more than twice Pillow's
+    `MAX_IMAGE_PIXELS`), in the words `_check_size` uses; `reason` is the decoder's message, which gives the size."""
+    found = re.search(r"\((\d+) pixels\)", reason)
+    size = f"{int(found[1]):,} pixels" if found else "too many pixels"
+    ceiling = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+    if max_pixels > ceiling:
+        return ImageTooLargeError(f"{name} is {size}, above the {ceiling:,} the image decoder opens at all")
+    return ImageTooLargeError(f"{name} is {size}, above the limit of {max_pixels:,} (max_pixels)")
 
 
 def _open(
@@ -172,11 +188,11 @@ def _open(
     except (ImageTooLargeError, ImageTooSmallError):
         raise
     except Image.DecompressionBombError as exc:
-        raise ImageTooLargeError(f"{name}: {exc}") from exc
+        raise _too_large(name, str(exc), max_pixels) from exc
     except UnidentifiedImageError as exc:
-        raise ImageDecodeError(f"{name} is not an image Pillow can read") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageDecodeError(f"{name} could not be decoded ({exc}); is it truncated?") from exc
+        raise ImageDecodeError(f"{name} is not an image in a format that can be read ({READABLE})") from exc
+    except (OSError, SyntaxError, ValueError) as exc:  # the library's own words stay in the exception's cause
+        raise ImageDecodeError(f"{name} could not be decoded: the file is damaged or cut short") from exc
     # The region of the (reduced) image that covers the photo: DCT scaling rounds the last block up.
     step = _dct_scale(stored[0], image.width)
     box = (0.0, 0.0, stored[0] / step, stored[1] / step)

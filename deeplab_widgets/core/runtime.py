@@ -198,6 +198,8 @@ def make_interpreter(model_content: bytes, options: RuntimeOptions, *, preserve_
         reason = str(exc).strip() or f"{type(exc).__name__} without a message"
         if options.delegate:
             raise DelegateError(f"delegate {options.delegate!r} loaded but could not run this model: {reason}") from exc
+        if "flatbuffer" in reason.lower():  # the file's structure is broken: say so without the format's name
+            reason = "the file is damaged or cut short"
         raise ModelFormatError(f"the model could not be loaded by the TFLite interpreter: {reason}") from exc
     return interpreter
 
@@ -294,6 +296,9 @@ def load_delegate(mod: ModuleType, path: str, options: dict[str, str]) -> Any:
     sys.unraisablehook = quiet
     try:
         return mod.load_delegate(path, options)
+    except AttributeError as exc:  # it loaded, but has none of the functions an external delegate exports
+        reason = f"not a TFLite external delegate ({str(exc).rsplit(': ', 1)[-1]})"
+        exc.__traceback__ = None
     except (ValueError, OSError, RuntimeError) as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         exc.__traceback__ = None  # frees the half-built Delegate now, while its __del__ noise is silenced

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import OptionsError
 
-__all__ = ["EXERCISES", "Exercise", "check", "exercise", "exercises"]
+__all__ = ["EXERCISES", "Exercise", "check", "exercise", "exercises", "returned"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,16 @@ class Exercise:
     rel: float = 0.0
     abs: float = 0.0
     apply: Callable[[Callable[..., Any]], Any] | None = field(default=None, repr=False)
+
+
+def returned(value: Any, convert: Callable[[Any], Any]) -> Any:
+    """`convert(value)`, or None when a learner's function returned None (still a stub), for `apply` functions.
+
+    Args:
+        value: What the learner's function returned.
+        convert: Turns it into the value compared with the expected answer (e.g. `np.asarray`).
+    """
+    return None if value is None else convert(value)
 
 
 #: Every exercise by name, filled by the notebook modules of this package as they are imported.
@@ -126,8 +136,8 @@ def _close(answer: Any, expected: Any, rel: float, abs_: float) -> bool:
 def check(name: str, answer: Any) -> bool:
     """Say whether `answer` is right for exercise `name`; prints one line and returns True or False.
 
-    Prints `"<name>: right"`, `"<name>: not answered yet"` (answer None) or `"<name>: not yet - <hint>"`. The
-    expected answer is never printed. An answer that is a function is called by the exercise on its real inputs
+    Prints `"<name>: right"`, `"<name>: not answered yet"` (answer None, or a function that returns None, such as
+    a notebook's stub) or `"<name>: not yet - <hint>"`. The expected answer is never printed. An answer that is a function is called by the exercise on its real inputs
     (an error inside it counts as *not yet*, and its message is shown).
 
     Args:
@@ -150,6 +160,9 @@ def check(name: str, answer: Any) -> bool:
             answer = ex.apply(answer)
         except Exception as exc:  # the learner's own code failed: say how, as a hint
             print(f"{name}: not yet - your function raised {type(exc).__name__}: {exc}")
+            return False
+        if answer is None:  # the notebook's stub (a body of `...`) returns None
+            print(f"{name}: not answered yet")
             return False
     right = _close(answer, _expected(name), ex.rel, ex.abs)
     print(f"{name}: right" if right else f"{name}: not yet - {ex.hint}")

@@ -155,20 +155,23 @@ def plot_sampling_grid(
     size: int = 25,
     center: tuple[int, int] | None = None,
     layers: int = 1,
+    output_stride: int = 1,
     ax_title: str | None = None,
 ) -> Figure:
     """Where a k x k filter at rate r samples (dots), its span (box) and the receptive field of
 
-    `layers` such filters stacked (dashed box); on a pixel grid or over a photo.
+    `layers` such filters stacked (dashed box); on a pixel grid or over a photo, in input pixels.
 
     Args:
         kernel: The filter's size (k x k).
-        rate: The atrous rate.
+        rate: The atrous rate, in cells of the feature map the filter runs on.
         image: A photo to draw over (default: a plain pixel grid).
         size: The grid's side in pixels, without a photo.
         center: The output pixel (row, column) (default: the middle).
         layers: How many such filters are stacked for the receptive field.
-        ax_title: The panel's title (default: kernel, rate and span).
+        output_stride: Input pixels per cell of that feature map: the taps of a rate-r filter at output stride s
+            are r * s input pixels apart (rate 6 at stride 16: a 3x3 filter spans 193 px).
+        ax_title: The panel's title (default: kernel, rate, stride and span).
     """
     fig = Figure(figsize=(5.2, 5.2), layout="constrained")
     ax = fig.add_subplot()
@@ -183,9 +186,10 @@ def plot_sampling_grid(
         ax.set_yticks(np.arange(-0.5, h, 1), minor=True)
         ax.grid(which="minor", color="#cccccc", lw=0.5)
     cy, cx = center if center is not None else (h // 2, w // 2)
-    span = concepts.effective_kernel_size(kernel, rate)
-    rf = concepts.receptive_field([concepts.ConvSpec(kernel, 1, rate)] * layers)[-1].receptive_field
-    taps = concepts.tap_grid(kernel, rate, (cy, cx))
+    span = concepts.input_extent(kernel, rate, output_stride)
+    cells = concepts.receptive_field([concepts.ConvSpec(kernel, 1, rate)] * layers)[-1].receptive_field
+    rf = (cells - 1) * output_stride + 1
+    taps = concepts.tap_grid(kernel, rate * output_stride, (cy, cx))
     ax.add_patch(Rectangle((cx - rf / 2, cy - rf / 2), rf, rf, fill=False, ec="#DD8452", lw=1.5, ls="--"))
     ax.add_patch(Rectangle((cx - span / 2, cy - span / 2), span, span, fill=False, ec="#C44E52", lw=1.5))
     ax.scatter(taps[:, 1], taps[:, 0], s=max(12, 900 / max(h, w)), c="#C44E52", edgecolors="white", zorder=3)
@@ -202,8 +206,10 @@ def plot_sampling_grid(
     ax.set_ylim(h - 0.5, -0.5)
     ax.set_xticks([])
     ax.set_yticks([])
+    where = f" at output stride {output_stride}" if output_stride > 1 else ""
     ax.set_title(
-        ax_title or f"{kernel}x{kernel} filter, rate {rate}: span {span} px; {layers} layer(s): receptive field {rf}",
+        ax_title
+        or f"{kernel}x{kernel} filter, rate {rate}{where}: span {span} px; {layers} layer(s): receptive field {rf} px",
         fontsize=9,
     )
     return fig

@@ -11,6 +11,7 @@ from ..extras import dependency_error
 try:
     from matplotlib.figure import Figure
     from matplotlib.gridspec import GridSpec
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
 except ModuleNotFoundError as exc:  # the widgets extra installs matplotlib
     raise dependency_error(__name__, "matplotlib") from exc
 from PIL import Image
@@ -138,7 +139,8 @@ def plot_display_modes(
     image, result = image_first(image, result, "plot_display_modes")
     photo = image if isinstance(image, Image.Image) else load_image(image)
     aspect = photo.height / photo.width
-    fig = Figure(figsize=(3.3 * len(modes), 3.3 * aspect + 1.6), layout="constrained")
+    # The default padding (3 pt) lets the figure title touch the panel titles: 6 pt keeps them apart.
+    fig = Figure(figsize=(3.3 * len(modes), 3.3 * aspect + 1.8), layout=ConstrainedLayoutEngine(h_pad=6 / 72))
     axes = np.atleast_1d(fig.subplots(1, len(modes), squeeze=False)).ravel()
     heat_axes = []
     for ax, mode in zip(axes, modes, strict=True):

@@ -29,6 +29,7 @@ from ..workflows.bench import (
     Sweep,
     machine_description,
 )
+from ..workflows.interleaved import InterleavedTiming
 
 PLOT_KINDS = ("errorbar", "box")
 
@@ -126,43 +127,69 @@ def latency_vs_threads(
 
 
 def published_comparison(
-    measured: BenchmarkResult | Sequence[BenchmarkResult],
+    measured: BenchmarkResult | Sequence[BenchmarkResult] | InterleavedTiming,
     *,
     quoted: Sequence[QuotedLatency] = PUBLISHED_LATENCIES,
     ax: Axes | None = None,
 ) -> Figure:
-    """Bars of this machine's measured median beside the published TFLite table's phone latencies, labelled as such."""
-    mine = [measured] if isinstance(measured, BenchmarkResult) else list(measured)
+    """Bars of this machine's measured medians, with their 5-95% range, beside the published TFLite table's phone
+    latencies (hatched, quoted, no spread published).
+
+    Measure the settings shown here interleaved (`time_interleaved`, one task per setting, named as the bars should
+    be): they then saw the same load, and the title gives it.
+
+    Args:
+        measured: An interleaved timing of the starter model's settings, or `benchmark` results (each measured
+            on its own, so only roughly comparable with each other on a busy machine).
+        quoted: The published latencies.
+        ax: Axes to draw on (default: a new figure).
+
+    Raises:
+        OptionsError: Nothing measured.
+    """
+    if isinstance(measured, InterleavedTiming):
+        mine = [(f"measured\n{name}", s) for name, s in zip(measured.names, measured.stats, strict=True)]
+        what = f"{measured.rounds} interleaved rounds; {measured.load_line()}"
+    else:
+        runs = [measured] if isinstance(measured, BenchmarkResult) else list(measured)
+        mine = [
+            (f"measured\nCPU, {r.options.num_threads} thr{'' if r.options.xnnpack else ', no XNNPACK'}", r.stats)
+            for r in runs
+        ]
+        what = ", ".join(sorted({r.model for r in runs}))
     if not mine:
         raise OptionsError("no measured result to compare with the published TFLite table")
-    ax = _axes(ax, (7.5, 4.0))
-    labels, values, colors, hatches = [], [], [], []
-    for q in quoted:
-        threads = f", {q.threads} thr" if q.threads else ""
-        labels.append(f"{q.device}\n{q.processor}{threads}")
-        values.append(q.ms)
-        colors.append("#bbbbbb" if q.processor == "CPU" else "#888888")
-        hatches.append("//")
-    for r in mine:
-        xnn = "" if r.options.xnnpack else ", no XNNPACK"
-        labels.append(f"measured\nCPU, {r.options.num_threads} thr{xnn}")
-        values.append(r.stats.median_ms)
-        colors.append("C0")
-        hatches.append("")
+    ax = _axes(ax, (8.0, 4.2))
+    labels = [f"{q.device}\n{q.processor}{f', {q.threads} thr' if q.threads else ''}" for q in quoted]
+    labels += [label for label, _ in mine]
+    values = [q.ms for q in quoted] + [s.median_ms for _, s in mine]
     x = np.arange(len(values))
+    colors = ["#bbbbbb" if q.processor == "CPU" else "#888888" for q in quoted] + ["C0"] * len(mine)
     bars = ax.bar(x, values, color=colors, edgecolor="black", linewidth=0.5)
-    for bar, hatch in zip(bars, hatches, strict=True):
-        bar.set_hatch(hatch)
-    ax.bar_label(bars, fmt="%.0f ms", fontsize="small")
+    for bar in bars[: len(quoted)]:
+        bar.set_hatch("//")
+    spread = np.array([[s.median_ms - s.p5_ms, s.p95_ms - s.median_ms] for _, s in mine]).T
+    ax.errorbar(x[len(quoted) :], values[len(quoted) :], yerr=spread, fmt="none", ecolor="black", capsize=4)
+    ax.bar_label(bars, labels=[f"{v:.0f} ms" for v in values[: len(quoted)]] + [""] * len(mine), fontsize="small")
+    for xi, (_, s) in zip(x[len(quoted) :], mine, strict=True):  # beside the range bar, not under it
+        ax.annotate(
+            f"{s.median_ms:.0f} ms\n5-95%:\n{s.p5_ms:.0f}-{s.p95_ms:.0f}",
+            (xi, s.median_ms),
+            xytext=(6, 2),
+            textcoords="offset points",
+            fontsize="x-small",
+        )
     ax.set_xticks(x, labels, fontsize="small")
     ax.set_ylabel("latency (ms)")
     ax.set_xlabel("device")
-    models = ", ".join(sorted({r.model for r in mine}))
-    ax.set_title(f"{models}: measured here vs the published TFLite table")
-    ax.bar(0, 0, color="#bbbbbb", hatch="//", edgecolor="black", label="published TFLite table (phones)")
-    ax.bar(0, 0, color="C0", edgecolor="black", label=f"measured ({machine_description()}), median")
-    ax.legend(fontsize="small", loc="upper right")
-    ax.set_ylim(top=max(values) * 1.25)
+    ax.set_title(f"measured here vs the published TFLite table\n{what}", fontsize="medium")
+    ax.bar(0, 0, color="#bbbbbb", hatch="//", edgecolor="black", label="published TFLite table (phones, quoted)")
+    ax.bar(0, 0, color="C0", edgecolor="black", label=f"measured ({machine_description()}), median and 5-95%")
+    ax.legend(fontsize="small", loc="upper left")
+    # A busy machine's slowest runs would flatten every bar: the axis stops at 3x the largest median (the labels
+    # give the range in full).
+    largest = max(values)
+    ax.set_ylim(0, 1.35 * min(max(largest, *(s.p95_ms for _, s in mine)), 3 * largest))
     return _figure(ax)
 
 

@@ -13,6 +13,7 @@ from PIL import Image
 from ..analysis import concepts
 from ..analysis.deeplab import ModelGraph, read_graph
 from ..analysis.intermediates import Activations, Probe
+from ..core.checks import check_choice
 from ..core.images import ImageInput, load_image
 from ..core.model import ModelInput
 from ..core.runtime import RuntimeOptions
@@ -38,8 +39,15 @@ def _png_image() -> widgets.Image:
     return widgets.Image(format="png", layout={"max_width": "100%", "height": "auto"})
 
 
+#: The output strides the atrous explorer offers.
+OUTPUT_STRIDES = (1, 4, 8, 16, 32)
+
+
 class AtrousExplorer(widgets.VBox):
-    """Kernel size, rate and depth sliders; draws where the filter samples and its receptive field.
+    """Kernel size, rate, depth and output stride; draws where the filter samples and its receptive field.
+
+    The rate counts cells of the feature map the filter runs on; at output stride s each cell is s input pixels,
+    so the taps are drawn rate x s pixels apart on the photo (rate 6 at stride 16: 96 px apart, a 193 px span).
 
     Args:
         image: A photo to draw the taps over (a sample name or anything `load_image` reads), or None for a
@@ -47,22 +55,39 @@ class AtrousExplorer(widgets.VBox):
         kernel: The filter size shown first.
         rate: The atrous rate shown first.
         layers: How many stacked filters the receptive field shows first.
+        output_stride: The output stride shown first, one of `OUTPUT_STRIDES` (1: the filter runs on the input
+            itself).
+
+    Raises:
+        OptionsError: `output_stride` is not one of `OUTPUT_STRIDES`.
     """
 
-    def __init__(self, image: ImageInput | None = "bird", *, kernel: int = 3, rate: int = 2, layers: int = 1) -> None:
+    def __init__(
+        self,
+        image: ImageInput | None = "bird",
+        *,
+        kernel: int = 3,
+        rate: int = 2,
+        layers: int = 1,
+        output_stride: int = 1,
+    ) -> None:
+        check_choice("output_stride", output_stride, OUTPUT_STRIDES)
         self.photo = _photo(image)
         h, w = (self.photo.height, self.photo.width) if self.photo else (31, 31)
         style = {"description_width": "80px"}
         self.kernel = widgets.IntSlider(kernel, min=1, max=7, step=2, description="kernel", style=style)
         self.rate = widgets.IntSlider(rate, min=1, max=48, description="rate", style=style)
         self.layers = widgets.IntSlider(layers, min=1, max=5, description="layers", style=style)
+        self.output_stride = widgets.Dropdown(
+            options=list(OUTPUT_STRIDES), value=output_stride, description="output stride", style=style
+        )
         self.row = widgets.IntSlider(h // 2, min=0, max=h - 1, description="centre row", style=style)
         self.col = widgets.IntSlider(w // 2, min=0, max=w - 1, description="centre col", style=style)
         self.picture = _png_image()
         self.status = widgets.HTML()
-        for s in (self.kernel, self.rate, self.layers, self.row, self.col):
+        for s in (self.kernel, self.rate, self.layers, self.output_stride, self.row, self.col):
             s.observe(self._changed, names="value")
-        controls = widgets.VBox([self.kernel, self.rate, self.layers, self.row, self.col])
+        controls = widgets.VBox([self.kernel, self.rate, self.layers, self.output_stride, self.row, self.col])
         super().__init__([widgets.HBox([controls, self.picture]), self.status])
         self.redraw()
 
@@ -71,16 +96,24 @@ class AtrousExplorer(widgets.VBox):
 
     def redraw(self) -> None:
         """Draw the sampling grid for the current sliders and describe it in the status line."""
-        k, r, n = self.kernel.value, self.rate.value, self.layers.value
-        fig = viz.plot_sampling_grid(k, r, image=self.photo, size=31, center=(self.row.value, self.col.value), layers=n)
+        k, r, n, s = self.kernel.value, self.rate.value, self.layers.value, self.output_stride.value
+        fig = viz.plot_sampling_grid(
+            k, r, image=self.photo, size=31, center=(self.row.value, self.col.value), layers=n, output_stride=s
+        )
         self.picture.value = viz.figure_png(fig)
         rf = concepts.receptive_field([concepts.ConvSpec(k, 1, r)] * n)[-1].receptive_field
         plain = concepts.receptive_field([concepts.ConvSpec(k, 1, 1)] * n)[-1].receptive_field
         cover = concepts.coverage([r] * n, k) if k > 1 else 1.0
+        if s == 1:
+            field = f"receptive field {rf} px (rate 1: {plain} px)"
+        else:
+            field = f"receptive field {rf} cells = {(rf - 1) * s + 1} input px (rate 1: {plain} cells)"
+        where = f" on a map of output stride {s}" if s > 1 else ""
         self.status.value = info_html(
-            f"{k}x{k} taps spread over {concepts.effective_kernel_size(k, r)} px; {n} layer(s) at rate {r}: "
-            f"receptive field {rf} px (rate 1: {plain} px), same parameters; "
-            f"{cover:.0%} of the receptive field is actually sampled" + (" (gridding)" if cover < 1 else "")
+            f"{k}x{k} taps spread over {concepts.input_extent(k, r, s)} px{where}; {n} layer(s) at rate {r}: "
+            f"{field}, same parameters; "
+            f"{cover:.0%} of the receptive field{' (in cells)' if s > 1 else ''} is actually sampled"
+            + (" (gridding)" if cover < 1 else "")
         )
 
 

@@ -8,7 +8,6 @@ drawn by the browser: changing it costs no round trip.
 
 from __future__ import annotations
 
-import io
 import threading
 import time
 from pathlib import Path
@@ -17,14 +16,17 @@ from typing import Any
 import anywidget
 import numpy as np
 import traitlets
-from PIL import Image
 
+from ..core.images import load_image
 from ..core.preprocess import ResizeMode
 from ..core.runtime import RuntimeOptions
 from ..core.segmenter import SegmenterInput, as_segmenter
 from ..errors import DeeplabWidgetsError
+from .app_policy import AppPolicy, current_policy
 
 STATIC = Path(__file__).parent / "static"
+#: The most pixels a frame may have (the page sends frames `width` <= 1920 wide).
+MAX_FRAME_PIXELS = 1920 * 1920
 
 
 class CameraSegmenter(anywidget.AnyWidget):
@@ -61,21 +63,49 @@ class CameraSegmenter(anywidget.AnyWidget):
         *,
         options: RuntimeOptions | None = None,
         resize: ResizeMode | None = None,
+        policy: AppPolicy | None = None,
         **kwargs: Any,
     ) -> None:
+        """`policy` limits what a frame from the browser may be (default: `current_policy()`, see `app_policy`)."""
+        self.policy = policy or current_policy()
         self.segmenter = as_segmenter(model, options, resize=resize)
         super().__init__(**kwargs)
-        self.palette = np.asarray(self.segmenter.spec.labels.colormap, np.uint8)[:256].tolist()
         self._busy = threading.Lock()
+        self.use(self.segmenter)
         self.on_msg(self._on_frame)
+
+    def __repr__(self) -> str:
+        # What a page without a live kernel shows in the widget's place (Jupyter's text fallback).
+        return (
+            f"CameraSegmenter({self.segmenter.spec.name}, {self.width} px frames): a live camera widget; "
+            "it needs a browser with a camera and a running kernel"
+        )
+
+    def use(
+        self, model: SegmenterInput, *, options: RuntimeOptions | None = None, resize: ResizeMode | None = None
+    ) -> None:
+        """Segment the next frames with another model (e.g. the Workbench's, when the Segment tab's choice changes).
+
+        Args:
+            model: A zoo id, a `.tflite` path or bytes, or a `Segmenter` (see `as_segmenter`).
+            options: Runtime options (a given `Segmenter` is re-targeted with them, without reloading).
+            resize: `"stretch"` or `"pad"` (default: the segmenter's, or the model's measured best mode).
+        """
+        with self._busy:  # not while a frame is being segmented with the old one
+            self.segmenter = as_segmenter(model, options, resize=resize)
+            self.palette = np.asarray(self.segmenter.spec.labels.colormap, np.uint8)[:256].tolist()
 
     def segment_jpeg(self, data: bytes) -> tuple[dict[str, Any], bytes]:
         """Segment one encoded frame; returns the reply message and the class map bytes (H x W uint8).
 
+        The frame is whatever the page sent: the policy's upload limit applies, and one over `MAX_FRAME_PIXELS`
+        is refused before it is decoded (`UploadTooLargeError`, `ImageTooLargeError`).
+
         Args:
             data: One encoded frame (JPEG bytes) from the browser.
         """
-        image = Image.open(io.BytesIO(data)).convert("RGB")
+        self.policy.check_upload("camera frame", len(data))
+        image = load_image(data, max_pixels=MAX_FRAME_PIXELS)
         result = self.segmenter.segment(image)
         classes = [{"id": c.id, "name": c.name, "fraction": round(c.fraction, 4)} for c in result.present_classes()]
         h, w = result.labels.shape

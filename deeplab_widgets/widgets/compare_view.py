@@ -22,6 +22,7 @@ from ..core.preprocess import check_resize
 from ..core.segmenter import SegmentationResult, Segmenter, SegmenterInput, as_segmenter
 from ..errors import DeeplabWidgetsError
 from ..workflows.compare import Disagreement, disagreement
+from .app_policy import AppPolicy, current_policy
 from .mask_viewer import MaskViewer
 from .runtime_controls import RuntimeControls
 from .status import error_html, error_text, info_html
@@ -29,6 +30,8 @@ from .status import error_html, error_text, info_html
 #: The model offered first for comparison with the starter model (same Pascal VOC classes, 513x513 input).
 DEFAULT_MODEL_B = "deeplabv3-mnv2-voc"
 DIFFERENT = (230, 40, 40)
+#: The pictures' largest height in the Compare tab, as a fraction of the window's: three fit at 1280x900.
+FIT_HEIGHT = 0.38
 _groups = itertools.count(1)
 
 
@@ -102,55 +105,64 @@ class CompareView(widgets.VBox):
     result_b = traitlets.Instance(SegmentationResult, allow_none=True)
     disagreement = traitlets.Instance(Disagreement, allow_none=True)
 
-    def __init__(self, model: SegmenterInput = DEFAULT_MODEL_B, **kwargs: Any) -> None:
+    def __init__(
+        self, model: SegmenterInput = DEFAULT_MODEL_B, *, policy: AppPolicy | None = None, **kwargs: Any
+    ) -> None:
+        """`policy` decides what model B may load (default: `current_policy()`, see `app_policy`)."""
+        self.policy = policy or current_policy()
         self.segmenters: dict[tuple, Segmenter] = {}
         self._specs: dict[str, ModelSpec] = {}
         self._last: tuple[Image.Image, SegmentationResult, str] | None = None
         group = f"dlw-compare-{next(_groups)}"
-        size = {"flex": "1 1 420px", "min_width": "300px"}
-        self.viewer_a = MaskViewer(sync_group=group, layout=size)
-        self.viewer_b = MaskViewer(sync_group=group, layout=size)
-        self.viewer_diff = MaskViewer(sync_group=group, hidden=(0,), alpha=0.7, layout=size)
-        self.controls = RuntimeControls(model)
+        # Three columns at 1280 px, each picture fitted to its box with its readout and legend under it, so that
+        # A, B and the disagreement map show together on one screen; narrower windows wrap them.
+        column = {"flex": "1 1 360px", "min_width": "300px", "max_width": "100%"}
+        self.viewer_a = MaskViewer(fit_height=FIT_HEIGHT, sync_group=group)
+        self.viewer_b = MaskViewer(fit_height=FIT_HEIGHT, sync_group=group)
+        self.viewer_diff = MaskViewer(hidden=(0,), alpha=0.7, fit_height=FIT_HEIGHT, sync_group=group)
+        self.controls = RuntimeControls(model, policy=self.policy)
+        self.controls.layout = {"flex_flow": "row wrap", "align_items": "center"}  # one or two lines, not seven
+        self.controls.resize_buttons.style = {"button_width": "auto", "description_width": "initial"}
+        self.controls.add_class("dlw-compare-controls")
         self.title_a = widgets.HTML("<b>A</b>")
         self.title_b = widgets.HTML("<b>B</b>")
-        self.share = widgets.HTML()
+        self.share = widgets.HTML("<b>Where they disagree</b>")
         self.share.add_class("dlw-disagreement")
         self.table = widgets.HTML()
         self.status = widgets.HTML()
         self.status.add_class("dlw-compare-status")
-        pair = widgets.HBox(
+        views = widgets.HBox(
             [
-                widgets.VBox([self.title_a, self.viewer_a], layout=size),
-                widgets.VBox([self.title_b, self.viewer_b], layout=size),
+                widgets.VBox([self.title_a, self.viewer_a], layout=column),
+                widgets.VBox([self.title_b, self.viewer_b], layout=column),
+                widgets.VBox([self.share, self.viewer_diff], layout=column),
             ],
-            layout={"flex_flow": "row wrap"},
+            layout={"flex_flow": "row wrap", "align_items": "flex-start"},
         )
-        diff = widgets.HBox(
-            [widgets.VBox([self.share, self.viewer_diff], layout=size), widgets.VBox([self.table], layout=size)],
-            layout={"flex_flow": "row wrap"},
-        )
+        views.add_class("dlw-compare-views")
         intro = widgets.HTML(
-            "<b>Model B</b> (model A is the one chosen in the Segment tab; both run on the photo chosen above)"
+            "<b>Model B</b> (model A is the one chosen in the Segment tab; both run on the photo chosen above; "
+            "hover any picture to see the same pixel in all three)"
         )
-        super().__init__([intro, self.controls, self.status, pair, diff], **kwargs)
+        super().__init__([intro, self.controls, self.status, views, self.table], **kwargs)
         self.add_class("dlw-compare")
         self.controls.observe(self._on_controls, names=["model", "options", "resize"])
         self.controls.observe(self._on_error, names="error")
 
     @property
     def segmenter(self) -> Segmenter:
-        """Model B's Segmenter for its controls (cached)."""
+        """Model B's Segmenter for its controls (cached), after the policy's checks (`AccessDeniedError`)."""
         c = self.controls
-        source = c.model_source()
-        name = source.digest if isinstance(source, ModelSpec) else source
-        key = (name, c.options, c.resize)
+        source = self.policy.check_model(c.model_source())
+        options = self.policy.check_options(c.options)
+        name = source.digest if isinstance(source, ModelSpec) else str(source)
+        key = (name, options, c.resize)
         segmenter = self.segmenters.get(key)
         if segmenter is None:
-            spec = source if isinstance(source, ModelSpec) else self._specs.get(source)
+            spec = source if isinstance(source, ModelSpec) else self._specs.get(name)
             if spec is None:
-                spec = self._specs[str(source)] = load_model(str(source), options=c.options)
-            segmenter = self.segmenters[key] = as_segmenter(spec, c.options, resize=check_resize(c.resize))
+                spec = self._specs[name] = load_model(name, options=options)
+            segmenter = self.segmenters[key] = as_segmenter(spec, options, resize=check_resize(c.resize))
         return segmenter
 
     def compare(self, image: Image.Image, result_a: SegmentationResult, source: str = "") -> SegmentationResult | None:
@@ -182,10 +194,7 @@ class CompareView(widgets.VBox):
             self.disagreement = None
         else:
             self.viewer_diff.show(image, disagreement_result(result_a, result_b, found), name=f"{stem}_disagreement")
-            self.share.value = (
-                f"<b>The models disagree on {found.fraction:.1%} of the pixels</b> (red below; "
-                "hover any picture to see the same pixel in all three)"
-            )
+            self.share.value = f"<b>They disagree on {found.fraction:.1%} of the pixels</b> (red)"
             self.table.value = class_table_html(result_a, result_b, found)
             self.disagreement = found
         self.result_b = result_b

@@ -17,7 +17,7 @@ from ..errors import DeeplabWidgetsError
 from ..workflows.samples import load_sample
 from .app_policy import AppPolicy, current_policy
 from .status import error_html, info_html
-from .upload_button import UploadButton
+from .upload_button import UploadButton, upload_content
 
 THUMBNAIL_SIZE = 72
 
@@ -89,7 +89,7 @@ class ImagePicker(widgets.VBox):
             "Upload photo",
             accept=",".join(IMAGE_EXTENSIONS),
             tooltip=f"segment a photo of yours ({', '.join(IMAGE_EXTENSIONS)})",
-            max_bytes=self.policy.upload_limit_bytes,
+            policy=self.policy,
         )
         self.upload.add_class("dlw-upload")
         folder = self.policy.folder if self.policy.app_mode else None
@@ -171,8 +171,8 @@ class ImagePicker(widgets.VBox):
         item = change["new"][-1]
         self.upload.value = ()  # so that uploading the same file again is seen as a change
         try:
-            self.policy.check_upload(item["name"], max(item["size"], len(item["content"])))
+            content = upload_content(item, self.policy)
         except DeeplabWidgetsError as exc:
             self._fail(f"upload {item['name']}: {exc}")
             return
-        self.load(bytes(item["content"]), f"upload {item['name']}")
+        self.load(content, f"upload {item['name']}")

@@ -45,7 +45,8 @@ class MaskViewer(anywidget.AnyWidget):
     and the downloads, each mode as `viz.render` draws it. Results segmented with `scores="coarse"` (as the
     Workbench does) cost the least to send. Traits: `result`, `image`, `mode` (one of `viz.MODES`), `alpha`,
     `palette` (`"contrast"` or `"dataset"`), `hidden` (class ids not coloured), `sync_group` (views with the same
-    non-empty group share zoom, pan and hover) and `revision` (counts the results sent to the browser).
+    non-empty group share zoom, pan and hover), `fit_height` (the picture's largest height, as a fraction of the
+    browser window's; it is fitted inside) and `revision` (counts the results sent to the browser).
 
     The viewer dispatches a `dlw-painted` DOM event (`detail`: `revision` and the `performance.now()` times
     `received`, `decoded` and `drawn`) each time it has drawn a new result; it keeps no log.
@@ -70,6 +71,7 @@ class MaskViewer(anywidget.AnyWidget):
     palette = traitlets.Enum(PALETTES, default_value="contrast").tag(sync=True)
     hidden = traitlets.Tuple().tag(sync=True)
     sync_group = traitlets.Unicode("").tag(sync=True)
+    fit_height = traitlets.Float(0.75, min=0.1, max=1.0).tag(sync=True)
     download_name = traitlets.Unicode("segmentation").tag(sync=True)
     note = traitlets.Unicode("").tag(sync=True)
     photo = traitlets.Bytes(b"").tag(sync=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from ..core.segmenter import SegmenterInput, as_segmenter, default_resize
 from ..errors import DeeplabWidgetsError
 from .app_policy import AppPolicy, current_policy
 from .status import error_html, info_html
-from .upload_button import UploadButton
+from .upload_button import UploadButton, upload_content
 
 #: The model dropdown's entry that opens the "load a .tflite file" box.
 LOAD_FILE = "load a .tflite file..."
@@ -61,7 +62,7 @@ class RuntimeControls(widgets.VBox):
         self.custom_models: dict[str, ModelSpec] = {}
         self._sources: dict[str, ModelInput] = {}  # a loaded model's name -> what it was loaded from
         self._syncing = False
-        zoo = [(f"{m.name} ({m.dataset}, {m.input_dtype} {m.input_size})", m.name) for m in list_models()]
+        zoo = [(m.title, m.name) for m in list_models()]
         if isinstance(model, str) and model in dict(zoo).values():
             name, loaded = model, None
         else:  # a file, bytes or a Segmenter: loaded once here, then offered like an uploaded file
@@ -77,18 +78,18 @@ class RuntimeControls(widgets.VBox):
             options=[*zoo, (LOAD_FILE, LOAD_FILE)],
             value=name,
             description="Model",
-            layout={"width": "max-content", "max_width": "100%"},  # the whole name, never cut off
+            style={"description_width": "initial"},  # the room goes to the name, which is never cut off
+            layout={"width": "max-content", "max_width": "100%"},
         )
         self.model_dropdown.add_class("dlw-model")
-        limit = self.policy.upload_limit_bytes
         self.model_upload = UploadButton(
-            "Upload .tflite", accept=".tflite", tooltip="a DeepLab-style .tflite model of yours", max_bytes=limit
+            "Upload .tflite", accept=".tflite", tooltip="a DeepLab-style .tflite model of yours", policy=self.policy
         )
         self.model_upload.add_class("dlw-model-upload")
         self.model_path = widgets.Text(placeholder="path/to/model.tflite", continuous_update=False)
         self.model_path.add_class("dlw-model-path")
         self.labels_upload = UploadButton(
-            "Labels .txt", accept=".txt", tooltip="class names for your model, one per line", max_bytes=limit
+            "Labels .txt", accept=".txt", tooltip="class names for your model, one per line", policy=self.policy
         )
         self.labels_upload.add_class("dlw-labels-upload")
         self.labels_path = widgets.Text(placeholder="path/to/labels.txt (one class per line)", continuous_update=False)
@@ -120,6 +121,8 @@ class RuntimeControls(widgets.VBox):
             self.model_path.layout.display = self.labels_path.layout.display = "none"
         self.backend = widgets.Dropdown(options=["auto", *available_backends()], value="auto", description="Backend")
         self.backend.add_class("dlw-backend")
+        if len(available_backends()) < 2:  # "auto" is the only backend there is: no choice to offer
+            self.backend.layout.display = "none"
         self.resize_buttons = widgets.ToggleButtons(options=list(RESIZE_MODES), value=resize, description="Resize")
         self.resize_buttons.add_class("dlw-resize")
         self.status = widgets.HTML()
@@ -169,15 +172,20 @@ class RuntimeControls(widgets.VBox):
         if isinstance(source, str) and not source.strip():
             return False
         try:
-            if isinstance(source, str):
-                source = self.policy.check_path(source.strip())
-            spec = load_model(source, options=self.options)
+            source = self.policy.check_model(source.strip() if isinstance(source, str) else source)
+            spec = self._load(source, name)
         except DeeplabWidgetsError as exc:
             what = name or ("uploaded model" if isinstance(source, (bytes, bytearray)) else str(source))
             self._fail(f"{what}: {exc}")
             return False
         self.add_model(spec, name or spec.name, source)
         return True
+
+    def _load(self, source: ModelInput, name: str | None, labels: Sequence[str] | None = None) -> ModelSpec:
+        """`load_model(source, labels)`, named `name` when given: an uploaded file (bytes) is called by its file
+        name in the list, the status line, the timings and the downloads alike."""
+        spec = load_model(source, labels, options=self.options)
+        return replace(spec, name=name) if name else spec
 
     def add_model(self, spec: ModelSpec, label: str, source: ModelInput) -> None:
         """Add a loaded model to the dropdown as `label` and choose it; `source` is what it was loaded from.
@@ -209,7 +217,7 @@ class RuntimeControls(widgets.VBox):
             self._fail(f"{label}: load a .tflite file first (zoo models come with their class names)")
             return False
         try:
-            spec = load_model(self._sources[model], tuple(names), options=self.options)
+            spec = self._load(self._sources[model], self.custom_models[model].name, tuple(names))
         except DeeplabWidgetsError as exc:
             self._fail(f"{label}: {exc}")
             return False
@@ -226,11 +234,11 @@ class RuntimeControls(widgets.VBox):
         item = change["new"][-1]
         upload.value = ()  # so that uploading the same file again is seen as a change
         try:
-            self.policy.check_upload(item["name"], max(item["size"], len(item["content"])))
+            content = upload_content(item, self.policy)
         except DeeplabWidgetsError as exc:
             self._fail(f"{item['name']}: {exc}")
             return None
-        return item["name"], bytes(item["content"])
+        return item["name"], content
 
     def _on_labels_upload(self, change: dict) -> None:
         upload = self._checked_upload(change, self.labels_upload)
@@ -288,14 +296,11 @@ class RuntimeControls(widgets.VBox):
     def _on_option(self, _: dict) -> None:
         if self._syncing:
             return
-        if self.delegate.value.strip() and not self.policy.delegate_allowed:
-            self._fail("this app does not load external delegates")
-            return
         try:
             options = RuntimeOptions(
                 num_threads=self.threads.value,
                 xnnpack=self.xnnpack.value,
-                delegate=self.delegate.value.strip() or None,
+                delegate=self.policy.check_delegate(self.delegate.value.strip() or None),
                 backend=self.backend.value,
             )
         except DeeplabWidgetsError as exc:

@@ -14,19 +14,21 @@ import ipywidgets as widgets
 
 from ..assets import zoo
 from ..core.runtime import cpu_count
+from ..errors import DeeplabWidgetsError
 from ..viz.render import figure_png, render_overlay
 from ..viz.timing import latency_vs_threads, published_comparison, stage_breakdown
 from ..workflows.bench import (
     TABLE_COLUMNS,
+    TEXT_COLUMNS,
     AnyResult,
     BenchmarkResult,
     Sweep,
     SweepProgress,
-    format_cell,
     sweep,
+    table_cell,
     write_csv,
 )
-from .app_policy import current_policy
+from .app_policy import AppPolicy, current_policy
 from .download_button import DownloadButton
 from .status import error_html, error_text
 
@@ -34,9 +36,6 @@ from .status import error_html, error_text
 PLOTS = (("median, p5-p95", "errorbar"), ("box plots", "box"), ("vs published phone timings", "published"))
 XNNPACK_CHOICES = (("on", (True,)), ("off", (False,)), ("on and off", (True, False)))
 STARTER = "deeplabv3-starter"
-
-
-TEXT_COLUMNS = {"model", "input", "backend", "delegate", "stage"}
 
 
 def _table_html(sweep_result: Sweep) -> str:
@@ -50,7 +49,7 @@ def _table_html(sweep_result: Sweep) -> str:
     body = "".join(
         "<tr>"
         + "".join(
-            f"<td style='padding:2px 8px;text-align:{'left' if k in TEXT_COLUMNS else 'right'}'>{html.escape(format_cell(r.get(k), missing=''))}</td>"
+            f"<td style='padding:2px 8px;text-align:{'left' if k in TEXT_COLUMNS else 'right'}'>{html.escape(table_cell(r, k, missing=''))}</td>"
             for _, k in cols
         )
         + "</tr>"
@@ -117,7 +116,10 @@ class TimingPanel(widgets.VBox):
         runs: int = 20,
         warmup: int = 1,
         max_seconds: float | None = 10.0,
+        policy: AppPolicy | None = None,
     ) -> None:
+        """`policy` decides which models and delegates a sweep may load (default: `current_policy()`)."""
+        self.policy = policy or current_policy()
         names = list(models or zoo.model_names())
         self.warmup = warmup
         self.max_seconds = max_seconds
@@ -125,28 +127,32 @@ class TimingPanel(widgets.VBox):
         self.models = widgets.SelectMultiple(
             options=names,
             value=[m for m in selected if m in names] or names[:1],
-            rows=min(len(names), 4),
+            rows=min(len(names), 6),
             description="models",
+            layout={"width": "max-content", "max_width": "100%"},  # whole names, never cut off
         )
         self.thread_toggles = [
             widgets.ToggleButton(value=True, description=str(n), tooltip=f"{n} thread(s)", layout={"width": "3em"})
             for n in range(1, cpu_count() + 1)
         ]
         self.xnnpack = widgets.ToggleButtons(options=[c[0] for c in XNNPACK_CHOICES], value="on", description="XNNPACK")
-        self.xnnpack.style.button_width = "6em"
+        self.xnnpack.style.button_width = "auto"  # whole labels ("on and off"), never cut off
         self.delegate = widgets.Text(
             value="", placeholder="optional: external delegate library, e.g. libedgetpu.so.1", description="delegate"
         )
-        if not current_policy().delegate_allowed:
+        if not self.policy.delegate_allowed:  # presentation only: `_settings` asks the policy
             self.delegate.layout.display = "none"
             self.delegate.disabled = True
-        self.pipeline = widgets.Checkbox(value=False, description="whole pipeline, per stage (cat photo)")
+        self.pipeline = widgets.Checkbox(
+            value=False, description="whole pipeline, per stage (cat photo)", indent=False, layout={"width": "auto"}
+        )
         self.runs = widgets.IntSlider(value=runs, min=1, max=200, description="runs", continuous_update=False)
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
         self.progress = widgets.IntProgress(value=0, min=0, max=1, description="", layout={"width": "12em"})
         self.status = widgets.HTML(value="Choose models and options, then press Run.")
         self.status.add_class("dlw-bench-status")
         self.plot_kind = widgets.ToggleButtons(options=PLOTS, value="errorbar", description="plot")
+        self.plot_kind.style.button_width = "auto"
         self.table = widgets.HTML(value="")
         self.plot = widgets.Image(format="png", layout={"max_width": "760px", "display": "none"})
         self.download_csv = DownloadButton(
@@ -189,6 +195,7 @@ class TimingPanel(widgets.VBox):
                 self.plot,
             ]
         )
+        self.add_class("dlw-timing-panel")
 
     @property
     def threads(self) -> tuple[int, ...]:
@@ -216,18 +223,25 @@ class TimingPanel(widgets.VBox):
         self.status.value = text + (f" · about {left:.0f} s left" if progress.runs_done < progress.runs_total else "")
 
     def _settings(self) -> dict[str, Any] | None:
-        """The sweep's arguments from the controls, or None (and a message) when they are incomplete."""
+        """The sweep's arguments from the controls, or None (and a message) when they are incomplete or the policy
+        refuses a model or the delegate: nothing it refused reaches the sweep (or its background process)."""
         if not self.models.value:
             self.status.value = error_html("choose at least one model")
             return None
         if not self.threads:
             self.status.value = error_html("switch on at least one thread count")
             return None
+        try:
+            models = [self.policy.check_model(m) for m in self.models.value]
+            delegate = self.policy.check_delegate(self.delegate.value.strip() or None)
+        except DeeplabWidgetsError as exc:
+            self.status.value = error_html(error_text(exc) + self._kept)
+            return None
         return {
-            "models": list(self.models.value),
+            "models": models,
             "threads": self.threads,
             "xnnpack": dict(XNNPACK_CHOICES)[self.xnnpack.value],
-            "delegates": (self.delegate.value.strip() or None) if not self.delegate.disabled else None,
+            "delegates": delegate,
             "pipeline": self.pipeline.value,
             "runs": self.runs.value,
             "warmup": self.warmup,

@@ -4,24 +4,34 @@ from __future__ import annotations
 
 import html
 from collections import deque
+from functools import cache
 from statistics import median
 from typing import Any
 
 import ipywidgets as widgets
 import traitlets
 
+from ..core.runtime import available_backends
 from ..core.segmenter import SegmentationResult, Timings
 
 STAGES = ("preprocess_ms", "invoke_ms", "postprocess_ms", "total_ms")
 
 
+@cache
+def _backend_choice() -> bool:
+    """True when more than one backend is installed (looked up once: a failed import is retried each time)."""
+    return len(available_backends()) > 1
+
+
 def configuration(result: SegmentationResult) -> str:
-    """The label runs are grouped by: model, runtime options (backend included) and resize mode.
+    """The label runs are grouped by: model, runtime options (the backend when there is a choice) and resize mode.
 
     Args:
         result: A segmentation result.
     """
-    return f"{result.model} · {result.options.describe()} · {result.options.backend} · {result.resize}"
+    options = result.options
+    backend = f" · {options.backend}" if _backend_choice() else ""
+    return f"{result.model} · {options.describe()}{backend} · {result.resize}"
 
 
 class TimingReadout(widgets.VBox):

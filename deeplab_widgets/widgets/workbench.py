@@ -14,7 +14,7 @@ import ipywidgets as widgets
 from PIL import Image
 
 from ..assets.samples import list_samples
-from ..assets.zoo import model_info
+from ..assets.zoo import DATASETS, model_info
 from ..core.images import ImageInput
 from ..core.model import ModelSpec, load_model
 from ..core.runtime import RuntimeOptions
@@ -22,6 +22,7 @@ from ..core.segmenter import Scores, SegmentationResult, Segmenter, SegmenterInp
 from ..errors import DeeplabWidgetsError
 from ..viz.render import DEFAULT_ALPHA
 from .app_policy import AppPolicy, current_policy
+from .camera import CameraSegmenter
 from .compare_view import CompareView
 from .image_picker import ImagePicker
 from .mask_viewer import MaskViewer, SameObject
@@ -33,15 +34,13 @@ from .timing_panel import TimingPanel
 from .timing_readout import TimingReadout
 from .video_player import VideoPlayer
 
-#: Index of the Output stride tab.
-STRIDE_TAB = 4
-#: What each label set was trained on, for the status line.
-DATASETS = {
-    "pascal_voc": "Pascal VOC (20 everyday object classes)",
-    "cityscapes": "Cityscapes (street scenes)",
-    "ade20k": "ADE20K (150 scene classes)",
-    "ade20k-32": "ADE20K (31 scene classes and 'other')",
-}
+#: The tabs, in order.
+TABS = ("Segment", "Compare", "Benchmark", "Video", "Camera", "Output stride", "Quantize")
+COMPARE_TAB, VIDEO_TAB, CAMERA_TAB, STRIDE_TAB = (
+    TABS.index(t) for t in ("Compare", "Video", "Camera", "Output stride")
+)
+#: Above the Video and Camera tabs: which model they use.
+FOLLOWS = "{what} uses the model chosen in the Segment tab: <b>{model}</b>."
 
 
 def fill_tooltips(root: widgets.Widget) -> None:
@@ -112,22 +111,37 @@ class Workbench(widgets.VBox):
         side = widgets.VBox(
             [self.controls, self.timing, self.repeat_button], layout={"flex": "1 1 420px", "min_width": "280px"}
         )
-        self.timing_panel = TimingPanel()
+        self.timing_panel = TimingPanel(policy=self.policy)
         segment_view = widgets.VBox(
             [self.picker, widgets.HBox([self.viewer, side], layout={"flex_flow": "row wrap"}), self.status]
         )
-        self.compare = CompareView()
+        self.compare = CompareView(policy=self.policy)
         self.comparing = False  # the Compare tab runs its second model only once it has been opened
         compare_view = widgets.VBox([self.picker, self.compare])
+        compare_view.add_class("dlw-compare-tab")
+        self.video_note = widgets.HTML()
+        self.video_note.add_class("dlw-video-model")
         self.video_view = widgets.VBox([widgets.HTML("loading the video player...")])
         self.video: VideoPlayer | None = None  # built when the Video tab is first opened (it decodes and segments)
+        self.camera_note = widgets.HTML()
+        self.camera_note.add_class("dlw-camera-model")
+        self.camera_view = widgets.VBox([widgets.HTML("loading the camera...")])
+        self.camera: CameraSegmenter | None = None  # built when the Camera tab is first opened
         self.stride_view = widgets.VBox([widgets.HTML("deriving the model at another output stride...")])
         self.stride_explorer: OutputStrideExplorer | None = None  # built when its tab is first opened
         self._stride_shown: tuple | None = None  # the (model, photo) the Output stride tab last showed
         self.quantize_panel = QuantizePanel(self.controls, policy=self.policy)
         self.tabs = widgets.Tab(
-            [segment_view, compare_view, self.timing_panel, self.video_view, self.stride_view, self.quantize_panel],
-            titles=("Segment", "Compare", "Benchmark", "Video", "Output stride", "Quantize"),
+            [
+                segment_view,
+                compare_view,
+                self.timing_panel,
+                widgets.VBox([self.video_note, self.video_view]),
+                widgets.VBox([self.camera_note, self.camera_view]),
+                self.stride_view,
+                self.quantize_panel,
+            ],
+            titles=TABS,
         )
         super().__init__([self.tabs], **kwargs)
         self.add_class("dlw-workbench")
@@ -144,13 +158,18 @@ class Workbench(widgets.VBox):
 
     @property
     def segmenter(self) -> Segmenter:
-        """The Segmenter for the chosen model, options and resize mode (cached, so toggling is cheap)."""
+        """The Segmenter for the chosen model, options and resize mode (cached, so toggling is cheap).
+
+        Every tab that runs the chosen model (Segment, Video) gets it here, after the policy's checks: raises
+        `AccessDeniedError` for a model path or delegate app mode refuses, whatever the widgets' state says.
+        """
         model, options, resize = key = self._controls_key()
+        self.policy.check_options(options)
         segmenter = self.segmenters.get(key)
         if segmenter is None:
             spec = self._specs.get(model)
             if spec is None:
-                source = self.controls.model_source()
+                source = self.policy.check_model(self.controls.model_source())
                 spec = source if isinstance(source, ModelSpec) else load_model(source, options=options)
                 self._specs[model] = spec
             segmenter = self.segmenters[key] = as_segmenter(spec, options, resize=resize)
@@ -199,24 +218,50 @@ class Workbench(widgets.VBox):
         self._shown = self._controls_key()
         self._show_status(result)
         self._sync_stride_tab()
+        self._sync_media_tabs()
         if self.comparing and times == 1:
             self.compare.compare(image, result, self.source)
         return result
 
     def _on_tab(self, change: dict) -> None:
-        if change["new"] == 3 and self.video is None:
-            try:
-                self.video = VideoPlayer("cockatoo", self.segmenter)
-            except DeeplabWidgetsError as exc:
-                self.video_view.children = (widgets.HTML(error_html(error_text(exc))),)
-            else:
-                self.video_view.children = (self.video,)
+        if change["new"] in (VIDEO_TAB, CAMERA_TAB):
+            self._sync_media_tabs()
         if change["new"] == STRIDE_TAB:
             self._sync_stride_tab()
-        if change["new"] == 1 and not self.comparing:
+        if change["new"] == COMPARE_TAB and not self.comparing:
             self.comparing = True
             if self.result is not None and self.image is not None:
                 self.compare.compare(self.image, self.result, self.source)
+
+    def _sync_media_tabs(self) -> None:
+        """Build the Video or Camera tab's widget on its first opening, and give it the Segment tab's model.
+
+        Only the open tab follows at once (the video re-segments its frame); the other follows when opened.
+        """
+        tab = self.tabs.selected_index
+        if tab not in (VIDEO_TAB, CAMERA_TAB):
+            return
+        try:
+            segmenter = self.segmenter
+            if tab == VIDEO_TAB:
+                if self.video is None:
+                    self.video = VideoPlayer("cockatoo", segmenter, policy=self.policy)
+                    self.video_view.children = (self.video,)
+                else:
+                    self.video.use(segmenter)
+                self.video_note.value = FOLLOWS.format(what="The video", model=html.escape(segmenter.spec.name))
+            else:
+                if self.camera is None:
+                    self.camera = CameraSegmenter(segmenter, policy=self.policy)
+                    self.camera_view.children = (self.camera,)
+                else:
+                    self.camera.use(segmenter)
+                self.camera_note.value = FOLLOWS.format(what="The camera", model=html.escape(segmenter.spec.name))
+        except DeeplabWidgetsError as exc:  # e.g. a delegate that cannot run the model: the Segment tab says so too
+            if tab == VIDEO_TAB and self.video is None:
+                self.video_view.children = (widgets.HTML(error_html(error_text(exc))),)
+            elif tab == CAMERA_TAB and self.camera is None:
+                self.camera_view.children = (widgets.HTML(error_html(error_text(exc))),)
 
     def _sync_stride_tab(self) -> None:
         """Show the current model and photo in the Output stride tab, only while it is open (it derives and runs)."""
@@ -242,7 +287,8 @@ class Workbench(widgets.VBox):
         info = model_info(zoo_id) if zoo_id else None
         hint = ""
         if info is not None and info.sample and self.source != f"sample {info.sample}":
-            hint = f" · {info.dataset} classes: try the {info.sample} sample"
+            covers = DATASETS.get(info.dataset, (info.dataset, info.dataset))[1]
+            hint = f" · it knows {covers}: try the {info.sample} sample"
         self.status.value = (
             f"<span>{html.escape(self.source)} · {html.escape(result.model)} · "
             f"{result.timings.total_ms:.0f} ms · {html.escape(top)}{html.escape(hint)}</span>{self._subject_note(result)}"
@@ -254,7 +300,7 @@ class Workbench(widgets.VBox):
         if not shows or shows in result.class_names:
             return ""
         labels = self.segmenter.spec.labels.name if self.segmenters else ""
-        trained = DATASETS.get(labels, f"{len(result.class_names)} classes of its own")
+        trained = DATASETS.get(labels, ("", f"{len(result.class_names)} classes of its own"))[1]
         return (
             f"<br><span style='color:#555'>{html.escape(result.model)} was trained on {html.escape(trained)}: "
             f"it has no class for {html.escape(shows)}, so it labels the photo with the classes it knows.</span>"
@@ -282,6 +328,10 @@ class Workbench(widgets.VBox):
     def _on_error(self, change: dict) -> None:
         if change["new"]:
             self._show_error(change["new"])
+        elif change["owner"] is self.picker and self.result is not None:
+            # A photo was chosen after a failure. When it is the one on screen (a sample clicked again) nothing
+            # runs, so the error would otherwise stay in the status line.
+            self._show_status(self.result)
 
     def _show_error(self, message: str) -> None:
         kept = " (showing the last good result)" if self.result is not None else ""

@@ -2,7 +2,8 @@
 
 A dataset is a list of (image, class-id mask) pairs matched by file stem. Listing a folder checks
 that every image has a mask; reading a pair checks the mask's mode, size and label range, and
-every error names the offending file.
+every error names the offending file. A mask saved as a colour map (RGB in the label set's colours, as some
+projects publish their targets) becomes a class-id mask with `class_ids_from_colours` / `write_class_id_mask`.
 """
 
 from __future__ import annotations
@@ -136,6 +137,83 @@ def read_mask(path: PathLike) -> np.ndarray:
         raise DatasetError(f"mask not found: {path}") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise DatasetError(f"{path}: not a readable mask image ({exc})") from None
+
+
+def class_ids_from_colours(
+    colours: np.ndarray, labels: LabelSet | str = "pascal_voc", *, ignore_index: int | None = 255
+) -> np.ndarray:
+    """The class ids of a mask saved as a colour map, the inverse of colouring ids with `labels.colormap`.
+
+    Args:
+        colours: An H x W x 3 uint8 RGB array, every pixel the colour of a class of `labels` (or of
+            `ignore_index`: in the VOC palette 255, void, is 224,224,192).
+        labels: The label set whose colours the map uses.
+        ignore_index: The id of unlabelled pixels, whose colour is `labels.colormap[ignore_index]`; None for none.
+
+    Returns:
+        An H x W uint8 array of class ids.
+
+    Raises:
+        DatasetError: A pixel's colour is no class's colour (the message names the first such pixel), or two ids
+            share a colour.
+    """
+    table = label_set(labels) if isinstance(labels, str) else labels
+    ids = np.arange(len(table.names))
+    if ignore_index is not None:
+        ids = np.append(ids, ignore_index)
+    keys = _colour_keys(table.colormap[ids])
+    if len(np.unique(keys)) != len(keys):
+        raise DatasetError(f"{table.name}: two class ids share a colour; a colour map cannot be read back")
+    order = np.argsort(keys)
+    rgb = np.asarray(colours, dtype=np.uint8)
+    pixels = _colour_keys(rgb.reshape(-1, 3))
+    at = np.minimum(np.searchsorted(keys[order], pixels), len(keys) - 1)
+    unknown = np.flatnonzero(keys[order][at] != pixels)
+    if unknown.size:
+        y, x = divmod(int(unknown[0]), rgb.shape[1])
+        raise DatasetError(
+            f"colour {tuple(int(v) for v in rgb[y, x])} at row {y}, column {x} is no {table.name} class colour "
+            f"({unknown.size} such pixels)"
+        )
+    return ids[order][at].reshape(rgb.shape[:2]).astype(np.uint8)
+
+
+def _colour_keys(rgb: np.ndarray) -> np.ndarray:
+    """One integer per colour: R << 16 | G << 8 | B."""
+    rgb = rgb.astype(np.int32)
+    return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+
+
+def write_class_id_mask(
+    source: PathLike, target: PathLike, labels: LabelSet | str = "pascal_voc", *, ignore_index: int | None = 255
+) -> None:
+    """Convert a colour-map mask file into a palette PNG of class ids (coloured with the label set's palette).
+
+    The form of PASCAL VOC's own `SegmentationClass` masks: `read_mask` reads it, an image viewer shows its
+    colours. The registry uses it for targets published as RGB colour maps (`registry.fetch(..., convert=...)`).
+
+    Args:
+        source: The colour-map mask (any image Pillow reads; converted to RGB).
+        target: Where the PNG is written (the format is PNG whatever the name).
+        labels: The label set whose colours `source` uses.
+        ignore_index: The id of unlabelled pixels (see `class_ids_from_colours`).
+
+    Raises:
+        DatasetError: `source` is not a readable image, or a pixel's colour is no class's.
+    """
+    try:
+        with Image.open(source) as im:
+            rgb = np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DatasetError(f"{source}: not a readable mask image ({exc})") from None
+    try:
+        ids = class_ids_from_colours(rgb, labels, ignore_index=ignore_index)
+    except DatasetError as exc:
+        raise DatasetError(f"{source}: {exc}") from None
+    table = label_set(labels) if isinstance(labels, str) else labels
+    out = Image.fromarray(ids)
+    out.putpalette(table.colormap.flatten().tolist())  # an L image with a palette becomes a P image
+    out.save(target, format="PNG")
 
 
 def _pairs(images: Path, masks: Path, mask_ext: str) -> tuple[LabelledImage, ...]:

@@ -4,6 +4,10 @@ Two numbers measured minutes apart (in two notebook cells, say) see different lo
 processes, so their ratio can say more about the machine than about the models. Interleaving the
 tasks run by run, rotating which goes first, gives each the same conditions; the system load average
 is recorded before and after, and `verdict` says when a difference is within the noise.
+
+Two tasks are compared round by round: each round ran both under the same load, so the ratio of their two times
+in a round is free of the load's drift, while each task's own spread over the run is not (a burst of load widens
+both). A difference is real when the per-round ratios' 5th-95th percentile range stays on one side of 1.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from ..core.images import ImageInput, load_image
 from ..core.preprocess import fit
@@ -55,18 +61,31 @@ class InterleavedTiming:
         """
         return self.stat(slow).median_ms / self.stat(fast).median_ms
 
+    def round_ratios(self, slow: str, fast: str) -> tuple[float, float]:
+        """The 5th-95th percentile range of `slow`'s time over `fast`'s, round by round (paired).
+
+        Args:
+            slow: One task's name.
+            fast: Another task's name.
+        """
+        self.stat(slow), self.stat(fast)  # unknown names raise OptionsError
+        x, y = (np.asarray(self.samples_ms[self.names.index(n)]) for n in (slow, fast))
+        lo, hi = np.percentile(x / y, [5, 95])
+        return float(lo), float(hi)
+
     def distinct(self, a: str, b: str) -> bool:
-        """True when the two tasks' 5th-95th percentile ranges do not overlap (a difference, not noise).
+        """True when one task was the faster in (nearly) every round: the per-round ratios' 5th-95th percentile
+        range does not include 1 (a difference, not noise).
 
         Args:
             a: One task's name.
             b: Another task's name.
         """
-        x, y = self.stat(a), self.stat(b)
-        return x.p95_ms < y.p5_ms or y.p95_ms < x.p5_ms
+        lo, hi = self.round_ratios(a, b)
+        return lo > 1 or hi < 1
 
     def verdict(self, a: str, b: str) -> str:
-        """One sentence comparing two tasks, saying plainly when their spreads overlap.
+        """One sentence comparing two tasks, saying plainly when the rounds disagree on which is faster.
 
         Args:
             a: One task's name.
@@ -75,9 +94,11 @@ class InterleavedTiming:
         x, y = self.stat(a), self.stat(b)
         fast, slow = (a, b) if x.median_ms <= y.median_ms else (b, a)
         ratio = self.ratio(slow, fast)
+        lo, hi = self.round_ratios(slow, fast)
+        spread = f"per-round ratio {lo:.2f}-{hi:.2f}, 5-95%"
         if self.distinct(a, b):
-            return f"{fast} is {ratio:.2f}x as fast as {slow} (their 5-95% ranges do not overlap)"
-        return f"{fast} vs {slow}: {ratio:.2f}x, but their 5-95% ranges overlap: within the noise of this machine"
+            return f"{fast} is {ratio:.2f}x as fast as {slow} ({spread})"
+        return f"{fast} vs {slow}: {ratio:.2f}x, but the rounds disagree ({spread}): within the noise of this machine"
 
     @property
     def busy(self) -> bool:

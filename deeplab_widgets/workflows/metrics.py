@@ -96,6 +96,23 @@ class Metrics:
         rows = self.confusion.sum(axis=1, keepdims=True)
         return np.divide(self.confusion, rows, out=np.zeros(self.confusion.shape), where=rows > 0)
 
+    def top_confusions(self, top: int = 3) -> tuple[tuple[str, str, float], ...]:
+        """Where the ground truth's pixels went wrong: the largest off-diagonal cells of the normalised confusion.
+
+        Args:
+            top: How many to report.
+
+        Returns:
+            (true class, predicted class, share of the true class's pixels) triples, largest share first.
+        """
+        share = self.normalized_confusion()
+        np.fill_diagonal(share, 0)
+        order = np.argsort(share, axis=None)[::-1][: max(0, top)]
+        cells = [np.unravel_index(k, share.shape) for k in order]
+        return tuple(
+            (self.class_names[t], self.class_names[p], float(share[t, p])) for t, p in cells if share[t, p] > 0
+        )
+
     def to_dict(self) -> dict:
         """A JSON-ready summary (per-class IoU for the classes present in the ground truth)."""
         return {

@@ -49,7 +49,6 @@ from ..core.segmenter import Segmenter
 from ..errors import (
     AlreadyQuantizedError,
     CalibrationError,
-    DatasetError,
     DependencyError,
     ModelNotFoundError,
     OptionsError,
@@ -59,7 +58,7 @@ from ..tflite.metadata import with_labels
 from ..tflite.normalize import SIGNATURE_KEY, normalize
 from ..tflite.quantization import QuantizationSummary, summarize
 from .datasets import LabelledDataset
-from .labelled import labelled_voc
+from .labelled import labelled_pairs
 
 #: A named quantization recipe (see the module docstring).
 Recipe = Literal["dynamic-int8", "weight-only-int8", "weight-only-int4", "int8", "int16x8"]
@@ -161,10 +160,7 @@ def _photos(source: CalibrationSource) -> tuple[str, list[tuple[str, ImageInput]
     if isinstance(source, str) and source == "samples":
         return "samples", [(s.name, s.path()) for s in list_samples("photo")]
     if isinstance(source, str) and source == "voc":
-        try:
-            dataset = labelled_voc()
-        except DatasetError as exc:
-            raise CalibrationError(str(exc)) from None
+        dataset = labelled_pairs("pascal_voc")
         return "voc", [(item.image_path.name, item.image_path) for item in dataset.items]
     if isinstance(source, (str, os.PathLike)):
         folder = Path(source)
@@ -192,13 +188,16 @@ def calibration_set(
 
     Args:
         model: The float model (its input size, normalisation and resize mode decide the tensors).
-        source: "samples" (the registry's sample photos), "voc" (the labelled VOC images), a folder of photos,
+        source: "samples" (the registry's sample photos), "voc" (the photos of the labelled VOC pairs,
+            `labelled_pairs()`), a folder of photos,
             a sequence of images (paths, bytes, PIL images, arrays) or a `LabelledDataset`.
         count: How many photos, at least 1 and at most as many as the source holds.
         on_photo: Called with (done, total) after each photo.
 
     Raises:
-        CalibrationError: `count` below 1 or above the photos available, a missing or empty folder, no VOC data.
+        CalibrationError: `count` below 1 or above the photos available, a missing or empty folder.
+        DownloadError: "voc" and the labelled pairs are neither in a mirror folder nor cached, and cannot be
+            downloaded.
         ImageDecodeError: A photo cannot be read.
     """
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:

@@ -1,5 +1,5 @@
 """Scoring variants of one model on labelled pairs: the same weights at other output strides and input sizes,
-with or without image pooling, with or without the CRF.
+with or without image pooling, with or without the CRF, on photos with less detail.
 
 For each variant: mIoU with a bootstrap interval over images (images resampled with replacement, their
 confusion matrices summed, mIoU recomputed), pixel accuracy, and accuracy in bands of distance to the ground
@@ -14,7 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from PIL import Image
 
+from ..core.checks import check_int
 from ..core.crf import CrfOptions
 from ..core.segmenter import Refine, Segmenter
 from ..errors import DatasetError
@@ -28,11 +30,40 @@ BANDS: tuple[tuple[int, int], ...] = ((0, 1), (2, 3), (4, 8))
 
 @dataclass(frozen=True)
 class Variant:
-    """One way to run a model: its Segmenter and whether the CRF refines its class maps."""
+    """One way to run a model: its Segmenter, whether the CRF refines its class maps, and how much detail of the
+    photo it sees.
+
+    Attributes:
+        segmenter: The model.
+        refine: `"crf"` to refine each class map with the CRF (see `Segmenter.segment`).
+        crf: The CRF's parameters.
+        detail: None for the photo as it is; n to keep only an n x n photo's detail (`reduce_detail`): the model
+            sees objects at its own input's scale with the detail of a smaller input, which separates the two
+            things a smaller input changes.
+    """
 
     segmenter: Segmenter
     refine: Refine | None = None
     crf: CrfOptions | None = None
+    detail: int | None = None
+
+
+def reduce_detail(photo: Image.Image, size: int) -> Image.Image:
+    """The photo at its own size with only the detail of a `size` x `size` version of it.
+
+    Stretched to `size` x `size` as a Segmenter with that input size does (box filter), then enlarged back
+    (bilinear): the same objects at the same scale, with what a smaller input loses.
+
+    Args:
+        photo: An RGB photo.
+        size: The side of the smaller version (e.g. 257, the starter's input).
+
+    Raises:
+        OptionsError: `size` is not a whole number >= 2.
+    """
+    size = check_int("size", size, minimum=2)
+    small = photo.resize((size, size), Image.Resampling.BOX)
+    return small.resize(photo.size, Image.Resampling.BILINEAR)
 
 
 @dataclass(frozen=True)
@@ -118,8 +149,9 @@ def score_variants(
         valid = truth != ignore if ignore is not None else np.ones(truth.shape, bool)
         masks = [m & valid for m in band_masks(truth, bands)]
         for name, v in runs.items():
+            photo = image if v.detail is None else reduce_detail(image, v.detail)
             t0 = time.perf_counter()
-            labels = v.segmenter.segment(image, refine=v.refine, crf=v.crf).labels
+            labels = v.segmenter.segment(photo, refine=v.refine, crf=v.crf).labels
             times[name].append((time.perf_counter() - t0) * 1e3)
             confusions[name].append(ConfusionMatrix(n, ignore).update(truth, labels))
             right = labels == truth

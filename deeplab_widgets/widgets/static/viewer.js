@@ -589,7 +589,7 @@ class Viewer {
     const { canvas, stage, root } = this;
     const width = Math.max(1, stage.clientWidth || root.clientWidth || 640);
     const { w, h } = this.contentSize();
-    const height = Math.max(1, Math.min(Math.max(200, window.innerHeight * 0.75), w ? (width * h) / w : 360));
+    const height = Math.max(1, Math.min(Math.max(200, window.innerHeight * (Number(this.model.get("fit_height")) || 0.75)), w ? (width * h) / w : 360));
     const dpr = window.devicePixelRatio || 1;
     canvas.style.width = `${width}px`;
     canvas.style.height = `${height}px`;
@@ -755,7 +755,10 @@ class Viewer {
     const mode = this.model.get("mode"), tools = this.tools;
     for (const m of MODES) tools.modeButtons[m].classList.toggle("dlw-active", m === mode);
     tools.alpha.value = String(this.model.get("alpha"));
-    tools.alphaLabel.style.display = MASK_MODES.includes(mode) ? "none" : "";
+    // Kept in place (greyed) where it has no effect, so the buttons after it never move.
+    tools.alpha.disabled = MASK_MODES.includes(mode);
+    tools.alphaLabel.classList.toggle("dlw-disabled", tools.alpha.disabled);
+    tools.alpha.title = tools.alpha.disabled ? `opacity has no effect in ${mode} mode` : "opacity of the colours over the photo";
     const scores = this.layers && this.layers.scores;
     this.note.textContent = HEAT.includes(mode) && !scores ? this.model.get("note") || "" : "";
     tools.saveMask.disabled = tools.saveOverlay.disabled = !this.layers;
@@ -988,6 +991,7 @@ class Viewer {
       "change:hidden": restyle,
       "change:palette": restyle,
       "change:note": () => this.updateControls(),
+      "change:fit_height": () => this.schedule(),
     };
     for (const [event, handler] of Object.entries(this.handlers)) model.on(event, handler);
     this.resize = new ResizeObserver(() => this.schedule());

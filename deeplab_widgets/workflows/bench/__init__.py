@@ -24,7 +24,17 @@ from .latency import (
 )
 from .pipeline import DEFAULT_PHOTO, STAGES, PipelineResult, Render, StageStats, benchmark_pipeline, encode_mask_png
 from .sweep import AnyResult, Sweep, SweepProgress, parse_list, sweep
-from .tables import ROW_FIELDS, TABLE_COLUMNS, format_cell, latency_text_table, read_table, write_csv, write_table
+from .tables import (
+    ROW_FIELDS,
+    TABLE_COLUMNS,
+    TEXT_COLUMNS,
+    format_cell,
+    latency_text_table,
+    read_table,
+    table_cell,
+    write_csv,
+    write_table,
+)
 
 __all__ = [
     "DEFAULT_PHOTO",
@@ -34,6 +44,7 @@ __all__ = [
     "ROW_FIELDS",
     "STAGES",
     "TABLE_COLUMNS",
+    "TEXT_COLUMNS",
     "AnyResult",
     "BenchmarkResult",
     "LatencyStats",
@@ -52,6 +63,7 @@ __all__ = [
     "parse_list",
     "read_table",
     "sweep",
+    "table_cell",
     "write_csv",
     "write_table",
 ]

@@ -42,10 +42,16 @@ ROW_FIELDS: dict[str, type] = {
 }
 
 
+#: Decimals of the measured values in the tidy table: 1 microsecond for times in ms, a thousandth of a MB for memory (the
+#: timer's resolution is finer, but run-to-run noise is far larger).
+DECIMALS = 3
+
+
 def latency_row(
     model: str, options: RuntimeOptions, backend: str, inp: str, stage: str, s: LatencyStats, extra: dict[str, Any]
 ) -> dict[str, Any]:
-    """One row of the tidy table (every `ROW_FIELDS` key; `None` where a column does not apply).
+    """One row of the tidy table (every `ROW_FIELDS` key; `None` where a column does not apply), measured values
+    rounded to `DECIMALS`, so the CSV and JSON files hold what the measurement can tell.
 
     Args:
         model: The model's name.
@@ -57,6 +63,16 @@ def latency_row(
         extra: More columns (init_ms, first_ms, memory), as `ROW_FIELDS` names them.
     """
     row: dict[str, Any] = dict.fromkeys(ROW_FIELDS)
+    measured = {
+        "min_ms": s.min_ms,
+        "max_ms": s.max_ms,
+        "mean_ms": s.mean_ms,
+        "std_ms": s.std_ms,
+        "p5_ms": s.p5_ms,
+        "median_ms": s.median_ms,
+        "p95_ms": s.p95_ms,
+        **extra,
+    }
     row.update(
         model=model,
         backend=backend,
@@ -66,14 +82,7 @@ def latency_row(
         input=inp,
         stage=stage,
         runs=s.count,
-        min_ms=s.min_ms,
-        max_ms=s.max_ms,
-        mean_ms=s.mean_ms,
-        std_ms=s.std_ms,
-        p5_ms=s.p5_ms,
-        median_ms=s.median_ms,
-        p95_ms=s.p95_ms,
-        **extra,
+        **{k: None if v is None else round(float(v), DECIMALS) for k, v in measured.items()},
     )
     return row
 
@@ -149,12 +158,24 @@ def format_cell(value: Any, missing: str = "-") -> str:
     return str(value)
 
 
+def table_cell(row: dict[str, Any], key: str, missing: str = "-") -> str:
+    """Column `key` of a tidy row as a table shows it (`format_cell`, with `CELL_WORDS`).
+
+    Args:
+        row: A tidy row.
+        key: Its column.
+        missing: The text for None.
+    """
+    value = row.get(key)
+    return CELL_WORDS.get((key, value)) or format_cell(value, missing)
+
+
 #: Columns of the text table: (header, row key).
 TABLE_COLUMNS = (
     ("model", "model"),
-    ("input", "input"),
+    ("input image", "input"),
     ("backend", "backend"),
-    ("thr", "threads"),
+    ("threads", "threads"),
     ("xnnpack", "xnnpack"),
     ("delegate", "delegate"),
     ("stage", "stage"),
@@ -167,10 +188,12 @@ TABLE_COLUMNS = (
     ("std", "std_ms"),
     ("p95", "p95_ms"),
     ("max", "max_ms"),
-    ("rss MB", "rss_peak_mb"),
+    ("memory MB", "rss_peak_mb"),
 )
-#: Columns of the text table that hold words (left-aligned); the others hold numbers.
-TEXT_COLUMNS = {"model", "input", "backend", "delegate", "stage"}
+#: How the tables (not the files) word some values: the benchmark's own input is random pixels, not a photo.
+CELL_WORDS: dict[tuple[str, Any], str] = {("input", "random"): "random pixels"}
+#: Columns (row keys) that hold words, left-aligned in the tables; the others hold numbers.
+TEXT_COLUMNS = frozenset({"model", "input", "backend", "delegate", "stage"})
 
 
 def latency_text_table(rows: Sequence[dict[str, Any]]) -> str:
@@ -180,6 +203,6 @@ def latency_text_table(rows: Sequence[dict[str, Any]]) -> str:
         rows: Tidy rows (`Sweep.rows()`).
     """
     cols = [(h, k) for h, k in TABLE_COLUMNS if any(r.get(k) is not None for r in rows)]
-    left = {i for i, (h, _) in enumerate(cols) if h in TEXT_COLUMNS}
-    body = [[format_cell(r.get(k)) for _, k in cols] for r in rows]
+    left = {i for i, (_, k) in enumerate(cols) if k in TEXT_COLUMNS}
+    body = [[table_cell(r, k) for _, k in cols] for r in rows]
     return text_table([h for h, _ in cols], body, left=left) + "\n(times in ms)"

@@ -3,6 +3,7 @@
 from .reader import DecodedFrame, VideoInfo, VideoReader, video_info
 from .segment import VideoFrameResult, VideoFrames, model_size, segment_video
 from .temporal import Flicker, FlickerMeter, ProbabilitySmoother, flicker, top_class
+from .throughput import VideoThroughput, video_throughput
 from .writer import VideoWriter
 
 __all__ = [
@@ -14,10 +15,12 @@ __all__ = [
     "VideoFrames",
     "VideoInfo",
     "VideoReader",
+    "VideoThroughput",
     "VideoWriter",
     "flicker",
     "model_size",
     "segment_video",
     "top_class",
     "video_info",
+    "video_throughput",
 ]
