@@ -1,7 +1,7 @@
 """Time from a display-only change (alpha, mode, class toggle) to the new encoded image, on a ~1 MP photo.
 
 Part 1 compares encoders for the display picture (the overlay of `kite_and_cold`, 1352x900): time and size.
-Part 2 times the kernel-side picture (`viz.Renderer` + JPEG encode) per display change, as used for static
+Part 2 times the kernel-side picture (`viz.render` + JPEG encode) per display change, as used for static
 exports; the Workbench's viewer composites in the browser instead (benchmarks/viewer_latency.py).
 Rounds are interleaved and medians reported, so load from other processes hits every case alike.
 
@@ -20,8 +20,8 @@ from PIL import Image
 
 from deeplab_widgets import Segmenter, load_sample
 from deeplab_widgets.viz import overlay_image
-from deeplab_widgets.viz.render import DisplayOptions, Renderer
 from deeplab_widgets.viz.render import encode as encode_display
+from deeplab_widgets.viz.render import render
 
 ENCODERS: dict[str, dict] = {
     "JPEG q85": {"format": "JPEG", "quality": 85},
@@ -78,21 +78,17 @@ def main() -> None:
     for name in ENCODERS:
         print(f"{name:24} {statistics.median(times[name]):10.1f} {sizes[name] / 1024:9.0f}")
 
-    renderer = Renderer()
     smallest = result.present_classes()[-1].id
 
-    def show(options: DisplayOptions) -> bytes:
-        return encode_display(renderer.render(photo, result, options).image)
+    def show(**options) -> bytes:
+        return encode_display(render(photo, result, **options))
 
     def set_mode(name: str) -> Callable[[int], None]:
-        return lambda _: show(DisplayOptions(name))
+        return lambda _: show(mode=name)
 
     cases: dict[str, Case] = {
-        "alpha slider (overlay)": (set_mode("overlay"), lambda i: show(DisplayOptions(alpha=0.3 if i % 2 else 0.7))),
-        "class toggle (overlay)": (
-            set_mode("overlay"),
-            lambda i: show(DisplayOptions(hidden=frozenset({smallest} if i % 2 else ()))),
-        ),
+        "alpha slider (overlay)": (set_mode("overlay"), lambda i: show(alpha=0.3 if i % 2 else 0.7)),
+        "class toggle (overlay)": (set_mode("overlay"), lambda i: show(hidden={smallest} if i % 2 else ())),
     }
     for name in ("mask", "side by side", "boundaries", "confidence", "entropy"):
         cases[f"mode overlay -> {name}"] = (set_mode("overlay"), set_mode(name))

@@ -76,7 +76,7 @@ def test_thumbnail_keeps_class_ids(report) -> None:
     record = next(r for r in rep.records if r.source.endswith("bird.bmp"))
     result = load_result(record)
     photo = Image.open(record.source).convert("RGB")
-    small = thumbnail(photo, result, size=64, alpha=1.0)
+    small = thumbnail(photo, result, size=64, alpha=1.0, palette="dataset")
     assert max(small.size) == 64
     colours = {tuple(c) for c in np.asarray(small).reshape(-1, 3)}
     assert colours <= {tuple(result.colormap[i]) for i in np.unique(result.labels)}

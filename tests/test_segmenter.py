@@ -124,9 +124,36 @@ def test_scores_interpreter_is_separate_so_the_default_path_runs_the_original_gr
     seg = segmenters["deeplabv3plus-mnv2-ade20k-int8"]
     seg.segment(sample_path("bird"), scores=True)
     default, scored = seg.runner.interpreter, seg.spec.scores_runner(seg.options).interpreter
-    assert len(default.get_output_details()) == 1 and len(scored.get_output_details()) == 2
+    assert len(default.get_output_details()) == 1 and len(scored.get_output_details()) == 3
     assert scored.get_output_details()[1]["index"] == seg.spec.scores_index
     assert scored.get_output_details()[1]["dtype"] == np.int8  # dequantized with the tensor's own scale
+    coarse = scored.get_output_details()[2]  # the decoder's 128x128 logits, before the graph's last resize
+    assert coarse["index"] == seg.spec.coarse_index and tuple(coarse["shape"]) == (1, 128, 128, 32)
+
+
+@pytest.mark.parametrize("model", ALL_MODELS)
+def test_coarse_scores_upsample_to_exactly_the_model_resolution_probabilities(segmenters, model: str) -> None:
+    seg = segmenters[model]
+    image = load_sample("kite_and_cold")
+    full, coarse = seg.segment(image, scores=True), seg.segment(image, scores="coarse")
+    assert coarse.scores is None and coarse.coarse is not None and coarse.has_scores
+    h, w, c = coarse.coarse.logits.shape
+    assert (h, w) in {(33, 33), (128, 128)} and c == seg.spec.num_classes  # before the graph's last resize
+    np.testing.assert_array_equal(coarse.labels, full.labels)
+    np.testing.assert_allclose(coarse.probabilities(), full.scores, atol=2e-6)  # 8-bit models: rounded as the graph
+    assert coarse.probabilities() is coarse.probabilities()  # computed once
+
+
+def test_coarse_scores_of_a_padded_photo_cover_only_the_photo(segmenters) -> None:
+    seg = segmenters["deeplabv3-mnv2-voc"]  # pad mode: the cat fills 513x342 of the 513x513 input
+    result = seg.segment(load_sample("cat"), scores="coarse")
+    assert result.coarse.output_size == (513, 513) and result.coarse.content == (342, 513)
+    assert result.probabilities().shape == (342, 513, 21)
+
+
+def test_scores_accepts_true_false_or_coarse_only(starter) -> None:
+    with pytest.raises(OptionsError, match=r"^scores must be True or False \(or 'coarse'\), not 'fine'$"):
+        starter.segment(sample_path("cat"), scores="fine")
 
 
 def test_logits_lookup_by_a_wrong_tensor_name_raises_no_scores_error(shared) -> None:
@@ -216,7 +243,7 @@ def test_coral_cityscapes_label_file_is_realigned(shared) -> None:
 
 def test_grafted_argmax_head_matches_numpy_argmax(starter, monkeypatch) -> None:
     assert starter.spec.labels_index is not None  # the ARG_MAX head was grafted on
-    monkeypatch.setattr("deeplab_widgets.core.model.add_argmax_head", lambda content: None)
+    monkeypatch.setattr("deeplab_widgets.core.model.add_argmax_head", lambda content, **_: None)
     plain = Segmenter("deeplabv3-starter")
     assert plain.spec.labels_index is None
     image = load_sample("pets")

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from deeplab_widgets import NoScoresError, OptionsError, Segmenter, load_sample
+from deeplab_widgets.core.labels import CONTRAST_COLORS
 from deeplab_widgets.viz import (
     MODES,
     DisplayOptions,
@@ -60,11 +61,21 @@ def test_colorize_is_the_palette_lookup(cat_result):
 def test_overlay_alpha_ends_and_middle(cat, cat_result):
     photo = np.asarray(cat)
     mask = cat_result.colormap[cat_result.labels]
-    np.testing.assert_array_equal(overlay(cat, cat_result, 0.0), photo)
-    np.testing.assert_array_equal(overlay(cat, cat_result, 1.0), mask)
-    half = overlay(cat, cat_result, 0.5).astype(int)
+    np.testing.assert_array_equal(overlay(cat, cat_result, 0.0, palette="dataset"), photo)
+    np.testing.assert_array_equal(overlay(cat, cat_result, 1.0, palette="dataset"), mask)
+    half = overlay(cat, cat_result, 0.5, palette="dataset").astype(int)
     expected = (photo.astype(int) + mask) / 2
     assert np.abs(half - expected).max() <= 1
+
+
+def test_default_overlay_leaves_the_background_clear_and_tints_the_cat_in_a_contrast_colour(cat, cat_result):
+    photo = np.asarray(cat).astype(int)
+    shown = overlay(cat, cat_result, 0.6).astype(int)
+    background, is_cat = cat_result.labels == 0, cat_result.labels == CAT
+    np.testing.assert_array_equal(shown[background], photo[background])
+    colour = CONTRAST_COLORS[CAT - 1]  # the 8th coloured class: background takes no colour
+    expected = 0.4 * photo[is_cat] + 0.6 * np.array(colour)
+    assert np.abs(shown[is_cat] - expected).max() <= 1
 
 
 def test_overlay_rejects_an_image_of_another_size(cat_result):
@@ -74,7 +85,7 @@ def test_overlay_rejects_an_image_of_another_size(cat_result):
 
 def test_hidden_class_is_not_coloured(cat, cat_result):
     photo = np.asarray(cat)
-    out = overlay(cat, cat_result, 1.0, hidden={CAT})
+    out = overlay(cat, cat_result, 1.0, hidden={CAT}, palette="dataset")
     is_cat = cat_result.labels == CAT
     np.testing.assert_array_equal(out[is_cat], photo[is_cat])
     np.testing.assert_array_equal(out[~is_cat], cat_result.colormap[cat_result.labels][~is_cat])
@@ -104,13 +115,13 @@ def test_draw_boundaries_paints_only_the_edges(cat, cat_result):
 def test_side_by_side_layout(cat, starter):
     pair = side_by_side(cat, cat, gap=8)
     assert pair.size == (2 * cat.width + 8, cat.height)
-    kite = load_sample("kite_and_cold")  # 1352x900: the halves are scaled so the pair fits 1400 px
-    shown = render(kite, starter.segment(kite), DisplayOptions("side by side"))
-    assert shown.width <= 1400 and abs(shown.height - 900 * (1400 - 8) / 2704) <= 1
+    shown = render(cat, starter.segment(cat), mode="side by side")  # at the photo's scale, as the viewer draws it
+    assert shown.size == (2 * cat.width + 8, cat.height)
+    assert (np.asarray(shown)[:, cat.width : cat.width + 8] == 255).all()  # a white gap
 
 
 def test_boundaries_mode_draws_white_edges_over_the_overlay(cat, cat_result):
-    shown = np.asarray(render(cat, cat_result, DisplayOptions("boundaries", 0.4, {0})))
+    shown = np.asarray(render(cat, cat_result, mode="boundaries", alpha=0.4, hidden={0}))
     edges = boundaries(cat_result.labels, {0})
     assert edges.sum() > 100 and (shown[edges] == 255).all()
     plain = overlay(cat, cat_result, 0.4, {0})
@@ -118,7 +129,8 @@ def test_boundaries_mode_draws_white_edges_over_the_overlay(cat, cat_result):
 
 
 def test_legend_lists_present_classes_with_colour_and_share(cat_result):
-    entries = legend_entries(cat_result, hidden={0})
+    assert legend_entries(cat_result)[1].color == CONTRAST_COLORS[CAT - 1]  # the default palette's colour
+    entries = legend_entries(cat_result, hidden={0}, palette="dataset")
     names = [e.name for e in entries]
     assert names[:2] == ["background", "cat"]
     assert abs(sum(e.fraction for e in entries) - 1.0) < 1e-9
@@ -156,18 +168,40 @@ def test_argmax_models_have_confidence_maps_too(segmenters, cat):
     assert conf.min() >= 0 and conf.max() <= 1 and np.median(conf) > 0.8
 
 
-def test_renderer_covers_every_mode(cat, cat_result, argmax_result):
-    renderer = Renderer()
+def test_render_covers_every_mode_and_refuses_heat_maps_without_scores(cat, cat_result, argmax_result):
     for mode in MODES:
-        out = renderer.render(cat, cat_result, DisplayOptions(mode, 0.5))
+        out = render(cat, cat_result, mode=mode, alpha=0.5)
         width = 2 * cat.width + 8 if mode == "side by side" else cat.width
-        assert out.image.size == (width, cat.height) and out.note == ""
-    note = Renderer().render(cat, argmax_result, DisplayOptions("confidence")).note
-    assert note.startswith("No scores in this result")
-    with pytest.raises(NoScoresError):
-        render(cat, argmax_result, DisplayOptions("entropy"), strict=True)
+        assert out.size == (width, cat.height) and out.mode == "RGB"
+    with pytest.raises(NoScoresError, match="^No scores in this result of deeplabv3-mnv2-dm05-voc"):
+        render(cat, argmax_result, mode="entropy")
     with pytest.raises(OptionsError, match="unknown display mode 'sepia'"):
-        DisplayOptions("sepia")
+        render(cat, cat_result, mode="sepia")
+    with pytest.raises(OptionsError, match="unknown palette 'sepia'; choose one of: contrast, dataset"):
+        render(cat, cat_result, palette="sepia")
+
+
+def test_mask_mode_draws_the_clear_background_black_and_the_coarse_scores_give_the_same_heat_map(
+    starter, cat, cat_result
+):
+    mask = np.asarray(render(cat, cat_result, mode="mask"))
+    assert (mask[cat_result.labels == 0] == 0).all()
+    assert (mask[cat_result.labels == CAT] == CONTRAST_COLORS[CAT - 1]).all()
+    coarse = starter.segment(cat, scores="coarse")
+    for mode in ("confidence", "entropy"):  # the same probabilities, to float rounding: one level at most
+        from_coarse, from_scores = (np.asarray(render(cat, r, mode=mode), int) for r in (coarse, cat_result))
+        assert np.abs(from_coarse - from_scores).max() <= 1
+
+
+def test_the_old_renderer_and_options_argument_still_work_with_a_warning(cat, cat_result, argmax_result):
+    with pytest.warns(DeprecationWarning, match="viz.Renderer is deprecated"):
+        renderer = Renderer()
+    shown = renderer.render(cat, argmax_result, DisplayOptions("confidence"))
+    assert shown.note.startswith("No scores in this result")
+    np.testing.assert_array_equal(np.asarray(shown.image), np.asarray(render(cat, argmax_result)))
+    with pytest.warns(DeprecationWarning, match=r"render\(image, result, DisplayOptions\(...\)\) is deprecated"):
+        old = render(cat, cat_result, DisplayOptions("mask"))
+    np.testing.assert_array_equal(np.asarray(old), np.asarray(render(cat, cat_result, mode="mask")))
 
 
 def test_encode_formats(cat):

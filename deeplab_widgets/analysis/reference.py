@@ -21,6 +21,9 @@ from typing import Any
 import numpy as np
 
 from ..core.model import ModelInput, ModelSpec, read_model_file
+from ..core.scores import Upsampling
+from ..core.scores import resize_bilinear as upsample
+from ..core.size import Size
 from ..errors import ReferenceForwardError
 from ..tflite import schema
 
@@ -112,23 +115,11 @@ def resize_bilinear(
     """Bilinear resize of N x H x W x C to `size` as TFLite computes it, with the graph's alignment flags.
 
     align_corners maps the first and last pixels onto each other (scale (in - 1) / (out - 1)); half-pixel
-    centres sample at (out + 0.5) x scale - 0.5; the legacy default samples at out x in / out.
+    centres sample at (out + 0.5) x scale - 0.5; the legacy default samples at out x in / out
+    (`core.scores.resize_bilinear`, which the viewer's coarse scores use too).
     """
-
-    def axis(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        scale = (n_in - 1) / (n_out - 1) if align_corners and n_out > 1 else n_in / n_out
-        dst = np.arange(n_out, dtype=np.float32)
-        src = (dst + 0.5) * np.float32(scale) - 0.5 if half_pixel_centers else dst * np.float32(scale)
-        lo = np.maximum(np.floor(src), 0).astype(int)
-        hi = np.minimum(np.ceil(src), n_in - 1).astype(int)
-        return lo, hi, (src - lo).astype(np.float32)
-
-    y0, y1, fy = axis(x.shape[1], size[0])
-    x0, x1, fx = axis(x.shape[2], size[1])
-    fy, fx = fy[None, :, None, None], fx[None, None, :, None]
-    top = x[:, y0][:, :, x0] * (1 - fx) + x[:, y0][:, :, x1] * fx
-    bottom = x[:, y1][:, :, x0] * (1 - fx) + x[:, y1][:, :, x1] * fx
-    return np.asarray(top * (1 - fy) + bottom * fy, np.float32)
+    upsampling = Upsampling(align_corners, half_pixel_centers)
+    return np.stack([upsample(image, Size(*size), upsampling) for image in x])
 
 
 def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -3,7 +3,8 @@
 Everything runs in Pillow's C code on zero-copy views of the uint8 class map, never a Python pixel loop.
 It lives in the core so that writers of files (batch, CLI) need nothing from the visualisation layer;
 `deeplab_widgets.viz` builds its figures on it. Hidden classes are simply not coloured: their pixels
-show the photo in every mode.
+show the photo in every mode. Overlays use a `labels.Palette`: by default the contrast colours, with the
+background-like classes left clear; palette-PNG masks always carry the dataset's colour map.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from PIL import Image
 
 from ..deprecation import deprecated
 from ..errors import SizeMismatchError
+from .labels import ClassColors, Palette, class_colors
 from .segmenter import SegmentationResult
 from .size import Size
 
@@ -121,37 +123,51 @@ def visible_mask(labels: np.ndarray, hidden: Iterable[int] = (), alpha: float = 
     return label_image(labels, "L").point(table)
 
 
+def colors_of(result: SegmentationResult, palette: Palette = "contrast") -> ClassColors:
+    """The display colours of a result's classes in `palette` (see `labels.class_colors`).
+
+    Args:
+        result: The segmentation.
+        palette: `"contrast"` (the default) or `"dataset"`.
+    """
+    return class_colors(result.class_names, result.colormap, palette)
+
+
 def overlay_image(
     image: Image.Image | np.ndarray,
     result: SegmentationResult,
     alpha: float = 0.5,
     hidden: Iterable[int] = (),
     colors: Image.Image | None = None,
+    palette: Palette = "contrast",
 ) -> Image.Image:
-    """Blend the colourised mask over the photo; alpha 0 = photo, 1 = mask; hidden classes stay photo.
-
-    `colors` may pass a cached `colorize_image(result.labels, result.colormap)`.
+    """Blend the class colours over the photo; alpha 0 = photo, 1 = colours; hidden classes and the palette's clear
+    classes (the background, with the default palette) stay photo.
 
     Args:
         image: The photo, of the result's size.
         result: The segmentation.
         alpha: Opacity of the class colours, 0 to 1.
         hidden: Class ids left uncoloured.
-        colors: A cached `colorize_image(result.labels, result.colormap)`.
+        colors: A cached `colorize_image(result.labels, colors_of(result, palette).colormap)`.
+        palette: The class colours: `"contrast"` (the default) or `"dataset"` (see `labels.Palette`).
     """
     photo = as_photo(image, result.labels)
-    colors = colorize_image(result.labels, result.colormap) if colors is None else colors
-    hidden = tuple(hidden)
-    if not hidden:
+    palette_colors = colors_of(result, palette)
+    colors = colorize_image(result.labels, palette_colors.colormap) if colors is None else colors
+    uncoloured = set(map(int, hidden)) | palette_colors.clear
+    if not uncoloured:
         return Image.blend(photo, colors, float(np.clip(alpha, 0.0, 1.0)))
-    return Image.composite(colors, photo, visible_mask(result.labels, hidden, alpha))
+    return Image.composite(colors, photo, visible_mask(result.labels, uncoloured, alpha))
 
 
 #: Rows per band when `blend_into` colours a photo in place: about 4 MB of colours per band for a 4000 px wide photo.
 BAND_PIXELS = 1_000_000
 
 
-def blend_into(photo: Image.Image, result: SegmentationResult, alpha: float = 0.5) -> Image.Image:
+def blend_into(
+    photo: Image.Image, result: SegmentationResult, alpha: float = 0.5, palette: Palette = "contrast"
+) -> Image.Image:
     """`overlay_image` drawn into `photo` itself, a band of rows at a time; returns `photo`.
 
     For the writers that own the decoded photo (a batch's overlays): a 50 MP photo then needs no full-size
@@ -161,6 +177,7 @@ def blend_into(photo: Image.Image, result: SegmentationResult, alpha: float = 0.
         photo: The RGB photo the result was segmented from; it is changed.
         result: Its segmentation.
         alpha: Opacity of the colours: 0 = photo, 1 = colours.
+        palette: The class colours: `"contrast"` (the default) or `"dataset"` (see `labels.Palette`).
 
     Raises:
         SizeMismatchError: the photo is not RGB or not the class map's size.
@@ -168,26 +185,36 @@ def blend_into(photo: Image.Image, result: SegmentationResult, alpha: float = 0.
     if photo.mode != "RGB" or Size.of(photo) != Size.of(result.labels):
         raise SizeMismatchError(size_mismatch(Size.of(photo), result.labels))
     alpha = float(np.clip(alpha, 0.0, 1.0))
+    palette_colors = colors_of(result, palette)
     rows = max(1, BAND_PIXELS // max(photo.width, 1))
     for top in range(0, photo.height, rows):
         box = (0, top, photo.width, min(top + rows, photo.height))
-        colors = colorize_image(result.labels[box[1] : box[3]], result.colormap)
-        photo.paste(Image.blend(photo.crop(box), colors, alpha), box)
+        band = result.labels[box[1] : box[3]]
+        colors = colorize_image(band, palette_colors.colormap)
+        if palette_colors.clear:
+            photo.paste(Image.composite(colors, photo.crop(box), visible_mask(band, palette_colors.clear, alpha)), box)
+        else:
+            photo.paste(Image.blend(photo.crop(box), colors, alpha), box)
     return photo
 
 
 def overlay(
-    image: Image.Image | np.ndarray, result: SegmentationResult, alpha: float = 0.5, hidden: Iterable[int] = ()
+    image: Image.Image | np.ndarray,
+    result: SegmentationResult,
+    alpha: float = 0.5,
+    hidden: Iterable[int] = (),
+    palette: Palette = "contrast",
 ) -> np.ndarray:
-    """Blend the colourised mask over the image (uint8); alpha 0 = photo, 1 = mask; hidden classes stay photo.
+    """`overlay_image` as a uint8 array: alpha 0 = photo, 1 = colours; hidden and clear classes stay photo.
 
     Args:
         image: The photo, of the result's size.
         result: The segmentation.
         alpha: Opacity of the class colours, 0 to 1.
         hidden: Class ids left uncoloured.
+        palette: The class colours: `"contrast"` (the default) or `"dataset"` (see `labels.Palette`).
     """
-    return np.asarray(overlay_image(image, result, alpha, hidden))
+    return np.asarray(overlay_image(image, result, alpha, hidden, palette=palette))
 
 
 def mask_image(labels: np.ndarray, colormap: np.ndarray) -> Image.Image:

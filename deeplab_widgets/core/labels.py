@@ -1,12 +1,16 @@
-"""Class names and the standard DeepLab colour maps for PASCAL VOC, Cityscapes, ADE20K and its 32-class cut."""
+"""Class names and the standard DeepLab colour maps for PASCAL VOC, Cityscapes, ADE20K and its 32-class cut, and
+the colours displays draw classes in over photos (`class_colors`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal, get_args
 
 import numpy as np
 
-from ..errors import LabelSetNotFoundError
+from ..errors import LabelSetNotFoundError, OptionsError
 
 VOC_NAMES = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
@@ -153,3 +157,69 @@ def generic_label_set(names: tuple[str, ...]) -> LabelSet:
         names: One name per class.
     """
     return LabelSet("custom", tuple(names), LABEL_SETS["pascal_voc"].colormap)
+
+
+#: Class colours for drawing over photos: saturated colours of medium to high lightness, each of which changes the
+#: hue and chroma of every kind of photo pixel when blended at the default opacity (tests/test_palette.py measures
+#: it on the sample photos), in an order where each colour is the farthest (CIEDE2000) from all before it, so a
+#: label set's first classes get the most distinct colours. Chosen from a 16-level sRGB grid by that greedy order.
+CONTRAST_COLORS = (
+    (255, 0, 255), (0, 255, 0), (255, 136, 0), (0, 187, 255), (221, 0, 51), (85, 102, 187), (255, 221, 0),
+    (0, 255, 238), (187, 170, 255), (255, 119, 153), (187, 51, 136), (0, 187, 136), (153, 34, 255), (17, 136, 221),
+    (255, 153, 238), (0, 187, 17), (255, 51, 0), (0, 255, 170), (153, 119, 204), (238, 170, 0), (119, 136, 255),
+    (255, 0, 136), (204, 102, 170), (255, 85, 85), (136, 85, 170), (204, 0, 204), (0, 204, 187), (17, 238, 255),
+    (102, 170, 255), (204, 119, 255), (119, 102, 255), (204, 51, 102), (34, 221, 102), (255, 0, 85), (255, 0, 187),
+    (170, 85, 221), (255, 102, 221), (238, 136, 187), (34, 119, 255), (51, 221, 170), (221, 187, 0), (221, 85, 119),
+    (221, 153, 255), (153, 170, 255), (119, 119, 204), (255, 85, 170), (204, 85, 204), (68, 85, 255),
+)  # fmt: skip
+#: Classes that stand for "nothing in particular" (PASCAL VOC's background, ADE20K's other): no colour over photos.
+CLEAR_NAMES = frozenset({"background", "other", "unlabeled", "unlabelled", "void"})
+
+#: The class colours a display can use: `"contrast"` (`CONTRAST_COLORS`, the "nothing in particular" classes left
+#: uncoloured over photos; the default) or `"dataset"` (the dataset's own colour map, e.g. PASCAL VOC's, every
+#: class coloured; exported masks always carry it, as their pixel values are the class ids).
+Palette = Literal["contrast", "dataset"]
+PALETTES: tuple[Palette, ...] = get_args(Palette)
+
+
+@dataclass(frozen=True, eq=False)
+class ClassColors:
+    """The colours a display draws the classes of one label set in.
+
+    Attributes:
+        colormap: 256 x 3 uint8, a colour per class id: what the mask mode and the legend show.
+        clear: Class ids that an overlay leaves uncoloured (the photo shows through); the mask mode draws them
+            in their colour (black for the "contrast" palette).
+    """
+
+    colormap: np.ndarray
+    clear: frozenset[int]
+
+
+def class_colors(class_names: Sequence[str], colormap: np.ndarray, palette: Palette = "contrast") -> ClassColors:
+    """The display colours of a label set: its dataset `colormap`, or `CONTRAST_COLORS` in class order with the
+    `CLEAR_NAMES` classes left clear (black in the mask mode).
+
+    Args:
+        class_names: The model's class names (ids beyond them are coloured too).
+        colormap: The dataset's 256 x 3 colour map (`LabelSet.colormap`, `SegmentationResult.colormap`).
+        palette: `"contrast"` or `"dataset"`.
+
+    Raises:
+        OptionsError: An unknown palette.
+    """
+    if palette == "dataset":
+        return ClassColors(np.asarray(colormap, np.uint8), frozenset())
+    if palette != "contrast":
+        raise OptionsError(f"unknown palette {palette!r}; choose one of: {', '.join(PALETTES)}")
+    return _contrast_colors(tuple(class_names))
+
+
+@lru_cache(maxsize=16)
+def _contrast_colors(class_names: tuple[str, ...]) -> ClassColors:
+    clear = frozenset(i for i, name in enumerate(class_names) if name.strip().lower() in CLEAR_NAMES)
+    colours = np.zeros((256, 3), np.uint8)
+    coloured = [i for i in range(256) if i not in clear]
+    colours[coloured] = np.resize(np.array(CONTRAST_COLORS, np.uint8), (len(coloured), 3))
+    colours.setflags(write=False)
+    return ClassColors(colours, clear)

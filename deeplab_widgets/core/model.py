@@ -24,11 +24,12 @@ from ..errors import (
     OptionsError,
 )
 from ..tflite.metadata import Normalization, read_dataset, read_labels, read_normalization
-from ..tflite.outputs import add_argmax_head, add_scores_output, find_logits
+from ..tflite.outputs import add_argmax_head, add_scores_output, find_logits, find_upsampling
 from ..tflite.schema import check_tflite
 from .labels import LABEL_SETS, LabelSet, generic_label_set, label_set
 from .preprocess import ResizeMode, write_input
 from .runtime import RUNNERS, Runner, RuntimeOptions
+from .scores import Upsampling
 from .size import Size
 
 #: The package's logger; the library adds no handlers (configure `logging` to see what it skips and why).
@@ -109,6 +110,9 @@ class ModelSpec:
     labels: LabelSet
     normalization: Normalization
     zoo: CatalogModel | None = None  # the catalog's record when the model was loaded by id
+    coarse_index: int | None = None  # the logits the graph's last RESIZE_BILINEAR upsamples into `scores_index`
+    coarse_quantization: tuple[float, int] = (0.0, 0)  # of `coarse_index`; (0.0, 0) when float
+    upsampling: Upsampling | None = None  # that resize's alignment flags
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -175,6 +179,27 @@ class ModelSpec:
             return self.runner(options, holder=holder)
         return RUNNERS.get(f"{self.digest}+scores", lambda: scores_graph(self), options, holder=holder)
 
+    def coarse_runner(self, options: RuntimeOptions, *, holder: object = None) -> Runner:
+        """The cached interpreter that outputs the coarse logits (`coarse_index`) beside the class ids.
+
+        Logits models: the default interpreter (the grafted ARG_MAX head keeps them as an output). Class-id
+        models: the scores interpreter (`scores_runner`), which outputs them too.
+
+        Args:
+            options: The runtime options.
+            holder: The object that uses it (see `RunnerCache.get`).
+
+        Raises:
+            NoScoresError: The model has no coarse logits (see `coarse_index`).
+        """
+        if self.coarse_index is None:
+            raise NoScoresError(f"{self.name} has no coarse logits: its scores are not made by a bilinear resize")
+        return (
+            self.runner(options, holder=holder)
+            if self.output_kind == "logits"
+            else self.scores_runner(options, holder=holder)
+        )
+
     @property
     def run_key(self) -> str:
         """Identifies what the interpreter runs: the file, with or without the grafted ARG_MAX head."""
@@ -200,7 +225,9 @@ def scores_graph(spec: ModelSpec) -> bytes:
         if content is not None:
             _SCORES_GRAPHS.move_to_end(spec.digest)
             return content
-    content, _ = add_scores_output(spec.content)
+    content, _ = add_scores_output(
+        spec.content, extra_outputs=[spec.coarse_index] if spec.coarse_index is not None else []
+    )
     with _SCORES_LOCK:
         _SCORES_GRAPHS[spec.digest] = content
         while len(_SCORES_GRAPHS) > SCORES_GRAPHS_KEPT:
@@ -348,9 +375,10 @@ def run_key(digest: str, argmax_head: bool) -> str:
 
 
 def _argmax_head(content: bytes, name: str) -> bytes | None:
-    """The model with an in-graph ARG_MAX head, or None (not a logits model, or not parseable); says why in the log."""
+    """The model with an in-graph ARG_MAX head (and its coarse logits as an output, `find_upsampling`), or None
+    (not a logits model, or not parseable); says why in the log."""
     try:
-        grafted = add_argmax_head(content)
+        grafted = add_argmax_head(content, coarse_output=True)
     except Exception as exc:  # a malformed flatbuffer: the interpreter will report it precisely
         log.info(
             "%s: no ARG_MAX head grafted, the model could not be parsed (%s: %s); class ids will be computed "
@@ -404,7 +432,7 @@ def load_model(model: ModelInput, labels: LabelsInput = None, options: RuntimeOp
         run_key(digest, grafted is not None), run_content, options or RuntimeOptions()
     ).interpreter
     inp, *outs = interpreter.get_input_details()[:1] + interpreter.get_output_details()
-    labels_out, out = outs if grafted else (None, outs[0])
+    labels_out, out = (outs[0], outs[1]) if grafted else (None, outs[0])
     in_shape, out_shape = tuple(inp["shape"]), tuple(out["shape"])
     if len(in_shape) != 4 or in_shape[0] != 1 or in_shape[3] != 3:
         raise ModelFormatError(f"{name}: input shape {in_shape} is not a single RGB image (1 x H x W x 3)")
@@ -419,10 +447,12 @@ def load_model(model: ModelInput, labels: LabelsInput = None, options: RuntimeOp
         raise ModelFormatError(f"{name}: output shape {out_shape} is not a segmentation map")
     n = _class_count(interpreter, out_shape)
     scores_index = out["index"] if kind == "logits" else _scores_tensor(content)
-    scores_quantization = (0.0, 0)
-    if scores_index is not None:
-        detail = next(d for d in interpreter.get_tensor_details() if d["index"] == scores_index)
-        scores_quantization = (float(detail["quantization"][0]), int(detail["quantization"][1]))
+    details = {d["index"]: d for d in interpreter.get_tensor_details()}
+    quantization = {i: (float(d["quantization"][0]), int(d["quantization"][1])) for i, d in details.items()}
+    scores_quantization = quantization[scores_index] if scores_index is not None else (0.0, 0)
+    coarse = _coarse_logits(content, scores_index, kind, [o["index"] for o in outs])
+    if coarse and tuple(details[scores_index]["shape"][1:3]) != tuple(in_shape[1:3]):
+        coarse = None  # the scores are not at the input size, which `CoarseScores.output_size` assumes
     return ModelSpec(
         name=name,
         digest=digest,
@@ -442,4 +472,23 @@ def load_model(model: ModelInput, labels: LabelsInput = None, options: RuntimeOp
         labels=_resolve_labels(labels, content, info, n),
         normalization=read_normalization(content) or Normalization(),
         zoo=info,
+        coarse_index=coarse[0] if coarse else None,
+        coarse_quantization=quantization[coarse[0]] if coarse else (0.0, 0),
+        upsampling=coarse[1] if coarse else None,
     )
+
+
+def _coarse_logits(
+    content: bytes, scores_index: int | None, kind: OutputKind, outputs: list[int]
+) -> tuple[int, Upsampling] | None:
+    """The coarse logits behind the scores and their upsampling, when the interpreter that has the scores can
+    output them: a logits model's grafted head exposes them, a class-id model's scores graph will."""
+    if scores_index is None:
+        return None
+    found = find_upsampling(content, scores_index)
+    if found is None:
+        return None
+    index, align_corners, half_pixel_centers = found
+    if kind == "logits" and index not in outputs:
+        return None  # no ARG_MAX head was grafted, so nothing exposes them
+    return index, Upsampling(align_corners, half_pixel_centers)

@@ -28,11 +28,16 @@ from .preprocess import (
     restore,
 )
 from .runtime import RUNNERS, Runner, RuntimeOptions
+from .scores import CoarseScores
 from .size import Size
 
 #: Refinement of the class map after the model: DeepLab v1/v2's fully connected CRF.
 Refine = Literal["crf"]
 REFINE_MODES: tuple[Refine | None, ...] = (None, *get_args(Refine))
+#: What `segment(scores=...)` returns beside the class map: nothing (False), the model-resolution probabilities
+#: (True), or the coarse logits they are upsampled from ("coarse", `SegmentationResult.coarse`).
+Scores = bool | Literal["coarse"]
+SCORES_CHOICES: tuple[Scores, ...] = (False, True, "coarse")
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,7 @@ class SegmentationResult:
     scores: np.ndarray | None = field(default=None, repr=False)  # h x w x C probabilities, model resolution
     output_kind: OutputKind | None = None  # the model's output; None when unknown (e.g. a mask read from disk)
     model_sha256: str = ""  # the model file's SHA-256 (its exact provenance); "" when unknown
+    coarse: CoarseScores | None = field(default=None, repr=False)  # the logits before the last upsampling
 
     @cached_property
     def counts(self) -> np.ndarray:
@@ -128,8 +134,15 @@ class SegmentationResult:
 
     @property
     def has_scores(self) -> bool:
-        """True when per-class probabilities are available (segmented with `scores=True`)."""
-        return self.scores is not None
+        """True when per-class probabilities are available (segmented with `scores=True` or `"coarse"`)."""
+        return self.scores is not None or self.coarse is not None
+
+    def probabilities(self) -> np.ndarray | None:
+        """h x w x C class probabilities at the model's resolution: `scores`, else computed once from `coarse`
+        (`CoarseScores.probabilities`); None without either."""
+        if self.scores is not None:
+            return self.scores
+        return self.coarse.probabilities() if self.coarse is not None else None
 
 
 def default_resize(spec: ModelSpec) -> ResizeMode:
@@ -239,7 +252,7 @@ class Segmenter:
         return self.spec.class_names
 
     def segment(
-        self, image: ImageInput, *, scores: bool = False, refine: Refine | None = None, crf: CrfOptions | None = None
+        self, image: ImageInput, *, scores: Scores = False, refine: Refine | None = None, crf: CrfOptions | None = None
     ) -> SegmentationResult:
         """Segment one image; `scores=True` also returns per-class probabilities at the model's resolution.
 
@@ -256,9 +269,15 @@ class Segmenter:
         zoo model has them), runs in NumPy and costs about a second per photo; its time counts as postprocessing.
         `scores` are still the model's own probabilities.
 
+        `scores="coarse"` returns the logits the graph computes before its last bilinear upsampling
+        (`SegmentationResult.coarse`, e.g. 33x33 for the starter), for a display that upsamples them itself: a copy
+        of a small tensor instead of the model-resolution softmax, so the call costs about what it costs without
+        scores. A model whose scores are not made by a bilinear resize returns `scores` instead.
+
         Args:
             image: A path, bytes, a PIL image or an H x W (x 3|4) array (`load_image` reads it).
-            scores: Also return the per-class probabilities (`SegmentationResult.scores`).
+            scores: Also return the per-class probabilities (True: `SegmentationResult.scores`; "coarse":
+                `SegmentationResult.coarse`).
             refine: `"crf"` to refine the class map with the fully connected CRF, or None.
             crf: The CRF's parameters (default: the papers').
 
@@ -268,13 +287,13 @@ class Segmenter:
             NoScoresError: `scores=True` or `refine="crf"` for a user's model whose logits could not be found.
         """
         check_choice("refine", refine, REFINE_MODES)
-        scores = check_flag("scores", scores)
+        scores = check_scores(scores)
         if crf is not None:
             check_instance("crf", crf, CrfOptions, "a CrfOptions")
         decoded = load_image_at_least(image, self.decode_size, max_pixels=self.max_pixels)
         t0 = time.perf_counter()
         pixels, placement = self._fit(decoded)
-        result = self.segment_fitted(pixels, placement, scores=scores or refine is not None, started=t0)
+        result = self.segment_fitted(pixels, placement, scores=True if refine else scores, started=t0)
         if refine == "crf":
             assert result.scores is not None  # segment_fitted(scores=True) raised NoScoresError otherwise
             t1 = time.perf_counter()
@@ -282,7 +301,8 @@ class Segmenter:
             labels.setflags(write=False)
             spent = (time.perf_counter() - t1) * 1e3
             timings = replace(result.timings, postprocess_ms=result.timings.postprocess_ms + spent)
-            result = replace(result, labels=labels, timings=timings, scores=result.scores if scores else None)
+            kept = result.scores if scores is True else None
+            result = replace(result, labels=labels, timings=timings, scores=kept)
         return result
 
     def prepare(self, image: ImageInput) -> tuple[np.ndarray, Placement]:
@@ -296,7 +316,7 @@ class Segmenter:
         return fit(decoded.image, self.spec.input_size, self.resize, full_size=decoded.size, box=decoded.box)
 
     def segment_fitted(
-        self, pixels: np.ndarray, placement: Placement, *, scores: bool = False, started: float | None = None
+        self, pixels: np.ndarray, placement: Placement, *, scores: Scores = False, started: float | None = None
     ) -> SegmentationResult:
         """Segment uint8 RGB `pixels` already fitted to the model input (e.g. scaled by a video decoder).
 
@@ -305,14 +325,20 @@ class Segmenter:
         Args:
             pixels: H x W x 3 uint8 RGB of size `placement.content`, at most the model's input size.
             placement: Where `pixels` sit in the input and the size of the photo they stand for.
-            scores: Also return the per-class probabilities.
+            scores: Also return the per-class probabilities (True) or the coarse logits ("coarse"), as `segment`.
             started: A `time.perf_counter()` value: the work since then counts as preprocessing.
 
         Raises:
             NoScoresError: `scores=True` for a user's model whose logits could not be found.
         """
         spec = self.spec
-        runner = spec.scores_runner(self.options, holder=self) if scores else self.runner
+        scores = check_scores(scores)
+        if scores == "coarse" and spec.coarse_index is None:
+            scores = True  # no coarse logits to return: the model-resolution probabilities instead
+        if scores == "coarse":
+            runner = spec.coarse_runner(self.options, holder=self)
+        else:
+            runner = spec.scores_runner(self.options, holder=self) if scores else self.runner
         t0 = time.perf_counter() if started is None else started
         with runner.lock:
             interpreter = runner.interpreter
@@ -321,7 +347,8 @@ class Segmenter:
             runner.invoke()
             self.invocations += 1
             t2 = time.perf_counter()
-            outputs = self._copy_outputs(interpreter, scores)
+            outputs = self._copy_outputs(interpreter, scores is True)
+            coarse = interpreter.get_tensor(spec.coarse_index)[0] if scores == "coarse" else None
         labels_small, probs = self._postprocess(outputs, placement)
         labels = restore(labels_small, placement)
         t3 = time.perf_counter()
@@ -337,6 +364,20 @@ class Segmenter:
             scores=probs,
             output_kind=spec.output_kind,
             model_sha256=spec.digest,
+            coarse=self._coarse(coarse, placement) if coarse is not None else None,
+        )
+
+    def _coarse(self, logits: np.ndarray, placement: Placement) -> CoarseScores:
+        """The coarse logits of one run, with what upsamples them to this photo's model-resolution scores."""
+        spec = self.spec
+        assert spec.upsampling is not None  # set whenever `coarse_index` is
+        logits.setflags(write=False)
+        return CoarseScores(
+            logits=logits,
+            quantization=spec.coarse_quantization,
+            upsampling=spec.upsampling,
+            output_size=spec.input_size,
+            content=placement.content,
         )
 
     def decode_size(self, full_size: Size) -> Size:
@@ -379,6 +420,19 @@ class Segmenter:
 #: What the entry points accept as a model: a zoo id, a `.tflite` path or bytes, a loaded `ModelSpec`, or a
 #: `Segmenter` (see `as_segmenter`).
 SegmenterInput = Segmenter | ModelSpec | ModelInput
+
+
+def check_scores(scores: object) -> Scores:
+    """`scores` as `segment` takes it: True, False or "coarse".
+
+    Raises:
+        OptionsError: Anything else.
+    """
+    if isinstance(scores, str) and scores == "coarse":
+        return "coarse"
+    if isinstance(scores, bool) or type(scores).__name__ == "bool_":
+        return check_flag("scores", scores)
+    raise OptionsError(f"scores must be True or False (or 'coarse'), not {scores!r}")
 
 
 def check_options(options: RuntimeOptions | None) -> RuntimeOptions:

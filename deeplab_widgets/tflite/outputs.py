@@ -6,11 +6,16 @@
 * The other zoo models end in an ArgMax, so their class scores are internal. `add_scores_output` makes the
   tensor that feeds the ArgMax (the logits, resized to the input resolution) an extra output, so
   `segment(scores=True)` returns probabilities for every model.
+* Every zoo model computes its logits at a coarse resolution (33x33, or 128x128 for v3+) and upsamples them with
+  a last RESIZE_BILINEAR; `find_upsampling` names that resize's input, which both grafts can expose as one more
+  output: the class scores at a fraction of the size, for whoever can upsample them itself.
 
 All reading and writing of the flatbuffer goes through `tflite.schema`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -22,8 +27,11 @@ LABELS_TENSOR_NAME = "deeplab_widgets/labels"
 ARGMAX_TYPES = ("FLOAT32", "UINT8", "INT8", "INT32")
 
 
-def add_argmax_head(content: bytes) -> bytes | None:
+def add_argmax_head(content: bytes, coarse_output: bool = False) -> bytes | None:
     """Model bytes whose outputs are (class ids int32, original logits), or None if it has no 4-D logits output.
+
+    With `coarse_output`, the coarse logits a RESIZE_BILINEAR upsamples into the logits (`find_upsampling`), when
+    there are any, are a third output.
 
     None too when the logits' type is not one ARG_MAX takes (`ARGMAX_TYPES`) or the TFLite schema is not
     installed (the pipeline then takes the argmax with NumPy); `ModelFormatError` when the file cannot be parsed.
@@ -42,7 +50,8 @@ def add_argmax_head(content: bytes) -> bytes | None:
     axis = schema.add_tensor(model, [1], "INT32", "deeplab_widgets/argmax_axis", np.int32(3).tobytes())
     labels = schema.add_tensor(model, list(shape[:3]), "INT32", LABELS_TENSOR_NAME)
     schema.add_argmax(model, logits_index, labels, axis)
-    schema.set_outputs(model, [labels, logits_index])
+    coarse = find_upsampling(content, logits_index) if coarse_output else None
+    schema.set_outputs(model, [labels, logits_index, *([coarse[0]] if coarse else [])])
     return schema.write_model(model, len(content))
 
 
@@ -69,8 +78,10 @@ def find_logits(content: bytes, tensor: str | None = None) -> int:
     return argmax[-1][0]
 
 
-def add_scores_output(content: bytes, tensor: str | None = None) -> tuple[bytes, int]:
-    """Model bytes with the logits (see `find_logits`) as an extra, last output, and that tensor's index.
+def add_scores_output(
+    content: bytes, tensor: str | None = None, extra_outputs: Sequence[int] = ()
+) -> tuple[bytes, int]:
+    """Model bytes with the logits (see `find_logits`), then `extra_outputs`, as extra outputs, and the logits' index.
 
     Tensor indices do not change, so the index is valid in the original and the modified graph.
     Raises `NoScoresError` when the logits cannot be found.
@@ -78,6 +89,14 @@ def add_scores_output(content: bytes, tensor: str | None = None) -> tuple[bytes,
     index = find_logits(content, tensor)
     model = schema.read_model(content)
     outputs = [int(t) for t in model.subgraphs[0].outputs]
-    if index not in outputs:
-        schema.set_outputs(model, [*outputs, index])
+    added = [t for t in (index, *extra_outputs) if t not in outputs]
+    if added:
+        schema.set_outputs(model, [*outputs, *added])
     return schema.write_model(model, len(content)), index
+
+
+def find_upsampling(content: bytes, logits: int) -> tuple[int, bool, bool] | None:
+    """The coarse logits behind `logits`: (tensor index, align_corners, half_pixel_centers) of the RESIZE_BILINEAR
+    that writes `logits`, None when no such resize does (the scores are then only at the output resolution).
+    """
+    return schema.resize_bilinear_input(content, logits)

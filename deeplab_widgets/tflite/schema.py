@@ -173,6 +173,36 @@ def operator_inputs(content: bytes, op: str) -> list[tuple[int, ...]]:
     return found
 
 
+def resize_bilinear_input(content: bytes, tensor: int) -> tuple[int, bool, bool] | None:
+    """(input tensor, align_corners, half_pixel_centers) of the RESIZE_BILINEAR that writes `tensor`, if one does.
+
+    Reads only the operator tables (no weights are copied), so it is cheap enough for load time.
+    """
+    schema = schema_module()
+    model = schema.Model.GetRootAs(content, 0)
+    if not model.SubgraphsLength():
+        return None
+    codes = [model.OperatorCodes(i) for i in range(model.OperatorCodesLength())]
+    resize = {
+        i
+        for i, c in enumerate(codes)
+        if _op_names().get(max(c.BuiltinCode(), c.DeprecatedBuiltinCode())) == "RESIZE_BILINEAR"
+    }
+    graph = model.Subgraphs(0)
+    for i in range(graph.OperatorsLength()):
+        operator = graph.Operators(i)
+        if operator.OpcodeIndex() not in resize or tensor not in operator.OutputsAsNumpy():
+            continue
+        options = schema.ResizeBilinearOptions()
+        table = operator.BuiltinOptions()
+        align = half = False
+        if table is not None:
+            options.Init(table.Bytes, table.Pos)
+            align, half = bool(options.AlignCorners()), bool(options.HalfPixelCenters())
+        return int(operator.Inputs(0)), align, half
+    return None
+
+
 def tensors_named(content: bytes, name: str) -> list[tuple[int, tuple[int, ...]]]:
     """(index, shape) of every tensor of the first subgraph whose name (first alias) is `name`."""
     schema = schema_module()

@@ -33,14 +33,14 @@ def heat_values(result: SegmentationResult, kind: HeatKind = "confidence") -> np
     """h x w float32 in [0, 1] at model resolution: top-class probability, or entropy / log(C).
 
     Args:
-        result: A result with scores (`segment(..., scores=True)`).
+        result: A result with scores (`segment(..., scores=True)` or `scores="coarse"`).
         kind: `"confidence"` or `"entropy"`.
     """
     if kind not in HEAT_KINDS:
         raise OptionsError(f"unknown heat map {kind!r}; choose one of: {', '.join(HEAT_KINDS)}")
-    if result.scores is None:
+    probs = result.probabilities()
+    if probs is None:
         raise NoScoresError(no_scores_message(result))
-    probs = result.scores
     if kind == "confidence":
         return probs.max(axis=-1).astype(np.float32)
     entropy = -(probs * np.log(np.clip(probs, 1e-12, 1.0))).sum(axis=-1)
@@ -63,7 +63,8 @@ def heat_palette(cmap: str = "magma") -> bytes:
 def heat_image(
     result: SegmentationResult, kind: HeatKind = "confidence", cmap: str = "magma", size: Size | None = None
 ) -> Image.Image:
-    """The heat map as an RGB image, bright = high.
+    """The heat map as an RGB image, bright = high: the colours at the model's resolution, resized bilinearly (as
+    the browser viewer draws them).
 
     Args:
         result: A result with scores (`segment(..., scores=True)`).
@@ -76,8 +77,7 @@ def heat_image(
         OptionsError: An unknown `kind`.
     """
     values = heat_values(result, kind)
-    small = Image.fromarray(np.clip(values * 255 + 0.5, 0, 255).astype(np.uint8), "L")
+    small = Image.fromarray(np.clip(values * 255 + 0.5, 0, 255).astype(np.uint8), "P")
+    small.putpalette(heat_palette(cmap))
     size = as_size(size, "heat_image(size=...)") if size is not None else Size.of(result.labels)
-    gray = small.resize(size.pil, Image.Resampling.BILINEAR)
-    table = heat_palette(cmap)
-    return Image.merge("RGB", [gray.point(list(table[c::3])) for c in range(3)])
+    return small.convert("RGB").resize(size.pil, Image.Resampling.BILINEAR)

@@ -6,6 +6,8 @@ import html
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ..core.imaging import colors_of
+from ..core.labels import Palette
 from ..core.segmenter import SegmentationResult
 
 
@@ -34,16 +36,20 @@ def _rgb(row: Sequence[int]) -> tuple[int, int, int]:
     return int(row[0]), int(row[1]), int(row[2])
 
 
-def legend_entries(result: SegmentationResult, hidden: Iterable[int] = ()) -> list[LegendEntry]:
-    """Present classes, largest share first.
+def legend_entries(
+    result: SegmentationResult, hidden: Iterable[int] = (), palette: Palette = "contrast"
+) -> list[LegendEntry]:
+    """Present classes, largest share first, with their colour in `palette` (the mask mode's colour).
 
     Args:
         result: The segmentation.
         hidden: Class ids marked as not visible.
+        palette: The class colours: `"contrast"` (the default) or `"dataset"` (see `core.labels.Palette`).
     """
     hidden = set(hidden)
+    colormap = colors_of(result, palette).colormap
     return [
-        LegendEntry(s.id, s.name, _rgb(result.colormap[s.id]), s.fraction, s.id not in hidden)
+        LegendEntry(s.id, s.name, _rgb(colormap[s.id]), s.fraction, s.id not in hidden)
         for s in result.present_classes()
     ]
 

@@ -18,18 +18,19 @@ from PIL import Image
 
 from ..core.images import ImageInput, load_image
 from ..core.imaging import image_first
+from ..core.labels import Palette
 from ..core.segmenter import SegmentationResult
 from .legend import legend_entries
-from .masks import overlay_image
-from .render import DisplayMode
+from .render import DEFAULT_ALPHA, HEAT_MODES, DisplayMode, render
 
 
 def plot_segmentation(
     image: ImageInput,
     result: SegmentationResult,
     *,
-    alpha: float = 0.6,
+    alpha: float = DEFAULT_ALPHA,
     hidden: Iterable[int] = (),
+    palette: Palette = "contrast",
     title: str | None = None,
     width: float = 15.0,
 ) -> Figure:
@@ -45,6 +46,7 @@ def plot_segmentation(
         result: The segmentation to draw.
         alpha: Opacity of the class colours in the overlay panel, 0 to 1.
         hidden: Class ids drawn without colour and left out of the legend.
+        palette: The class colours: `"contrast"` (the default) or `"dataset"` (see `core.labels.Palette`).
         title: The figure title; default, the model, its runtime options and the time taken.
         width: Figure width in inches; the height follows the photo's aspect ratio.
 
@@ -59,14 +61,14 @@ def plot_segmentation(
     image, result = image_first(image, result, "plot_segmentation")
     photo = image if isinstance(image, Image.Image) else load_image(image)
     hidden = tuple(hidden)
-    entries = [e for e in legend_entries(result, hidden) if e.visible]
+    entries = [e for e in legend_entries(result, hidden, palette) if e.visible]
     aspect = photo.height / photo.width
     fig = Figure(figsize=(width, max(2.5, width / 3.6 * aspect + 0.6)), layout="constrained")
     grid = GridSpec(1, 4, figure=fig, width_ratios=[6, 6, 6, 1])
     panels = [
         ("input image", photo),
-        ("segmentation map", overlay_image(photo, result, 1.0, hidden)),
-        ("segmentation overlay", overlay_image(photo, result, alpha, hidden)),
+        ("segmentation map", render(photo, result, mode="mask", hidden=hidden, palette=palette)),
+        ("segmentation overlay", render(photo, result, alpha=alpha, hidden=hidden, palette=palette)),
     ]
     for i, (name, picture) in enumerate(panels):
         ax = fig.add_subplot(grid[0, i])
@@ -107,7 +109,8 @@ def plot_display_modes(
     result: SegmentationResult,
     modes: Sequence[DisplayMode] = ("overlay", "mask", "boundaries", "confidence", "entropy"),
     *,
-    alpha: float = 0.6,
+    alpha: float = DEFAULT_ALPHA,
+    palette: Palette = "contrast",
     title: str | None = None,
 ) -> Figure:
     """One result drawn in several display modes, each panel titled, with a class legend and, for the
@@ -118,6 +121,7 @@ def plot_display_modes(
         result: The segmentation to draw (with scores for the confidence and entropy panels).
         modes: The display modes, one panel each, in order.
         alpha: Opacity of the class colours and heat maps, 0 to 1.
+        palette: The class colours: `"contrast"` (the default) or `"dataset"` (see `core.labels.Palette`).
         title: The figure title (default: the model and the number of modes).
 
     Returns:
@@ -132,29 +136,27 @@ def plot_display_modes(
     from matplotlib.colors import Normalize
     from matplotlib.patches import Patch
 
-    from .render import DisplayOptions, Renderer
-
     image, result = image_first(image, result, "plot_display_modes")
     photo = image if isinstance(image, Image.Image) else load_image(image)
-    renderer = Renderer()
     aspect = photo.height / photo.width
     # The default padding (3 pt) lets the figure title touch the panel titles: 6 pt keeps them apart.
     fig = Figure(figsize=(3.3 * len(modes), 3.3 * aspect + 1.8), layout=ConstrainedLayoutEngine(h_pad=6 / 72))
     axes = np.atleast_1d(fig.subplots(1, len(modes), squeeze=False)).ravel()
     heat_axes = []
     for ax, mode in zip(axes, modes, strict=True):
-        shown = renderer.render(photo, result, DisplayOptions(mode=mode, alpha=alpha))
-        ax.imshow(np.asarray(shown.image))
-        ax.set_title(MODE_TITLES.get(mode, mode) + ("\n(no scores: overlay shown)" if shown.note else ""), fontsize=9)
+        fallback = mode in HEAT_MODES and not result.has_scores
+        shown = render(photo, result, mode="overlay" if fallback else mode, alpha=alpha, palette=palette)
+        ax.imshow(np.asarray(shown))
+        ax.set_title(MODE_TITLES.get(mode, mode) + ("\n(no scores: overlay shown)" if fallback else ""), fontsize=9)
         ax.axis("off")
-        if mode in ("confidence", "entropy") and not shown.note:
+        if mode in HEAT_MODES and not fallback:
             heat_axes.append(ax)
     if heat_axes:
         bar = ScalarMappable(Normalize(0, 1), colormaps["magma"])
         fig.colorbar(
             bar, ax=heat_axes, orientation="horizontal", shrink=0.8, label="heat value (0-1), blended over the photo"
         )
-    entries = legend_entries(result)
+    entries = legend_entries(result, palette=palette)
     fig.legend(
         handles=[Patch(color=_rgb(e.color), label=f"{e.name} {e.percent}") for e in entries],
         loc="outside lower center",

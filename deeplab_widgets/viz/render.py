@@ -1,56 +1,65 @@
-"""One display picture from a result and display options, and its encoding for the browser.
+"""What each display mode draws: one stateless `render(image, result, mode=..., alpha=..., hidden=...)` for exports
+and figures, the same definitions the browser viewer draws with (`widgets/static/viewer.js`; a browser test
+compares its canvas with `render`, tests/test_render_agreement.py).
 
-`Renderer` keeps what does not depend on the display options (the photo, the heat maps) for
-the last result, so a display-only change costs one blend and one JPEG encode.
+The modes, for the photo P, the class colours K of the palette, opacity a, the hidden classes H and the palette's
+clear classes Z (the background, with the default palette):
+
+- overlay: K blended over P at a; H and Z stay P.
+- mask: K (Z in their own colour, black with the default palette); H stays P.
+- side by side: P, a white gap of `SIDE_BY_SIDE_GAP` pixels, then the mask; at the photo's scale.
+- boundaries: the overlay, then white one-pixel edges: a pixel whose class differs from its left or upper
+  neighbour's, except between two hidden classes (`viz.masks.boundaries`).
+- confidence / entropy: the heat colours (magma) of the top class's probability or of the entropy / log(C) at the
+  model's resolution (`heat_values`), resized bilinearly to the photo, blended over P at a.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
-from PIL import Image, ImageChops
+from PIL import Image
 
+from ..core.imaging import colors_of
+from ..core.labels import Palette
 from ..core.segmenter import SegmentationResult
+from ..deprecation import deprecated
 from ..errors import NoScoresError, OptionsError
 from .confidence import heat_image, no_scores_message
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-from .masks import (
-    BOUNDARY_COLOR,
-    as_photo,
-    boundaries,
-    colorize_image,
-    overlay,
-    overlay_image,
-    side_by_side,
-    visible_mask,
-)
+from .masks import BOUNDARY_COLOR, as_photo, boundaries, colorize_image, overlay, side_by_side, visible_mask
 
 #: Display modes, in the order a viewer offers them.
 DisplayMode = Literal["overlay", "mask", "side by side", "boundaries", "confidence", "entropy"]
 MODES: tuple[DisplayMode, ...] = get_args(DisplayMode)
+#: The modes that draw the class probabilities (they need a result with scores).
+HEAT_MODES: tuple[DisplayMode, ...] = ("confidence", "entropy")
+#: The default opacity of the class colours and heat maps over the photo.
+DEFAULT_ALPHA = 0.6
+#: Pixels between the photo and the mask in "side by side" (white).
+SIDE_BY_SIDE_GAP = 8
 
 #: The display encoding: JPEG q85, the fastest encoding to a small file of those compared
 #: (benchmarks/display_latency.py; benchmarks/RESULTS.md, "Encoders for a displayed overlay").
 DISPLAY_FORMAT = "jpeg"
 DISPLAY_QUALITY = 85
-#: "side by side" scales its two halves so the pair is at most this wide (the encode cost stays that of ~1 MP).
-SIDE_BY_SIDE_WIDTH = 1400
-SIDE_BY_SIDE_GAP = 8
 
 
 @dataclass(frozen=True)
 class DisplayOptions:
-    """How to show a result: mode, mask opacity and the class ids to hide."""
+    """How to show a result: mode, opacity of the colours, the class ids to hide and the palette."""
 
     mode: DisplayMode = "overlay"
-    alpha: float = 0.6
+    alpha: float = DEFAULT_ALPHA
     hidden: frozenset[int] = field(default_factory=frozenset)
+    palette: Palette = "contrast"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -58,6 +67,69 @@ class DisplayOptions:
         if not 0.0 <= self.alpha <= 1.0:
             raise OptionsError(f"alpha must be between 0 and 1, not {self.alpha}")
         object.__setattr__(self, "hidden", frozenset(int(i) for i in self.hidden))
+
+
+def render(
+    image: Image.Image | np.ndarray,
+    result: SegmentationResult,
+    options: DisplayOptions | None = None,
+    *,
+    mode: DisplayMode = "overlay",
+    alpha: float = DEFAULT_ALPHA,
+    hidden: Iterable[int] = (),
+    palette: Palette = "contrast",
+    strict: bool | None = None,
+) -> Image.Image:
+    """The picture of `result` over `image` in a display mode, as the browser viewer draws it (see the module).
+
+    Stateless: each call draws from scratch; figures and exports call it once per picture.
+
+    Args:
+        image: The photo the result was made from (PIL or an H x W x 3 array), of the result's size.
+        result: The segmentation (with scores for the heat-map modes: `scores=True` or `scores="coarse"`).
+        options: Deprecated: pass `mode`, `alpha`, `hidden` and `palette` as keywords.
+        mode: One of `MODES`.
+        alpha: Opacity of the class colours and heat maps, 0 to 1.
+        hidden: Class ids left uncoloured (the photo shows).
+        palette: The class colours: `"contrast"` (the default) or `"dataset"` (see `core.labels.Palette`).
+        strict: Deprecated: a heat-map mode without scores raises `NoScoresError` (`strict=False` drew the overlay).
+
+    Returns:
+        An RGB image of the photo's size (twice its width plus the gap for "side by side").
+
+    Raises:
+        OptionsError: An unknown mode or palette, or alpha outside 0 to 1.
+        NoScoresError: A heat-map mode for a result without scores.
+        SizeMismatchError: The photo and the class map differ in size.
+    """
+    if options is not None:
+        deprecated("render(image, result, DisplayOptions(...))", "pass mode=, alpha=, hidden=, palette= as keywords")
+    else:
+        options = DisplayOptions(mode, alpha, frozenset(hidden), palette)
+    mode, alpha, hidden, palette = options.mode, options.alpha, options.hidden, options.palette
+    if strict is not None:
+        deprecated("render(..., strict=...)", "a heat-map mode without scores raises NoScoresError")
+        if not strict and mode in HEAT_MODES and not result.has_scores:
+            mode = "overlay"
+    photo = as_photo(image, result.labels)
+    if mode == "overlay":
+        return Image.fromarray(overlay(photo, result, alpha, hidden, palette=palette))
+    if mode in ("mask", "side by side"):
+        mask = Image.composite(_colors(result, palette), photo, visible_mask(result.labels, hidden))
+        return mask if mode == "mask" else side_by_side(photo, mask, gap=SIDE_BY_SIDE_GAP)
+    if mode == "boundaries":
+        edges = boundaries(result.labels, hidden).view(np.uint8) * np.uint8(255)
+        edge_mask = Image.frombuffer("L", (edges.shape[1], edges.shape[0]), edges, "raw", "L", 0, 1)
+        shown = Image.fromarray(overlay(photo, result, alpha, hidden, palette=palette))
+        return Image.composite(Image.new("RGB", shown.size, BOUNDARY_COLOR), shown, edge_mask)
+    if not result.has_scores:
+        raise NoScoresError(no_scores_message(result))
+    return Image.blend(photo, heat_image(result, mode), alpha)  # type: ignore[arg-type]
+
+
+def _colors(result: SegmentationResult, palette: Palette) -> Image.Image:
+    """The class map in the palette's colours (clear classes too: the mask mode draws them)."""
+    return colorize_image(result.labels, colors_of(result, palette).colormap)
 
 
 @dataclass(frozen=True)
@@ -69,92 +141,18 @@ class Rendered:
 
 
 class Renderer:
-    """Renders results for display, caching per-result work (photo, heat maps) across option changes."""
+    """Deprecated: call `render(image, result, mode=..., ...)`; a result without scores in a heat-map mode gives
+    the overlay with a note, as before."""
 
     def __init__(self) -> None:
-        self._source: tuple[Image.Image, SegmentationResult] | None = None
-        self._photo: Image.Image | None = None
-        self._colors: Image.Image | None = None
-        self._heat: dict[str, Image.Image] = {}
-        self._edges: dict[frozenset[int], tuple[Image.Image, Image.Image]] = {}
-        self._small: tuple[Image.Image, SegmentationResult, Image.Image] | None = None
-
-    def _prepare(self, image: Image.Image, result: SegmentationResult) -> Image.Image:
-        if self._source is None or self._source[0] is not image or self._source[1] is not result:
-            self._photo, self._source = as_photo(image, result.labels), (image, result)
-            self._colors = colorize_image(result.labels, result.colormap)
-            self._heat, self._edges, self._small = {}, {}, None
-        return self._prepared()[0]
-
-    def _prepared(self) -> tuple[Image.Image, Image.Image]:
-        """The photo and the colourised class map of the current result (`_prepare` made them)."""
-        assert self._photo is not None and self._colors is not None, "call _prepare first"
-        return self._photo, self._colors
-
-    def _boundary_layers(self, result: SegmentationResult, hidden: frozenset[int]) -> tuple[Image.Image, Image.Image]:
-        """The colour layer with white class edges, and the edges as an 8-bit mask (cached per hidden set)."""
-        layers = self._edges.get(hidden)
-        if layers is None:
-            edges = boundaries(result.labels, hidden).view(np.uint8) * np.uint8(255)
-            edge_mask = Image.frombuffer("L", (edges.shape[1], edges.shape[0]), edges, "raw", "L", 0, 1)
-            white = Image.new("RGB", edge_mask.size, BOUNDARY_COLOR)
-            layers = self._edges[hidden] = (Image.composite(white, self._prepared()[1], edge_mask), edge_mask)
-        return layers
-
-    def _halves(self, result: SegmentationResult) -> tuple[Image.Image, SegmentationResult, Image.Image]:
-        """Photo, result and colours scaled so that two of them side by side fit `SIDE_BY_SIDE_WIDTH`."""
-        if self._small is None:
-            photo, colors = self._prepared()
-            scale = min(1.0, (SIDE_BY_SIDE_WIDTH - SIDE_BY_SIDE_GAP) / (2 * photo.width))
-            size = (max(1, round(photo.width * scale)), max(1, round(photo.height * scale)))
-            if size == photo.size:
-                self._small = (photo, result, colors)
-            else:
-                labels = np.asarray(Image.fromarray(result.labels).resize(size, Image.Resampling.NEAREST))
-                small = replace(result, labels=labels)
-                self._small = (
-                    photo.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0),
-                    small,
-                    colorize_image(labels, result.colormap),
-                )
-        return self._small
-
-    def _overlay(self, result: SegmentationResult, alpha: float, hidden: frozenset[int]) -> Image.Image:
-        photo, colors = self._prepared()
-        return overlay_image(photo, result, alpha, hidden, colors=colors)
+        deprecated("viz.Renderer", "call viz.render(image, result, mode=..., alpha=..., hidden=...)")
 
     def render(self, image: Image.Image, result: SegmentationResult, options: DisplayOptions) -> Rendered:
-        """The picture for `options` (heat-map modes fall back to the overlay with a plain note)."""
-        photo = self._prepare(image, result)
-        mode, alpha, hidden = options.mode, options.alpha, options.hidden
-        if mode == "mask":
-            return Rendered(self._overlay(result, 1.0, hidden))
-        if mode == "side by side":
-            small_photo, small, small_colors = self._halves(result)
-            mask = overlay_image(small_photo, small, 1.0, hidden, colors=small_colors)
-            return Rendered(side_by_side(small_photo, mask, gap=SIDE_BY_SIDE_GAP))
-        if mode == "boundaries":
-            colors, edge_mask = self._boundary_layers(result, hidden)
-            shown = ImageChops.lighter(visible_mask(result.labels, hidden, alpha), edge_mask)
-            return Rendered(Image.composite(colors, photo, shown))
-        if mode in ("confidence", "entropy"):
-            if result.scores is None:
-                return Rendered(self._overlay(result, alpha, hidden), no_scores_message(result))
-            heat = self._heat.get(mode)
-            if heat is None:
-                heat = self._heat[mode] = heat_image(result, mode)
-            return Rendered(Image.blend(photo, heat, alpha))
-        return Rendered(self._overlay(result, alpha, hidden))
-
-
-def render(
-    image: Image.Image, result: SegmentationResult, options: DisplayOptions | None = None, strict: bool = False
-) -> Image.Image:
-    """One display picture; with `strict=True` a heat-map mode without scores raises `NoScoresError`."""
-    out = Renderer().render(image, result, options or DisplayOptions())
-    if strict and out.note:
-        raise NoScoresError(out.note)
-    return out.image
+        """The picture for `options` (heat-map modes without scores fall back to the overlay with a note)."""
+        fallback = options.mode in HEAT_MODES and not result.has_scores
+        mode = "overlay" if fallback else options.mode
+        picture = render(image, result, mode=mode, alpha=options.alpha, hidden=options.hidden, palette=options.palette)
+        return Rendered(picture, no_scores_message(result) if fallback else "")
 
 
 def figure_png(fig: Figure, dpi: int = 90) -> bytes:

@@ -88,8 +88,7 @@ class FrameViewer(MaskViewer):
         with self.hold_sync():
             self.photo = photo_jpeg(Image.fromarray(frame), FRAME_QUALITY)
             self.mask_png = frame_mask_png(result)
-            self.colormap = np.asarray(result.colormap, np.uint8).tobytes()  # sent only when it changes
-            self.class_names = [result.name_of(i) for i in range(256)]
+            self._set_class_colors(result)  # sent only when they change
             if not self.heat_palette:
                 self.heat_palette = heat_palette("magma")
             self.scores = quantized_scores(probs) if probs is not None else b""
