@@ -3,7 +3,8 @@
 1. The target run: `deeplab-widgets quantize deeplabv3-starter --recipe int8 --calibration DIR --count 8`, DIR holding
    the first 8 labelled VOC photos. Checked: the file is under 1.3 MB; its class maps agree with the float model's
    on at least 97% of the pixels (median over the 7 other VOC photos and the 9 sample photos, none calibrated on);
-   its bare `invoke()` is at most 0.6x the float model's, interleaved at the same thread count.
+   its bare `invoke()` is at most 0.6x the float model's, interleaved at the same thread count (and, for
+   comparison, the same two models on LiteRT's built-in kernels, XNNPACK off).
 2. The quantization report: float and the five recipes (same calibration), measured in one interleaved run.
 3. Which kernels run each variant (XNNPACK partitions, operators left to LiteRT's built-in kernels).
 4. The error each layer adds, on a held-out VOC photo; the figure goes to docs/images/quantization_layers.png.
@@ -89,6 +90,11 @@ def main() -> int:
             options = RuntimeOptions(num_threads=t)
             tasks[f"float, {t} thread(s)"] = invoke_task("deeplabv3-starter", options, image=sample_path("cat"))
             tasks[f"int8, {t} thread(s)"] = invoke_task(out, options, image=sample_path("cat"))
+            builtin = RuntimeOptions(num_threads=t, xnnpack=False)  # LiteRT's own kernels, for comparison
+            tasks[f"float, {t} thread(s), built-in"] = invoke_task(
+                "deeplabv3-starter", builtin, image=sample_path("cat")
+            )
+            tasks[f"int8, {t} thread(s), built-in"] = invoke_task(out, builtin, image=sample_path("cat"))
         timing = time_interleaved(tasks, rounds=args.rounds, warmup=3)
         print("| target | measured | limit | met |\n|---|---|---|---|")
         print(f"| file size | {size / 1e6:.2f} MB | < 1.3 MB | {'yes' if size < SIZE_LIMIT else 'NO'} |")
@@ -107,6 +113,12 @@ def main() -> int:
             print(
                 f"| bare invoke(), {t} thread{'s' * (t > 1)}: int8 / float | {ratio:.2f}x ({q.median_ms:.1f} / "
                 f"{f.median_ms:.1f} ms) | <= 0.6x | {'yes' if ok else 'NO'} |"
+            )
+        for t in threads:
+            f, q = timing.stat(f"float, {t} thread(s), built-in"), timing.stat(f"int8, {t} thread(s), built-in")
+            print(
+                f"| (XNNPACK off) bare invoke(), {t} thread{'s' * (t > 1)}: int8 / float | {q.median_ms / f.median_ms:.2f}x "
+                f"({q.median_ms:.1f} / {f.median_ms:.1f} ms) | | |"
             )
         print(f"\n{timing.load_line()}; {args.rounds} interleaved rounds.\n")
         # On a loaded machine wall time includes waiting for a core; the CPU time of a 1-thread invoke() (it runs
