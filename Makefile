@@ -54,10 +54,11 @@ test: lint
 	$(BIN)/python -m pytest
 	bash .ci/tflite-runtime-tests
 
-# The static checks and the fast tests, for a developer between two changes; `make test` (CI) runs everything.
+# The static checks and the fast tests, for a developer between two changes, one pytest worker per core
+# (pytest-xdist); `make test` (CI) runs everything.
 FAST_TESTS := not browser and not notebooks and not docs and not slow
 check: lint
-	$(BIN)/python -m pytest -q -m "$(FAST_TESTS)"
+	$(BIN)/python -m pytest -q -n auto -m "$(FAST_TESTS)"
 
 # The site goes to site/; the notebooks are executed (or fresh executed copies in build/notebooks/ reused, see
 # docs/hooks.py) and rendered with their outputs. `make test` builds it too (tests/test_site.py), with --strict.

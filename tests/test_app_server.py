@@ -160,6 +160,7 @@ def app(tmp_path_factory):
         yield served
 
 
+@pytest.mark.slow  # serves the app (Voila) and drives every widget of a page
 def test_a_visitors_websocket_client_cannot_make_the_kernel_load_or_reveal_server_files(app, tmp_path):
     library, marker = build_marker_library(tmp_path)
     values = (str(library), "/etc/hostname", MISSING)
@@ -208,6 +209,7 @@ def test_a_visitors_websocket_client_cannot_make_the_kernel_load_or_reveal_serve
     assert not any(word in said for word in REVEALING), said
 
 
+@pytest.mark.slow  # serves the app (Voila) and drives every widget of a page
 def test_a_websocket_client_without_the_v1_protocol_is_refused_before_it_can_stall_the_server(app):
     # Voila 0.5 reads every binary message as v1 framing: a legacy client asking for an Image widget's state (the
     # sample thumbnails are Images) would hold the server's event loop at full CPU (deeplab_widgets.app.websocket).
