@@ -569,7 +569,7 @@ def stage_reporter(progress: bool | Progress, label: str = "") -> tuple[Progress
         if not bars:
             bars.append(tqdm(unit="step", leave=False, file=sys.stderr))
         bar = bars[0]
-        bar.set_description(f"{label}: {stage}" if label else stage)
+        bar.set_description(f"{label}: {stage}" if label else stage, refresh=False)  # drawn once, below
         bar.total, bar.n = total, done
         bar.refresh()
 
