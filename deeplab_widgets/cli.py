@@ -16,7 +16,7 @@ from .core.runtime import RuntimeOptions, cpu_count
 from .core.segmenter import as_segmenter
 from .errors import DeeplabWidgetsError, OptionsError
 from .workflows.batch import SUMMARY_NAME, Dask, Engine, Processes, Serial, Threads, segment_many
-from .workflows.quantize import RECIPES
+from .workflows.quantize import DEFAULT_COUNT, RECIPES
 
 DEFAULT_SAMPLE = "cat"
 
@@ -387,7 +387,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR|samples|voc",
         help="calibration photos: a folder, the sample photos (default) or the labelled VOC images",
     )
-    qz.add_argument("--count", type=int, default=8, metavar="N", help="calibration photos to use (default 8)")
+    qz.add_argument(
+        "--count",
+        type=int,
+        default=DEFAULT_COUNT,
+        metavar="N",
+        help=f"calibration photos to use (default {DEFAULT_COUNT})",
+    )
     qz.add_argument("--out", metavar="FILE.tflite", help="write the quantized model here (default: the cache only)")
     qz.add_argument("--json", action="store_true", help="print the result as JSON")
     qz.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -404,7 +410,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="quantization recipes for the float models ('' for none; default: all five)",
     )
     rep.add_argument("--calibration", default="samples", metavar="DIR|samples|voc", help="calibration photos")
-    rep.add_argument("--count", type=int, default=8, metavar="N", help="calibration photos (default 8)")
+    rep.add_argument(
+        "--count", type=int, default=DEFAULT_COUNT, metavar="N", help=f"calibration photos (default {DEFAULT_COUNT})"
+    )
     rep.add_argument("--threads", default="1,2", metavar="LIST", help="thread counts (default 1,2)")
     rep.add_argument("--rounds", type=int, default=10, help="interleaved timing rounds (default 10)")
     rep.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")

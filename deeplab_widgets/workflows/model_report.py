@@ -40,7 +40,7 @@ from .bench.memory import peak_memory
 from .evaluate import evaluate
 from .interleaved import InterleavedTiming, Task, invoke_task, time_interleaved
 from .labelled import labelled_for
-from .quantize import RECIPES, check_recipe, quantize, stage_reporter
+from .quantize import DEFAULT_COUNT, RECIPES, check_recipe, quantize, stage_reporter
 from .samples import resolve_image
 
 #: The thread counts of the report: 1 (with XNNPACK, the phone-like default) and 2.
@@ -386,7 +386,7 @@ def zoo_candidates(
     *,
     models: Sequence[str] | None = None,
     calibration: Any = "samples",
-    count: int = 8,
+    count: int = DEFAULT_COUNT,
     progress: Progress | None = None,
 ) -> list[Candidate]:
     """Zoo models as published (default: all), and each float one quantized with `recipes` (`workflows.quantize`).
@@ -423,7 +423,7 @@ def model_report(
     *,
     models: Sequence[str] | None = None,
     calibration: Any = "samples",
-    count: int = 8,
+    count: int = DEFAULT_COUNT,
     threads: Sequence[int] = DEFAULT_THREADS,
     rounds: int = DEFAULT_ROUNDS,
     photo: ImageInput = DEFAULT_PHOTO,
