@@ -6,10 +6,14 @@
    its bare `invoke()` is at most 0.6x the float model's, interleaved at the same thread count (and, for
    comparison, the same two models on LiteRT's built-in kernels, XNNPACK off).
 2. The quantization report: float and the five recipes (same calibration), measured in one interleaved run.
-3. Which kernels run each variant (XNNPACK partitions, operators left to LiteRT's built-in kernels).
-4. The error each layer adds, on a held-out VOC photo; the figure goes to docs/images/quantization_layers.png.
+2. The bound on this CPU: the model's largest convolutions (and its first and largest depthwise one), each cut
+   out as a one-operator model in its float and its int8 version, timed interleaved. A layer's int8/float ratio
+   is what its kernel gains from the number format here; the whole model cannot beat the layers it is made of.
+3. The quantization report: float and the five recipes (same calibration), measured in one interleaved run.
+4. Which kernels run each variant (XNNPACK partitions, operators left to LiteRT's built-in kernels).
+5. The error each layer adds, on a held-out VOC photo; the figure goes to docs/images/quantization_layers.png.
 
-    python benchmarks/quantization.py [--rounds 40] [--report-rounds 10] [--threads 1,2]
+    python benchmarks/quantization.py [--rounds 40] [--report-rounds 10] [--threads 1,2] [--targets-only]
 
 Prints Markdown for benchmarks/RESULTS.md; exits 1 when a target is missed.
 """
@@ -29,9 +33,10 @@ from pathlib import Path
 from deeplab_widgets import RuntimeOptions, Segmenter, labelled_pairs, list_samples, sample_path
 from deeplab_widgets.analysis.layer_errors import layer_errors
 from deeplab_widgets.cli import main as cli
+from deeplab_widgets.tflite.graph import Layer, read_layers
 from deeplab_widgets.workflows.bench import machine_description, parse_list
 from deeplab_widgets.workflows.bench.kernels import kernel_plan
-from deeplab_widgets.workflows.interleaved import invoke_task, time_interleaved
+from deeplab_widgets.workflows.interleaved import invoke_task, operator_task, time_interleaved
 from deeplab_widgets.workflows.quantization_report import quantization_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,12 +59,48 @@ def cpu_times(models: dict[str, object], rounds: int) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def shape(layer: Layer) -> str:
+    """A layer's output shape as 33x33x256."""
+    return "x".join(str(d) for d in layer.output_shape[1:])
+
+
+def layer_bound(float_model: Segmenter, int8_path: Path, threads: list[int], rounds: int) -> None:
+    """Print the one-operator table: the largest convolutions and the first, float against int8, interleaved."""
+    float_layers = read_layers(float_model.spec.content).layers
+    int8_index = {layer.name: layer.index for layer in read_layers(int8_path.read_bytes()).layers}
+    convolutions = sorted((x for x in float_layers if x.op == "CONV_2D"), key=lambda x: -x.macs)
+    depthwise = max((x for x in float_layers if x.op == "DEPTHWISE_CONV_2D"), key=lambda x: x.macs)
+    chosen = [*convolutions[:4], depthwise, float_layers[0]]
+    total = sum(x.macs for x in float_layers)
+    print("| layer | MMACs | threads | float ms | int8 ms | int8 / float | float GMAC/s | int8 GMAC/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for t in threads:
+        options = RuntimeOptions(num_threads=t)
+        tasks = {}
+        for layer in chosen:
+            tasks[f"float {layer.index}"] = operator_task(float_model, layer.index, options)
+            tasks[f"int8 {layer.index}"] = operator_task(int8_path, int8_index[layer.name], options)
+        timing = time_interleaved(tasks, rounds=rounds, warmup=5)
+        for layer in chosen:
+            f, q = timing.stat(f"float {layer.index}").median_ms, timing.stat(f"int8 {layer.index}").median_ms
+            print(
+                f"| {layer.index}: {layer.op} {layer.kernel[0]}x{layer.kernel[1]} -> {shape(layer)} `{layer.name}` | {layer.macs / 1e6:.1f} | {t} | "
+                f"{f:.3f} | {q:.3f} | {q / f:.2f}x | {layer.macs / f / 1e6:.0f} | {layer.macs / q / 1e6:.0f} |"
+            )
+    share = sum(x.macs for x in convolutions[:4]) / total
+    print(
+        f"\nThe four largest convolutions hold {share:.0%} of the model's {total / 1e6:.0f} M multiply-accumulates. "
+        f"{timing.load_line()}; {rounds} interleaved rounds of each one-operator model (zeros in).\n"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=40, help="interleaved rounds of float vs int8 invoke()")
     parser.add_argument("--report-rounds", type=int, default=10, help="interleaved rounds of the variants' report")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--no-figure", action="store_true", help="do not write the layer-error figure")
+    parser.add_argument("--targets-only", action="store_true", help="only the targets and the one-layer bound")
     args = parser.parse_args()
     threads = parse_list(args.threads, int)
     print(f"# {datetime.date.today()} on {machine_description()}, ai-edge-litert {version('ai-edge-litert')}, ")
@@ -128,6 +169,10 @@ def main() -> int:
             f"CPU time of a 1-thread invoke(), interleaved: int8 {cpu['int8']:.1f} ms, float {cpu['float']:.1f} ms "
             f"({cpu['int8'] / cpu['float']:.2f}x).\n"
         )
+        print("## The bound on this CPU: one layer alone, float against int8\n")
+        layer_bound(reference, out, threads, rounds=5 * args.rounds)
+        if args.targets_only:
+            return finish(failures)
 
         report = quantization_report(
             "deeplabv3-starter",
@@ -157,6 +202,11 @@ def main() -> int:
             shown = [by_recipe[r] for r in ("int8", "int16x8", "dynamic-int8") if r in by_recipe]
             plot_layer_errors(shown).savefig(FIGURE, dpi=90)
             print(f"\nfigure: {FIGURE.relative_to(ROOT)}")
+    return finish(failures)
+
+
+def finish(failures: list[str]) -> int:
+    """Name the missed targets; the exit status: 1 when one is missed."""
     if failures:
         print(f"\nmissed: {', '.join(failures)}")
     return 1 if failures else 0

@@ -165,6 +165,32 @@ def test_layers_by_name_and_index(graphs):
     assert len(table.splitlines()) == len(g.layers) + 1
 
 
+def test_one_operator_cut_out_of_the_starter_computes_what_it_computes_inside_the_model():
+    import numpy as np
+
+    from deeplab_widgets import sample_path
+    from deeplab_widgets.core.images import load_image
+    from deeplab_widgets.core.preprocess import fit
+    from deeplab_widgets.tflite.schema import operator_model
+
+    spec = load_model("deeplabv3-starter")
+    layer = read_graph(spec).layer("MobilenetV2/expanded_conv_7/depthwise/Relu6")  # 3x3, rate 2
+    pixels, _ = fit(load_image(sample_path("cat")), spec.input_size, "stretch")
+    builtin = RuntimeOptions(num_threads=1, xnnpack=False)  # the same kernels on both sides
+    whole = make_interpreter(spec.content, builtin, preserve_all_tensors=True)
+    spec.feed(whole, pixels)
+    whole.invoke()
+    op = whole._get_ops_details()[layer.index]
+    one = make_interpreter(operator_model(spec.content, layer.index), builtin)
+    one.set_tensor(one.get_input_details()[0]["index"], whole.get_tensor(int(op["inputs"][0])))
+    one.invoke()
+    expected = whole.get_tensor(int(op["outputs"][0]))
+    assert one.get_output_details()[0]["shape"].tolist() == [1, 33, 33, 192]
+    assert expected.std() > 0.1 and np.array_equal(one.get_tensor(one.get_output_details()[0]["index"]), expected)
+    with pytest.raises(ModelFormatError, match=r"^model: no operator 70 \(the graph has 70\)$"):
+        operator_model(spec.content, 70)
+
+
 def test_bad_models_raise_named_errors():
     good = load_model("deeplabv3-mnv2-dm05-voc").content
     with pytest.raises(ModelFormatError, match="graph could not be read"):

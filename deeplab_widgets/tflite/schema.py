@@ -258,3 +258,22 @@ def add_argmax(model: Any, scores: int, labels: int, axis: int) -> None:
 def set_outputs(model: Any, outputs: Sequence[int]) -> None:
     """Make `outputs` (tensor indices of the first subgraph) the model's outputs, in this order."""
     model.subgraphs[0].outputs = np.array(list(outputs), np.int32)
+
+
+def operator_model(content: bytes, index: int, name: str = "model") -> bytes:
+    """Operator `index` of the first subgraph alone, as a model of its own: its first input in, its output out.
+
+    Its constants (weights, bias) keep their values and quantization, so the one-operator model runs exactly the
+    kernel that operator runs inside the whole graph: timing it measures one layer's kernel, e.g. a convolution's
+    float against its int8 version. `ModelFormatError` for an index out of range.
+    """
+    model = read_model(content, name)
+    graph = model.subgraphs[0]
+    if not 0 <= index < len(graph.operators):
+        raise ModelFormatError(f"{name}: no operator {index} (the graph has {len(graph.operators)})")
+    op = graph.operators[index]
+    graph.operators = [op]
+    graph.inputs = np.array([int(op.inputs[0])], np.int32)
+    set_outputs(model, [int(op.outputs[0])])
+    model.signatureDefs = []
+    return write_model(model, len(content))

@@ -25,6 +25,7 @@ from ..core.preprocess import fit
 from ..core.runtime import RuntimeOptions, make_interpreter
 from ..core.segmenter import SegmenterInput, as_segmenter
 from ..errors import OptionsError
+from ..tflite.schema import operator_model
 from .bench import LatencyStats
 
 Task = Callable[[], Any]
@@ -180,4 +181,23 @@ def invoke_task(
     if image is not None:
         pixels, _ = fit(load_image(image), spec.input_size, "stretch")
         spec.feed(interpreter, pixels)
+    return interpreter.invoke
+
+
+def operator_task(model: SegmenterInput, index: int, options: RuntimeOptions | None = None) -> Task:
+    """A task that runs operator `index` of `model` alone (`tflite.schema.operator_model`), fed with zeros.
+
+    It times one layer's kernel, with nothing around it: interleaved with the same operator of another variant
+    of the model (float against int8, say), it shows what the number format does to that kernel on this CPU.
+    `ModelFormatError` when the model has no such operator.
+
+    Args:
+        model: A zoo id, a `.tflite` path or bytes, a `ModelSpec` or a `Segmenter` (see `as_segmenter`).
+        index: The operator's position in the graph (`tflite.graph.read_layers(...)[i].index`).
+        options: The interpreter's runtime options (default: the segmenter's, or `RuntimeOptions()`).
+    """
+    segmenter = as_segmenter(model, options)
+    interpreter = make_interpreter(
+        operator_model(segmenter.spec.content, index, segmenter.spec.name), segmenter.options
+    )
     return interpreter.invoke
