@@ -201,6 +201,15 @@ def test_bad_models_raise_named_errors():
         read_graph("missing/model.tflite")
 
 
+@pytest.mark.parametrize("name", [n for n in model_names() if n.startswith("deeplabv3")])
+def test_the_zoo_states_each_mobilenetv2_depth_its_weights_have(graphs, name):
+    from deeplab_widgets.assets.zoo import model_info
+
+    first = next(ly for ly in graphs[name].layers if ly.op == "CONV_2D")
+    depth = re.fullmatch(r"MobileNetV2 \(depth ([0-9.]+)\)", model_info(name).backbone)
+    assert depth and first.output_shape[-1] == 32 * float(depth.group(1))  # MobileNetV2's first layer: 32 x depth
+
+
 def test_starter_is_the_dm05_network_at_output_stride_8(graphs):
     def convs(g):
         return [(ly.op, ly.kernel, ly.output_shape[-1]) for ly in g.layers if ly.op in ("CONV_2D", "DEPTHWISE_CONV_2D")]

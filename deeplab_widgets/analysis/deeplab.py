@@ -176,8 +176,8 @@ def read_graph(model: ModelInput | ModelSpec) -> ModelGraph:
         ModelNotFoundError: An unknown zoo id or a missing file.
         ModelFormatError: A file that is not a readable TFLite graph of an image model.
     """
-    name, content = (model.name, model.content) if isinstance(model, ModelSpec) else read_model_file(model)
-    return summarise(read_layers(content, name))
+    source = read_model_file(model)
+    return summarise(read_layers(source.content, source.name))
 
 
 def summarise(table: LayerTable) -> ModelGraph:

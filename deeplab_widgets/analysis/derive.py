@@ -32,7 +32,7 @@ import numpy as np
 from ..assets import registry
 from ..core.export import atomic_path
 from ..core.labels import LABEL_SETS
-from ..core.model import ModelInput, ModelSpec, _read_model, load_model
+from ..core.model import ModelInput, ModelSpec, load_model, read_model_file
 from ..core.preprocess import ResizeMode
 from ..core.runtime import RuntimeOptions
 from ..core.segmenter import Segmenter
@@ -118,10 +118,8 @@ def derive(
         DeriveError: The graph does not fit (the message names the op): no DeepLab encoder rule, a stride the
             backbone cannot reach, an op whose shape `derive` cannot follow, or a graph the interpreter refuses.
     """
-    if isinstance(model, ModelSpec):
-        name, content, info = model.name, model.content, model.zoo
-    else:
-        name, content, info = _read_model(model)
+    source = read_model_file(model)
+    name, content, info = source.name, source.content, source.zoo
     _check_options(output_stride, input_size)
     digest = hashlib.sha256(content).hexdigest()
     params = {"output_stride": output_stride, "input_size": input_size, "image_pooling": image_pooling}

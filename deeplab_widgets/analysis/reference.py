@@ -259,10 +259,8 @@ def load(model: ModelInput | ModelSpec) -> ReferenceModel:
         ModelFormatError: Not a readable TFLite model.
         ReferenceForwardError: A quantized model, or an op this module does not implement (named).
     """
-    if isinstance(model, ModelSpec):
-        name, content = model.name, model.content
-    else:
-        name, content = read_model_file(model)
+    source = read_model_file(model)
+    name, content = source.name, source.content
     fb = schema.read_model(content, name)
     g = fb.subgraphs[0]
     float32 = schema.schema_module().TensorType.FLOAT32

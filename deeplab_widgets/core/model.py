@@ -253,21 +253,30 @@ def _scores_tensor(content: bytes) -> int | None:
         return None
 
 
-def read_model_file(model: ModelInput) -> tuple[str, bytes]:
-    """The name and bytes of a model id, a .tflite path or model bytes, without loading it into an interpreter.
+@dataclass(frozen=True)
+class ModelFile:
+    """A model's name, bytes and zoo entry (None for a file or bytes), read without loading it."""
+
+    name: str
+    content: bytes
+    zoo: CatalogModel | None
+
+
+def read_model_file(model: ModelInput | ModelSpec) -> ModelFile:
+    """The name, bytes and zoo entry of a model id, a .tflite path, model bytes or a loaded `ModelSpec`.
+
+    Nothing is loaded into an interpreter: for reading or editing the graph (`analysis`, `derive`).
 
     Raises:
         ModelNotFoundError: An unknown id (the message lists the known ones) or a missing file.
         ChecksumError: A catalog model's copy has the wrong SHA-256.
         DownloadError: A catalog model is not available offline and could not be downloaded.
+        OptionsError: Neither an id, a path, bytes nor a `ModelSpec`.
     """
-    name, content, _ = _read_model(model)
-    return name, content
-
-
-def _read_model(model: ModelInput) -> tuple[str, bytes, CatalogModel | None]:
+    if isinstance(model, ModelSpec):
+        return ModelFile(model.name, model.content, model.zoo)
     if isinstance(model, (bytes, bytearray)):
-        return "uploaded model", bytes(model), None
+        return ModelFile("uploaded model", bytes(model), None)
     if not isinstance(model, (str, os.PathLike)):
         raise OptionsError(f"model must be a zoo id, a .tflite path or the model's bytes, not {type(model).__name__}")
     text = os.fspath(model)
@@ -275,11 +284,11 @@ def _read_model(model: ModelInput) -> tuple[str, bytes, CatalogModel | None]:
     names = catalog.model_names() if catalog is not None else []
     if catalog is not None and isinstance(model, str) and model in names:
         info = catalog.model_info(model)
-        return model, info.fetch().read_bytes(), info
+        return ModelFile(model, info.fetch().read_bytes(), info)
     path = Path(text)
     if path.is_file():
         try:
-            return path.name, path.read_bytes(), None
+            return ModelFile(path.name, path.read_bytes(), None)
         except OSError as exc:
             raise ModelNotFoundError(f"model file {text} cannot be read: {(exc.strerror or str(exc)).lower()}") from exc
     if path.suffix == ".tflite" or os.sep in text or not names:
@@ -423,7 +432,8 @@ def load_model(model: ModelInput, labels: LabelsInput = None, options: RuntimeOp
         BackendError: The backend named by `options` is not installed.
         DelegateError: The delegate named by `options` does not load.
     """
-    name, content, info = _read_model(model)
+    source = read_model_file(model)
+    name, content, info = source.name, source.content, source.zoo
     check_tflite(content, name)
     digest = hashlib.sha256(content).hexdigest()
     grafted = _argmax_head(content, name)
