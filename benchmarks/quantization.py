@@ -5,9 +5,8 @@
    on at least 97% of the pixels (median over the 7 other VOC photos and the 9 sample photos, none calibrated on);
    its bare `invoke()` is at most 0.6x the float model's, interleaved at the same thread count (and, for
    comparison, the same two models on LiteRT's built-in kernels, XNNPACK off).
-2. The quantization report: float and the five recipes (same calibration), measured in one interleaved run.
-2. The bound on this CPU: the model's largest convolutions (and its first and largest depthwise one), each cut
-   out as a one-operator model in its float and its int8 version, timed interleaved. A layer's int8/float ratio
+2. The bound on this CPU: the model's four largest convolutions, its largest depthwise convolution and its first
+   convolution, each cut out as a one-operator model in its float and its int8 version, timed interleaved. A layer's int8/float ratio
    is what its kernel gains from the number format here; the whole model cannot beat the layers it is made of.
 3. The quantization report: float and the five recipes (same calibration), measured in one interleaved run.
 4. Which kernels run each variant (XNNPACK partitions, operators left to LiteRT's built-in kernels).
@@ -83,9 +82,10 @@ def layer_bound(float_model: Segmenter, int8_path: Path, threads: list[int], rou
         timing = time_interleaved(tasks, rounds=rounds, warmup=5)
         for layer in chosen:
             f, q = timing.stat(f"float {layer.index}").median_ms, timing.stat(f"int8 {layer.index}").median_ms
+            kernel = "x".join(map(str, layer.kernel or ()))
             print(
-                f"| {layer.index}: {layer.op} {layer.kernel[0]}x{layer.kernel[1]} -> {shape(layer)} `{layer.name}` | {layer.macs / 1e6:.1f} | {t} | "
-                f"{f:.3f} | {q:.3f} | {q / f:.2f}x | {layer.macs / f / 1e6:.0f} | {layer.macs / q / 1e6:.0f} |"
+                f"| {layer.index}: {layer.op} {kernel} -> {shape(layer)} `{layer.name}` | {layer.macs / 1e6:.1f} | "
+                f"{t} | {f:.3f} | {q:.3f} | {q / f:.2f}x | {layer.macs / f / 1e6:.0f} | {layer.macs / q / 1e6:.0f} |"
             )
     share = sum(x.macs for x in convolutions[:4]) / total
     print(

@@ -193,7 +193,7 @@ def operator_task(model: SegmenterInput, index: int, options: RuntimeOptions | N
 
     Args:
         model: A zoo id, a `.tflite` path or bytes, a `ModelSpec` or a `Segmenter` (see `as_segmenter`).
-        index: The operator's position in the graph (`tflite.graph.read_layers(...)[i].index`).
+        index: The operator's position in the graph (`Layer.index` of `tflite.graph.read_layers`).
         options: The interpreter's runtime options (default: the segmenter's, or `RuntimeOptions()`).
     """
     segmenter = as_segmenter(model, options)
