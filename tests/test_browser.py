@@ -282,6 +282,44 @@ def test_workbench_renders_and_responds_in_voila(browser, voila, tmp_path) -> No
     assert (tmp_path / "workbench.png").stat().st_size > 10_000
 
 
+#: Test instrumentation: logs every `createImageBitmap` call (time and bytes) before the page's scripts run.
+LOG_DECODES = """
+window.testDecodes = [];
+const decode = window.createImageBitmap.bind(window);
+window.createImageBitmap = (source, ...rest) => {
+  window.testDecodes.push({ at: performance.now(), bytes: source.size || 0 });
+  return decode(source, ...rest);
+};
+"""
+
+
+def test_a_clicked_photo_is_decoded_once_while_the_kernel_segments_it(browser, voila) -> None:
+    from deeplab_widgets import load_sample
+    from deeplab_widgets.widgets.viewer_payload import photo_jpeg
+
+    voila_url, _ = voila
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.add_init_script(LOG_DECODES)
+    try:
+        page.goto(voila_url, timeout=TIMEOUT_MS)
+        before = wait_for_result(page)
+        page.evaluate(
+            """sel => { window.testPainted = [];
+            document.querySelector(sel).addEventListener("dlw-painted", e => window.testPainted.push(e.detail)); }""",
+            VIEWER,
+        )
+        page.click(".dlw-sample-bird")
+        after = wait_for_result(page, before)
+        size = len(photo_jpeg(load_sample("bird")))
+        decodes = [d for d in page.evaluate("window.testDecodes") if d["bytes"] == size]
+        painted = next(p for p in page.evaluate("window.testPainted") if p["revision"] == after)
+        assert len(decodes) == 1, "the bird's JPEG is decoded once"
+        assert decodes[0]["at"] < painted["received"], "its decoding starts before the result arrives"
+        page.wait_for_selector(f"{VIEWER} .dlw-legend >> text=bird", state="attached", timeout=TIMEOUT_MS)
+    finally:
+        page.close()
+
+
 def test_workbench_runs_in_jupyterlab(browser, lab_url, tmp_path) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:

@@ -315,6 +315,35 @@ def test_compare_tab_runs_a_second_model_and_follows_the_photo(bench):
     bench.tabs.selected_index = 0
 
 
+def test_a_clicked_photo_goes_to_the_browser_once_ahead_of_its_result(bench):
+    sent = []
+    bench.viewer.observe(lambda change: sent.append((change["new"], bench.viewer.revision)), names="photo")
+    revision = bench.viewer.revision
+    bench.picker.buttons["bird"].click()
+    assert [r for _, r in sent] == [revision]  # sent once, before the result (which did not send it again)
+    assert bench.viewer.revision == revision + 1 and bench.viewer.photo is sent[0][0]
+    assert "bird" in [c.name for c in bench.result.present_classes()]
+    bench.repeat(2)  # the same photo: nothing is sent ahead
+    assert len(sent) == 1
+
+
+def test_a_previewed_photo_waits_for_its_result_and_a_failed_run_takes_it_back(starter):
+    from deeplab_widgets.widgets.viewer_payload import photo_jpeg
+
+    cat, bird = load_sample("cat"), load_sample("bird")
+    viewer = MaskViewer(cat, starter.segment(cat))
+    on_screen, revision = viewer.photo, viewer.revision
+    viewer.preview(bird)
+    ahead = viewer.photo
+    assert ahead == photo_jpeg(bird) != on_screen
+    assert viewer.image is cat and viewer.revision == revision  # the picture has not changed
+    viewer.show(bird, starter.segment(bird))
+    assert viewer.photo is ahead and viewer.revision == revision + 1  # encoded once
+    viewer.preview(cat)
+    viewer.cancel_preview()
+    assert viewer.photo is ahead and viewer.image is bird  # the photo on screen, as it was
+
+
 def test_photo_status_and_result_agree_after_a_failed_delegate(bench):
     bench.picker.buttons["cat"].click()
     bench.controls.delegate.value = "/nonexistent/libdelegate.so"  # typed + Enter: an error, the cat stays

@@ -101,7 +101,8 @@ class MaskViewer(anywidget.AnyWidget):
         **kwargs: Any,
     ) -> None:
         self._batch = False
-        self._jpeg: tuple[Image.Image, bytes] | None = None  # the last photo and its JPEG: encoded once per photo
+        # The photo on screen and a previewed one, with their JPEGs: each photo is encoded once.
+        self._jpegs: list[tuple[Image.Image, bytes]] = []
         super().__init__(mode=mode, alpha=alpha, hidden=tuple(hidden), palette=palette, **kwargs)
         self.observe(self._on_source, names=["result", "image"])
         if result is not None and image is not None:
@@ -133,6 +134,30 @@ class MaskViewer(anywidget.AnyWidget):
             self._batch = False
         self._send_result(name)
 
+    def preview(self, image: Image.Image) -> None:
+        """Send the photo of a result still to come, so that the browser decodes it while the kernel segments.
+
+        The picture on screen does not change: the browser draws the photo with its result (`show`), which then does
+        not send the photo again. A caller whose run fails takes the preview back with `cancel_preview`.
+
+        Args:
+            image: The photo about to be segmented.
+        """
+        self.photo = self._encoded(image)
+
+    def cancel_preview(self) -> None:
+        """Send the photo on screen again after a `preview` whose result will not come (the run failed)."""
+        if self.image is not None:
+            self.photo = self._encoded(self.image)
+
+    def _encoded(self, image: Image.Image) -> bytes:
+        for kept, data in self._jpegs:
+            if kept is image:
+                return data
+        data = photo_jpeg(image if image.mode == "RGB" else image.convert("RGB"))
+        self._jpegs = [(image, data), *self._jpegs][:2]
+        return data
+
     def set_visible(self, class_id: int, visible: bool) -> None:
         """Show or hide one class.
 
@@ -160,9 +185,7 @@ class MaskViewer(anywidget.AnyWidget):
             return
         result, image = self.result, self.image
         assert result is not None and image is not None
-        if self._jpeg is None or self._jpeg[0] is not image:
-            self._jpeg = (image, photo_jpeg(image if image.mode == "RGB" else image.convert("RGB")))
-        payload = viewer_payload(image, result, photo=self._jpeg[1])
+        payload = viewer_payload(image, result, photo=self._encoded(image))
         present = {s.id for s in result.present_classes()}
         with self.hold_sync():  # one message; traits whose bytes did not change are not sent again
             self.photo = payload.photo

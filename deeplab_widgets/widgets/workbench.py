@@ -204,6 +204,8 @@ class Workbench(widgets.VBox):
             # The viewer's readout and heat maps need the scores only at the model's coarse resolution: a copy of
             # a small tensor, where the model-resolution softmax would cost about one more invoke().
             scores: Scores = "coarse" if segmenter.spec.has_scores else False
+            if image is not self.viewer.image:
+                self.viewer.preview(image)  # the browser decodes the new photo while the model runs
             runs = [segmenter.segment(image, scores=scores) for _ in range(times)]
             result = runs[-1]
             source = self.picker.source if image is self.picker.image else self.source
@@ -213,6 +215,7 @@ class Workbench(widgets.VBox):
             for run in runs:
                 self.timing.record(run)
         except Exception as exc:  # a traceback must never reach the output area
+            self.viewer.cancel_preview()
             self._show_error(error_text(exc))
             return None
         self._shown = self._controls_key()

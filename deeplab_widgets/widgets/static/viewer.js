@@ -537,6 +537,7 @@ class Viewer {
     // Unique across module instances (each widget may load its own copy of this module).
     this.id = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
     this.layers = null;
+    this.decoded = null; // the last photo value and its decoding (see photoBitmap)
     this.zoom = 1;
     this.cx = this.cy = null; // photo point at the canvas centre
     this.pinned = this.hover = this.drag = null;
@@ -772,12 +773,26 @@ class Viewer {
     this.draw();
   }
 
-  // --- a new result ---
+  // --- a new photo, a new result ---
+
+  // The decoded photo of a `photo` value, decoded once: from the moment the photo arrives, which can be ahead of its
+  // result (the Workbench sends a clicked photo before it segments it, so it decodes while the model runs). The
+  // picture changes only when the result comes (`load`).
+  photoBitmap(value) {
+    if (!this.decoded || this.decoded.value !== value) {
+      const bytes = bytesOf(value);
+      const bitmap = bytes.length ? createImageBitmap(new Blob([bytes], { type: "image/jpeg" })) : null;
+      if (bitmap) bitmap.catch(() => {}); // a photo that does not decode is reported by `load`, which awaits it
+      this.decoded = { value, bitmap };
+    }
+    return this.decoded.bitmap;
+  }
+
   async load() {
     const received = performance.now();
     const token = ++this.token;
     const model = this.model;
-    const photoValue = model.get("photo"); // the same object while the photo is unchanged
+    const photoValue = model.get("photo"); // the same object while the photo is unchanged: decoded once
     const photoBytes = bytesOf(photoValue);
     const maskBytes = bytesOf(model.get("mask_png"));
     const raw = bytesOf(model.get("labels"));
@@ -788,9 +803,8 @@ class Viewer {
     }
     let layers;
     try {
-      const kept = this.layers && this.layers.photoValue === photoValue ? this.layers.photo : null;
       const [photo, mask] = await Promise.all([
-        kept || createImageBitmap(new Blob([photoBytes], { type: "image/jpeg" })),
+        this.photoBitmap(photoValue),
         raw.length ? readLabels(raw, model.get("labels_shape")) : decodeIndexedPng(maskBytes),
       ]);
       const { width, height } = photo;
@@ -810,7 +824,7 @@ class Viewer {
         },
         heatPalette: bytesOf(model.get("heat_palette")),
       });
-      Object.assign(layers, { photoValue, received: mask, names: model.get("class_names") || [] });
+      Object.assign(layers, { received: mask, names: model.get("class_names") || [] });
       layers.configure(model.get("palette") || "contrast", this.hidden());
     } catch (error) {
       this.note.textContent = `could not show the result: ${error}`;
@@ -978,6 +992,7 @@ class Viewer {
     };
     this.handlers = {
       "change:revision": () => this.load(),
+      "change:photo": () => this.photoBitmap(model.get("photo")),
       "change:mode": () => {
         this.updateControls();
         this.updateLegend();
