@@ -41,7 +41,7 @@ class MaskViewer(anywidget.AnyWidget):
     """Display a `SegmentationResult` over its image; never runs a model.
 
     The kernel sends the photo, the class map, colours, names and scores once per result (`show`, see
-    `viewer_payload`); the browser draws the modes, opacity, palette, class toggles, zoom/pan, the hover readout
+    `viewer_payload`; `preview` sends a photo ahead of its result); the browser draws the modes, opacity, palette, class toggles, zoom/pan, the hover readout
     and the downloads, each mode as `viz.render` draws it. Results segmented with `scores="coarse"` (as the
     Workbench does) cost the least to send. Traits: `result`, `image`, `mode` (one of `viz.MODES`), `alpha`,
     `palette` (`"contrast"` or `"dataset"`), `hidden` (class ids not coloured), `sync_group` (views with the same

@@ -1,7 +1,8 @@
 // The deeplab-widgets viewer: composites a segmentation result on a canvas in the browser.
 //
-// The kernel sends once per result (widgets/viewer_payload.py): the photo (JPEG), the class map (palette PNG,
-// pixel value = class id; at the model's resolution it is upsampled here with `restore`'s nearest-neighbour rule),
+// The kernel sends once per result (widgets/viewer_payload.py; a new photo may come ahead of its result, to be
+// decoded while the model runs): the photo (JPEG), the class map (palette PNG, pixel value = class id; at the
+// model's resolution it is upsampled here with `restore`'s nearest-neighbour rule),
 // the dataset's and the contrast palette's colours, class names and the scores (the model's coarse logits, or
 // top-3 probabilities). Mode, opacity, palette, class toggles, zoom, pan and the hover readout never go back to
 // the kernel. Each mode draws what `viz.render` draws (tests/test_render_agreement.py compares them). Views with
