@@ -33,7 +33,7 @@ from deeplab_widgets import RuntimeOptions, Segmenter, labelled_pairs, list_samp
 from deeplab_widgets.analysis.layer_errors import layer_errors
 from deeplab_widgets.cli import main as cli
 from deeplab_widgets.tflite.graph import Layer, read_layers
-from deeplab_widgets.workflows.bench import machine_description, parse_list
+from deeplab_widgets.workflows.bench import int8_dot_product, machine_description, parse_list
 from deeplab_widgets.workflows.bench.kernels import kernel_plan
 from deeplab_widgets.workflows.interleaved import invoke_task, operator_task, time_interleaved
 from deeplab_widgets.workflows.quantization_report import quantization_report
@@ -104,7 +104,9 @@ def main() -> int:
     args = parser.parse_args()
     threads = parse_list(args.threads, int)
     print(f"# {datetime.date.today()} on {machine_description()}, ai-edge-litert {version('ai-edge-litert')}, ")
-    print(f"# litert-quantizer {version('litert-quantizer')}\n")
+    dots = int8_dot_product()
+    print(f"# litert-quantizer {version('litert-quantizer')}; 8-bit dot-product instructions: ", end="")
+    print(f"{'unknown' if dots is None else ', '.join(dots) or 'none'}\n")
 
     voc = [item.image_path for item in labelled_pairs().items]
     calibration, held_out = voc[:8], voc[8:] + [sample_path(s.name) for s in list_samples("photo")]

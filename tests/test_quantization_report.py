@@ -113,6 +113,38 @@ def test_the_model_report_command_writes_csv_and_html(tmp_path, capfd) -> None:
     assert "<table" in (tmp_path / "r.html").read_text()
 
 
+def test_the_cpus_8_bit_dot_product_instructions_are_read_from_its_flags(tmp_path) -> None:
+    from deeplab_widgets.workflows.bench import int8_dot_product
+
+    cases = {
+        "flags\t\t: fpu sse4_2 avx2 fma avx512f avx512_vnni\n": ("AVX-512 VNNI",),
+        "flags\t\t: fpu sse4_2 avx2 fma avx_vnni\n": ("AVX-VNNI",),
+        "flags\t\t: fpu sse4_2 avx avx2 fma bmi2\n": (),  # AVX2 alone, as on the machine of RESULTS.md
+        "Features\t: fp asimd evtstrm aes crc32 atomics fphp asimdhp asimddp\n": ("ARM dot product (sdot)",),
+        "processor\t: 0\n": None,  # no flags listed: unknown
+    }
+    for text, expected in cases.items():
+        (tmp_path / "cpuinfo").write_text("processor\t: 0\n" + text)
+        assert int8_dot_product(tmp_path / "cpuinfo") == expected, text
+    assert int8_dot_product(tmp_path / "missing") is None
+
+
+def test_the_model_report_says_when_int8_cannot_be_faster_on_this_cpu(variants) -> None:
+    import dataclasses
+
+    float_model, int8 = Segmenter("deeplabv3-starter"), variants["int8"]
+    candidates = [
+        Candidate("float", float_model, "deeplabv3-starter", "float"),
+        Candidate("int8", int8.segmenter(), "deeplabv3-starter", "int8", "float", int8.calibration.names),
+    ]
+    report = measure_models(candidates, threads=(1,), rounds=3, pipeline=False, memory=False)
+    note = "This CPU has no 8-bit dot-product instructions"
+    without = dataclasses.replace(report, dot_product=())
+    assert note in without.notes() and note in without.to_html()  # the Quantize tab shows the HTML
+    assert note not in dataclasses.replace(report, dot_product=("AVX-512 VNNI",)).notes()
+    assert note not in dataclasses.replace(report, dot_product=None).notes()  # unknown: nothing claimed
+
+
 def test_model_report_of_published_models_only_needs_no_quantizer() -> None:
     report = model_report((), models=["deeplabv3-mnv2-dm05-voc"], threads=(1,), rounds=3, memory=False)
     (row,) = report.rows

@@ -35,7 +35,7 @@ from ..core.runtime import RuntimeOptions, cpu_count
 from ..core.segmenter import Segmenter
 from ..core.tables import markdown_table
 from ..errors import OptionsError
-from .bench import machine_description
+from .bench import int8_dot_product, machine_description
 from .bench.memory import peak_memory
 from .evaluate import evaluate
 from .interleaved import InterleavedTiming, Task, invoke_task, time_interleaved
@@ -131,6 +131,7 @@ class ModelReport:
     photo: str
     machine: str
     date: str
+    dot_product: tuple[str, ...] | None = None  # the CPU's 8-bit dot-product instructions (`int8_dot_product`)
 
     def row(self, name: str) -> ModelRow:
         """One row by name; `OptionsError` lists the names."""
@@ -185,6 +186,11 @@ class ModelReport:
             )
         if any(r.peak_mb is not None for r in self.rows):
             parts.append("Peak RAM: what loading and running the model adds to a fresh process (1 thread).")
+        if self.dot_product == () and any(r.variant == "int8" for r in self.rows):
+            parts.append(
+                "This CPU has no 8-bit dot-product instructions (AVX-512 VNNI, AVX-VNNI, ARM's sdot): its int8 "
+                "kernels do about as much work per cycle as its float ones, so int8 runs at about float speed here."
+            )
         return " ".join(parts)
 
     def table(self, *, pipeline: bool = True) -> str:
@@ -355,6 +361,7 @@ def measure_models(
         photo=photo if isinstance(photo, str) else getattr(photo, "name", "a photo"),
         machine=machine_description(),
         date=datetime.date.today().isoformat(),
+        dot_product=int8_dot_product(),
     )
 
 

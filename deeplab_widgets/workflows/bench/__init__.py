@@ -20,6 +20,7 @@ from .latency import (
     LatencyStats,
     QuotedLatency,
     benchmark,
+    int8_dot_product,
     machine_description,
 )
 from .pipeline import DEFAULT_PHOTO, STAGES, PipelineResult, Render, StageStats, benchmark_pipeline, encode_mask_png
@@ -58,6 +59,7 @@ __all__ = [
     "benchmark_pipeline",
     "encode_mask_png",
     "format_cell",
+    "int8_dot_product",
     "latency_text_table",
     "machine_description",
     "parse_list",

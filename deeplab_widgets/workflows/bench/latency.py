@@ -107,6 +107,32 @@ def machine_description() -> str:
     return f"{platform.machine()}, {cores}" + (f" ({name})" if name else "")
 
 
+#: CPU feature flags (`/proc/cpuinfo`) of the 8-bit dot-product instructions that make int8 kernels faster than float.
+DOT_PRODUCT_FLAGS = {"avx512_vnni": "AVX-512 VNNI", "avx_vnni": "AVX-VNNI", "asimddp": "ARM dot product (sdot)"}
+
+
+def int8_dot_product(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> tuple[str, ...] | None:
+    """The 8-bit dot-product instruction sets of this CPU (names from `DOT_PRODUCT_FLAGS`); None if unknown.
+
+    XNNPACK's static int8 convolutions beat its float ones mainly through these instructions: with AVX2 alone they
+    do about as many multiply-accumulates per cycle as float (`benchmarks/RESULTS.md`, "The bound on this CPU").
+    Read from the flags of `cpuinfo` (Linux's `/proc/cpuinfo`); every Apple silicon Mac has ARM's; elsewhere None.
+
+    Args:
+        cpuinfo: The file that lists the CPU's flags (x86: `flags`, ARM: `Features`).
+    """
+    if platform.system() == "Darwin" and platform.machine() == "arm64":
+        return (DOT_PRODUCT_FLAGS["asimddp"],)
+    try:
+        lines = Path(cpuinfo).read_text().splitlines()
+    except OSError:
+        return None
+    flags = {f for line in lines if line.startswith(("flags", "Features")) for f in line.split(":", 1)[1].split()}
+    if not flags:
+        return None
+    return tuple(name for flag, name in DOT_PRODUCT_FLAGS.items() if flag in flags)
+
+
 def options_dict(options: RuntimeOptions) -> dict[str, Any]:
     """Runtime options as a JSON-ready dict (for the results' `to_dict()`).
 
