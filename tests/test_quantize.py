@@ -327,6 +327,13 @@ def test_the_cli_writes_a_small_int8_starter_that_agrees_with_float_on_photos_it
     assert "calibrated on 8 photos" in lines[1] and "INT8" in lines[1]
     assert "Quantization Ratio" not in printed.out + printed.err and "Running Calibration" not in printed.err
     assert "INFO:" not in printed.err
+    bars = [line.strip() for line in printed.err.replace("\r", "\n").splitlines() if line.strip()]
+    assert all(bar.startswith("deeplabv3-starter int8: ") and "/s" not in bar for bar in bars), bars[:3]
+    for stage in ("photos", "calibrating"):  # each stage drawn with its own count, at the end complete
+        assert f"deeplabv3-starter int8: {stage}: 100%" in "\n".join(bars) and not any(
+            stage in bar and "/8" not in bar for bar in bars
+        )
+    assert any(bar.startswith("deeplabv3-starter int8: quantizing: 100%") and "1/1" in bar for bar in bars)
     assert out.stat().st_size < 1.3e6
     quantized = Segmenter.from_file(out)
     agreements = [float((quantized.segment(path).labels == starter.segment(path).labels).mean()) for path in held_out]

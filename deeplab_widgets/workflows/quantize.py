@@ -552,6 +552,10 @@ def _write(path: Path, content: bytes) -> Path:
     return path
 
 
+#: The progress bar: stage, share and count, elapsed time (no rate: the steps are photos, runs and passes).
+BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}]"
+
+
 def stage_reporter(progress: bool | Progress, label: str = "") -> tuple[Progress, Callable[[], None]]:
     """A (stage, done, total) reporter and its closer: a tqdm bar on stderr (True), the caller's callback, or nothing.
 
@@ -564,13 +568,19 @@ def stage_reporter(progress: bool | Progress, label: str = "") -> tuple[Progress
     from tqdm.auto import tqdm  # imported here: in Jupyter it pulls in ipywidgets
 
     bars: list[Any] = []
+    stages: list[str] = []
 
     def report(stage: str, done: int, total: int) -> None:
+        description = f"{label}: {stage}" if label else stage
         if not bars:
-            bars.append(tqdm(unit="step", leave=False, file=sys.stderr))
+            bars.append(tqdm(total=total, desc=description, leave=False, file=sys.stderr, bar_format=BAR_FORMAT))
+            stages.append(description)
         bar = bars[0]
-        bar.set_description(f"{label}: {stage}" if label else stage, refresh=False)  # drawn once, below
-        bar.total, bar.n = total, done
+        if stages[-1] != description:  # a new stage: its own count and clock
+            stages.append(description)
+            bar.desc = description  # (set_description would add the ": " BAR_FORMAT adds)
+            bar.reset(total=total)  # draws the new stage at 0
+        bar.n = done
         bar.refresh()
 
     def close() -> None:
