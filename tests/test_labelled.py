@@ -88,8 +88,8 @@ def test_a_published_colour_target_is_converted_to_the_registry_file(shared, off
     asset = replace(pair.mask, download_sha256=registry.sha256_of(published))  # this stand-in's own hash
     path = registry.fetch(asset, progress=False, convert=CONVERSIONS[asset.convert])
     assert path == offline / pair.mask.file
-    assert path.read_bytes() == mirror_mask.read_bytes()
-    assert registry.sha256_of(path) == pair.mask.sha256
+    assert path.read_bytes() == mirror_mask.read_bytes()  # with this Pillow: the same encoder, the same bytes
+    assert registry.pixels_sha256(path) == pair.mask.sha256
     assert registry.fetch(asset, convert=None) == path  # now cached: no conversion needed
     assert [p.name for p in offline.rglob("*.part")] == []
 
@@ -100,10 +100,32 @@ def test_a_conversion_with_another_hash_is_refused_and_leaves_no_file(offline) -
     published.parent.mkdir(parents=True)
     Image.fromarray(colour_map(np.zeros((8, 8), np.uint8))).save(published)  # not this pair's target
     asset = replace(pair.mask, download_sha256=registry.sha256_of(published))
-    with pytest.raises(ChecksumError, match=r"^the voc-colours conversion of .* expected 34b677b3c745\.\.\."):
+    with pytest.raises(
+        ChecksumError,
+        match=rf"^the voc-colours conversion of .* has pixel SHA-256 .* expected {pair.mask.sha256[:12]}\.\.\.",
+    ):
         registry.fetch(asset, convert=CONVERSIONS[asset.convert])
     assert not (offline / pair.mask.file).exists()
     assert [p.name for p in offline.rglob("*.part")] == []
+
+
+def test_a_converted_mask_is_checked_by_its_class_ids_not_by_its_encoders_bytes(shared, tmp_path, monkeypatch) -> None:
+    pair = next(p for p in registry.pairs("voc") if p.mask.convert)
+    mask = read_mask(shared / "eval" / pair.mask.file)
+    again = tmp_path / "mirror" / pair.mask.file
+    again.parent.mkdir(parents=True)
+    Image.open(shared / "eval" / pair.mask.file).save(again, compress_level=1)  # another encoder setting
+    assert again.read_bytes() != (shared / "eval" / pair.mask.file).read_bytes()
+    monkeypatch.setenv(registry.MIRROR_ENV, str(tmp_path / "mirror"))
+    assert registry.fetch(pair.mask) == again  # the same class ids: accepted
+    changed = Image.open(again)
+    changed.putpixel((0, 0), (int(mask[0, 0]) + 1) % 21)  # one pixel of another class
+    changed.save(again)
+    with pytest.raises(ChecksumError, match=rf"^mirror file {again} has pixel SHA-256 .* remove or replace it$"):
+        registry.fetch(pair.mask)
+    again.write_bytes(b"not a PNG")
+    with pytest.raises(ChecksumError, match=rf"^{again} is not a readable image \(.*\); remove or replace it$"):
+        registry.fetch(pair.mask)
 
 
 def test_a_file_that_needs_a_conversion_is_refused_without_one(offline) -> None:

@@ -10,8 +10,10 @@ one mirror folder can hold a data set's sub-folders.
 
 Three sections: `models`, `samples` (one file each) and `eval`, the labelled pairs (an image and its class-id mask
 each; `pairs()`). A file published in another form than the one the package reads (a VOC target saved as an RGB
-colour map) records both hashes: `download_sha256` of the published file, `sha256` of the converted one, which is
-what the mirror and the cache hold; `fetch` runs the conversion the caller passes after the download.
+colour map) records both hashes: `download_sha256` of the published file, `sha256` of the converted image's
+decoded pixels (`pixels_sha256`: its mode, size and values, so that another PNG encoder's bytes for the same
+class ids still match), which is what the mirror and the cache hold; `fetch` runs the conversion the caller
+passes after the download.
 """
 
 from __future__ import annotations
@@ -54,12 +56,12 @@ class Asset:
         name: The registry key (`deeplabv3-starter`, `cat`, ...).
         file: The file's name, or its path relative to a mirror folder and to the cache (`voc/images/x.png`).
         url: The official download URL.
-        sha256: The hex SHA-256 every copy must have.
+        sha256: The hex SHA-256 every copy must have: of the file, or for a converted image (`convert` set) of its
+            decoded pixels (`pixels_sha256`).
         description: One line for listings.
         license: The file's licence, as published by its source.
         convert: The conversion the published file needs before use (`"voc-colours"`), or empty.
-        download_sha256: The published file's SHA-256 when it is converted (then `sha256` is the converted
-            file's), or empty.
+        download_sha256: The published file's SHA-256 when it is converted, or empty.
         extra: The section-specific fields (a model's dataset and input size, a sample's kind, ...).
     """
 
@@ -190,11 +192,34 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
+def pixels_sha256(path: Path) -> str:
+    """SHA-256 of an image's decoded content (its mode, size and pixel values), not of its encoded bytes.
+
+    Raises:
+        ChecksumError: The file is not an image Pillow can decode.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            h = hashlib.sha256(f"{image.mode} {image.width}x{image.height}\n".encode())
+            h.update(image.tobytes())
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        raise ChecksumError(f"{path} is not a readable image ({exc}); remove or replace it") from exc
+    return h.hexdigest()
+
+
+def _digest(path: Path, asset: Asset) -> tuple[str, str]:
+    """What the registry's `sha256` of `asset` is computed over, and its value for `path`."""
+    return ("pixel SHA-256", pixels_sha256(path)) if asset.convert else ("SHA-256", sha256_of(path))
+
+
 def _verified(path: Path, asset: Asset, where: str) -> Path:
-    digest = sha256_of(path)
+    kind, digest = _digest(path, asset)
     if digest != asset.sha256:
         raise ChecksumError(
-            f"{where} file {path} has SHA-256 {digest[:12]}..., expected {asset.sha256[:12]}... "
+            f"{where} file {path} has {kind} {digest[:12]}..., expected {asset.sha256[:12]}... "
             f"for {asset.name!r}; remove or replace it"
         )
     return path
@@ -214,7 +239,7 @@ def fetch(asset: Asset, progress: bool = True, convert: Converter | None = None)
     Every copy is checked against the registry's SHA-256 before it is returned; a wrong copy is never used and
     never silently replaced. A file the registry marks for conversion (`asset.convert`) is downloaded to the
     cache's `downloads/` folder and verified against `asset.download_sha256`; `convert` then writes the converted
-    file, which must have `asset.sha256` before it takes its place in the cache.
+    file, whose pixels must have `asset.sha256` before it takes its place in the cache.
 
     Args:
         asset: The registry entry to fetch (from `lookup` or `pairs`).
@@ -247,10 +272,10 @@ def fetch(asset: Asset, progress: bool = True, convert: Converter | None = None)
     cached.parent.mkdir(parents=True, exist_ok=True)
     try:
         convert(downloaded, part)
-        digest = sha256_of(part)
+        kind, digest = _digest(part, asset)
         if digest != asset.sha256:
             raise ChecksumError(
-                f"the {asset.convert} conversion of {downloaded} has SHA-256 {digest[:12]}..., expected "
+                f"the {asset.convert} conversion of {downloaded} has {kind} {digest[:12]}..., expected "
                 f"{asset.sha256[:12]}... for {asset.name!r}; put the converted {asset.file} in a folder named by "
                 f"${MIRROR_ENV}"
             )
