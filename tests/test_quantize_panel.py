@@ -34,6 +34,19 @@ def test_run_quantizes_the_chosen_model_measures_it_and_use_puts_it_in_the_model
     assert "cat" in [c.name for c in segmenter.segment(load_sample("cat")).present_classes()]
 
 
+def test_the_run_button_quantizes_in_the_background_while_the_kernel_segments() -> None:
+    panel = QuantizePanel(RuntimeControls("deeplabv3-starter"), policy=AppPolicy())
+    panel.recipe.value, panel.count.value = "int16x8", 2  # the slowest recipe to measure: seconds
+    panel.run_button.click()
+    assert panel.running and panel.run_button.disabled
+    assert not panel.start(), "one run at a time"
+    cat = Segmenter("deeplabv3-starter").segment(load_sample("cat"))  # the Segment tab's work goes on meanwhile
+    assert "cat" in [c.name for c in cat.present_classes()] and panel.running
+    result = panel.wait(300)
+    assert not panel.running and result is not None and result.recipe == "int16x8"
+    assert not panel.run_button.disabled and panel.progress_label.value == "done" and panel.runs == 1
+
+
 def test_recipes_without_calibration_switch_the_photo_controls_off() -> None:
     panel = QuantizePanel(RuntimeControls("deeplabv3-starter"), policy=AppPolicy())
     panel.recipe.value = "weight-only-int8"
@@ -64,6 +77,14 @@ def test_app_mode_quantizes_zoo_models_only() -> None:
     assert panel.run() is None
     assert "AccessDeniedError: this app quantizes zoo models only" in panel.error
     assert panel.runs == 0 and panel.result is None  # refused before the quantizer saw the upload
+
+
+def test_app_mode_refuses_at_the_button_before_any_thread_starts(monkeypatch) -> None:
+    monkeypatch.setenv(MAX_QUANTIZE_ENV, "0")
+    panel = QuantizePanel(RuntimeControls("deeplabv3-starter"), policy=AppPolicy(app_mode=True))
+    panel.run_button.click()
+    assert not panel.running and panel.runs == 0 and not panel.run_button.disabled
+    assert "this app allows 0 quantizations per visitor" in panel.status.value and panel.error
 
 
 def test_app_mode_counts_quantizations_against_the_visitor_limit(monkeypatch) -> None:

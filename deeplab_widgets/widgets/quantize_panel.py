@@ -4,7 +4,8 @@ Pick a recipe and a number of calibration photos, press Run: the model chosen in
 quantized (`workflows.quantize`, with a progress bar), then measured against its float original in one
 interleaved run (`model_report.measure_models`: size, bare `invoke()` at 1 thread and at the chosen threads,
 mIoU on the labelled VOC images when they are here, class-map agreement with float). "Use this model" puts the
-quantized file into the model list and chooses it, so every tab then runs it.
+quantized file into the model list and chooses it, so every tab then runs it. Run works in a background thread
+(`start`), so the other tabs keep answering meanwhile (the interpreters they share are locked per invoke).
 
 App mode (the policy object, `app_policy`): every rule is checked in the kernel, in `check_quantize`, the one
 place this tab consults the policy: only zoo models may be quantized (never a visitor's upload), and each
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 
 import ipywidgets as widgets
 import traitlets
@@ -77,6 +79,7 @@ class QuantizePanel(widgets.VBox):
         self.controls = controls
         self.policy = policy or current_policy()
         self.runs = 0  # quantizations started by this panel (app mode counts them)
+        self._worker: threading.Thread | None = None
         self.recipe = widgets.Dropdown(
             options=[(f"{r}: {RECIPE_NOTES[r]}", r) for r in RECIPES],
             value="int8",
@@ -95,7 +98,7 @@ class QuantizePanel(widgets.VBox):
         self.count.add_class("dlw-quantize-count")
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
         self.run_button.add_class("dlw-quantize-run")
-        self.run_button.on_click(lambda _: self.run())
+        self.run_button.on_click(lambda _: self.start())
         self.progress = widgets.IntProgress(value=0, min=0, max=1, layout={"width": "300px"})
         self.progress_label = widgets.Label("")
         self.use_button = widgets.Button(description="Use this model", icon="check", disabled=True)
@@ -144,6 +147,35 @@ class QuantizePanel(widgets.VBox):
         self.progress.max = max(1, total)
         self.progress.value = min(done, self.progress.max)
         self.progress_label.value = f"{stage} {done}/{total}"
+
+    @property
+    def running(self) -> bool:
+        """Whether a run started by `start` (the Run button) is under way."""
+        return self._worker is not None and self._worker.is_alive()
+
+    def start(self) -> bool:
+        """Start `run` in a background thread, as the Run button does; `wait` joins it.
+
+        The app's rules are checked first, here: a refused request says so in the status line at once and starts
+        nothing. False when nothing was started (refused, or a run already under way).
+        """
+        if self.running:
+            return False
+        try:
+            check_quantize(self.policy, self.controls.model_source(), self.runs)
+        except AccessDeniedError as exc:
+            self._fail(error_text(exc))
+            return False
+        self.run_button.disabled = True
+        self._worker = threading.Thread(target=self.run, name="deeplab-widgets quantize", daemon=True)
+        self._worker.start()
+        return True
+
+    def wait(self, timeout: float | None = None) -> QuantizedModel | None:
+        """Wait for a run started by `start` to end (at most `timeout` seconds); the last good result."""
+        if self._worker is not None:
+            self._worker.join(timeout)
+        return self.result
 
     def run(self) -> QuantizedModel | None:
         """Quantize the chosen model and measure it against its float original; None (and a message) on error."""
