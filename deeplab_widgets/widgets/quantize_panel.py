@@ -68,7 +68,8 @@ class QuantizePanel(widgets.VBox):
     """Quantize the model chosen in `controls`; observe `result` (a `QuantizedModel`) and `report`.
 
     Bad input (an already quantized model, a refused app-mode request) shows in the status line and `error`;
-    the last good result and its table stay.
+    the last good result and its table stay. After the Run button (`start`), `result` and `report` are set from
+    the run's thread: an observer of them runs there too.
     """
 
     result = traitlets.Instance(QuantizedModel, allow_none=True)
