@@ -58,6 +58,16 @@ def returned(value: Any, convert: Callable[[Any], Any]) -> Any:
     return None if value is None else convert(value)
 
 
+def returned_each(values: Sequence[Any], convert: Callable[[Any], Any]) -> list[Any] | None:
+    """`convert` of each of `values`, or None when a learner's function returned None for any (still a stub).
+
+    Args:
+        values: What the learner's function returned, once per input it was run on.
+        convert: Turns one of them into the value compared with the expected answer (e.g. `int`).
+    """
+    return None if any(v is None for v in values) else [convert(v) for v in values]
+
+
 #: Every exercise by name, filled by the notebook modules of this package as they are imported.
 EXERCISES: dict[str, Exercise] = {}
 

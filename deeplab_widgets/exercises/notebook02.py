@@ -13,7 +13,7 @@ from ..core.segmenter import SegmentationResult, Segmenter
 from ..core.size import Size
 from ..viz.confidence import heat_values
 from ..workflows.samples import load_sample
-from . import exercise, returned
+from . import exercise, returned, returned_each
 
 STARTER = "deeplabv3-starter"
 #: Photo sizes (width, height) a pad-layout answer is run on: the sample photos, and the portrait of the question.
@@ -41,8 +41,7 @@ def _pad_sizes() -> list[tuple[int, int]]:
 
 def _pad_answers(fn: Callable[..., Any]) -> list[tuple[int, ...]] | None:
     size = _starter().spec.input_size[0]
-    answers = [fn(w, h, size) for w, h in _pad_sizes()]
-    return None if any(a is None for a in answers) else [tuple(int(v) for v in a) for a in answers]
+    return returned_each([fn(w, h, size) for w, h in _pad_sizes()], lambda a: tuple(int(v) for v in a))
 
 
 @exercise(

@@ -19,7 +19,7 @@ from ..tflite.graph import Layer
 from ..workflows.bench.kernels import kernel_plan
 from ..workflows.interleaved import invoke_task, time_interleaved
 from ..workflows.samples import load_sample
-from . import exercise
+from . import exercise, returned_each
 
 STARTER = "deeplabv3-starter"
 V3PLUS = {"uint8": "deeplabv3plus-mnv2-ade20k", "int8": "deeplabv3plus-mnv2-ade20k-int8"}
@@ -98,8 +98,7 @@ def _conv_layers() -> tuple[Layer, ...]:
 
 
 def _macs_of(fn: Callable[[Layer], Any]) -> list[int] | None:
-    answers = [fn(layer) for layer in _conv_layers()]
-    return None if any(a is None for a in answers) else [int(a) for a in answers]
+    return returned_each([fn(layer) for layer in _conv_layers()], int)
 
 
 @exercise(

@@ -20,7 +20,7 @@ from PIL import Image
 from ..assets.samples import sample_path
 from ..core.segmenter import present_classes
 from ..workflows.batch import BatchReport, segment_many
-from . import exercise, returned
+from . import exercise, returned, returned_each
 
 STARTER = "deeplabv3-starter"
 PHOTOS = ("cat", "pets", "bird", "grace_hopper")
@@ -56,10 +56,9 @@ def _masks() -> list[Path]:
 
 
 def _shares_of(fn: Callable[[Path], Any]) -> list[Any] | None:
-    answers = [fn(path) for path in _masks()]
-    if any(a is None for a in answers):
-        return None
-    return [sorted((int(k), float(v)) for k, v in dict(a).items()) for a in answers]
+    return returned_each(
+        [fn(path) for path in _masks()], lambda a: sorted((int(k), float(v)) for k, v in dict(a).items())
+    )
 
 
 @exercise(
@@ -98,10 +97,7 @@ def _photo_paths() -> list[Path]:
     "05.mask-name",
     hint="take the photo's path relative to the photos folder, keep its folders, and replace the suffix by "
     "'_mask.png' (pathlib: relative_to, with_name, stem); give the path as a string with '/' between folders",
-    apply=lambda fn: returned(
-        [fn(path, _run()[0]) for path in _photo_paths()],
-        lambda a: None if any(x is None for x in a) else [Path(x).as_posix() for x in a],
-    ),
+    apply=lambda fn: returned_each([fn(path, _run()[0]) for path in _photo_paths()], lambda x: Path(x).as_posix()),
 )
 def _mask_name() -> list[str]:
     _, report = _run()

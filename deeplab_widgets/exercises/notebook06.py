@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from ..core.segmenter import Segmenter
-from ..workflows.video import FlickerMeter, ProbabilitySmoother, segment_video
-from . import exercise, returned
+from ..workflows.video import Flicker, FlickerMeter, ProbabilitySmoother, segment_video
+from . import exercise, returned_each
 
 STARTER = "deeplabv3-starter"
 CLIP = "cockatoo"
@@ -33,10 +33,16 @@ def _labels() -> tuple[np.ndarray, ...]:
     return tuple(f.labels for f in segment_video(CLIP, _starter(), limit=FRAMES, progress=False))
 
 
+@cache
+def _flicker() -> Flicker:
+    meter = FlickerMeter()
+    for labels in _labels():
+        meter.add(labels)
+    return meter.result()
+
+
 def _pairs(fn: Callable[[np.ndarray, np.ndarray], Any]) -> list[float] | None:
-    labels = _labels()
-    answers = [fn(a.copy(), b.copy()) for a, b in pairwise(labels)]
-    return None if any(a is None for a in answers) else [float(a) for a in answers]
+    return returned_each([fn(a.copy(), b.copy()) for a, b in pairwise(_labels())], float)
 
 
 @exercise(
@@ -46,15 +52,11 @@ def _pairs(fn: Callable[[np.ndarray, np.ndarray], Any]) -> list[float] | None:
     apply=_pairs,
 )
 def _changed_share() -> list[float]:
-    meter = FlickerMeter()
-    for labels in _labels():
-        meter.add(labels)
-    return list(meter.result().changed)
+    return list(_flicker().changed)
 
 
 def _tops(fn: Callable[[np.ndarray], Any]) -> list[int] | None:
-    answers = [fn(labels.copy()) for labels in _labels()]
-    return None if any(a is None for a in answers) else [int(a) for a in answers]
+    return returned_each([fn(labels.copy()) for labels in _labels()], int)
 
 
 @exercise(
@@ -64,10 +66,7 @@ def _tops(fn: Callable[[np.ndarray], Any]) -> list[int] | None:
     apply=_tops,
 )
 def _top_class() -> list[int]:
-    meter = FlickerMeter()
-    for labels in _labels():
-        meter.add(labels)
-    return list(meter.result().top)
+    return list(_flicker().top)
 
 
 def _step_lag(weight: float) -> int:
@@ -85,7 +84,7 @@ def _step_lag(weight: float) -> int:
     "06.switch-lag",
     hint="after the change the old class keeps w ** (k + 1) of its probability in frame k (0 = the frame of the "
     "change); the new class wins once that is below one half",
-    apply=lambda fn: returned([fn(w) for w in WEIGHTS], lambda a: None if None in a else [int(x) for x in a]),
+    apply=lambda fn: returned_each([fn(w) for w in WEIGHTS], int),
 )
 def _switch_lag() -> list[int]:
     return [_step_lag(w) for w in WEIGHTS]
